@@ -1,0 +1,47 @@
+# CrashLens: `make run` and `make test` work on a fresh machine with Python 3.11, pip and git.
+PY ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+WORKSPACE ?= data/workspace
+PORT ?= 8501
+
+.PHONY: run test setup demo bench browser-deps clean help
+
+help:
+	@echo "make run    set up, build the demo workspace if missing, start the app on 127.0.0.1:$(PORT)"
+	@echo "make test   set up, then run the whole test suite (browser test included)"
+	@echo "make bench  run every benchmark in bench/ (needs ../shared/data)"
+
+# torch first, pinned to the local CPU build: a bare `torch` (pulled in by
+# sentence-transformers) would download several GB of CUDA wheels.
+$(STAMP): pyproject.toml
+	@command -v $(PY) >/dev/null 2>&1 || { echo "Python 3.11 is required ($(PY) not found)"; exit 1; }
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet torch==2.13.0
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+demo: $(STAMP)
+	@test -f $(WORKSPACE)/crashlens.duckdb || $(BIN)/crashlens --workspace $(WORKSPACE) demo
+
+run: demo
+	CRASHLENS_HOME=$(WORKSPACE) $(BIN)/streamlit run app.py --server.address 127.0.0.1 --server.port $(PORT)
+
+# The real-browser test needs Debian's chromium; install it when missing (CI runs as root).
+browser-deps:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = "0" ]; then apt-get update -qq && apt-get install -y -qq chromium >/dev/null; \
+	  else sudo apt-get update -qq && sudo apt-get install -y -qq chromium >/dev/null; fi; }
+
+test: $(STAMP) browser-deps
+	$(BIN)/python -m pytest -q
+
+bench: $(STAMP)
+	@for f in bench/*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done
+
+clean:
+	rm -rf $(WORKSPACE) .pytest_cache

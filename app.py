@@ -1,0 +1,46 @@
+"""CrashLens Streamlit entry point: settings once, navigation, the shared sidebar.
+
+Only this file and pages/ touch Streamlit. The workspace connection is opened for one
+script run and closed after it, so the CLI can write to the same workspace between runs.
+"""
+
+from __future__ import annotations
+
+import os
+
+import streamlit as st
+
+from crashlens_core.config import Settings
+from crashlens_core.errors import CrashLensError
+from app_pages import common
+
+st.set_page_config(page_title="CrashLens", page_icon=":material/troubleshoot:", layout="wide")
+
+
+def load_settings() -> Settings:
+    """Environment first, then st.secrets for keys (secrets.toml is never committed)."""
+    env = dict(os.environ)
+    try:
+        for key in ("GROQ_API_KEY", "CRASHLENS_OPENAI_API_KEY", "CRASHLENS_SLACK_WEBHOOK_URL"):
+            if key in st.secrets and not env.get(key):
+                env[key] = str(st.secrets[key])
+    except (FileNotFoundError, st.errors.StreamlitSecretNotFoundError):
+        pass  # no secrets.toml: fine
+    return Settings.from_env(env)
+
+
+pages = [
+    st.Page("app_pages/overview.py", title="Overview", icon=":material/dashboard:", default=True, url_path="overview"),
+    st.Page("app_pages/logs.py", title="Logs", icon=":material/article:", url_path="logs"),
+]
+nav = st.navigation(pages)
+
+try:
+    settings = load_settings()
+except CrashLensError as exc:
+    st.error(f"{exc.message}\n\n{exc.hint}")
+    st.stop()
+
+common.sidebar(settings)
+with common.workspace_for_run(settings):
+    nav.run()

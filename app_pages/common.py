@@ -1,0 +1,60 @@
+"""What every page shares: the run's workspace, the sidebar, error display.
+
+Not a page itself (app.py lists the pages explicitly with st.navigation).
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import Iterator
+
+import streamlit as st
+
+from crashlens_core.config import Settings
+from crashlens_core.errors import CrashLensError
+from crashlens_core.store import Workspace
+
+_WS_KEY = "_crashlens_workspace"
+_SETTINGS_KEY = "_crashlens_settings"
+
+
+@contextmanager
+def workspace_for_run(settings: Settings) -> Iterator[None]:
+    """Open the workspace for this script run only; close it when the run ends."""
+    st.session_state[_SETTINGS_KEY] = settings
+    try:
+        ws = Workspace.open(settings.workspace, lock_timeout=settings.lock_timeout_s)
+    except CrashLensError as exc:
+        show_error(exc)
+        st.stop()
+    st.session_state[_WS_KEY] = ws
+    try:
+        yield
+    finally:
+        st.session_state.pop(_WS_KEY, None)
+        ws.close()
+
+
+def workspace() -> Workspace:
+    return st.session_state[_WS_KEY]
+
+
+def settings() -> Settings:
+    return st.session_state[_SETTINGS_KEY]
+
+
+def show_error(exc: CrashLensError) -> None:
+    st.error(f"{exc.message}" + (f"  \n**Next step:** {exc.hint}" if exc.hint else ""), icon=":material/error:")
+
+
+def sidebar(settings: Settings) -> None:
+    engine = settings.active_engine
+    with st.sidebar:
+        st.caption("Workspace")
+        st.code(str(settings.workspace), language=None)
+        label = {"offline": "Offline analyzer", "groq": f"Groq · {settings.llm_model}",
+                 "openai": f"OpenAI-compatible · {settings.llm_model}"}[engine]
+        st.caption("Analysis engine")
+        st.markdown(f":material/psychology: **{label}**")
+        if engine == "offline":
+            st.caption("No LLM key set: analyses run locally and nothing leaves this machine.")

@@ -1,0 +1,89 @@
+"""Logs: upload logs, spans and metrics; see each file's ingest report; browse the logs."""
+
+import streamlit as st
+
+from crashlens_core.errors import CrashLensError
+from crashlens_core.ingest import FORMAT_CHOICES, ingest_file, save_upload
+from crashlens_core.cli import parse_map
+from app_pages import common
+
+PAGE_SIZE = 200
+
+st.title("Logs")
+ws = common.workspace()
+
+with st.expander("Upload logs, spans or metrics", icon=":material/upload:", expanded=ws.counts()["logs"] == 0):
+    with st.form("upload", clear_on_submit=False):
+        kind = st.segmented_control("What the files hold", ["logs", "spans", "metrics"], default="logs", key="upload_kind")
+        files = st.file_uploader("Files (gzip welcome)", accept_multiple_files=True, key="upload_files")
+        c1, c2, c3 = st.columns([1, 2, 1])
+        fmt = c1.selectbox("Format", ["auto", *sorted({f for fs in FORMAT_CHOICES.values() for f in fs})],
+                           help="auto detects the format from the first lines")
+        mapping_text = c2.text_input("Column mapping (CSV)", placeholder="TraceID=trace_id, pod:PodName=service",
+                                     help="COLUMN=FIELD pairs, comma-separated")
+        service = c3.text_input("Service (when records carry none)")
+        submitted = st.form_submit_button("Ingest", type="primary", icon=":material/input:")
+    if submitted:
+        kind = kind or "logs"
+        if not files:
+            st.warning("Choose at least one file first.")
+        elif fmt != "auto" and fmt not in FORMAT_CHOICES[kind]:
+            st.error(f"{fmt} is not a {kind} format. Use one of: auto, {', '.join(FORMAT_CHOICES[kind])}.")
+        else:
+            bar = st.progress(0.0, text="starting…")
+            reports = []
+            for i, up in enumerate(files):
+                try:
+                    mapping = parse_map([m for m in mapping_text.split(",") if m.strip()])
+                    path = save_upload(ws, up.name, up.getvalue())
+                    report = ingest_file(
+                        ws, kind, str(path), fmt, mapping, defaults={"service": service} if service else None,
+                        settings=common.settings(), display_name=up.name,
+                        progress=lambda f, msg, i=i: bar.progress(min((i + f) / len(files), 1.0), text=msg[:120]),
+                    )
+                    reports.append(report)
+                except CrashLensError as exc:
+                    st.error(f"{up.name}: {exc.message}" + (f"  \n**Next step:** {exc.hint}" if exc.hint else ""))
+            bar.progress(1.0, text="done")
+            st.session_state["last_reports"] = [r.to_json() for r in reports]
+
+for rep in st.session_state.get("last_reports", []):
+    if rep["skipped"]:
+        st.info(f"**{rep['path']}**: {rep.get('note', 'skipped')}", icon=":material/content_copy:")
+        continue
+    ok = rep["rejected"] == 0
+    text = f"**{rep['path']}** ({rep['format']}): {rep['loaded']:,} loaded, {rep['rejected']:,} rejected"
+    (st.success if ok else st.warning)(text, icon=":material/check_circle:" if ok else ":material/warning:")
+    if rep["errors"]:
+        with st.expander(f"Rejected lines of {rep['path']}"):
+            st.dataframe(rep["errors"], hide_index=True, column_config={"line": "Line", "reason": "Reason"})
+    if rep.get("note"):
+        st.caption(rep["note"])
+
+st.subheader("Browse")
+facets = ws.log_facets()
+if facets["total"] == 0:
+    st.info("No log records yet. Upload files above, or run `crashlens demo`.", icon=":material/lightbulb:")
+    st.stop()
+
+f1, f2, f3 = st.columns([1, 2, 2])
+levels = f1.multiselect("Level", [lvl for lvl, _ in facets["levels"]], key="f_levels")
+services = f2.multiselect("Service", [svc for svc, _ in facets["services"]], key="f_services")
+text = f3.text_input("Message contains", key="f_text")
+frame, total = ws.query_logs(levels=levels, services=services, text=text, limit=PAGE_SIZE,
+                             offset=PAGE_SIZE * (st.session_state.get("f_page", 1) - 1))
+pages = max(1, -(-total // PAGE_SIZE))
+c1, c2 = st.columns([4, 1])
+c1.caption(f"{total:,} matching records · newest first · {PAGE_SIZE} per page")
+c2.number_input("Page", min_value=1, max_value=pages, step=1, key="f_page", label_visibility="collapsed")
+# st.dataframe renders cell text as text: log content is never interpreted as HTML or Markdown.
+st.dataframe(
+    frame,
+    hide_index=True,
+    width="stretch",
+    column_config={
+        "ts": st.column_config.DatetimeColumn("Time (UTC)", format="YYYY-MM-DD HH:mm:ss.SSS"),
+        "message": st.column_config.TextColumn("Message", width="large"),
+        "source_line": st.column_config.NumberColumn("Line", format="%d"),
+    },
+)

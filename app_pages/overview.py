@@ -1,0 +1,26 @@
+"""Overview: what the workspace holds, and how to fill it when it is empty."""
+
+import streamlit as st
+
+from app_pages import common
+
+st.title("Overview")
+ws = common.workspace()
+counts = ws.counts()
+
+cols = st.columns(4)
+cols[0].metric("Log records", f"{counts['logs']:,}")
+cols[1].metric("Spans", f"{counts['spans']:,}")
+cols[2].metric("Metric samples", f"{counts['metrics']:,}")
+cols[3].metric("Incidents", f"{counts['incidents']:,}")
+
+if not any(counts[k] for k in ("logs", "spans", "metrics")):
+    st.info(
+        "This workspace is empty. Build the demo workspace with `crashlens demo` "
+        "(or `make run` on a fresh checkout), or upload your own logs, spans and metrics on the Logs page.",
+        icon=":material/lightbulb:",
+    )
+    st.page_link("app_pages/logs.py", label="Upload data", icon=":material/upload:")
+else:
+    st.subheader("Recent ingest batches")
+    st.dataframe(ws.list_batches(limit=20), hide_index=True, width="stretch")

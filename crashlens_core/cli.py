@@ -1,0 +1,260 @@
+"""The ``crashlens`` command: a thin face over the core, as DESIGN.md's contract says.
+
+Every subcommand has ``--help``; ``--json`` prints one JSON document (or JSON Lines where a
+subcommand streams) on stdout; a ``CrashLensError`` becomes one line on stderr and exit 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from . import __version__
+from .config import Settings
+from .errors import CrashLensError, InputError
+
+__all__ = ["main", "build_parser"]
+
+EXIT_USER_ERROR = 2
+
+
+def _print_json(value: Any) -> None:
+    sys.stdout.write(json.dumps(value, default=_json_default, ensure_ascii=False) + "\n")
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, Path):
+        return str(value)
+    return str(value)
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    settings = Settings.from_env()
+    if getattr(args, "workspace", None):
+        settings = settings.replace(workspace=Path(args.workspace))
+    return settings
+
+
+def _open(args: argparse.Namespace, read_only: bool = False):
+    from .store import Workspace
+
+    settings = _settings(args)
+    return Workspace.open(settings.workspace, read_only=read_only, lock_timeout=settings.lock_timeout_s), settings
+
+
+def _progress_printer(enabled: bool) -> Callable[[float, str], None] | None:
+    if not enabled or not sys.stderr.isatty():
+        return None
+
+    def show(frac: float, msg: str) -> None:
+        sys.stderr.write(f"\r{frac:6.1%}  {msg[:100]:<100}")
+        sys.stderr.flush()
+        if frac >= 1.0:
+            sys.stderr.write("\n")
+
+    return show
+
+
+# ---------------------------------------------------------------- ingest
+
+def parse_map(items: Sequence[str] | None) -> dict[str, str]:
+    """``--map col=field`` (DESIGN.md) → {field: column}. ``field=col`` is accepted too when unambiguous.
+
+    >>> parse_map(["TraceID=trace_id", "pod:PodName=service"])
+    {'trace_id': 'TraceID', 'service': 'pod:PodName'}
+    """
+    from .ingest.driver import MAP_FIELDS
+
+    out: dict[str, str] = {}
+    for item in items or []:
+        if "=" not in item:
+            raise InputError(f"--map {item!r} is not COLUMN=FIELD", hint="e.g. --map TraceID=trace_id")
+        left, right = (s.strip() for s in item.split("=", 1))
+        if right in MAP_FIELDS:
+            out[right] = left
+        elif left in MAP_FIELDS:
+            out[left] = right
+        else:
+            raise InputError(f"--map {item!r}: neither side is a field CrashLens knows",
+                             hint=f"fields: {', '.join(sorted(MAP_FIELDS))}")
+    return out
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    from .ingest import ingest_files
+
+    mapping = parse_map(args.map)
+    defaults = {k: v for k, v in (("service", args.service), ("host", args.host)) if v}
+    ws, settings = _open(args)
+    with ws:
+        reports = ingest_files(ws, args.kind, args.files, args.format, mapping, defaults=defaults, settings=settings,
+                               progress=_progress_printer(not args.json))
+    failed = [r for r in reports if r.note == "file not ingested"]
+    if args.json:  # JSON Lines: one report per file, the same shape for one file or many
+        for r in reports:
+            _print_json(r.to_json())
+    else:
+        for r in reports:
+            if r in failed:
+                continue
+            if r.skipped:
+                print(f"{r.path}: skipped, {r.note}")
+                continue
+            print(f"{r.path} [{r.format}]: {r.loaded:,} loaded, {r.rejected:,} rejected ({r.seconds:.2f} s)")
+            for e in r.errors[:10]:
+                print(f"  {r.path}:{e.line}: {e.reason}" if e.line is not None else f"  {r.path}: {e.reason}")
+            if len(r.errors) > 10 or r.rejected > len(r.errors):
+                print(f"  … {r.rejected - min(len(r.errors), 10):,} more rejected lines (use --json for the list)")
+            if r.note:
+                print(f"  note: {r.note}")
+    if failed:
+        sys.stderr.write(f"crashlens: {len(failed)} of {len(reports)} files could not be ingested: "
+                         + "; ".join(f"{r.path}: {r.errors[0].reason}" for r in failed) + "\n")
+        return EXIT_USER_ERROR
+    return 0
+
+
+# ---------------------------------------------------------------- incidents
+
+def _incident_line(inc: Any) -> str:
+    window = f"{inc.window_start:%Y-%m-%d %H:%M}…{inc.window_end:%H:%M}" if inc.window_start and inc.window_end else "-"
+    return f"{inc.id[:8]}  {inc.status:<13} {inc.severity:<5} {window:<22} {','.join(inc.services)[:30]:<30} {inc.title}"
+
+
+def cmd_incidents(args: argparse.Namespace) -> int:
+    ws, _ = _open(args)
+    with ws:
+        if args.action == "list":
+            incidents = ws.list_incidents(status=args.status)
+            if args.json:
+                _print_json([i.to_json() for i in incidents])
+            elif not incidents:
+                print("no incidents (hint: `crashlens demo` builds a demo workspace)")
+            else:
+                for inc in incidents:
+                    print(_incident_line(inc))
+        elif args.action == "show":
+            inc = ws.get_incident(_need(args.id, "incidents show ID"))
+            if args.json:
+                out = inc.to_json()
+                out["events"] = ws.incident_events(inc.id)
+                _print_json(out)
+            else:
+                for key, value in inc.to_json().items():
+                    print(f"{key:>13}: {value}")
+        elif args.action == "create":
+            inc = ws.create_incident(
+                _need(args.title, "incidents create --title TEXT"), severity=args.severity, services=args.services or [],
+                window_start=_time(args.from_), window_end=_time(args.to), details=_details(args.detail), actor=args.by)
+            _print_json(inc.to_json()) if args.json else print(_incident_line(inc))
+        elif args.action == "status":
+            inc = ws.set_incident_status(_need(args.id, "incidents status ID STATUS"), _need(args.status_to, "incidents status ID STATUS"),
+                                         actor=args.by, note=args.note or "")
+            _print_json(inc.to_json()) if args.json else print(_incident_line(inc))
+    return 0
+
+
+def _need(value: Any, usage: str) -> Any:
+    if value in (None, ""):
+        raise InputError(f"missing argument for `crashlens {usage}`", hint=f"crashlens {usage.split()[0]} --help")
+    return value
+
+
+def _time(text: str | None) -> datetime | None:
+    if not text:
+        return None
+    from .ingest.normalize import parse_ts
+
+    ts = parse_ts(text)
+    if ts is None:
+        raise InputError(f"not an ISO 8601 time: {text!r}", hint="e.g. 2024-05-14T10:00:00Z (naive times are UTC)")
+    return ts
+
+
+def _details(items: Sequence[str] | None) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for item in items or []:
+        if "=" not in item:
+            raise InputError(f"--detail {item!r} is not KEY=VALUE", hint="e.g. --detail order_id=A-1001")
+        key, value = item.split("=", 1)
+        try:
+            out[key] = json.loads(value)
+        except ValueError:
+            out[key] = value
+    return out
+
+
+# ---------------------------------------------------------------- parser
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--workspace", metavar="DIR", default=argparse.SUPPRESS,
+                        help="workspace folder (default: $CRASHLENS_HOME or ./data/workspace)")
+    common.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="machine-readable output on stdout")
+
+    parser = argparse.ArgumentParser(prog="crashlens", parents=[common],
+                                     description="CrashLens: incidents and crashes, from logs, traces, metrics, code and runbooks to a cited RCA.")
+    parser.add_argument("--version", action="version", version=f"crashlens {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    ingest = sub.add_parser("ingest", parents=[common], help="load logs, spans or metrics files into the workspace",
+                            description="Load files into the workspace; each file is one batch, reported with its rejected lines.")
+    ingest_sub = ingest.add_subparsers(dest="kind", metavar="KIND")
+    ingest_sub.required = True
+    from .ingest.driver import FORMAT_CHOICES
+
+    for kind, text in (("logs", "log files"), ("spans", "trace spans"), ("metrics", "metric samples")):
+        p = ingest_sub.add_parser(kind, parents=[common], help=f"ingest {text}",
+                                  description=f"Ingest {text}. Gzip files are read transparently; the same content twice adds nothing.")
+        p.add_argument("files", nargs="+", metavar="FILE")
+        p.add_argument("--format", default="auto", choices=("auto", *FORMAT_CHOICES[kind]), help="input format (default: detect)")
+        p.add_argument("--map", action="append", metavar="COL=FIELD", help="map a CSV column to a field, e.g. --map TraceID=trace_id "
+                       "(prefix the column with pod: to turn a Kubernetes pod name into its service)")
+        p.add_argument("--service", help="service name for records that carry none")
+        p.add_argument("--host", help="host name for records that carry none")
+        p.set_defaults(func=cmd_ingest)
+
+    inc = sub.add_parser("incidents", parents=[common], help="list, show, create incidents and move them along their workflow",
+                         description="Incidents: open → investigating → rca_ready → approved → resolved.")
+    inc.add_argument("action", choices=("list", "show", "create", "status"))
+    inc.add_argument("id", nargs="?", help="incident id (a unique prefix is enough)")
+    inc.add_argument("status_to", nargs="?", metavar="STATUS", help="with `status`: the new status")
+    inc.add_argument("--status", help="with `list`: only incidents in this status")
+    inc.add_argument("--title", help="with `create`: what is broken")
+    inc.add_argument("--severity", default="sev3", help="with `create`: sev1…sev4 (default sev3)")
+    inc.add_argument("--services", nargs="*", help="with `create`: affected services")
+    inc.add_argument("--from", dest="from_", metavar="T1", help="with `create`: window start (ISO 8601)")
+    inc.add_argument("--to", metavar="T2", help="with `create`: window end (ISO 8601)")
+    inc.add_argument("--detail", action="append", metavar="KEY=VALUE", help="with `create`: business detail (order_id, eta_delta_hours, problem_type…)")
+    inc.add_argument("--by", help="who does it (required to approve)")
+    inc.add_argument("--note", help="with `status`: a note for the history")
+    inc.set_defaults(func=cmd_incidents)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "command", None):
+        parser.print_help()
+        return EXIT_USER_ERROR
+    args.json = getattr(args, "json", False)
+    try:
+        return int(args.func(args) or 0)
+    except CrashLensError as exc:
+        sys.stderr.write(f"crashlens: {exc.one_line()}\n")
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        sys.stderr.write("crashlens: interrupted; the current batch was rolled back\n")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

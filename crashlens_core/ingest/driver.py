@@ -1,0 +1,310 @@
+"""The ingest driver: one file → one batch → one transaction, with a per-line report.
+
+For each file: detect the format, skip it if the same bytes were ingested before, parse it
+in bounded chunks (SQL fast path for line formats, Python parsers for the rest), append the
+rows, record rejects with their line numbers, commit, CHECKPOINT. A failure rolls the whole
+file back; other files go on.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator, Sequence
+
+import numpy as np
+import pyarrow as pa
+
+from ..config import Settings
+from ..errors import CrashLensError, InputError
+from ..models import IngestError, IngestReport
+from ..store import Workspace
+from .normalize import json_default
+from .source import Source
+
+__all__ = ["KINDS", "FORMAT_CHOICES", "MAP_FIELDS", "ingest_file", "ingest_files", "formats_for", "save_upload"]
+
+KINDS = ("logs", "spans", "metrics")
+# Listed here (not imported from the parsers) so `crashlens --help` stays fast.
+FORMAT_CHOICES = {
+    "logs": ("jsonl", "logfmt", "syslog", "text", "docker", "csv", "otlp"),
+    "spans": ("native", "otlp", "jaeger", "zipkin", "csv"),
+    "metrics": ("csv", "otlp", "prometheus"),
+}
+# Fields a --map can target, across kinds.
+MAP_FIELDS = frozenset({
+    "ts", "level", "service", "host", "message", "trace_id", "span_id", "parent_id", "name", "start_ts", "end_ts",
+    "duration_ms", "duration_us", "duration_ns", "status", "kind", "args_digest", "result_digest", "incident_id", "value",
+    "labels", "attributes",
+})
+Progress = Callable[[float, str], None]
+_ROWS_PER_FLUSH = 50_000
+
+
+def formats_for(kind: str) -> tuple[str, ...]:
+    if kind not in FORMAT_CHOICES:
+        raise InputError(f"unknown kind {kind!r}", hint=f"use one of {', '.join(KINDS)}")
+    return FORMAT_CHOICES[kind]
+
+
+def save_upload(ws: Workspace, name: str, content: bytes) -> Path:
+    """Keep an uploaded file in the workspace (``uploads/``) so nothing a user gave is lost.
+
+    The stored name is the sha256 prefix plus a sanitised base name: no path from the
+    client is ever used as a path here.
+    """
+    import hashlib
+    import re
+
+    base = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(name).name).strip("._") or "upload"
+    digest = hashlib.sha256(content).hexdigest()[:16]
+    folder = ws.folder / "uploads"
+    folder.mkdir(exist_ok=True)
+    target = folder / f"{digest}-{base[:100]}"
+    if not target.exists():
+        tmp = target.with_name(target.name + ".tmp")
+        tmp.write_bytes(content)
+        tmp.replace(target)
+    return target
+
+
+def _detect(kind: str, source: Source) -> str:
+    if kind == "logs":
+        from .logs import detect_log_format
+
+        return detect_log_format(source)
+    if kind == "spans":
+        from .spans import detect_span_format
+
+        return detect_span_format(source)
+    from .metrics import detect_metric_format
+
+    return detect_metric_format(source)
+
+
+def ingest_files(
+    ws: Workspace,
+    kind: str,
+    paths: Sequence[str],
+    fmt: str = "auto",
+    mapping: dict[str, str] | None = None,
+    *,
+    defaults: dict[str, str] | None = None,
+    settings: Settings | None = None,
+    progress: Progress | None = None,
+) -> list[IngestReport]:
+    """Ingest several files of one kind; a file that fails whole is reported, the others go on.
+
+    >>> # ingest_files(ws, "logs", ["app.log.gz", "events.jsonl"])  → one IngestReport per file
+    """
+    reports = []
+    for i, path in enumerate(paths):
+        def sub(frac: float, msg: str, i: int = i) -> None:
+            if progress:
+                progress((i + frac) / len(paths), msg)
+
+        try:
+            reports.append(ingest_file(ws, kind, path, fmt, mapping, defaults=defaults, settings=settings, progress=sub))
+        except CrashLensError as exc:
+            reports.append(IngestReport(path=str(path), format=fmt, kind=kind,
+                                        errors=[IngestError(None, exc.one_line())], note="file not ingested"))
+    return reports
+
+
+def ingest_file(
+    ws: Workspace,
+    kind: str,
+    path: str,
+    fmt: str = "auto",
+    mapping: dict[str, str] | None = None,
+    *,
+    defaults: dict[str, str] | None = None,
+    settings: Settings | None = None,
+    progress: Progress | None = None,
+    display_name: str | None = None,
+) -> IngestReport:
+    """Ingest one file of ``kind`` (logs, spans, metrics) into the workspace as one batch."""
+    settings = settings or Settings()
+    started = time.perf_counter()
+    known = formats_for(kind)
+    source = Source.from_path(path)
+    if display_name:
+        source.name = display_name
+    if fmt != "auto" and fmt not in known:
+        raise InputError(f"unknown {kind} format {fmt!r}", hint=f"use one of auto, {', '.join(known)}")
+    fmt = _detect(kind, source) if fmt == "auto" else fmt
+    report = IngestReport(path=source.name, format=fmt, kind=kind)
+    digest = source.digest()
+    earlier = ws.find_batch(kind, digest)
+    if earlier is not None:
+        report.skipped = True
+        report.batch_id = earlier["id"]
+        report.note = f"same content already ingested as batch {earlier['id']} ({earlier['path']}); nothing added"
+        return report
+    cap = settings.max_reported_errors
+    with ws.transaction():
+        batch_id = ws.begin_batch(kind, source.name, fmt, digest, source.size())
+        report.batch_id = batch_id
+        if kind == "logs":
+            from .logs import SQL_LOG_FORMATS
+
+            if fmt in SQL_LOG_FORMATS:
+                _ingest_log_lines(ws, source, fmt, batch_id, report, cap, defaults or {}, settings, progress)
+            else:
+                from .logs import parse_logs
+
+                _ingest_rows(ws, "logs", parse_logs(source, fmt, mapping), batch_id, source.name, report, cap,
+                             defaults or {}, progress)
+        elif kind == "spans":
+            from .spans import parse_spans
+
+            _ingest_rows(ws, "spans", parse_spans(source, fmt, mapping), batch_id, source.name, report, cap, defaults or {}, progress)
+            _flag_spans(ws, batch_id)
+        else:
+            from .metrics import parse_metrics
+
+            _ingest_rows(ws, "metrics", parse_metrics(source, fmt, mapping), batch_id, source.name, report, cap,
+                         defaults or {}, progress)
+        ws.finish_batch(batch_id, report.loaded, report.rejected, [(e.line, e.reason) for e in report.errors])
+    ws.checkpoint()
+    report.seconds = time.perf_counter() - started
+    if progress:
+        progress(1.0, f"{source.name}: {report.loaded:,} loaded, {report.rejected:,} rejected")
+    return report
+
+
+# ---------------------------------------------------------------- line formats (SQL)
+
+
+def _arrow_lines(data: bytes, first_line: int) -> pa.Table:
+    """Zero-copy (line_no, raw) table over a block that ends with a newline."""
+    buf = np.frombuffer(data, np.uint8)
+    newlines = np.flatnonzero(buf == 10)
+    offsets = np.empty(len(newlines) + 1, np.int32)
+    offsets[0] = 0
+    offsets[1:] = newlines + 1
+    raw = pa.StringArray.from_buffers(len(newlines), pa.py_buffer(offsets), pa.py_buffer(data))
+    try:
+        raw.validate(full=True)
+    except pa.ArrowInvalid:  # invalid UTF-8 somewhere: decode with replacement, then rebuild
+        return _arrow_lines(data.decode("utf-8", errors="replace").encode("utf-8"), first_line)
+    numbers = np.arange(first_line, first_line + len(newlines), dtype=np.int64)
+    return pa.table({"line_no": numbers, "raw": raw})
+
+
+def _ingest_log_lines(ws: Workspace, source: Source, fmt: str, batch_id: int, report: IngestReport, cap: int,
+                      defaults: dict[str, str], settings: Settings, progress: Progress | None) -> None:
+    ctx: dict[str, Any] = {"batch_id": batch_id, "base_id": ws.log_id_base(), "source": source.name,
+                           "service": defaults.get("service"), "host": defaults.get("host")}
+    size = max(source.size(), 1)
+    block_bytes = settings.ingest_block_mb << 20
+    next_line = 1
+    carry: pa.Table | None = None
+    done_bytes = 0
+    blocks = source.blocks(block_bytes)
+    block = next(blocks, None)
+    while block is not None:
+        following = next(blocks, None)
+        is_last = following is None
+        table = _arrow_lines(block, next_line)
+        next_line += table.num_rows
+        done_bytes += len(block)
+        if carry is not None:
+            table = pa.concat_tables([carry, table]).combine_chunks()
+        # A record held back for many blocks (no record start at all) is flushed to bound memory.
+        force = carry is not None and carry.num_rows > 4 * table.num_rows // 5 and table.nbytes > 4 * block_bytes
+        result = ws.load_log_lines(table, fmt, ctx, cap - len(report.errors), is_last or force)
+        report.loaded += result.loaded
+        report.rejected += result.rejected
+        report.errors.extend(IngestError(line, reason) for line, reason in result.errors)
+        carry = None
+        if result.carry_from is not None:
+            first = table.column("line_no")[0].as_py()
+            carry = table.slice(result.carry_from - first)
+        if progress:
+            progress(min(done_bytes / size, 0.99), f"{source.name}: {report.loaded:,} records")
+        block = following
+    if ctx.get("no_timestamps"):
+        report.note = "no timestamps recognised at line starts: each line loaded as a record without time"
+
+
+# ---------------------------------------------------------------- row formats (Python)
+
+_SCHEMAS: dict[str, list[tuple[str, pa.DataType]]] = {
+    "logs": [("id", pa.int64()), ("ts", pa.timestamp("us")), ("service", pa.string()), ("host", pa.string()),
+             ("level", pa.string()), ("message", pa.string()), ("trace_id", pa.string()), ("span_id", pa.string()),
+             ("attributes", pa.string()), ("source_file", pa.string()), ("source_line", pa.int64()), ("batch_id", pa.int64())],
+    "spans": [("trace_id", pa.string()), ("span_id", pa.string()), ("parent_id", pa.string()), ("service", pa.string()),
+              ("name", pa.string()), ("kind", pa.string()), ("start_ts", pa.timestamp("us")), ("end_ts", pa.timestamp("us")),
+              ("duration_ms", pa.float64()), ("status", pa.string()), ("args_digest", pa.string()),
+              ("result_digest", pa.string()), ("attributes", pa.string()), ("incident_id", pa.string()),
+              ("source_file", pa.string()), ("source_line", pa.int64()), ("batch_id", pa.int64())],
+    "metrics": [("ts", pa.timestamp("us")), ("name", pa.string()), ("value", pa.float64()), ("service", pa.string()),
+                ("host", pa.string()), ("labels", pa.string()), ("source_file", pa.string()), ("source_line", pa.int64()),
+                ("batch_id", pa.int64())],
+}
+_JSON_COLUMNS = {"attributes", "labels"}
+
+
+def _to_table(kind: str, rows: list[dict[str, Any]]) -> pa.Table:
+    import json
+
+    columns = {}
+    for name, dtype in _SCHEMAS[kind]:
+        values = [r.get(name) for r in rows]
+        if name in _JSON_COLUMNS:
+            values = [json.dumps(v, sort_keys=True, default=json_default) if v else None for v in values]
+        columns[name] = pa.array(values, type=dtype)
+    return pa.table(columns)
+
+
+def _ingest_rows(ws: Workspace, kind: str, rows: Iterable[dict | IngestError], batch_id: int, source_name: str,
+                 report: IngestReport, cap: int, defaults: dict[str, str], progress: Progress | None) -> None:
+    base = ws.log_id_base() if kind == "logs" else 0
+    pending: list[dict[str, Any]] = []
+    seq = 0
+    for item in _guarded(rows):
+        if isinstance(item, IngestError):
+            report.rejected += 1
+            if len(report.errors) < cap:
+                report.errors.append(item)
+            continue
+        seq += 1
+        line = item.get("line")
+        item["source_file"] = source_name
+        item["source_line"] = line
+        item["batch_id"] = batch_id
+        for key, value in defaults.items():
+            if item.get(key) in (None, ""):
+                item[key] = value
+        if kind == "logs":
+            item["id"] = base + (line if line is not None else seq)
+        elif kind == "spans":
+            start, end = item.get("start_ts"), item.get("end_ts")
+            if isinstance(start, datetime) and isinstance(end, datetime):
+                item["duration_ms"] = (end - start).total_seconds() * 1000.0
+        pending.append(item)
+        if len(pending) >= _ROWS_PER_FLUSH:
+            report.loaded += ws.append_rows(kind, _to_table(kind, pending))
+            pending.clear()
+            if progress:
+                progress(0.5, f"{source_name}: {report.loaded:,} {kind}")
+    if pending:
+        report.loaded += ws.append_rows(kind, _to_table(kind, pending))
+
+
+def _guarded(rows: Iterable[dict | IngestError]) -> Iterator[dict | IngestError]:
+    """Parsers raise InputError for a file that is unusable whole; anything else is a bug, said plainly."""
+    try:
+        yield from rows
+    except CrashLensError:
+        raise
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise InputError(f"could not parse the file: {type(exc).__name__}: {exc}", hint="check --format, or report this file") from exc
+
+
+def _flag_spans(ws: Workspace, batch_id: int) -> None:
+    from .spangraph import span_graph_flags
+
+    ws.set_span_flags(span_graph_flags(ws.span_edges(batch_id)), batch_id)

@@ -1,0 +1,292 @@
+"""Log formats: detection from a file's head, and the parsers that run in Python.
+
+The high-volume formats (``jsonl``, ``text``, ``docker``) are parsed in DuckDB by
+``store.linesql``; this module only recognises them. The rest are parsed here into row
+dicts with the keys of ``LOG_ROW_KEYS``: logfmt, syslog (RFC 3164 and 5424), CSV with a
+column mapping, and OTLP logs JSON.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from datetime import datetime
+from typing import Any, Iterator
+
+from ..errors import InputError
+from ..models import LOG_ALIASES, IngestError
+from .normalize import normalize_level, parse_ts, pod_to_service, unwrap_docker
+from .source import Source
+
+__all__ = ["LOG_FORMATS", "SQL_LOG_FORMATS", "LOG_ROW_KEYS", "detect_log_format", "parse_logs", "resolve_mapping"]
+
+LOG_FORMATS = ("jsonl", "logfmt", "syslog", "text", "docker", "csv", "otlp")
+SQL_LOG_FORMATS = ("jsonl", "text", "docker")
+LOG_ROW_KEYS = ("ts", "level", "service", "host", "message", "trace_id", "span_id", "attributes", "line")
+
+_SYSLOG_RE = re.compile(r"^<\d{1,3}>")
+_LOGFMT_PAIR = re.compile(r'([A-Za-z_][\w.\-/@]*)=("(?:[^"\\]|\\.)*"|[^\s"]*)')
+_CSV_FIELDS = tuple(LOG_ALIASES)
+
+
+def _first_lines(source: Source, n: int = 20) -> list[str]:
+    lines = [ln for ln in source.head().splitlines() if ln.strip()]
+    return lines[:n]
+
+
+def detect_log_format(source: Source) -> str:
+    """Guess a log file's format from its first lines.
+
+    >>> import tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "a.log"; _ = p.write_text('ts=1 level=info msg="hi there"\\n')
+    >>> detect_log_format(Source.from_path(p))
+    'logfmt'
+    """
+    lines = _first_lines(source)
+    if not lines:
+        return "text"
+    first = lines[0].lstrip("\ufeff").strip()
+    if first.startswith("{"):
+        try:
+            obj = json.loads(first)
+        except ValueError:
+            obj = None
+        if obj is None:  # a pretty-printed document
+            return "otlp" if '"resourceLogs"' in source.head() else "jsonl"
+        if isinstance(obj, dict):
+            if "resourceLogs" in obj:
+                return "otlp"
+            if "log" in obj and "time" in obj and set(obj) <= {"log", "stream", "time", "attrs"}:
+                return "docker"
+        return "jsonl"
+    if _SYSLOG_RE.match(first):
+        return "syslog"
+    pairs = _LOGFMT_PAIR.findall(first)
+    if len(pairs) >= 3 and len("".join(k + "=" + v for k, v in pairs)) >= 0.6 * len(first.replace(" ", "")):
+        return "logfmt"
+    if len(lines) >= 2 and "," in first:
+        try:
+            dialect = csv.Sniffer().sniff("\n".join(lines[:10]), delimiters=",;\t")
+            header = next(csv.reader([first], dialect))
+            if csv.Sniffer().has_header("\n".join(lines[:10])) or any(h.strip().lower() in _CSV_FIELDS for h in header):
+                return "csv"
+        except csv.Error:
+            pass
+    return "text"
+
+
+# ---------------------------------------------------------------------------- rows
+
+
+def _row(line: int | None, ts: datetime | None, message: str, *, level: Any = None, service: Any = None,
+         host: Any = None, trace_id: Any = None, span_id: Any = None, attributes: dict | None = None) -> dict[str, Any]:
+    return {
+        "ts": ts, "level": normalize_level(level), "service": service or None, "host": host or None,
+        "message": message, "trace_id": (str(trace_id).lower() or None) if trace_id else None,
+        "span_id": (str(span_id).lower() or None) if span_id else None, "attributes": attributes or {}, "line": line,
+    }
+
+
+def _pick(record: dict[str, Any], field: str) -> Any:
+    for key in LOG_ALIASES[field]:
+        if key in record and record[key] not in (None, ""):
+            return record.pop(key)
+    return None
+
+
+def _parse_logfmt(source: Source) -> Iterator[dict | IngestError]:
+    for line_no, line in source.lines():
+        if not line.strip():
+            continue
+        pairs = _LOGFMT_PAIR.findall(line)
+        if not pairs:
+            yield IngestError(line_no, "no key=value pairs")
+            continue
+        rec: dict[str, Any] = {}
+        for key, value in pairs:
+            if value.startswith('"'):
+                value = value[1:-1].replace('\\"', '"').replace("\\\\", "\\").replace("\\n", "\n")
+            rec[key] = value
+        raw_ts = _pick(rec, "ts")
+        ts = parse_ts(raw_ts)
+        if ts is None:
+            yield IngestError(line_no, "no timestamp" if raw_ts is None else f"unparseable timestamp {str(raw_ts)[:40]}")
+            continue
+        message = _pick(rec, "message")
+        yield _row(line_no, ts, message if message is not None else line, level=_pick(rec, "level"),
+                   service=_pick(rec, "service"), host=_pick(rec, "host"), trace_id=_pick(rec, "trace_id"),
+                   span_id=_pick(rec, "span_id"), attributes=rec)
+
+
+_RFC5424 = re.compile(r"^<(\d{1,3})>1 (\S+) (\S+) (\S+) (\S+) (\S+) (-|(?:\[(?:[^\]\\]|\\.)*\])+)(?: (.*))?$", re.S)
+_RFC3164 = re.compile(r"^<(\d{1,3})>([A-Z][a-z]{2} [ \d]\d \d{2}:\d{2}:\d{2}) (\S+) ([^:\[\s]+)(?:\[(\d+)\])?:? ?(.*)$", re.S)
+_SD_PARAM = re.compile(r'([\w.\-]+)="((?:[^"\\]|\\.)*)"')
+
+
+def _parse_syslog(source: Source) -> Iterator[dict | IngestError]:
+    year = datetime.fromtimestamp(source.path.stat().st_mtime).year  # RFC 3164 has no year
+    for line_no, line in source.lines():
+        if not line.strip():
+            continue
+        m = _RFC5424.match(line)
+        if m:
+            pri, ts_txt, host, app, procid, msgid, sd, msg = m.groups()
+            ts = parse_ts(ts_txt)
+            if ts is None:
+                yield IngestError(line_no, f"unparseable RFC 5424 timestamp {ts_txt[:40]}")
+                continue
+            attrs: dict[str, Any] = {"facility": int(pri) // 8}
+            if procid != "-":
+                attrs["procid"] = procid
+            if msgid != "-":
+                attrs["msgid"] = msgid
+            if sd != "-":
+                attrs.update({k: v for k, v in _SD_PARAM.findall(sd)})
+            yield _row(line_no, ts, (msg or "").lstrip("\ufeff"), level=int(pri) % 8,
+                       service=None if app == "-" else app, host=None if host == "-" else host, attributes=attrs)
+            continue
+        m = _RFC3164.match(line)
+        if m:
+            pri, ts_txt, host, tag, pid, msg = m.groups()
+            ts = parse_ts(re.sub(r"\s+", " ", ts_txt), default_year=year)
+            if ts is None:
+                yield IngestError(line_no, f"unparseable syslog timestamp {ts_txt}")
+                continue
+            attrs = {"facility": int(pri) // 8}
+            if pid:
+                attrs["pid"] = int(pid)
+            yield _row(line_no, ts, msg, level=int(pri) % 8, service=tag, host=host, attributes=attrs)
+            continue
+        yield IngestError(line_no, "not an RFC 3164 or RFC 5424 syslog line")
+
+
+def resolve_mapping(header: list[str], mapping: dict[str, str] | None, fields: tuple[str, ...],
+                    aliases: dict[str, tuple[str, ...]], source_name: str) -> dict[str, str]:
+    """field → header column, from an explicit mapping or by matching aliases case-insensitively."""
+    lower = {h.strip().lower(): h for h in header}
+    out: dict[str, str] = {}
+    for field, column in (mapping or {}).items():
+        if field not in fields:
+            raise InputError(f"unknown field {field!r} in --map", hint=f"map columns to: {', '.join(fields)}")
+        col = column.split(":", 1)[1] if column.startswith("pod:") else column
+        if col not in header and col.lower() not in lower:
+            raise InputError(f"{source_name}: column {col!r} is not in the header", hint=f"the header has: {', '.join(header)}")
+        out[field] = column if col in header else column.replace(col, lower[col.lower()])
+    for field in fields:
+        if field in out:
+            continue
+        for alias in (field, *aliases.get(field, ())):
+            if alias.lower() in lower and lower[alias.lower()] not in out.values():
+                out[field] = lower[alias.lower()]
+                break
+    return out
+
+
+def _parse_csv(source: Source, mapping: dict[str, str] | None) -> Iterator[dict | IngestError]:
+    fields = ("ts", "level", "service", "host", "message", "trace_id", "span_id")
+    with source.open_binary() as fh:
+        text = io.TextIOWrapper(fh, encoding="utf-8", errors="replace", newline="")
+        reader = csv.reader(text)
+        try:
+            header = next(reader)
+        except StopIteration:
+            return
+        cols = resolve_mapping(header, mapping, fields, LOG_ALIASES, source.name)
+        if "ts" not in cols:
+            raise InputError(f"{source.name}: no timestamp column found", hint="name it with --map COLUMN=ts")
+        if "message" not in cols:
+            raise InputError(f"{source.name}: no message column found", hint="name it with --map COLUMN=message")
+        index = {h: i for i, h in enumerate(header)}
+        pod_fields = {f for f, c in cols.items() if c.startswith("pod:")}
+        plain = {f: (c.split(":", 1)[1] if f in pod_fields else c) for f, c in cols.items()}
+        used = set(plain.values())
+        line_no = 1
+        for record in reader:
+            start_line = line_no + 1
+            line_no = reader.line_num
+            if not record or all(not v.strip() for v in record):
+                continue
+            if len(record) != len(header):
+                yield IngestError(start_line, f"expected {len(header)} columns, found {len(record)}")
+                continue
+            value = {f: record[index[c]] for f, c in plain.items()}
+            ts = parse_ts(value["ts"])
+            if ts is None:
+                yield IngestError(start_line, f"unparseable timestamp {value['ts'][:40]!r}")
+                continue
+            message, extra = unwrap_docker(value["message"])
+            attrs = {h: record[i] for h, i in index.items() if h not in used and record[i] != ""}
+            attrs.update(extra)
+            for f in pod_fields:
+                value[f] = pod_to_service(value[f])
+            yield _row(start_line, ts, message, level=value.get("level") or _level_in(message), service=value.get("service"),
+                       host=value.get("host"), trace_id=value.get("trace_id"), span_id=value.get("span_id"), attributes=attrs)
+
+
+_LEVEL_WORD = re.compile(r"\b(TRACE|DEBUG|INFO|WARN|WARNING|ERROR|FATAL|CRITICAL|SEVERE)\b")
+
+
+def _level_in(message: str) -> str | None:
+    m = _LEVEL_WORD.search(message[:120])
+    return m.group(1) if m else None
+
+
+def _otlp_value(v: dict[str, Any]) -> Any:
+    for key in ("stringValue", "boolValue", "doubleValue"):
+        if key in v:
+            return v[key]
+    if "intValue" in v:
+        return int(v["intValue"])
+    if "arrayValue" in v:
+        return [_otlp_value(x) for x in v["arrayValue"].get("values", [])]
+    if "kvlistValue" in v:
+        return {kv["key"]: _otlp_value(kv.get("value", {})) for kv in v["kvlistValue"].get("values", [])}
+    if "bytesValue" in v:
+        return v["bytesValue"]
+    return None
+
+
+def _otlp_attrs(items: list[dict[str, Any]] | None) -> dict[str, Any]:
+    return {kv.get("key", ""): _otlp_value(kv.get("value") or {}) for kv in items or [] if isinstance(kv, dict)}
+
+
+def _parse_otlp(source: Source) -> Iterator[dict | IngestError]:
+    doc = source.read_json_document()
+    if not isinstance(doc, dict) or "resourceLogs" not in doc:
+        raise InputError(f"{source.name}: not an OTLP logs document (no resourceLogs)", hint="pass --format to choose another format")
+    for r_i, res in enumerate(doc.get("resourceLogs") or []):
+        res_attrs = _otlp_attrs((res.get("resource") or {}).get("attributes"))
+        service = res_attrs.get("service.name")
+        host = res_attrs.get("host.name")
+        for s_i, scope in enumerate(res.get("scopeLogs") or res.get("instrumentationLibraryLogs") or []):
+            for l_i, rec in enumerate(scope.get("logRecords") or []):
+                where = f"logRecord {l_i} of resourceLogs[{r_i}].scopeLogs[{s_i}]"
+                ts_raw = rec.get("timeUnixNano") or rec.get("observedTimeUnixNano")
+                try:
+                    ts = parse_ts(int(ts_raw)) if ts_raw not in (None, "", "0", 0) else None
+                except (TypeError, ValueError):
+                    ts = None
+                if ts is None:
+                    yield IngestError(None, f"{where}: missing or bad timeUnixNano")
+                    continue
+                body = _otlp_value(rec.get("body") or {})
+                attrs = {k: v for k, v in res_attrs.items() if k not in ("service.name", "host.name")}
+                attrs.update(_otlp_attrs(rec.get("attributes")))
+                level = rec.get("severityText") or normalize_level(rec.get("severityNumber"), otlp_number=True)
+                yield _row(None, ts, body if isinstance(body, str) else json.dumps(body, sort_keys=True), level=level,
+                           service=service, host=host, trace_id=rec.get("traceId"), span_id=rec.get("spanId"), attributes=attrs)
+
+
+def parse_logs(source: Source, fmt: str, mapping: dict[str, str] | None = None) -> Iterator[dict | IngestError]:
+    """Rows (dicts with ``LOG_ROW_KEYS``) and rejects for the formats parsed in Python."""
+    if fmt == "logfmt":
+        return _parse_logfmt(source)
+    if fmt == "syslog":
+        return _parse_syslog(source)
+    if fmt == "csv":
+        return _parse_csv(source, mapping)
+    if fmt == "otlp":
+        return _parse_otlp(source)
+    raise ValueError(f"{fmt} is parsed in SQL, not here")

@@ -1,0 +1,146 @@
+"""The scenario catalogue: what each incident is, when it starts, how it is injected.
+
+A scenario is data: the fleet's starting version, the load in the baseline and
+the fault window, the timed events that cause the fault (a deploy, a config
+rollout, a degraded dependency, a dropped index, a stale data feed) and how the
+ground truth is located afterwards (from the real exception, the slowest query,
+or the stale tool call). The driver interprets it; nothing here runs code.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from crashlens_core.errors import InputError
+
+__all__ = ["Scenario", "Load", "Event", "ScenarioSpec", "SPECS", "HOSTS", "HEAD_VERSION",
+           "list_scenarios", "get_spec"]
+
+HOSTS = ("shop-1", "shop-2", "shop-3")
+HEAD_VERSION = "1.5.0"
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A simulated incident, as listed by ``crashlens simulate --list``."""
+
+    name: str
+    kind: str
+    description: str
+
+
+@dataclass(frozen=True)
+class Load:
+    """Seeded request load over all hosts: rate and the mix of request kinds."""
+
+    rate: float = 3.0  # requests per second
+    checkout: float = 0.6
+    stock: float = 0.25
+    eta: float = 0.15
+    discount_share: float = 0.15  # checkouts that carry a discount code
+    expired_partner_share: float = 0.0  # discounted checkouts using the expired partner code
+
+
+@dataclass(frozen=True)
+class Event:
+    """Something that happens at ``at_s`` seconds after the fault window opens."""
+
+    at_s: float
+    action: str  # deploy | restart | gateway_degraded | drop_index | carrier_stale
+    host: str | None = None
+    version: str | None = None
+    args: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ScenarioSpec:
+    scenario: Scenario
+    slot: int  # default start: the base date plus this many hours, so runs never overlap
+    events: tuple[Event, ...]
+    locate: str  # exception | slowest_query | stale_tool_call
+    expected_exception: str | None = None
+    base_version: str = HEAD_VERSION
+    baseline_s: int = 300
+    fault_s: int = 180
+    load: Load = Load()
+    fault_load: Load | None = None
+    culprit_host: str | None = None
+    culprit_version: str | None = None
+    blame: bool = False  # root-cause commit = git blame of the faulting line
+    hosts: tuple[str, ...] = HOSTS
+
+
+SPECS: tuple[ScenarioSpec, ...] = (
+    ScenarioSpec(
+        Scenario("checkout-discount-bug", "code_bug",
+                 "Release 1.5.0 rolls out across the fleet; its partner-campaign change indexes a "
+                 "campaign lookup that returns None for expired codes, so checkouts with an expired "
+                 "partner code fail with TypeError in shop/discounts.py."),
+        slot=0, base_version="1.4.2", locate="exception", expected_exception="TypeError",
+        load=Load(discount_share=0.3, expired_partner_share=0.35),
+        events=(Event(0, "deploy", "shop-1", HEAD_VERSION), Event(20, "deploy", "shop-2", HEAD_VERSION),
+                Event(40, "deploy", "shop-3", HEAD_VERSION)),
+        culprit_version=HEAD_VERSION, blame=True),
+    ScenarioSpec(
+        Scenario("payment-gateway-timeout", "dependency_timeout",
+                 "The external card gateway degrades: most charges take about 3 s, past the "
+                 "2.5 s client timeout, so checkouts fail with PaymentGatewayTimeout on every host."),
+        slot=1, locate="exception", expected_exception="shop.payments.PaymentGatewayTimeout",
+        events=(Event(0, "gateway_degraded"),)),
+    ScenarioSpec(
+        Scenario("config-startup-error", "config_error",
+                 "A config rollout sets SHOP_GATEWAY_TIMEOUT_MS=2.5s; shop-1 restarts with it, "
+                 "fails validation at start-up with ConfigError and crash-loops while the other "
+                 "hosts carry its traffic."),
+        slot=2, locate="exception", expected_exception="shop.config.ConfigError",
+        events=(Event(0, "restart", "shop-1", args={"env": {"SHOP_GATEWAY_TIMEOUT_MS": "2.5s"}}),),
+        culprit_host="shop-1"),
+    ScenarioSpec(
+        Scenario("slow-fraud-query", "slow_query",
+                 "A table-rebuild migration drops idx_orders_customer; the per-customer fraud "
+                 "velocity query in checkout turns into a full scan of orders. Nothing fails: "
+                 "checkout latency and pool usage rise."),
+        slot=3, locate="slowest_query",
+        events=(Event(0, "drop_index", args={"index": "idx_orders_customer"}),)),
+    ScenarioSpec(
+        Scenario("db-pool-exhaustion", "pool_exhaustion",
+                 "A flash sale multiplies checkout traffic; each checkout holds its database "
+                 "connection across the card charge, the 4-connection pools run dry and requests "
+                 "fail with PoolTimeout."),
+        slot=4, locate="exception", expected_exception="shop.pool.PoolTimeout",
+        fault_s=90, fault_load=Load(rate=42.0, checkout=0.92, stock=0.06, eta=0.02),
+        events=()),
+    ScenarioSpec(
+        Scenario("bad-canary-deploy", "bad_deploy",
+                 "Version 1.4.1 is canaried on shop-2 only; it reads a gateway response field "
+                 "(amount_captured) that the gateway does not send, so every charge on shop-2 "
+                 "fails with KeyError while shop-1 and shop-3 (1.4.0) are healthy."),
+        slot=5, base_version="1.4.0", locate="exception", expected_exception="KeyError",
+        events=(Event(0, "deploy", "shop-2", "1.4.1"),),
+        culprit_host="shop-2", culprit_version="1.4.1", blame=True),
+    ScenarioSpec(
+        Scenario("agent-stale-carrier-data", "agent_stale_data",
+                 "The carrier tracking API starts serving ParcelPro records cached six hours ago; "
+                 "the order-ETA agent's carrier_api tool passes them on and the agent promises "
+                 "arrival times that miss a storm delay at the LEJ hub by many hours."),
+        slot=6, locate="stale_tool_call",
+        load=Load(checkout=0.35, stock=0.15, eta=0.5),
+        events=(Event(0, "carrier_stale", args={"carrier": "ParcelPro", "hours_old": 6}),)),
+)
+
+
+def list_scenarios() -> list[Scenario]:
+    """Every scenario the simulator can run, in catalogue order.
+
+    >>> [s.kind for s in list_scenarios()][:2]
+    ['code_bug', 'dependency_timeout']
+    """
+    return [spec.scenario for spec in SPECS]
+
+
+def get_spec(name: str) -> ScenarioSpec:
+    for spec in SPECS:
+        if spec.scenario.name == name:
+            return spec
+    raise InputError(f"unknown scenario {name!r}", hint="crashlens simulate --list shows the scenarios")

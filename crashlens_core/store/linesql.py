@@ -1,0 +1,309 @@
+"""Vectorised parsing of line-oriented log formats inside DuckDB.
+
+The ingest driver hands over a chunk of raw lines as an Arrow table ``(line_no, raw)``
+built zero-copy from the file's bytes; everything per line happens here, in SQL, so a
+million lines cost about what DuckDB's own ``read_json`` costs. Three formats:
+
+* ``jsonl``  one JSON object per line, keys found through the alias table;
+* ``text``   a line starting with a timestamp starts a record, other lines (stack traces)
+             continue it;
+* ``docker`` Docker json-file lines, whose ``log`` text is joined the same way, except
+             that a continuation is recognised by its shape (indentation, ``Traceback``…).
+
+Multi-line records can straddle chunks: the last record of a chunk is handed back as a
+*carry* and parsed with the next chunk.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from ..models import LEVEL_WORDS, LOG_ALIASES
+
+__all__ = ["LineChunkResult", "LINE_FORMATS", "load_log_chunk", "create_macros", "sniff_text_has_timestamps"]
+
+LINE_FORMATS = ("jsonl", "text", "docker")
+
+TS_RE = r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:[.,]\d{1,9})?(?:Z|[+-]\d{2}:?\d{2})?"
+_LEVEL_WORDS = "trace|debug|info|notice|warn|warning|error|err|critical|crit|fatal|severe|panic|emerg|alert"
+# ts [LEVEL] [service] rest ; level and service optional. One regex evaluation per record.
+LINE_RE = (
+    r"^\[?(" + TS_RE + r")\]?\s+"
+    r"(?:\[?((?i:" + _LEVEL_WORDS + r"))\]?:?(?:\s+|$))?"
+    r"(?:\[([^\]\s]{1,64})\]:?(?:\s+|$))?"
+    r"((?s:.*))$"
+)
+START_RE = r"^\[?" + TS_RE
+# Lines that continue the previous record when they have no timestamp of their own.
+CONTINUATION_RE = (
+    r"^(?:\s|Traceback \(most recent call last\)|Caused by|During handling of|The above exception|"
+    r"goroutine \d+ \[|panic: |---|\.\.\. \d+ (?:more|common)|Exception in thread|"
+    r"[\w.$]+(?:Exception|Error)(?::|$)|at [\w.$<>]+\()"
+)
+_TRACE_RE = r"(?i)\btrace[_.-]?id[=:]\s*\"?([0-9a-f]{16,32})"
+_SPAN_RE = r"(?i)\bspan[_.-]?id[=:]\s*\"?([0-9a-f]{8,16})"
+
+
+def create_macros(con: Any) -> None:
+    """Per-connection SQL helpers: level mapping and time parsing shared by all formats."""
+    # Numbers: pino/bunyan 10..60, syslog severities 0..7; words through the shared level map.
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP MACRO cl_level(x) AS (
+          CASE
+            WHEN try_cast(x AS INTEGER) BETWEEN 10 AND 60 THEN
+              ['TRACE','DEBUG','INFO','WARN','ERROR','FATAL'][try_cast(x AS INTEGER) // 10]
+            WHEN try_cast(x AS INTEGER) BETWEEN 0 AND 7 THEN
+              ['FATAL','FATAL','FATAL','ERROR','WARN','INFO','INFO','DEBUG'][try_cast(x AS INTEGER) + 1]
+            ELSE {_LEVEL_MAP}[upper(trim(x))] END)
+        """
+    )
+    # ISO 8601 strings first (naive = UTC); then epoch numbers told apart by magnitude.
+    con.execute(
+        """
+        CREATE OR REPLACE TEMP MACRO cl_epoch(d) AS (
+          CASE
+            WHEN abs(d) >= 1e17 THEN make_timestamp(CAST(d / 1000 AS BIGINT))
+            WHEN abs(d) >= 1e14 THEN make_timestamp(CAST(d AS BIGINT))
+            WHEN abs(d) >= 1e11 THEN make_timestamp(CAST(d * 1000 AS BIGINT))
+            ELSE make_timestamp(CAST(d * 1000000 AS BIGINT)) END)
+        """
+    )
+    con.execute(
+        """
+        CREATE OR REPLACE TEMP MACRO cl_ts(x) AS coalesce(
+            CAST(try_cast(replace(x, ',', '.') AS TIMESTAMPTZ) AT TIME ZONE 'UTC' AS TIMESTAMP),
+            cl_epoch(try_cast(x AS DOUBLE)))
+        """
+    )
+
+
+@dataclass
+class LineChunkResult:
+    loaded: int
+    rejected: int
+    errors: list[tuple[int, str]]  # the first ones, up to the cap
+    carry_from: int | None  # line number where the held-back record starts (None: nothing held)
+
+
+_LEVEL_MAP = "MAP {" + ", ".join(f"'{k}': '{v}'" for k, v in LEVEL_WORDS.items()) + "}"
+
+# DuckDB evaluates both sides of AND, and json_type() raises on invalid JSON: guard it.
+# An object starts with "{" (cheap); json_valid then parses once.
+_IS_OBJECT = "(starts_with(ltrim(raw), '{') AND json_valid(raw))"
+
+
+def _q(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _json_path(key: str) -> str:
+    return "$." + (f'"{key}"' if not key.replace("_", "").replace("@", "").isalnum() or "@" in key else key)
+
+
+def _alias_exprs(values: str, present: set[str] | None = None) -> tuple[str, list[str]]:
+    """One json_extract_string over the alias keys (parses each line once) + per-field coalesce.
+
+    ``present`` limits the paths to keys seen in the chunk's first lines: most files use one
+    spelling throughout, and every path costs a lookup per line.
+    """
+    paths: list[str] = []
+    exprs: list[str] = []
+    for field_name, keys in LOG_ALIASES.items():
+        slots = []
+        for key in keys:
+            if present is not None and key not in present:
+                continue
+            paths.append(_json_path(key))
+            slots.append(f"{values}[{len(paths)}]")
+        exprs.append(f"coalesce({', '.join(slots)}) AS {field_name}" if slots else f"NULL::VARCHAR AS {field_name}")
+    if not paths:
+        paths.append("$.ts")
+    path_list = "[" + ", ".join(_q(p) for p in paths) + "]"
+    return path_list, exprs
+
+
+def _insert_records(con: Any, records_sql: str, ctx: dict[str, Any]) -> int:
+    return con.execute(
+        f"""
+        INSERT INTO logs (id, ts, service, host, level, message, trace_id, span_id, attributes,
+                          source_file, source_line, batch_id)
+        SELECT {int(ctx['base_id'])} + line_no,
+               ts, coalesce(service, $service), coalesce(host, $host), level, message,
+               lower(trace_id), lower(span_id), attributes, $source, line_no, {ctx['batch_id']}
+        FROM ({records_sql}) r
+        """,
+        {"service": ctx.get("service"), "host": ctx.get("host"), "source": ctx["source"]},
+    ).fetchall()[0][0]
+
+
+def _rejects(con: Any, sql: str, cap: int) -> tuple[int, list[tuple[int, str]]]:
+    con.execute(f"CREATE OR REPLACE TEMP TABLE cl_rej AS {sql}")
+    total = con.execute("SELECT count(*) FROM cl_rej").fetchall()[0][0]
+    rows = con.execute(f"SELECT line_no, reason FROM cl_rej ORDER BY line_no LIMIT {int(cap)}").fetchall() if total else []
+    con.execute("DROP TABLE cl_rej")
+    return total, [(int(a), str(b)) for a, b in rows]
+
+
+def _load_jsonl(con: Any, ctx: dict[str, Any], cap: int) -> LineChunkResult:
+    all_keys = {k: None for keys in LOG_ALIASES.values() for k in keys if "." not in k}
+    strip = _q(json.dumps(all_keys))
+    ts_keys = ", ".join(LOG_ALIASES["ts"])
+    sampled = {r[0] for r in con.execute(
+        f"SELECT DISTINCT unnest(json_keys(raw)) FROM (SELECT raw FROM cl_stage WHERE {_IS_OBJECT} LIMIT 2000)").fetchall()}
+
+    def parsed(present: set[str] | None, where: str = "true") -> str:
+        path_list, exprs = _alias_exprs("v", present)
+        return f"""SELECT line_no, raw, {', '.join(exprs)}
+                   FROM (SELECT line_no, raw, json_extract_string(raw, {path_list}) AS v
+                         FROM cl_stage WHERE {_IS_OBJECT} AND {where})"""
+
+    def records(present: set[str] | None, where: str = "true") -> str:
+        return f"""SELECT * FROM (
+              SELECT line_no, cl_ts(ts) AS ts, service, host, cl_level(level) AS level,
+                     coalesce(message, raw) AS message, trace_id, span_id,
+                     json_merge_patch(raw, {strip}) AS attributes
+              FROM ({parsed(present, where)})) WHERE ts IS NOT NULL"""
+
+    loaded = _insert_records(con, records(sampled), ctx)
+    blank, total = _blank_and_total(con, loaded)
+    if loaded + blank == total:
+        return LineChunkResult(loaded, 0, [], None)
+    # Some lines did not load: give them a second chance with every alias, then explain the rest.
+    lo, hi = con.execute("SELECT min(line_no), max(line_no) FROM cl_stage").fetchall()[0]
+    not_loaded = (f"line_no NOT IN (SELECT source_line FROM logs WHERE batch_id = {int(ctx['batch_id'])}"
+                  f" AND source_line BETWEEN {int(lo)} AND {int(hi)})")
+    loaded += _insert_records(con, records(None, not_loaded), ctx)
+    rejected, errors = _rejects(
+        con,
+        f"""
+        SELECT line_no, CASE WHEN NOT json_valid(raw) THEN 'not valid JSON' ELSE 'JSON value is not an object' END AS reason
+        FROM cl_stage WHERE trim(raw, E' \\t\\r\\n') <> '' AND NOT coalesce({_IS_OBJECT}, false)
+        UNION ALL
+        SELECT line_no, CASE WHEN ts IS NULL THEN 'no timestamp (looked for {ts_keys})'
+                             ELSE 'unparseable timestamp ' || left(ts, 40) END
+        FROM ({parsed(None, not_loaded)}) WHERE cl_ts(ts) IS NULL
+        """,
+        cap,
+    )
+    return LineChunkResult(loaded, rejected, errors, None)
+
+
+def _blank_and_total(con: Any, loaded: int) -> tuple[int, int]:
+    """(blank lines, staged lines); blank lines are only counted when something is missing."""
+    total = con.execute("SELECT count(*) FROM cl_stage").fetchall()[0][0]
+    if loaded == total:
+        return 0, int(total)
+    blank = con.execute("SELECT count(*) FROM cl_stage WHERE trim(raw, E' \\t\\r\\n') = ''").fetchall()[0][0]
+    return int(blank), int(total)
+
+
+def _grouped(con: Any, ctx: dict[str, Any], cap: int, is_last: bool, line_expr: str, start_expr: str,
+             extra_cols: str, where_ok: str, bad_sql: str | None) -> LineChunkResult:
+    """Shared multi-line machinery: mark record starts, hold back the last record, group."""
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE cl_lines AS
+            SELECT line_no, {line_expr} AS line, {extra_cols} FROM cl_stage WHERE {where_ok}"""
+    )
+    con.execute(f"ALTER TABLE cl_lines ADD COLUMN is_start BOOLEAN; UPDATE cl_lines SET is_start = {start_expr}")
+    carry_from = None
+    if not is_last:
+        carry_from = con.execute("SELECT max(line_no) FROM cl_lines WHERE is_start").fetchall()[0][0]
+        if carry_from is None:  # no record starts here at all: hold everything (bounded by caller)
+            carry_from = con.execute("SELECT min(line_no) FROM cl_stage").fetchall()[0][0]
+    cut = f"line_no < {int(carry_from)}" if carry_from is not None else "true"
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE cl_grouped AS
+            SELECT *, sum(CASE WHEN is_start THEN 1 ELSE 0 END) OVER (ORDER BY line_no ROWS UNBOUNDED PRECEDING) AS grp
+            FROM cl_lines WHERE {cut}"""
+    )
+    ctx_records = f"""
+        SELECT min(line_no) AS line_no, arg_min(line, line_no) AS first_line,
+               string_agg(line, E'\\n' ORDER BY line_no) FILTER (WHERE NOT is_start) AS cont,
+               {ctx['first_cols']}
+        FROM cl_grouped WHERE grp > 0 GROUP BY grp"""
+    loaded = _insert_records(con, ctx["records_sql"].replace("__RECORDS__", ctx_records), ctx)
+    orphan = f"""SELECT line_no, 'continuation line with no record before it (no timestamp at line start)' AS reason
+                 FROM cl_grouped WHERE grp = 0 AND trim(line) <> ''"""
+    rejected, errors = _rejects(con, orphan + (f" UNION ALL {bad_sql} AND {cut}" if bad_sql else ""), cap)
+    con.execute("DROP TABLE cl_lines; DROP TABLE cl_grouped")
+    return LineChunkResult(loaded, rejected, errors, carry_from)
+
+
+_MESSAGE_FROM_PARTS = """
+    CASE WHEN cont IS NULL THEN coalesce(NULLIF(p.body, ''), first_line)
+         ELSE coalesce(NULLIF(p.body, ''), first_line) || E'\\n' || cont END"""
+
+
+def _load_text(con: Any, ctx: dict[str, Any], cap: int, is_last: bool) -> LineChunkResult:
+    if ctx.get("no_timestamps"):
+        # A file with no recognisable timestamps: every line is its own record, kept without time.
+        loaded = _insert_records(
+            con,
+            f"""SELECT line_no, NULL::TIMESTAMP AS ts, NULL AS service, NULL AS host,
+                       cl_level(regexp_extract(line, '\\b((?i:{_LEVEL_WORDS}))\\b', 1)) AS level,
+                       line AS message, NULLIF(regexp_extract(line, {_q(_TRACE_RE)}, 1), '') AS trace_id,
+                       NULLIF(regexp_extract(line, {_q(_SPAN_RE)}, 1), '') AS span_id, NULL::JSON AS attributes
+                FROM (SELECT line_no, rtrim(raw, E'\\r\\n') AS line FROM cl_stage) WHERE trim(line) <> ''""",
+            ctx,
+        )
+        return LineChunkResult(loaded, 0, [], None)
+    ctx = dict(ctx)
+    ctx["first_cols"] = "NULL AS unused"
+    ctx["records_sql"] = f"""
+        SELECT line_no, cl_ts(p.ts) AS ts, NULLIF(p.svc, '') AS service, NULL AS host,
+               cl_level(NULLIF(p.lvl, '')) AS level, {_MESSAGE_FROM_PARTS} AS message,
+               NULLIF(regexp_extract(first_line, {_q(_TRACE_RE)}, 1), '') AS trace_id,
+               NULLIF(regexp_extract(first_line, {_q(_SPAN_RE)}, 1), '') AS span_id, NULL::JSON AS attributes
+        FROM (SELECT *, regexp_extract(first_line, {_q(LINE_RE)}, ['ts', 'lvl', 'svc', 'body']) AS p FROM (__RECORDS__))"""
+    return _grouped(con, ctx, cap, is_last, "rtrim(raw, E'\\r\\n')", f"regexp_matches(line, {_q(START_RE)})",
+                    "NULL AS unused", "true", None)
+
+
+def _load_docker(con: Any, ctx: dict[str, Any], cap: int, is_last: bool) -> LineChunkResult:
+    ctx = dict(ctx)
+    ctx["first_cols"] = "arg_min(dtime, line_no) AS dtime, arg_min(stream, line_no) AS stream"
+    ctx["records_sql"] = f"""
+        SELECT line_no, coalesce(cl_ts(dtime), cl_ts(NULLIF(p.ts, ''))) AS ts, NULLIF(p.svc, '') AS service,
+               NULL AS host, cl_level(NULLIF(p.lvl, '')) AS level,
+               CASE WHEN cont IS NULL THEN coalesce(NULLIF(p.body, ''), first_line)
+                    ELSE coalesce(NULLIF(p.body, ''), first_line) || E'\\n' || cont END AS message,
+               NULLIF(regexp_extract(first_line, {_q(_TRACE_RE)}, 1), '') AS trace_id,
+               NULLIF(regexp_extract(first_line, {_q(_SPAN_RE)}, 1), '') AS span_id,
+               json_object('stream', stream) AS attributes
+        FROM (SELECT *, regexp_extract(first_line, {_q(LINE_RE)}, ['ts', 'lvl', 'svc', 'body']) AS p FROM (__RECORDS__))"""
+    ok = ("coalesce(CASE WHEN json_valid(raw) THEN json_extract_string(raw, '$.log') IS NOT NULL"
+          " AND json_extract_string(raw, '$.time') IS NOT NULL END, false)")
+    bad = f"""SELECT line_no, CASE WHEN NOT json_valid(raw) THEN 'not valid JSON'
+                                   ELSE 'not a Docker json-file line (needs log and time)' END AS reason
+              FROM cl_stage WHERE trim(raw, E' \\t\\r\\n') <> '' AND NOT ({ok})"""
+    return _grouped(
+        con, ctx, cap, is_last,
+        "rtrim(CASE WHEN json_valid(raw) THEN json_extract_string(raw, '$.log') END, E'\\r\\n')",
+        f"NOT regexp_matches(line, {_q(CONTINUATION_RE)})",
+        "CASE WHEN json_valid(raw) THEN json_extract_string(raw, '$.time') END AS dtime, "
+        "CASE WHEN json_valid(raw) THEN json_extract_string(raw, '$.stream') END AS stream",
+        ok, bad,
+    )
+
+
+def load_log_chunk(con: Any, fmt: str, ctx: dict[str, Any], cap: int, is_last: bool) -> LineChunkResult:
+    """Parse the registered ``cl_stage`` table (line_no, raw) and append its records to ``logs``.
+
+    ``ctx``: batch_id, base_id (the batch's id base: a record's id is base_id + its line number), source (file name), optional
+    service/host defaults, no_timestamps (text only).
+    """
+    if fmt == "jsonl":
+        return _load_jsonl(con, ctx, cap)
+    if fmt == "text":
+        return _load_text(con, ctx, cap, is_last)
+    if fmt == "docker":
+        return _load_docker(con, ctx, cap, is_last)
+    raise ValueError(f"not a line format: {fmt}")
+
+
+def sniff_text_has_timestamps(con: Any) -> bool:
+    """Whether any staged line starts with a timestamp (decides the no-timestamp fallback)."""
+    return bool(con.execute(f"SELECT count(*) FROM cl_stage WHERE regexp_matches(raw, {_q(START_RE)})").fetchall()[0][0])
