@@ -34,7 +34,7 @@ from ..models import LOG_ALIASES, IngestError
 from .logs import resolve_mapping
 from .normalize import epoch_to_dt, json_default, parse_ts, pod_to_service
 from .source import Source
-from .spans import csv_table, json_keys_in, json_records, ns_to_dt, otlp_attributes
+from .spans import as_list, as_object, csv_table, guarded_walk, json_keys_in, json_records, ns_to_dt, otlp_attributes
 
 __all__ = ["METRIC_FORMATS", "METRIC_ROW_KEYS", "detect_metric_format", "parse_metrics", "histogram_quantile"]
 
@@ -81,7 +81,8 @@ def detect_metric_format(source: Source) -> str:
         keys = json_keys_in(head)
         if "resourceMetrics" in keys:
             return "otlp"
-        hint = "ingest it with `crashlens ingest spans`" if "resourceSpans" in keys else "export metrics as CSV or OTLP JSON"
+        hint = ("ingest it with `crashlens ingest spans`" if "resourceSpans" in keys
+                else "export metrics as CSV or OTLP JSON")
         raise InputError(f"{source.name}: JSON, but not OTLP metrics", hint=hint)
     lines = [ln.strip() for ln in head.splitlines()[:50] if ln.strip()]
     samples = [ln for ln in lines if not ln.startswith("#")]
@@ -120,12 +121,14 @@ def _csv_columns(header: list[str], mapping: dict[str, str] | None, name: str) -
     resolved = resolve_mapping(header, mapping, _FIELDS, METRIC_FIELD_ALIASES, name)
     cols = {f: (header.index(c.removeprefix("pod:")), c.startswith("pod:")) for f, c in resolved.items()}
     if "ts" not in cols:
-        raise InputError(f"{name}: no timestamp column found", hint=f"name it with --map COLUMN=ts; the header has: {', '.join(header)}")
+        raise InputError(f"{name}: no timestamp column found",
+                         hint=f"name it with --map COLUMN=ts; the header has: {', '.join(header)}")
     if "value" in cols and "name" not in cols and "value" not in (mapping or {}):
         del cols["value"]  # wide form: a column called "value" is just one more series
     if ("name" in cols) != ("value" in cols):
         missing = "value" if "name" in cols else "name"
-        raise InputError(f"{name}: no {missing} column (needed with the {'name' if missing == 'value' else 'value'} column)",
+        present = "name" if missing == "value" else "value"
+        raise InputError(f"{name}: no {missing} column (needed with the {present} column)",
                          hint=f"name it with --map COLUMN={missing}; the header has: {', '.join(header)}")
     return cols
 
@@ -201,29 +204,29 @@ def _parse_otlp(source: Source) -> Iterator[dict | IngestError]:
         if isinstance(doc, IngestError):
             yield doc
             continue
-        if not isinstance(doc, dict) or "resourceMetrics" not in doc:
+        if not isinstance(doc, dict) or not isinstance(doc.get("resourceMetrics", 0), (list, type(None))):
             if line is None:
-                raise InputError(f"{source.name}: not an OTLP metrics document (no resourceMetrics)",
+                raise InputError(f"{source.name}: not an OTLP metrics document (no resourceMetrics list)",
                                  hint="pass --format to choose another format")
-            yield IngestError(line, "not an OTLP export request (no resourceMetrics)")
+            yield IngestError(line, "not an OTLP export request (no resourceMetrics list)")
             continue
         yield from _otlp_request(doc, line)
 
 
 def _otlp_request(doc: dict[str, Any], line: int | None) -> Iterator[dict | IngestError]:
-    for ri, rm in enumerate(doc.get("resourceMetrics") or []):
-        if not isinstance(rm, dict):
-            yield IngestError(line, f"resourceMetrics[{ri}]: not an object")
-            continue
-        resource = otlp_attributes((rm.get("resource") or {}).get("attributes"))
-        key = "scopeMetrics" if "scopeMetrics" in rm else "instrumentationLibraryMetrics"
-        for si, sm in enumerate(rm.get(key) or []):
-            for mi, metric in enumerate((sm.get("metrics") or []) if isinstance(sm, dict) else []):
-                where = f"metric {mi} of resourceMetrics[{ri}].{key}[{si}]"
-                try:
-                    yield from _otlp_metric(metric, resource, line, where)
-                except (ValueError, TypeError, KeyError, AttributeError, OverflowError) as exc:
-                    yield IngestError(line, f"{where}: malformed ({type(exc).__name__}: {exc})")
+    for ri, rm in enumerate(as_list(doc.get("resourceMetrics"), "resourceMetrics")):
+        yield from guarded_walk(_otlp_resource(rm, line, f"resourceMetrics[{ri}]"), line, f"resourceMetrics[{ri}]")
+
+
+def _otlp_resource(rm: Any, line: int | None, path: str) -> Iterator[dict | IngestError]:
+    rm = as_object(rm, path)
+    resource = otlp_attributes(as_object(rm.get("resource"), f"{path}.resource").get("attributes"))
+    key = "scopeMetrics" if "scopeMetrics" in rm else "instrumentationLibraryMetrics"
+    for si, sm in enumerate(as_list(rm.get(key), f"{path}.{key}")):
+        metrics = as_list(as_object(sm, f"{path}.{key}[{si}]").get("metrics"), f"{path}.{key}[{si}].metrics")
+        for mi, metric in enumerate(metrics):
+            where = f"metric {mi} of {path}.{key}[{si}]"
+            yield from guarded_walk(_otlp_metric(metric, resource, line, where), line, where)
 
 
 _OTLP_KINDS = ("gauge", "sum", "histogram", "exponentialHistogram", "summary")
@@ -238,7 +241,7 @@ def _otlp_metric(metric: Any, resource: dict[str, Any], line: int | None, where:
         yield IngestError(line, f"{where}: no gauge, sum, histogram or summary data")
         return
     name, service, host = metric["name"], resource.get("service.name"), resource.get("host.name")
-    for pi, point in enumerate(metric[kind].get("dataPoints") or []):
+    for pi, point in enumerate(as_list(metric[kind].get("dataPoints"), "dataPoints")):
         here = f"{where} point {pi}"
         ts_raw = point.get("timeUnixNano") if isinstance(point, dict) else None
         if ts_raw in (None, "", "0", 0):
@@ -276,7 +279,8 @@ def _point_values(kind: str, name: str, point: dict[str, Any]) -> Iterator[tuple
             yield f"{name}_q{float(qv.get('quantile', 0)):g}", float(qv.get("value", 0.0))
 
 
-def histogram_quantile(q: float, bounds: list[float], counts: list[float], lo: Any = None, hi: Any = None) -> float | None:
+def histogram_quantile(q: float, bounds: list[float], counts: list[float],
+                       lo: Any = None, hi: Any = None) -> float | None:
     """Quantile of an explicit-bucket histogram, linearly interpolated inside its bucket.
 
     Bucket i holds values in (bounds[i-1], bounds[i]]; the first starts at ``lo`` (the

@@ -10,8 +10,9 @@ This module owns:
   naive UTC and ``end_ts >= start_ts`` (a span ending before it starts is rejected; a span
   with no end or duration gets ``end_ts = start_ts`` and ``attributes["duration_unknown"]``);
 - helpers ``metrics`` shares: ``json_records`` (one JSON document or JSON Lines),
-  OTLP ``otlp_value`` / ``otlp_attributes``, exact-unit ``ns_to_dt`` / ``us_to_dt``, and
-  ``csv_table`` (a CSV header plus its rows, delimiter sniffed).
+  OTLP ``otlp_value`` / ``otlp_attributes``, exact-unit ``ns_to_dt`` / ``us_to_dt``,
+  ``csv_table`` (a CSV header plus its rows, delimiter sniffed) and the JSON-walking guards
+  ``as_list`` / ``as_object`` / ``guarded_walk``.
 
 Parsers stream: each malformed item becomes an ``IngestError(line, reason)`` and parsing
 goes on. ``line`` is the file line for JSON Lines and CSV, None inside a JSON document,
@@ -44,6 +45,10 @@ from .normalize import canonical_digest, json_default, parse_ts, pod_to_service
 from .source import Source
 
 __all__ = [
+    "MALFORMED",
+    "as_list",
+    "as_object",
+    "guarded_walk",
     "SPAN_FORMATS",
     "SPAN_ROW_KEYS",
     "detect_span_format",
@@ -170,6 +175,31 @@ def otlp_attributes(items: Any) -> dict[str, Any]:
     return {str(kv["key"]): otlp_value(kv.get("value")) for kv in items if isinstance(kv, dict) and "key" in kv}
 
 
+MALFORMED = (ValueError, TypeError, KeyError, AttributeError, OverflowError)
+
+
+def as_list(value: Any, what: str) -> list[Any]:
+    """A JSON array; [] for null or absent; TypeError naming ``what`` for anything else."""
+    if value is None or isinstance(value, list):
+        return value or []
+    raise TypeError(f"{what} is not a list")
+
+
+def as_object(value: Any, what: str) -> dict[str, Any]:
+    """A JSON object; {} for null or absent; TypeError naming ``what`` for anything else."""
+    if value is None or isinstance(value, dict):
+        return value or {}
+    raise TypeError(f"{what} is not an object")
+
+
+def guarded_walk(walk: Iterator[Any], line: int | None, where: str) -> Iterator[Any]:
+    """Yield from a walk over one JSON container; a structural surprise ends it as an IngestError."""
+    try:
+        yield from walk
+    except MALFORMED as exc:
+        yield IngestError(line, f"{where}: malformed ({type(exc).__name__}: {exc})")
+
+
 def json_keys_in(head: str) -> set[str]:
     """Object keys that occur in the first part of a JSON file (for format detection)."""
     return set(_JSON_KEY.findall(head))
@@ -237,7 +267,7 @@ def csv_table(source: Source) -> tuple[list[str], Iterator[tuple[int, list[str] 
             except StopIteration:
                 return
             except csv.Error as exc:
-                yield start, IngestError(reader.line_num, f"unreadable CSV record ({exc})")
+                yield start, IngestError(start, f"unreadable CSV record ({exc})")
                 last = reader.line_num
                 continue
             last = reader.line_num
@@ -325,7 +355,7 @@ def _guarded(build: Callable[..., dict | IngestError], line: int | None, where: 
     """Run one item's builder; anything unexpected in the item becomes an IngestError."""
     try:
         return build(*args)
-    except (ValueError, TypeError, KeyError, AttributeError, OverflowError) as exc:
+    except MALFORMED as exc:
         return IngestError(line, f"{where}: malformed ({type(exc).__name__}: {exc})")
 
 
@@ -484,7 +514,8 @@ def _parse_native(source: Source, mapping: dict[str, str] | None) -> Iterator[di
             yield _guarded(_native_span, line, where, rec, mapping, line, where)
 
 
-def _csv_columns(header: list[str], mapping: dict[str, str] | None, name: str) -> tuple[dict[str, tuple[int, bool]], set[int]]:
+def _csv_columns(header: list[str], mapping: dict[str, str] | None,
+                 name: str) -> tuple[dict[str, tuple[int, bool]], set[int]]:
     """field → (column index, is a pod name); plus the columns that are not attributes."""
     resolved = resolve_mapping(header, mapping, _SPAN_FIELDS, SPAN_FIELD_ALIASES, name)
     cols = {f: (header.index(c.removeprefix("pod:")), c.startswith("pod:")) for f, c in resolved.items()}
@@ -498,8 +529,9 @@ def _csv_columns(header: list[str], mapping: dict[str, str] | None, name: str) -
                 break
     dropped = {i for i, n in enumerate(norm) if n == "duration"}
     if dropped and "end_ts" not in cols and not any(u in cols for u in _DURATION_UNITS):
-        raise InputError(f"{name}: column {header[min(dropped)]!r} is a duration without a unit",
-                         hint=f"map it: --map {header[min(dropped)]}=duration_us (or duration_ms, duration_ns, duration_s)")
+        column = header[min(dropped)]
+        raise InputError(f"{name}: column {column!r} is a duration without a unit",
+                         hint=f"map it: --map {column}=duration_us (or duration_ms, duration_ns, duration_s)")
     for required in ("span_id", "name", "start_ts"):
         if required not in cols:
             raise InputError(f"{name}: no {required} column found",
@@ -539,49 +571,52 @@ def _parse_otlp(source: Source, _mapping: Any = None) -> Iterator[dict | IngestE
         if isinstance(doc, IngestError):
             yield doc
             continue
-        if not isinstance(doc, dict) or "resourceSpans" not in doc:
+        if not isinstance(doc, dict) or not isinstance(doc.get("resourceSpans", 0), (list, type(None))):
             if line is None:
-                raise InputError(f"{source.name}: not an OTLP traces document (no resourceSpans)",
+                raise InputError(f"{source.name}: not an OTLP traces document (no resourceSpans list)",
                                  hint="pass --format to choose another format")
-            yield IngestError(line, "not an OTLP export request (no resourceSpans)")
+            yield IngestError(line, "not an OTLP export request (no resourceSpans list)")
             continue
         yield from _otlp_request(doc, line)
 
 
 def _otlp_request(doc: dict[str, Any], line: int | None) -> Iterator[dict | IngestError]:
-    for ri, rs in enumerate(doc.get("resourceSpans") or []):
-        if not isinstance(rs, dict):
-            yield IngestError(line, f"resourceSpans[{ri}]: not an object")
+    for ri, rs in enumerate(as_list(doc.get("resourceSpans"), "resourceSpans")):
+        yield from guarded_walk(_otlp_resource(rs, line, f"resourceSpans[{ri}]"), line, f"resourceSpans[{ri}]")
+
+
+def _otlp_resource(rs: Any, line: int | None, path: str) -> Iterator[dict | IngestError]:
+    rs = as_object(rs, path)
+    resource = otlp_attributes(as_object(rs.get("resource"), f"{path}.resource").get("attributes"))
+    key = "scopeSpans" if "scopeSpans" in rs else "instrumentationLibrarySpans"
+    for si, ss in enumerate(as_list(rs.get(key), f"{path}.{key}")):
+        if not isinstance(ss, dict):
+            yield IngestError(line, f"{path}.{key}[{si}]: not an object")
             continue
-        resource = otlp_attributes((rs.get("resource") or {}).get("attributes"))
-        key = "scopeSpans" if "scopeSpans" in rs else "instrumentationLibrarySpans"
-        for si, ss in enumerate(rs.get(key) or []):
-            if not isinstance(ss, dict):
-                yield IngestError(line, f"resourceSpans[{ri}].{key}[{si}]: not an object")
-                continue
-            scope = ss.get("scope") or ss.get("instrumentationLibrary") or {}
-            base = dict(resource)
-            if scope.get("name"):
-                base["otel.scope.name"] = scope["name"]
-            if scope.get("version"):
-                base["otel.scope.version"] = scope["version"]
-            for i, sp in enumerate(ss.get("spans") or []):
-                where = f"span {i} of resourceSpans[{ri}].{key}[{si}]"
-                yield _guarded(_otlp_span, line, where, sp, base, line, where)
+        scope = as_object(ss.get("scope") or ss.get("instrumentationLibrary"), f"{path}.{key}[{si}].scope")
+        base = dict(resource)
+        if scope.get("name"):
+            base["otel.scope.name"] = scope["name"]
+        if scope.get("version"):
+            base["otel.scope.version"] = scope["version"]
+        for i, sp in enumerate(as_list(ss.get("spans"), f"{path}.{key}[{si}].spans")):
+            where = f"span {i} of {path}.{key}[{si}]"
+            yield _guarded(_otlp_span, line, where, sp, base, line, where)
 
 
 def _otlp_span(sp: Any, base: dict[str, Any], line: int | None, where: str) -> dict | IngestError:
     if not isinstance(sp, dict):
         return IngestError(line, f"{where}: not an object")
-    for key in ("traceId", "spanId", "startTimeUnixNano"):
-        if sp.get(key) in (None, "", "0", 0):
+    trace_id, span_id = _otlp_id(sp.get("traceId")), _otlp_id(sp.get("spanId"))
+    for key, value in (("traceId", trace_id), ("spanId", span_id), ("startTimeUnixNano", sp.get("startTimeUnixNano"))):
+        if value in (None, "", "0", 0):
             return IngestError(line, f"{where}: missing {key}")
     start = ns_to_dt(sp["startTimeUnixNano"])
     end = ns_to_dt(sp["endTimeUnixNano"]) if sp.get("endTimeUnixNano") not in (None, "", "0", 0) else None
     if end is not None and end < start:
         return _err_end(line, where)
     attrs = {**base, **otlp_attributes(sp.get("attributes"))}
-    status = sp.get("status") or {}
+    status = as_object(sp.get("status"), "status")
     code = str(status.get("code", "")).upper().removeprefix("STATUS_CODE_")
     state = "error" if code in ("2", "ERROR") else "ok" if code in ("1", "OK") else "unset"
     if status.get("message"):
@@ -593,8 +628,8 @@ def _otlp_span(sp: Any, base: dict[str, Any], line: int | None, where: str) -> d
     _trimmed(links, attrs, "links")
     if sp.get("traceState"):
         attrs["trace_state"] = sp["traceState"]
-    return _row(trace_id=_otlp_id(sp["traceId"]), span_id=_otlp_id(sp["spanId"]), parent_id=_otlp_id(sp.get("parentSpanId")),
-                service=attrs.get("service.name"), name=sp.get("name") or "", start=start, end=end, status=state,
+    return _row(trace_id=trace_id, span_id=span_id, parent_id=_otlp_id(sp.get("parentSpanId")),
+                service=base.get("service.name"), name=sp.get("name") or "", start=start, end=end, status=state,
                 kind=_kind(sp.get("kind")), attributes=attrs, line=line)
 
 
@@ -605,7 +640,8 @@ def _otlp_events(events: Any, attrs: dict[str, Any]) -> bool:
         if not isinstance(ev, dict):
             continue
         ev_attrs = otlp_attributes(ev.get("attributes"))
-        kept.append({"name": ev.get("name"), "ts": _iso_or_none(ns_to_dt, ev.get("timeUnixNano")), "attributes": ev_attrs})
+        ts = _iso_or_none(ns_to_dt, ev.get("timeUnixNano"))
+        kept.append({"name": ev.get("name"), "ts": ts, "attributes": ev_attrs})
         if ev.get("name") == "exception":
             exception = True
             attrs.update({k: v for k, v in ev_attrs.items() if k.startswith("exception.")})
@@ -685,12 +721,10 @@ def _jaeger_parent(sp: dict[str, Any], attrs: dict[str, Any]) -> Any:
 def _jaeger_span(sp: Any, trace_id: Any, processes: dict[str, Any], line: int | None, where: str) -> dict | IngestError:
     if not isinstance(sp, dict):
         return IngestError(line, f"{where}: not an object")
-    for key in ("spanID", "startTime"):
-        if sp.get(key) in (None, ""):
+    tid, span_id = _norm_id(sp.get("traceID") or trace_id), _norm_id(sp.get("spanID"))
+    for key, value in (("traceID", tid), ("spanID", span_id), ("startTime", sp.get("startTime"))):
+        if value in (None, ""):
             return IngestError(line, f"{where}: missing {key}")
-    tid = _norm_id(sp.get("traceID") or trace_id)
-    if tid is None:
-        return IngestError(line, f"{where}: missing traceID")
     process = sp.get("process") if isinstance(sp.get("process"), dict) else processes.get(sp.get("processID")) or {}
     attrs = {**_jaeger_tags(process.get("tags")), **_jaeger_tags(sp.get("tags"))}
     start = us_to_dt(sp["startTime"])
@@ -699,12 +733,13 @@ def _jaeger_span(sp: Any, trace_id: Any, processes: dict[str, Any], line: int | 
         return _err_end(line, where)
     otel = str(attrs.get("otel.status_code", "")).upper()
     error = attrs.get("error") in (True, "true", "True", "TRUE", 1, "1") or otel == "ERROR"
-    events = [{"ts": _iso_or_none(us_to_dt, lg.get("timestamp")), "fields": _jaeger_tags(lg.get("fields"))} for lg in sp.get("logs") or [] if isinstance(lg, dict)]
+    events = [{"ts": _iso_or_none(us_to_dt, lg.get("timestamp")), "fields": _jaeger_tags(lg.get("fields"))}
+              for lg in sp.get("logs") or [] if isinstance(lg, dict)]
     _trimmed(events, attrs, "events")
     if sp.get("warnings"):
         attrs["jaeger.warnings"] = sp["warnings"]
     parent = _norm_id(_jaeger_parent(sp, attrs))
-    return _row(trace_id=tid, span_id=_norm_id(sp["spanID"]), parent_id=parent, service=process.get("serviceName"),
+    return _row(trace_id=tid, span_id=span_id, parent_id=parent, service=process.get("serviceName"),
                 name=sp.get("operationName") or "", start=start,
                 end=None if duration is None else start + timedelta(microseconds=duration),
                 status="error" if error else "ok" if otel == "OK" else "unset", kind=_kind(attrs.get("span.kind")),
@@ -740,8 +775,9 @@ def _parse_zipkin(source: Source, _mapping: Any = None) -> Iterator[dict | Inges
 def _zipkin_span(sp: Any, line: int | None, where: str) -> dict | IngestError:
     if not isinstance(sp, dict):
         return IngestError(line, f"{where}: not an object")
-    for key in ("traceId", "id", "timestamp"):
-        if sp.get(key) in (None, "", 0):
+    trace_id, span_id = _norm_id(sp.get("traceId")), _norm_id(sp.get("id"))
+    for key, value in (("traceId", trace_id), ("id", span_id), ("timestamp", sp.get("timestamp"))):
+        if value in (None, "", 0):
             return IngestError(line, f"{where}: missing {key}")
     duration = _to_int(sp["duration"]) if sp.get("duration") not in (None, "") else None
     if duration is not None and duration < 0:
@@ -765,7 +801,7 @@ def _zipkin_span(sp: Any, line: int | None, where: str) -> dict | IngestError:
     http = str(tags.get("http.status_code", ""))
     error = "error" in tags or (http.isdigit() and int(http) >= 500)
     start = us_to_dt(sp["timestamp"])
-    return _row(trace_id=_norm_id(sp["traceId"]), span_id=_norm_id(sp["id"]), parent_id=_norm_id(sp.get("parentId")),
+    return _row(trace_id=trace_id, span_id=span_id, parent_id=_norm_id(sp.get("parentId")),
                 service=local.get("serviceName"), name=sp.get("name") or "", start=start,
                 end=None if duration is None else start + timedelta(microseconds=duration),
                 status="error" if error else "unset", kind=_kind(sp.get("kind")), attributes=attrs, line=line)

@@ -38,9 +38,10 @@ LINE_RE = (
 START_RE = r"^\[?" + TS_RE
 # Lines that continue the previous record when they have no timestamp of their own.
 CONTINUATION_RE = (
-    r"^(?:\s|Traceback \(most recent call last\)|Caused by|During handling of|The above exception|"
-    r"goroutine \d+ \[|panic: |---|\.\.\. \d+ (?:more|common)|Exception in thread|"
-    r"[\w.$]+(?:Exception|Error)(?::|$)|at [\w.$<>]+\()"
+    r"^(?:$|\s|Traceback \(most recent call last\)|Caused by|During handling of|The above exception|"
+    r"goroutine \d+ \[|---|\.\.\. \d+ (?:more|common)|"
+    r"[\w.$]+(?:Exception|Error)(?::|$)|at [\w.$<>]+\(|"
+    r"[\w./*()\-]+\([^()]*\)$)"  # a Go frame's function line: main.(*Server).handle(0x1, 0x2)
 )
 _TRACE_RE = r"(?i)\btrace[_.-]?id[=:]\s*\"?([0-9a-f]{16,32})"
 _SPAN_RE = r"(?i)\bspan[_.-]?id[=:]\s*\"?([0-9a-f]{8,16})"
@@ -205,9 +206,9 @@ def _grouped(con: Any, ctx: dict[str, Any], cap: int, is_last: bool, line_expr: 
     """Shared multi-line machinery: mark record starts, hold back the last record, group."""
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE cl_lines AS
-            SELECT line_no, {line_expr} AS line, {extra_cols} FROM cl_stage WHERE {where_ok}"""
+            SELECT *, {start_expr} AS is_start
+            FROM (SELECT line_no, {line_expr} AS line, {extra_cols} FROM cl_stage WHERE {where_ok})"""
     )
-    con.execute(f"ALTER TABLE cl_lines ADD COLUMN is_start BOOLEAN; UPDATE cl_lines SET is_start = {start_expr}")
     carry_from = None
     if not is_last:
         carry_from = con.execute("SELECT max(line_no) FROM cl_lines WHERE is_start").fetchall()[0][0]
@@ -282,9 +283,12 @@ def _load_docker(con: Any, ctx: dict[str, Any], cap: int, is_last: bool) -> Line
     return _grouped(
         con, ctx, cap, is_last,
         "rtrim(CASE WHEN json_valid(raw) THEN json_extract_string(raw, '$.log') END, E'\\r\\n')",
-        f"NOT regexp_matches(line, {_q(CONTINUATION_RE)})",
+        # A continuation must look like one and stay on the stream of the line before it: a
+        # crash printed to stderr after a stdout line starts a record of its own.
+        f"NOT (regexp_matches(line, {_q(CONTINUATION_RE)}) AND stream IS NOT DISTINCT FROM prev_stream)",
         "CASE WHEN json_valid(raw) THEN json_extract_string(raw, '$.time') END AS dtime, "
-        "CASE WHEN json_valid(raw) THEN json_extract_string(raw, '$.stream') END AS stream",
+        "CASE WHEN json_valid(raw) THEN json_extract_string(raw, '$.stream') END AS stream, "
+        "lag(CASE WHEN json_valid(raw) THEN json_extract_string(raw, '$.stream') END) OVER (ORDER BY line_no) AS prev_stream",
         ok, bad,
     )
 

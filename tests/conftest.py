@@ -1,0 +1,35 @@
+"""Shared fixtures: real DuckDB workspaces in tmp_path, and a CLI runner in a subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from crashlens_core.store import Workspace
+
+ROOT = Path(__file__).resolve().parents[1]
+CRASHLENS = str(Path(sys.executable).with_name("crashlens"))
+
+
+@pytest.fixture
+def ws(tmp_path):
+    with Workspace.open(tmp_path / "ws") as workspace:
+        yield workspace
+
+
+def run_cli(*args: str, workspace: Path | None = None, input: str | None = None, env: dict | None = None):
+    """Run the real `crashlens` console script; returns CompletedProcess with text output."""
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("CRASHLENS_")}
+    if workspace is not None:
+        full_env["CRASHLENS_HOME"] = str(workspace)
+    full_env.update(env or {})
+    return subprocess.run([CRASHLENS, *args], capture_output=True, text=True, input=input, env=full_env, timeout=300)
+
+
+def jsonl(text: str) -> list:
+    return [json.loads(line) for line in text.splitlines() if line.strip()]

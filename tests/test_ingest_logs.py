@@ -1,0 +1,222 @@
+"""Log ingestion: every format, per-line rejects, multi-line traces, chunking, dedupe."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import random
+from datetime import datetime
+
+import pytest
+
+from crashlens_core.config import Settings
+from crashlens_core.errors import InputError
+from crashlens_core.ingest import ingest_file, ingest_files
+from crashlens_core.ingest.logs import detect_log_format
+from crashlens_core.ingest.source import Source
+
+
+def rows(ws, batch_id, cols="ts, level, service, host, message, trace_id, span_id, attributes, source_line"):
+    return ws.con.execute(f"SELECT {cols} FROM logs WHERE batch_id = ? ORDER BY source_line", [batch_id]).fetchall()
+
+
+def test_jsonl_aliases_levels_and_attributes(ws, tmp_path):
+    p = tmp_path / "app.jsonl"
+    p.write_text("\n".join(json.dumps(r) for r in [
+        {"@timestamp": "2024-05-14T10:00:00.250+02:00", "severity": "warning", "app": "cart", "message": "slow", "traceId": "ABCDEF0123456789ABCDEF0123456789", "user": "u1"},
+        {"time": 1715680800, "level": 50, "msg": "pino error", "hostname": "h1"},
+        {"ts": "2024-05-14 10:00:01", "level": "info", "service": "pay", "msg": "ok", "span_id": "00f067aa0ba902b7"},
+    ]) + "\n")
+    r = ingest_file(ws, "logs", str(p))
+    assert (r.format, r.loaded, r.rejected) == ("jsonl", 3, 0)
+    got = rows(ws, r.batch_id)
+    assert got[0][:4] == (datetime(2024, 5, 14, 8, 0, 0, 250000), "WARN", "cart", None)
+    assert got[0][5] == "abcdef0123456789abcdef0123456789" and json.loads(got[0][7]) == {"user": "u1"}
+    assert got[1][0] == datetime(2024, 5, 14, 10, 0) and got[1][1] == "ERROR" and got[1][3] == "h1"
+    assert got[2][0] == datetime(2024, 5, 14, 10, 0, 1) and got[2][6] == "00f067aa0ba902b7"
+
+
+def test_ninety_thousand_good_ten_thousand_bad(ws, tmp_path):
+    rnd = random.Random(7)
+    p = tmp_path / "mixed.jsonl"
+    bad_lines = set(rnd.sample(range(1, 100_001), 10_000))
+    with open(p, "w") as fh:
+        for n in range(1, 100_001):
+            if n in bad_lines:
+                fh.write(rnd.choice(['{"ts": "2024-05-14T10:00:00Z", "msg": broken', "plain words", "[1, 2]",
+                                     '{"level": "info", "msg": "no time"}', '{"ts": "yesterday-ish", "msg": "x"}']) + "\n")
+            else:
+                fh.write(json.dumps({"ts": f"2024-05-14T10:{n // 6000 % 60:02d}:{n // 100 % 60:02d}Z", "level": "info", "msg": f"req {n}"}) + "\n")
+    r = ingest_file(ws, "logs", str(p), settings=Settings(max_reported_errors=20_000, ingest_block_mb=1))
+    assert (r.loaded, r.rejected) == (90_000, 10_000)
+    assert {e.line for e in r.errors} == bad_lines
+    assert ws.con.execute("SELECT count(*), count(DISTINCT id) FROM logs").fetchall()[0] == (90_000, 90_000)
+    reasons = {e.reason.split(" (")[0] for e in r.errors}
+    assert {"not valid JSON", "JSON value is not an object", "no timestamp"} <= reasons
+
+
+def test_reported_errors_are_capped_but_counts_are_not(ws, tmp_path):
+    p = tmp_path / "bad.jsonl"
+    p.write_text("nope\n" * 500)
+    r = ingest_file(ws, "logs", str(p), "jsonl", settings=Settings(max_reported_errors=10))
+    assert r.rejected == 500 and len(r.errors) == 10 and r.loaded == 0
+
+
+TRACES = {
+    "python": 'Traceback (most recent call last):\n  File "/app/shop/pay.py", line 40, in charge\n    card.number\nAttributeError: \'NoneType\' object has no attribute \'number\'',
+    "java": "java.lang.IllegalStateException: pool exhausted\n\tat com.shop.Pool.get(Pool.java:88)\n\tat com.shop.Api.handle(Api.java:12)\nCaused by: java.net.SocketTimeoutException: Read timed out\n\t... 12 more",
+    "go": "panic: runtime error: invalid memory address or nil pointer dereference\n\ngoroutine 1 [running]:\nmain.(*Server).handle(0xc000010000)\n\t/app/server.go:42 +0x1d",
+    "node": "TypeError: Cannot read properties of undefined (reading 'id')\n    at Cart.total (/app/cart.js:17:22)\n    at process.processTicksAndRejections (node:internal/process/task_queues:95:5)",
+    "dotnet": "System.NullReferenceException: Object reference not set to an instance of an object.\n   at Shop.Orders.Place() in /src/Orders.cs:line 31\n   --- End of inner exception stack trace ---",
+}
+
+
+def test_text_joins_stack_traces_of_five_languages(ws, tmp_path):
+    lines = []
+    for i, (lang, trace) in enumerate(TRACES.items()):
+        lines.append(f"2024-05-14T10:00:0{i}.100Z INFO [checkout] request ok")
+        lines.append(f"2024-05-14T10:00:0{i}.200Z ERROR [checkout] {lang} failure trace_id=0123456789abcdef0123456789abcdef")
+        lines.extend(trace.split("\n"))
+    p = tmp_path / "app.log"
+    p.write_text("\n".join(lines) + "\n")
+    assert detect_log_format(Source.from_path(p)) == "text"
+    r = ingest_file(ws, "logs", str(p))
+    assert (r.loaded, r.rejected) == (10, 0)
+    errors = ws.con.execute("SELECT message, level, service, trace_id FROM logs WHERE level = 'ERROR' ORDER BY ts").fetchall()
+    assert len(errors) == 5
+    for (message, level, service, trace_id), (lang, trace) in zip(errors, TRACES.items()):
+        assert message == f"{lang} failure trace_id=0123456789abcdef0123456789abcdef\n{trace}"
+        assert (service, trace_id) == ("checkout", "0123456789abcdef0123456789abcdef")
+
+
+def test_text_records_straddling_chunks_are_joined(ws, tmp_path):
+    # ~2.5 MB with 1 MB chunks: several records cross chunk boundaries.
+    p = tmp_path / "big.log"
+    with open(p, "w") as fh:
+        for i in range(6000):
+            fh.write(f"2024-05-14 10:{i // 60 % 60:02d}:{i % 60:02d},{i % 1000:03d} ERROR job {i} failed\n")
+            for k in range(4):
+                fh.write(f'  File "/app/jobs/step{k}.py", line {k + 1}, in run{"x" * 60}\n')
+            fh.write("ValueError: bad input\n")
+    r = ingest_file(ws, "logs", str(p), settings=Settings(ingest_block_mb=1))
+    assert (r.loaded, r.rejected) == (6000, 0)
+    assert ws.con.execute("SELECT count(*) FROM logs WHERE message LIKE '%\nValueError: bad input' AND length(message) > 300").fetchall()[0][0] == 6000
+    assert ws.con.execute("SELECT min(source_line), max(source_line) FROM logs").fetchall()[0] == (1, 6 * 5999 + 1)
+
+
+def test_text_without_timestamps_loads_every_line(ws, tmp_path):
+    p = tmp_path / "plain.log"
+    p.write_text("starting up\nERROR could not bind port\nbye\n")
+    r = ingest_file(ws, "logs", str(p))
+    assert (r.loaded, r.rejected) == (3, 0) and "without time" in r.note
+    assert ws.con.execute("SELECT level FROM logs WHERE message LIKE '%bind%'").fetchall() == [("ERROR",)]
+
+
+def test_gzip_and_same_content_twice(ws, tmp_path):
+    p = tmp_path / "app.log.gz"
+    with gzip.open(p, "wt") as fh:
+        fh.write("2024-05-14T10:00:00Z WARN disk 91% full\n2024-05-14T10:00:01Z ERROR disk full\n")
+    first = ingest_file(ws, "logs", str(p))
+    again = ingest_file(ws, "logs", str(p))
+    assert first.loaded == 2 and again.skipped and again.loaded == 0 and "already ingested" in again.note
+    assert ws.counts()["logs"] == 2
+
+
+def test_docker_json_file_joins_stderr_traces(ws, tmp_path):
+    p = tmp_path / "container-json.log"
+    lines = [{"log": "2024-05-14T10:00:00Z INFO listening\n", "stream": "stdout", "time": "2024-05-14T10:00:00.000Z"}]
+    for k, part in enumerate(TRACES["go"].split("\n")):
+        lines.append({"log": part + "\n", "stream": "stderr", "time": f"2024-05-14T10:00:01.{k:03d}Z"})
+    lines.append({"log": "recovered\n", "stream": "stdout", "time": "2024-05-14T10:00:02Z"})
+    p.write_text("\n".join(json.dumps(x) for x in lines) + "\nnot json\n")
+    r = ingest_file(ws, "logs", str(p))
+    assert (r.format, r.loaded, r.rejected) == ("docker", 3, 1) and r.errors[0].line == len(lines) + 1
+    messages = [m for (m,) in ws.con.execute("SELECT message FROM logs ORDER BY ts").fetchall()]
+    assert messages[1] == TRACES["go"] and messages[2] == "recovered"
+
+
+def test_logfmt(ws, tmp_path):
+    p = tmp_path / "svc.logfmt"
+    p.write_text('ts=2024-05-14T10:00:00Z level=error msg="payment declined: \\"insufficient\\"" service=pay order=42\n'
+                 'level=info msg="no time" a=1 b=2\n')
+    r = ingest_file(ws, "logs", str(p))
+    assert (r.format, r.loaded, r.rejected) == ("logfmt", 1, 1) and r.errors[0].line == 2
+    msg, attrs = ws.con.execute("SELECT message, attributes FROM logs").fetchall()[0]
+    assert msg == 'payment declined: "insufficient"' and json.loads(attrs) == {"order": "42"}
+
+
+def test_syslog_3164_and_5424(ws, tmp_path):
+    p = tmp_path / "messages"
+    p.write_text(
+        "<34>Oct 11 22:14:15 mymachine su[230]: 'su root' failed for lonvick on /dev/pts/8\n"
+        "<165>1 2024-05-14T10:00:00.003Z web-1 nginx 8710 ID47 [exampleSDID@32473 iut=\"3\"] upstream timed out\n"
+        "garbage line\n"
+    )
+    r = ingest_file(ws, "logs", str(p))
+    assert (r.format, r.loaded, r.rejected) == ("syslog", 2, 1)
+    got = ws.con.execute("SELECT level, service, host, message, attributes FROM logs ORDER BY source_line").fetchall()
+    assert got[0][:3] == ("FATAL", "su", "mymachine")  # severity 2 = critical
+    assert got[1][:4] == ("INFO", "nginx", "web-1", "upstream timed out") and json.loads(got[1][4])["iut"] == "3"
+
+
+def test_csv_with_mapping_unwraps_docker_and_pods(ws, tmp_path):
+    p = tmp_path / "nezha_log.csv"
+    p.write_text(
+        "Timestamp,PodName,TraceID,SpanID,Log\n"
+        '2023-01-30T11:52:40.412874502Z,ts-travel-service-64469b5b48-5rjvb,0ba878a42fd37cc4065426f7c6b0f58c,3173c9909bb1af8a,'
+        '"{""log"":""19:52:40.412 ERROR t.s.TravelServiceImpl#532 route missing\\n"",""stream"":""stdout""}"\n'
+        "not-a-time,pod,x,y,z\n"
+    )
+    mapping = {"ts": "Timestamp", "service": "pod:PodName", "trace_id": "TraceID", "span_id": "SpanID", "message": "Log"}
+    r = ingest_file(ws, "logs", str(p), "csv", mapping)
+    assert (r.loaded, r.rejected) == (1, 1) and r.errors[0].line == 3
+    got = ws.con.execute("SELECT service, message, level, trace_id FROM logs").fetchall()[0]
+    assert got == ("ts-travel-service", "19:52:40.412 ERROR t.s.TravelServiceImpl#532 route missing", "ERROR",
+                   "0ba878a42fd37cc4065426f7c6b0f58c")
+
+
+def test_csv_mapping_to_missing_column_is_a_clear_error(ws, tmp_path):
+    p = tmp_path / "x.csv"
+    p.write_text("when,what\n2024-05-14T10:00:00Z,hi\n")
+    reports = ingest_files(ws, "logs", [str(p)], "csv", {"ts": "Timestamp", "message": "what"})
+    assert reports[0].loaded == 0 and "Timestamp" in reports[0].errors[0].reason and ws.counts()["ingest_batches"] == 0
+
+
+def test_otlp_logs(ws, tmp_path):
+    doc = {"resourceLogs": [{"resource": {"attributes": [{"key": "service.name", "value": {"stringValue": "cart"}}]},
+           "scopeLogs": [{"logRecords": [
+               {"timeUnixNano": "1715680800000000000", "severityNumber": 17, "body": {"stringValue": "boom"},
+                "traceId": "5B8EFFF798038103D269B633813FC60C", "attributes": [{"key": "k", "value": {"intValue": "3"}}]},
+               {"severityText": "INFO", "body": {"stringValue": "no time"}}]}]}]}
+    p = tmp_path / "logs.json"
+    p.write_text(json.dumps(doc, indent=2))
+    r = ingest_file(ws, "logs", str(p))
+    assert (r.format, r.loaded, r.rejected) == ("otlp", 1, 1)
+    assert ws.con.execute("SELECT service, level, message, trace_id, attributes FROM logs").fetchall()[0] == (
+        "cart", "ERROR", "boom", "5b8efff798038103d269b633813fc60c", '{"k": 3}')
+
+
+def test_invalid_utf8_is_replaced_not_fatal(ws, tmp_path):
+    p = tmp_path / "bin.log"
+    p.write_bytes(b"2024-05-14T10:00:00Z ERROR bad byte \xff\xfe here\n2024-05-14T10:00:01Z INFO fine\n")
+    r = ingest_file(ws, "logs", str(p))
+    assert (r.loaded, r.rejected) == (2, 0)
+    assert "\ufffd" in ws.con.execute("SELECT message FROM logs WHERE level = 'ERROR'").fetchall()[0][0]
+
+
+def test_failed_file_rolls_back_and_others_go_on(ws, tmp_path):
+    good = tmp_path / "good.jsonl"
+    good.write_text(json.dumps({"ts": "2024-05-14T10:00:00Z", "msg": "ok"}) + "\n")
+    broken = tmp_path / "broken.json"
+    broken.write_text('{"resourceLogs": [ {')
+    reports = ingest_files(ws, "logs", [str(broken), str(tmp_path / "missing.log"), str(good)])
+    assert [r.loaded for r in reports] == [0, 0, 1]
+    assert "not valid JSON" in reports[0].errors[0].reason and "no such file" in reports[1].errors[0].reason
+    assert ws.counts()["ingest_batches"] == 1
+
+
+def test_unknown_format_is_refused(ws, tmp_path):
+    p = tmp_path / "a.log"
+    p.write_text("x\n")
+    with pytest.raises(InputError, match="unknown logs format"):
+        ingest_file(ws, "logs", str(p), "xml")
