@@ -18,9 +18,10 @@ from typing import Any, Iterator
 from ..errors import InputError
 from ..models import LOG_ALIASES, IngestError
 from .normalize import normalize_level, parse_ts, pod_to_service, unwrap_docker
+from .records import otlp_attributes, otlp_value, resolve_mapping
 from .source import Source
 
-__all__ = ["LOG_FORMATS", "SQL_LOG_FORMATS", "LOG_ROW_KEYS", "detect_log_format", "parse_logs", "resolve_mapping"]
+__all__ = ["LOG_FORMATS", "SQL_LOG_FORMATS", "LOG_ROW_KEYS", "detect_log_format", "parse_logs"]
 
 LOG_FORMATS = ("jsonl", "logfmt", "syslog", "text", "docker", "csv", "otlp")
 SQL_LOG_FORMATS = ("jsonl", "text", "docker")
@@ -162,28 +163,6 @@ def _parse_syslog(source: Source) -> Iterator[dict | IngestError]:
         yield IngestError(line_no, "not an RFC 3164 or RFC 5424 syslog line")
 
 
-def resolve_mapping(header: list[str], mapping: dict[str, str] | None, fields: tuple[str, ...],
-                    aliases: dict[str, tuple[str, ...]], source_name: str) -> dict[str, str]:
-    """field → header column, from an explicit mapping or by matching aliases case-insensitively."""
-    lower = {h.strip().lower(): h for h in header}
-    out: dict[str, str] = {}
-    for field, column in (mapping or {}).items():
-        if field not in fields:
-            raise InputError(f"unknown field {field!r} in --map", hint=f"map columns to: {', '.join(fields)}")
-        col = column.split(":", 1)[1] if column.startswith("pod:") else column
-        if col not in header and col.lower() not in lower:
-            raise InputError(f"{source_name}: column {col!r} is not in the header", hint=f"the header has: {', '.join(header)}")
-        out[field] = column if col in header else column.replace(col, lower[col.lower()])
-    for field in fields:
-        if field in out:
-            continue
-        for alias in (field, *aliases.get(field, ())):
-            if alias.lower() in lower and lower[alias.lower()] not in out.values():
-                out[field] = lower[alias.lower()]
-                break
-    return out
-
-
 def _parse_csv(source: Source, mapping: dict[str, str] | None) -> Iterator[dict | IngestError]:
     fields = ("ts", "level", "service", "host", "message", "trace_id", "span_id")
     with source.open_binary() as fh:
@@ -233,31 +212,12 @@ def _level_in(message: str) -> str | None:
     return m.group(1) if m else None
 
 
-def _otlp_value(v: dict[str, Any]) -> Any:
-    for key in ("stringValue", "boolValue", "doubleValue"):
-        if key in v:
-            return v[key]
-    if "intValue" in v:
-        return int(v["intValue"])
-    if "arrayValue" in v:
-        return [_otlp_value(x) for x in v["arrayValue"].get("values", [])]
-    if "kvlistValue" in v:
-        return {kv["key"]: _otlp_value(kv.get("value", {})) for kv in v["kvlistValue"].get("values", [])}
-    if "bytesValue" in v:
-        return v["bytesValue"]
-    return None
-
-
-def _otlp_attrs(items: list[dict[str, Any]] | None) -> dict[str, Any]:
-    return {kv.get("key", ""): _otlp_value(kv.get("value") or {}) for kv in items or [] if isinstance(kv, dict)}
-
-
 def _parse_otlp(source: Source) -> Iterator[dict | IngestError]:
     doc = source.read_json_document()
     if not isinstance(doc, dict) or "resourceLogs" not in doc:
         raise InputError(f"{source.name}: not an OTLP logs document (no resourceLogs)", hint="pass --format to choose another format")
     for r_i, res in enumerate(doc.get("resourceLogs") or []):
-        res_attrs = _otlp_attrs((res.get("resource") or {}).get("attributes"))
+        res_attrs = otlp_attributes((res.get("resource") or {}).get("attributes"))
         service = res_attrs.get("service.name")
         host = res_attrs.get("host.name")
         for s_i, scope in enumerate(res.get("scopeLogs") or res.get("instrumentationLibraryLogs") or []):
@@ -271,9 +231,9 @@ def _parse_otlp(source: Source) -> Iterator[dict | IngestError]:
                 if ts is None:
                     yield IngestError(None, f"{where}: missing or bad timeUnixNano")
                     continue
-                body = _otlp_value(rec.get("body") or {})
+                body = otlp_value(rec.get("body") or {})
                 attrs = {k: v for k, v in res_attrs.items() if k not in ("service.name", "host.name")}
-                attrs.update(_otlp_attrs(rec.get("attributes")))
+                attrs.update(otlp_attributes(rec.get("attributes")))
                 level = rec.get("severityText") or normalize_level(rec.get("severityNumber"), otlp_number=True)
                 yield _row(None, ts, body if isinstance(body, str) else json.dumps(body, sort_keys=True), level=level,
                            service=service, host=host, trace_id=rec.get("traceId"), span_id=rec.get("spanId"), attributes=attrs)

@@ -31,10 +31,9 @@ from typing import Any, Iterator
 
 from ..errors import InputError
 from ..models import LOG_ALIASES, IngestError
-from .logs import resolve_mapping
 from .normalize import epoch_to_dt, json_default, parse_ts, pod_to_service
 from .source import Source
-from .spans import as_list, as_object, csv_table, guarded_walk, json_keys_in, json_records, ns_to_dt, otlp_attributes
+from .records import resolve_mapping, as_list, as_object, csv_table, guarded_walk, json_keys_in, json_records, ns_to_dt, otlp_attributes
 
 __all__ = ["METRIC_FORMATS", "METRIC_ROW_KEYS", "detect_metric_format", "parse_metrics", "histogram_quantile"]
 

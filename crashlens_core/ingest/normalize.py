@@ -155,13 +155,15 @@ def canonical_digest(value: Any) -> str:
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
 
-_POD_SUFFIX = re.compile(r"-[0-9a-f]{5,10}-[0-9a-z]{5}$")
+# Deployment pods end in -<pod-template-hash>-<5 chars>; the hash uses Kubernetes' safe
+# alphabet (not only hex), older clusters used hex: accept both.
+_POD_SUFFIX = re.compile(r"-[0-9a-z]{5,10}-[0-9a-z]{5}$")
 
 
 def pod_to_service(pod: str) -> str:
     """A Kubernetes pod name → its workload (strips the ReplicaSet hash and pod suffix).
 
-    >>> pod_to_service("ts-travel-service-64469b5b48-5rjvb")
-    'ts-travel-service'
+    >>> pod_to_service("ts-travel-service-64469b5b48-5rjvb"), pod_to_service("api-7bx8zk9w4-q2xkz")
+    ('ts-travel-service', 'api')
     """
     return _POD_SUFFIX.sub("", pod)

@@ -40,27 +40,17 @@ from typing import Any, Callable, Iterable, Iterator
 
 from ..errors import InputError
 from ..models import LOG_ALIASES, IngestError
-from .logs import resolve_mapping
 from .normalize import canonical_digest, json_default, parse_ts, pod_to_service
+from .records import (MALFORMED, as_list, as_object, csv_table, guarded_walk, json_keys_in, json_records, ns_to_dt,
+                      otlp_attributes, resolve_mapping, sniff_delimiter, to_int, us_to_dt)
 from .source import Source
 
 __all__ = [
-    "MALFORMED",
-    "as_list",
-    "as_object",
-    "guarded_walk",
     "SPAN_FORMATS",
     "SPAN_ROW_KEYS",
     "detect_span_format",
     "parse_spans",
     "pod_to_service",
-    "json_records",
-    "otlp_value",
-    "otlp_attributes",
-    "ns_to_dt",
-    "us_to_dt",
-    "csv_table",
-    "json_keys_in",
 ]
 
 SPAN_FORMATS = ("native", "otlp", "jaeger", "zipkin", "csv")
@@ -69,9 +59,7 @@ SPAN_ROW_KEYS = ("trace_id", "span_id", "parent_id", "service", "name", "start_t
 MAX_EVENTS = 20  # events / logs / annotations kept per span
 MAX_INLINE_JSON = 4 << 10  # args/result kept in attributes only below this size
 
-_EPOCH = datetime(1970, 1, 1)
 _HEX = re.compile(r"[0-9a-fA-F]+")
-_JSON_KEY = re.compile(r'"([^"\\]{1,80})"\s*:')
 _KINDS = ("internal", "server", "client", "producer", "consumer")  # OTLP SpanKind 1..5
 _NO_PARENT = {"", "root", "null", "none", "nil"}
 _ERROR_WORDS = {"error", "err", "failed", "fail", "failure", "exception", "timeout", "timedout", "aborted",
@@ -114,167 +102,6 @@ def _norm_key(key: str) -> str:
 _ALIAS_RANK = {_norm_key(a.removeprefix("pod:")): (field, rank)
                for field, names in SPAN_FIELD_ALIASES.items() for rank, a in enumerate(names)
                if not a.startswith("pod:")}
-
-
-# ============================================================== shared with metrics.py
-
-
-def ns_to_dt(value: Any) -> datetime:
-    """Epoch nanoseconds (int or decimal string) → naive UTC datetime, exactly (µs precision)."""
-    return _EPOCH + timedelta(microseconds=_to_int(value) // 1000)
-
-
-def us_to_dt(value: Any) -> datetime:
-    """Epoch microseconds → naive UTC datetime (Jaeger startTime, Zipkin timestamp)."""
-    return _EPOCH + timedelta(microseconds=_to_int(value))
-
-
-def _to_int(value: Any) -> int:
-    if isinstance(value, bool) or value is None:
-        raise ValueError(f"not a number: {value!r}")
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-        return int(value.strip())
-    return int(float(value))
-
-
-def otlp_value(value: Any) -> Any:
-    """An OTLP JSON AnyValue → plain JSON value (intValue is a string in OTLP JSON)."""
-    if not isinstance(value, dict):
-        return value
-    if "stringValue" in value:
-        return value["stringValue"]
-    if "intValue" in value:
-        try:
-            return _to_int(value["intValue"])
-        except ValueError:
-            return str(value["intValue"])
-    if "doubleValue" in value:
-        d = value["doubleValue"]
-        return d if isinstance(d, (int, float)) and d == d and abs(d) != float("inf") else str(d)
-    if "boolValue" in value:
-        b = value["boolValue"]
-        return b if isinstance(b, bool) else str(b).lower() == "true"
-    if "arrayValue" in value:
-        return [otlp_value(v) for v in (value["arrayValue"] or {}).get("values") or []]
-    if "kvlistValue" in value:
-        return otlp_attributes((value["kvlistValue"] or {}).get("values"))
-    if "bytesValue" in value:
-        try:
-            return base64.b64decode(value["bytesValue"], validate=True).hex()
-        except (binascii.Error, ValueError, TypeError):
-            return str(value["bytesValue"])
-    return None
-
-
-def otlp_attributes(items: Any) -> dict[str, Any]:
-    """An OTLP KeyValue list → dict."""
-    if not isinstance(items, list):
-        return {}
-    return {str(kv["key"]): otlp_value(kv.get("value")) for kv in items if isinstance(kv, dict) and "key" in kv}
-
-
-MALFORMED = (ValueError, TypeError, KeyError, AttributeError, OverflowError)
-
-
-def as_list(value: Any, what: str) -> list[Any]:
-    """A JSON array; [] for null or absent; TypeError naming ``what`` for anything else."""
-    if value is None or isinstance(value, list):
-        return value or []
-    raise TypeError(f"{what} is not a list")
-
-
-def as_object(value: Any, what: str) -> dict[str, Any]:
-    """A JSON object; {} for null or absent; TypeError naming ``what`` for anything else."""
-    if value is None or isinstance(value, dict):
-        return value or {}
-    raise TypeError(f"{what} is not an object")
-
-
-def guarded_walk(walk: Iterator[Any], line: int | None, where: str) -> Iterator[Any]:
-    """Yield from a walk over one JSON container; a structural surprise ends it as an IngestError."""
-    try:
-        yield from walk
-    except MALFORMED as exc:
-        yield IngestError(line, f"{where}: malformed ({type(exc).__name__}: {exc})")
-
-
-def json_keys_in(head: str) -> set[str]:
-    """Object keys that occur in the first part of a JSON file (for format detection)."""
-    return set(_JSON_KEY.findall(head))
-
-
-def json_records(source: Source) -> Iterator[tuple[int | None, Any]]:
-    """``(line, value)`` per JSON Lines line, or ``(None, document)`` for one JSON document.
-
-    A JSON Lines line that is not valid JSON is yielded as ``(line, IngestError)``.
-    """
-    if not _is_json_lines(source.head()):
-        yield None, source.read_json_document()
-        return
-    for line_no, text in source.lines():
-        text = text.strip().lstrip("\ufeff")
-        if not text:
-            continue
-        try:
-            yield line_no, json.loads(text)
-        except ValueError as exc:
-            yield line_no, IngestError(line_no, f"not valid JSON ({getattr(exc, 'msg', exc)})")
-
-
-def _is_json_lines(head: str) -> bool:
-    text = head.lstrip("\ufeff \t\r\n")
-    end = text.find("\n")
-    end = len(text) if end < 0 else end
-    first = text[:end].strip()
-    if not first or first[0] not in "{[":
-        return False
-    try:
-        return isinstance(json.loads(first), (dict, list))
-    except ValueError:  # a pretty-printed document, or a first line longer than the head
-        return end == len(text) and len(head) >= 32 << 10
-
-
-def _sniff_delimiter(line: str) -> str | None:
-    counts = {d: line.count(d) for d in (",", "\t", ";", "|")}
-    best = max(counts, key=lambda d: counts[d])
-    return best if counts[best] else None
-
-
-def csv_table(source: Source) -> tuple[list[str], Iterator[tuple[int, list[str] | IngestError]]]:
-    """The header of a delimited file and an iterator of ``(first line, cells)`` per record.
-
-    The delimiter (comma, tab, semicolon or pipe) is taken from the header line. Blank
-    records are skipped; a record that the csv module cannot read becomes an IngestError.
-    """
-    first_line = next((t for t in source.head().splitlines() if t.strip()), "")
-    delimiter = _sniff_delimiter(first_line) or ","
-    reader = csv.reader((text + "\n" for _, text in source.lines()), delimiter=delimiter)
-    header = next(reader, None)
-    while header is not None and not any(h.strip() for h in header):
-        header = next(reader, None)
-    if header is None:
-        raise InputError(f"{source.name}: empty file, no CSV header", hint="check the file")
-    header = [h.strip().lstrip("\ufeff") for h in header]
-
-    def records() -> Iterator[tuple[int, list[str] | IngestError]]:
-        last = reader.line_num
-        while True:
-            start = last + 1
-            try:
-                cells = next(reader)
-            except StopIteration:
-                return
-            except csv.Error as exc:
-                yield start, IngestError(start, f"unreadable CSV record ({exc})")
-                last = reader.line_num
-                continue
-            last = reader.line_num
-            if any(c.strip() for c in cells):
-                yield start, cells
-
-    return header, records()
 
 
 # ============================================================== ids, status, kind, rows
@@ -381,8 +208,8 @@ def detect_span_format(source: Source) -> str:
     if head[0] in "[{":
         return _detect_json(json_keys_in(head), source.name)
     first = head.splitlines()[0]
-    if _sniff_delimiter(first):
-        names = {_norm_key(h) for h in next(csv.reader([first], delimiter=_sniff_delimiter(first)))}
+    if sniff_delimiter(first):
+        names = {_norm_key(h) for h in next(csv.reader([first], delimiter=sniff_delimiter(first)))}
         return "native" if names & {"tool", "argsdigest", "resultdigest"} else "csv"
     raise InputError(f"{source.name}: not a span format CrashLens knows",
                      hint=f"pass --format ({', '.join(SPAN_FORMATS)}); CSV needs a header row")
@@ -728,7 +555,7 @@ def _jaeger_span(sp: Any, trace_id: Any, processes: dict[str, Any], line: int | 
     process = sp.get("process") if isinstance(sp.get("process"), dict) else processes.get(sp.get("processID")) or {}
     attrs = {**_jaeger_tags(process.get("tags")), **_jaeger_tags(sp.get("tags"))}
     start = us_to_dt(sp["startTime"])
-    duration = _to_int(sp["duration"]) if sp.get("duration") not in (None, "") else None
+    duration = to_int(sp["duration"]) if sp.get("duration") not in (None, "") else None
     if duration is not None and duration < 0:
         return _err_end(line, where)
     otel = str(attrs.get("otel.status_code", "")).upper()
@@ -779,7 +606,7 @@ def _zipkin_span(sp: Any, line: int | None, where: str) -> dict | IngestError:
     for key, value in (("traceId", trace_id), ("id", span_id), ("timestamp", sp.get("timestamp"))):
         if value in (None, "", 0):
             return IngestError(line, f"{where}: missing {key}")
-    duration = _to_int(sp["duration"]) if sp.get("duration") not in (None, "") else None
+    duration = to_int(sp["duration"]) if sp.get("duration") not in (None, "") else None
     if duration is not None and duration < 0:
         return _err_end(line, where)
     tags = sp.get("tags") if isinstance(sp.get("tags"), dict) else {}

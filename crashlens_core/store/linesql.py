@@ -226,7 +226,7 @@ def _grouped(con: Any, ctx: dict[str, Any], cap: int, is_last: bool, line_expr: 
                {ctx['first_cols']}
         FROM cl_grouped WHERE grp > 0 GROUP BY grp"""
     loaded = _insert_records(con, ctx["records_sql"].replace("__RECORDS__", ctx_records), ctx)
-    orphan = f"""SELECT line_no, 'continuation line with no record before it (no timestamp at line start)' AS reason
+    orphan = """SELECT line_no, 'continuation line with no record before it (no timestamp at line start)' AS reason
                  FROM cl_grouped WHERE grp = 0 AND trim(line) <> ''"""
     rejected, errors = _rejects(con, orphan + (f" UNION ALL {bad_sql} AND {cut}" if bad_sql else ""), cap)
     con.execute("DROP TABLE cl_lines; DROP TABLE cl_grouped")
