@@ -81,9 +81,17 @@ st.dataframe(
     frame,
     hide_index=True,
     width="stretch",
+    column_order=["ts", "level", "service", "host", "message", "trace_id", "span_id", "source_file", "source_line", "id"],
     column_config={
         "ts": st.column_config.DatetimeColumn("Time (UTC)", format="YYYY-MM-DD HH:mm:ss.SSS"),
+        "level": st.column_config.TextColumn("Level", width="small"),
+        "service": "Service",
+        "host": "Host",
         "message": st.column_config.TextColumn("Message", width="large"),
+        "trace_id": "Trace",
+        "span_id": "Span",
+        "source_file": "Source file",
         "source_line": st.column_config.NumberColumn("Line", format="%d"),
+        "id": st.column_config.NumberColumn("Id", format="%d"),
     },
 )

@@ -1,0 +1,92 @@
+"""Page tests with Streamlit's AppTest: empty workspace, data, upload, broken input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from crashlens_core.ingest import ingest_file
+from crashlens_core.store import Workspace
+
+APP = str(Path(__file__).resolve().parents[1] / "app.py")
+
+
+@pytest.fixture
+def app_env(tmp_path, monkeypatch):
+    folder = tmp_path / "ws"
+    for key in ("GROQ_API_KEY", "CRASHLENS_ENGINE"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("CRASHLENS_HOME", str(folder))
+    return folder
+
+
+def _run(page: str | None = None) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=60).run()
+    if page:
+        at.switch_page(page).run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def _seed(folder: Path, tmp_path: Path) -> None:
+    p = tmp_path / "seed.jsonl"
+    p.write_text("\n".join(json.dumps({"ts": f"2024-05-14T10:00:{i:02d}Z", "level": "error" if i % 3 == 0 else "info",
+                                       "service": "pay" if i % 2 else "cart", "msg": f"<b>request</b> {i}"}) for i in range(30)) + "\n")
+    with Workspace.open(folder) as ws:
+        ingest_file(ws, "logs", str(p))
+
+
+def test_overview_on_an_empty_workspace_explains_itself(app_env):
+    at = _run()
+    assert [m.value for m in at.metric] == ["0", "0", "0", "0"]
+    assert any("workspace is empty" in i.value for i in at.info)
+    assert "Offline analyzer" in " ".join(m.value for m in at.sidebar.markdown)
+
+
+def test_sidebar_names_groq_when_a_key_is_set(app_env, monkeypatch):
+    monkeypatch.setenv("GROQ_API_KEY", "gsk_test_not_a_real_key")
+    at = _run()
+    text = " ".join(m.value for m in at.sidebar.markdown)
+    assert "Groq" in text and "gsk_" not in text
+
+
+def test_logs_page_empty_then_filtered(app_env, tmp_path):
+    at = _run("app_pages/logs.py")
+    assert any("No log records yet" in i.value for i in at.info)
+    _seed(app_env, tmp_path)
+    at = _run("app_pages/logs.py")
+    frame = at.dataframe[-1].value
+    assert len(frame) == 30 and frame["message"].iloc[0] == "<b>request</b> 29"  # shown as text, newest first
+    at.multiselect(key="f_levels").select("ERROR").run()
+    assert set(at.dataframe[-1].value["level"]) == {"ERROR"} and len(at.dataframe[-1].value) == 10
+    at.multiselect(key="f_services").select("pay").run()
+    assert len(at.dataframe[-1].value) == 5
+    at.text_input(key="f_text").input("</b> 27").run()
+    assert list(at.dataframe[-1].value["message"]) == ["<b>request</b> 27"]
+
+
+def test_upload_reports_loaded_and_rejected_lines(app_env):
+    at = _run("app_pages/logs.py")
+    content = b'{"ts": "2024-05-14T10:00:00Z", "msg": "ok"}\nthis line is broken\n{"ts": "2024-05-14T10:00:01Z", "msg": "ok 2"}\n'
+    at.file_uploader(key="upload_files").set_value([("events.jsonl", content, "application/json")])
+    at.button[0].click().run()
+    assert not at.exception
+    assert any("events.jsonl" in w.value and "2 loaded, 1 rejected" in w.value for w in at.warning)
+    rejects = [d.value for d in at.dataframe if "reason" in getattr(d.value, "columns", [])]
+    assert rejects and list(rejects[0]["line"]) == [2] and rejects[0]["reason"].iloc[0] == "not valid JSON"
+    # the upload is kept in the workspace, and the records are browsable
+    assert len(list((app_env / "uploads").iterdir())) == 1
+    assert len(at.dataframe[-1].value) == 2
+
+
+def test_upload_of_an_unreadable_document_shows_cause_and_next_step(app_env):
+    at = _run("app_pages/logs.py")
+    at.segmented_control(key="upload_kind").set_value("spans")
+    at.file_uploader(key="upload_files").set_value([("trace.json", b'{"resourceSpans": [ {', "application/json")])
+    at.button[0].click().run()
+    assert not at.exception
+    errors = " ".join(e.value for e in at.error)
+    assert "trace.json" in errors and "not valid JSON" in errors and "Next step" in errors
