@@ -104,7 +104,7 @@ class Settings:
 def _coerce(f: dataclasses.Field, raw: Any) -> Any:
     kind = type(f.default)
     try:
-        if kind is Path:
+        if isinstance(f.default, Path):
             return Path(str(raw)).expanduser()
         if kind in (int, float):
             return kind(raw)
