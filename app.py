@@ -32,6 +32,7 @@ def load_settings() -> Settings:
 pages = [
     st.Page("app_pages/overview.py", title="Overview", icon=":material/dashboard:", default=True, url_path="overview"),
     st.Page("app_pages/logs.py", title="Logs", icon=":material/article:", url_path="logs"),
+    st.Page("app_pages/simulate.py", title="Simulate", icon=":material/science:", url_path="simulate"),
 ]
 nav = st.navigation(pages)
 

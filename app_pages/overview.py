@@ -22,5 +22,13 @@ if not any(counts[k] for k in ("logs", "spans", "metrics")):
     )
     st.page_link("app_pages/logs.py", label="Upload data", icon=":material/upload:")
 else:
+    incidents = ws.list_incidents(limit=20)
+    if incidents:
+        st.subheader("Recent incidents")
+        st.dataframe(
+            [{"id": i.id[:8], "title": i.title, "status": i.status, "severity": i.severity, "services": ", ".join(i.services),
+              "window start (UTC)": i.window_start, "source": i.source} for i in incidents],
+            hide_index=True, width="stretch",
+        )
     st.subheader("Recent ingest batches")
     st.dataframe(ws.list_batches(limit=20), hide_index=True, width="stretch")

@@ -455,9 +455,11 @@ def _otlp_span(sp: Any, base: dict[str, Any], line: int | None, where: str) -> d
     _trimmed(links, attrs, "links")
     if sp.get("traceState"):
         attrs["trace_state"] = sp["traceState"]
+    # AgentOps tool-call digests travel as span attributes in OTLP: lift them into their columns.
+    digests = [attrs.pop(key, None) or attrs.pop(f"agentops.{key}", None) for key in ("args_digest", "result_digest")]
     return _row(trace_id=trace_id, span_id=span_id, parent_id=_otlp_id(sp.get("parentSpanId")),
                 service=base.get("service.name"), name=sp.get("name") or "", start=start, end=end, status=state,
-                kind=_kind(sp.get("kind")), attributes=attrs, line=line)
+                kind=_kind(sp.get("kind")), attributes=attrs, line=line, args_digest=digests[0], result_digest=digests[1])
 
 
 def _otlp_events(events: Any, attrs: dict[str, Any]) -> bool:

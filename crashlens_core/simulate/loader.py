@@ -84,14 +84,22 @@ class ShopLoader:
         assert spec is not None and spec.loader is not None
         module = importlib.util.module_from_spec(spec)
         sys.modules[package] = module
-        spec.loader.exec_module(module)
+        # No __pycache__ in the working tree: it stays clean for git and for indexing.
+        # shop.app imports every module, so all imports happen inside this block.
+        writes_bytecode = sys.dont_write_bytecode
+        sys.dont_write_bytecode = True
+        try:
+            spec.loader.exec_module(module)
+            app = importlib.import_module(f"{package}.app")
+        finally:
+            sys.dont_write_bytecode = writes_bytecode
         loaded = LoadedVersion(
             version=version,
             commit=commit,
             root=str(root) + "/",
             package=package,
-            app=importlib.import_module(f"{package}.app"),
-            telemetry=importlib.import_module(f"{package}.telemetry"),
+            app=app,
+            telemetry=sys.modules[f"{package}.telemetry"],
         )
         declared = getattr(module, "__version__", None)
         if declared != version:

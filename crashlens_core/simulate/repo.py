@@ -70,7 +70,6 @@ def _env(home: str, extra: dict[str, str] | None = None) -> dict[str, str]:
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "HOME": home,
         "LANG": "C",
-        "LC_ALL": "C",
         "GIT_CONFIG_NOSYSTEM": "1",
         "GIT_TERMINAL_PROMPT": "0",
     }
@@ -122,7 +121,7 @@ def build_sample_repo(target: Path, source: Path = DEMO_SHOP) -> str:
             return resolve(target, "HEAD")
         # Our own sample repository, built from an older history or edited: rebuild.
         shutil.rmtree(target)
-    elif target.exists() and any(target.iterdir()):
+    elif target.exists() and (not target.is_dir() or any(target.iterdir())):
         raise InputError(f"{target} is not empty and is not a sample repository built by CrashLens",
                          hint="give an empty or new directory for the sample repository")
     target.mkdir(parents=True, exist_ok=True)

@@ -16,7 +16,7 @@ import traceback
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
-__all__ = ["SimClock", "SpanRecord", "Tracer", "LogCapture", "Meter", "exception_type"]
+__all__ = ["SimClock", "SpanRecord", "Tracer", "LogCapture", "LogEntry", "Meter", "exception_type"]
 
 # Source files whose frames are plumbing, not the code that issued a call: a
 # CLIENT span's code.* attributes name the first frame outside them.

@@ -109,7 +109,7 @@ SPECS: tuple[ScenarioSpec, ...] = (
                  "connection across the card charge, the 4-connection pools run dry and requests "
                  "fail with PoolTimeout."),
         slot=4, locate="exception", expected_exception="shop.pool.PoolTimeout",
-        fault_s=90, fault_load=Load(rate=42.0, checkout=0.92, stock=0.06, eta=0.02),
+        fault_s=75, fault_load=Load(rate=40.0, checkout=0.92, stock=0.06, eta=0.02),
         events=()),
     ScenarioSpec(
         Scenario("bad-canary-deploy", "bad_deploy",

@@ -1,0 +1,3 @@
+"""Shop: checkout, payments, inventory, notifications and the order-ETA agent."""
+
+__version__ = "1.5.0"

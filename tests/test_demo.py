@@ -1,0 +1,67 @@
+"""The demo workspace and the Simulate page: real scenarios, ingested, idempotent."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from streamlit.testing.v1 import AppTest
+
+from crashlens_core.simulate import list_scenarios
+from crashlens_core.simulate.demo import build_demo, scenario_incident_id
+from crashlens_core.store import Workspace
+
+from .conftest import run_cli
+
+APP = str(Path(__file__).resolve().parents[1] / "app.py")
+
+
+def test_demo_builds_every_scenario_and_a_second_run_adds_nothing(tmp_path):
+    with Workspace.open(tmp_path / "ws") as ws:
+        summary = build_demo(ws)
+        first = ws.counts()
+        names = [s.name for s in list_scenarios()]
+        assert summary.scenarios == names and len(summary.incidents) == len(names)
+        assert first["logs"] > 10_000 and first["spans"] > 10_000 and first["metrics"] > 1_000
+        assert all(r.rejected == 0 for r in summary.reports), [r.to_json() for r in summary.reports if r.rejected]
+        # every scenario's incident covers its ground-truth fault window and service
+        for name in names:
+            truth = json.loads((tmp_path / "ws" / "simulations" / f"{name}-seed0" / "ground_truth.json").read_text())
+            inc = ws.get_incident(scenario_incident_id(name, 0))
+            assert inc.window_start.isoformat()[:19] == truth["fault_window"]["start"][:19]
+            assert inc.services == [truth["root_cause"]["service"]] and inc.source == "simulated"
+        agent = ws.get_incident(scenario_incident_id("agent-stale-carrier-data", 0))
+        assert {"order_id", "eta_delta_hours", "problem_type"} <= set(agent.details)
+        assert summary.runbook.exists() and (summary.repo_dir / ".git").exists()
+        build_demo(ws)
+        assert ws.counts() == first
+
+
+def test_simulate_cli_lists_and_writes_ground_truth(tmp_path):
+    listed = run_cli("simulate", "--list", "--json")
+    assert listed.returncode == 0
+    scenarios = json.loads(listed.stdout)
+    assert len(scenarios) >= 6 and all({"name", "description"} <= set(s) for s in scenarios)
+    out = run_cli("simulate", "--scenario", "bad-canary-deploy", "--seed", "3", "--out", str(tmp_path / "sim"), "--json",
+                  workspace=tmp_path / "ws")
+    assert out.returncode == 0, out.stderr
+    payload = json.loads(out.stdout)
+    assert (tmp_path / "sim" / "ground_truth.json").exists() and payload["ground_truth"]["root_cause"]["host"] == "shop-2"
+    bad = run_cli("simulate", "--scenario", "no-such-thing", workspace=tmp_path / "ws")
+    assert bad.returncode == 2 and "unknown scenario" in bad.stderr and "--list" in bad.stderr
+
+
+def test_simulate_page_runs_and_ingests_a_scenario(tmp_path, monkeypatch):
+    monkeypatch.setenv("CRASHLENS_HOME", str(tmp_path / "ws"))
+    at = AppTest.from_file(APP, default_timeout=120).run()
+    at.switch_page("app_pages/simulate.py").run()
+    at.selectbox(key="sim_scenario").set_value("bad-canary-deploy").run()
+    at.button(key="sim_run").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert "shop-2" in json.dumps(at.session_state["sim_result"]["ground_truth"])
+    assert any(m.value == "payments" for m in at.metric)
+    at.button(key="sim_ingest").click().run()
+    assert not at.exception
+    assert any("Ingested" in s.value for s in at.success)
+    with Workspace.open(tmp_path / "ws") as ws:
+        assert ws.counts()["logs"] > 1000 and ws.counts()["incidents"] == 1
