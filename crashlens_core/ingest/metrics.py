@@ -33,7 +33,8 @@ from ..errors import InputError
 from ..models import LOG_ALIASES, IngestError
 from .normalize import epoch_to_dt, json_default, parse_ts, pod_to_service
 from .source import Source
-from .records import resolve_mapping, as_list, as_object, csv_table, guarded_walk, json_keys_in, json_records, ns_to_dt, otlp_attributes
+from .records import (as_list, as_object, csv_table, guarded_walk, json_keys_in, ns_to_dt, otlp_attributes, otlp_resources,
+                      resolve_mapping)
 
 __all__ = ["METRIC_FORMATS", "METRIC_ROW_KEYS", "detect_metric_format", "parse_metrics", "histogram_quantile"]
 
@@ -199,22 +200,7 @@ def _wide_rows(header: list[str], f: dict[str, str], ts: datetime, other: dict[i
 
 
 def _parse_otlp(source: Source) -> Iterator[dict | IngestError]:
-    for line, doc in json_records(source):
-        if isinstance(doc, IngestError):
-            yield doc
-            continue
-        if not isinstance(doc, dict) or not isinstance(doc.get("resourceMetrics", 0), (list, type(None))):
-            if line is None:
-                raise InputError(f"{source.name}: not an OTLP metrics document (no resourceMetrics list)",
-                                 hint="pass --format to choose another format")
-            yield IngestError(line, "not an OTLP export request (no resourceMetrics list)")
-            continue
-        yield from _otlp_request(doc, line)
-
-
-def _otlp_request(doc: dict[str, Any], line: int | None) -> Iterator[dict | IngestError]:
-    for ri, rm in enumerate(as_list(doc.get("resourceMetrics"), "resourceMetrics")):
-        yield from guarded_walk(_otlp_resource(rm, line, f"resourceMetrics[{ri}]"), line, f"resourceMetrics[{ri}]")
+    return otlp_resources(source, "resourceMetrics", "metrics", _otlp_resource)
 
 
 def _otlp_resource(rm: Any, line: int | None, path: str) -> Iterator[dict | IngestError]:

@@ -13,7 +13,7 @@ import csv
 import json
 import re
 from datetime import datetime, timedelta
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from ..errors import InputError
 from ..models import IngestError
@@ -21,7 +21,7 @@ from .source import Source
 
 __all__ = [
     "MALFORMED", "as_list", "as_object", "guarded_walk", "json_records", "json_keys_in", "otlp_value",
-    "otlp_attributes", "ns_to_dt", "us_to_dt", "to_int", "sniff_delimiter", "csv_table", "resolve_mapping",
+    "otlp_attributes", "otlp_resources", "ns_to_dt", "us_to_dt", "to_int", "sniff_delimiter", "csv_table", "resolve_mapping",
 ]
 
 _EPOCH = datetime(1970, 1, 1)
@@ -206,3 +206,24 @@ def resolve_mapping(header: list[str], mapping: dict[str, str] | None, fields: t
                 out[field] = lower[alias.lower()]
                 break
     return out
+
+
+def otlp_resources(source: Source, top_key: str, signal: str,
+                   walk: Callable[[Any, int | None, str], Iterator[Any]]) -> Iterator[Any]:
+    """Every resource of every OTLP export request in ``source`` (one document, or JSON Lines).
+
+    ``walk(resource, line, path)`` yields the rows of one resource; a malformed resource
+    becomes an IngestError and the next one goes on.
+    """
+    for line, doc in json_records(source):
+        if isinstance(doc, IngestError):
+            yield doc
+            continue
+        if not isinstance(doc, dict) or not isinstance(doc.get(top_key, 0), (list, type(None))):
+            if line is None:
+                raise InputError(f"{source.name}: not an OTLP {signal} document (no {top_key} list)",
+                                 hint="pass --format to choose another format")
+            yield IngestError(line, f"not an OTLP export request (no {top_key} list)")
+            continue
+        for i, resource in enumerate(as_list(doc.get(top_key), top_key)):
+            yield from guarded_walk(walk(resource, line, f"{top_key}[{i}]"), line, f"{top_key}[{i}]")

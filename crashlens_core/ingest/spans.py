@@ -41,7 +41,7 @@ from typing import Any, Callable, Iterable, Iterator
 from ..errors import InputError
 from ..models import LOG_ALIASES, IngestError
 from .normalize import canonical_digest, json_default, parse_ts, pod_to_service
-from .records import (MALFORMED, as_list, as_object, csv_table, guarded_walk, json_keys_in, json_records, ns_to_dt,
+from .records import (MALFORMED, otlp_resources, as_list, as_object, csv_table, json_keys_in, json_records, ns_to_dt,
                       otlp_attributes, resolve_mapping, sniff_delimiter, to_int, us_to_dt)
 from .source import Source
 
@@ -394,22 +394,7 @@ def _csv_spans(header: list[str], records: Iterable[tuple[int, list[str] | Inges
 
 
 def _parse_otlp(source: Source, _mapping: Any = None) -> Iterator[dict | IngestError]:
-    for line, doc in json_records(source):
-        if isinstance(doc, IngestError):
-            yield doc
-            continue
-        if not isinstance(doc, dict) or not isinstance(doc.get("resourceSpans", 0), (list, type(None))):
-            if line is None:
-                raise InputError(f"{source.name}: not an OTLP traces document (no resourceSpans list)",
-                                 hint="pass --format to choose another format")
-            yield IngestError(line, "not an OTLP export request (no resourceSpans list)")
-            continue
-        yield from _otlp_request(doc, line)
-
-
-def _otlp_request(doc: dict[str, Any], line: int | None) -> Iterator[dict | IngestError]:
-    for ri, rs in enumerate(as_list(doc.get("resourceSpans"), "resourceSpans")):
-        yield from guarded_walk(_otlp_resource(rs, line, f"resourceSpans[{ri}]"), line, f"resourceSpans[{ri}]")
+    return otlp_resources(source, "resourceSpans", "traces", _otlp_resource)
 
 
 def _otlp_resource(rs: Any, line: int | None, path: str) -> Iterator[dict | IngestError]:
