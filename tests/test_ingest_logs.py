@@ -36,6 +36,18 @@ def test_jsonl_aliases_levels_and_attributes(ws, tmp_path):
     assert got[2][0] == datetime(2024, 5, 14, 10, 0, 1) and got[2][6] == "00f067aa0ba902b7"
 
 
+def test_extra_keys_are_kept_however_the_json_is_spaced(ws, tmp_path):
+    p = tmp_path / "spaced.jsonl"
+    p.write_text('{"ts": "2024-05-14T10:00:00Z", "msg": "a"}\n'
+                 '{"ts" : "2024-05-14T10:00:01Z", "msg" : "b", "user" : "u1"}\n'
+                 '{"ts":"2024-05-14T10:00:02Z","msg":"c \\":\\" d","order":7}\n'
+                 '{"ts":"2024-05-14T10:00:03Z","msg":"e","nested":{"k":1}}\n')
+    r = ingest_file(ws, "logs", str(p))
+    assert (r.loaded, r.rejected) == (4, 0)
+    got = [(m, json.loads(a) if a else None) for m, a in ws.con.execute("SELECT message, attributes FROM logs ORDER BY ts").fetchall()]
+    assert got == [("a", None), ("b", {"user": "u1"}), ('c ":" d', {"order": 7}), ("e", {"nested": {"k": 1}})]
+
+
 def test_ninety_thousand_good_ten_thousand_bad(ws, tmp_path):
     rnd = random.Random(7)
     p = tmp_path / "mixed.jsonl"

@@ -69,6 +69,9 @@ class Workspace:
         con = cls._connect(db, read_only, lock_timeout)
         # DuckDB would otherwise cache up to 80% of RAM; a workbench shares the laptop.
         con.execute(f"SET memory_limit = '{int(memory_limit_mb)}MB'")
+        # Bulk appends need not keep the staging order (every read orders explicitly); this
+        # lets DuckDB insert in parallel with less memory.
+        con.execute("SET preserve_insertion_order = false")
         ws = cls(folder, con, read_only)
         try:
             ws._prepare()
