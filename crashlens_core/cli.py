@@ -190,6 +190,24 @@ def _details(items: Sequence[str] | None) -> dict[str, Any]:
     return out
 
 
+# ---------------------------------------------------------------- templates
+
+def cmd_templates(args: argparse.Namespace) -> int:
+    from .signals.templates import templates_jsonl
+
+    if args.file in (None, "-"):
+        lines = sys.stdin
+        for row in templates_jsonl(line.rstrip("\r\n") for line in lines):
+            sys.stdout.write(json.dumps(row, ensure_ascii=False) + "\n")
+        return 0
+    from .ingest.source import Source
+
+    source = Source.from_path(args.file)
+    for row in templates_jsonl(text for _, text in source.lines()):
+        sys.stdout.write(json.dumps(row, ensure_ascii=False) + "\n")
+    return 0
+
+
 # ---------------------------------------------------------------- simulate / demo
 
 def cmd_simulate(args: argparse.Namespace) -> int:
@@ -295,6 +313,13 @@ def build_parser() -> argparse.ArgumentParser:
     inc.add_argument("--by", help="who does it (required to approve)")
     inc.add_argument("--note", help="with `status`: a note for the history")
     inc.set_defaults(func=cmd_incidents)
+
+    tpl = sub.add_parser("templates", parents=[common], help="mine log templates from messages, one per input line",
+                         description="Read one log message per line (a file, gzip welcome, or - for stdin) and print, "
+                                     "for each input line in order, {\"template_id\", \"template\"} as JSON Lines.")
+    tpl.add_argument("file", nargs="?", metavar="FILE|-", help="input file; - or nothing reads stdin")
+    tpl.add_argument("--jsonl", action="store_true", help="JSON Lines output (the only output form; accepted for the contract)")
+    tpl.set_defaults(func=cmd_templates)
 
     sim = sub.add_parser("simulate", parents=[common], help="run the sample service with an injected fault",
                          description="Run the sample shop service under load with one injected fault, for real, and write "
