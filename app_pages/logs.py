@@ -3,8 +3,7 @@
 import streamlit as st
 
 from crashlens_core.errors import CrashLensError
-from crashlens_core.ingest import FORMAT_CHOICES, ingest_file, save_upload
-from crashlens_core.cli import parse_map
+from crashlens_core.ingest import FORMAT_CHOICES, ingest_file, parse_map, save_upload
 from app_pages import common
 
 PAGE_SIZE = 200

@@ -31,4 +31,12 @@ else:
             hide_index=True, width="stretch",
         )
     st.subheader("Recent ingest batches")
-    st.dataframe(ws.list_batches(limit=20), hide_index=True, width="stretch")
+    st.dataframe(
+        ws.list_batches(limit=20),
+        hide_index=True,
+        width="stretch",
+        column_order=["id", "kind", "format", "path", "loaded", "rejected", "status", "finished_ts"],
+        column_config={"id": "Batch", "kind": "Kind", "format": "Format", "path": "File", "loaded": "Loaded",
+                       "rejected": "Rejected", "status": "Status",
+                       "finished_ts": st.column_config.DatetimeColumn("Ingested (UTC)", format="YYYY-MM-DD HH:mm:ss")},
+    )

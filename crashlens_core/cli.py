@@ -23,15 +23,9 @@ EXIT_USER_ERROR = 2
 
 
 def _print_json(value: Any) -> None:
-    sys.stdout.write(json.dumps(value, default=_json_default, ensure_ascii=False) + "\n")
+    from .ingest.normalize import json_default  # lazily: --help stays free of duckdb and arrow
 
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, Path):
-        return str(value)
-    return str(value)
+    sys.stdout.write(json.dumps(value, default=json_default, ensure_ascii=False) + "\n")
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -63,31 +57,10 @@ def _progress_printer(enabled: bool) -> Callable[[float, str], None] | None:
 
 # ---------------------------------------------------------------- ingest
 
-def parse_map(items: Sequence[str] | None) -> dict[str, str]:
-    """``--map col=field`` (DESIGN.md) → {field: column}. ``field=col`` is accepted too when unambiguous.
-
-    >>> parse_map(["TraceID=trace_id", "pod:PodName=service"])
-    {'trace_id': 'TraceID', 'service': 'pod:PodName'}
-    """
-    from .ingest.driver import MAP_FIELDS
-
-    out: dict[str, str] = {}
-    for item in items or []:
-        if "=" not in item:
-            raise InputError(f"--map {item!r} is not COLUMN=FIELD", hint="e.g. --map TraceID=trace_id")
-        left, right = (s.strip() for s in item.split("=", 1))
-        if right in MAP_FIELDS:
-            out[right] = left
-        elif left in MAP_FIELDS:
-            out[left] = right
-        else:
-            raise InputError(f"--map {item!r}: neither side is a field CrashLens knows",
-                             hint=f"fields: {', '.join(sorted(MAP_FIELDS))}")
-    return out
-
-
 def cmd_ingest(args: argparse.Namespace) -> int:
     from .ingest import ingest_files
+
+    from .ingest import parse_map
 
     mapping = parse_map(args.map)
     defaults = {k: v for k, v in (("service", args.service), ("host", args.host)) if v}

@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-PAGES = [("overview", "Overview"), ("logs", "Logs"), ("simulate", "Simulate")]
+PAGES = [("", "Overview"), ("logs", "Logs"), ("simulate", "Simulate")]
 
 pytestmark = pytest.mark.browser
 
@@ -97,7 +97,10 @@ def test_every_page_renders_in_chromium(running_app, tmp_path):
             if page.locator('[data-testid="stDataFrame"]').count():
                 page.locator('[data-testid="stDataFrame"] canvas').first.wait_for(timeout=30_000)
             page.wait_for_timeout(1500)  # let the data grid paint before the screenshot
-            page.screenshot(path=str(tmp_path / f"{url_path}.png"), full_page=True)
+            page.screenshot(path=str(tmp_path / f"{url_path or 'overview'}.png"), full_page=True)
+            # a modal (e.g. Streamlit's "Page not found") means the URL did not reach its page
+            modals = page.locator('[role="dialog"]')
+            assert modals.count() == 0, f"/{url_path}: {modals.first.inner_text()}"
             exceptions = page.locator('[data-testid="stException"]')
             assert exceptions.count() == 0, f"{url_path}: {exceptions.first.inner_text()}"
             assert page.locator('[data-testid="stAlertContentError"]').count() == 0, url_path

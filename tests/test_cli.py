@@ -8,7 +8,8 @@ import sys
 
 import pytest
 
-from crashlens_core.cli import build_parser, parse_map
+from crashlens_core.cli import build_parser
+from crashlens_core.ingest import parse_map
 from crashlens_core.errors import InputError
 
 from .conftest import jsonl, run_cli
@@ -37,6 +38,12 @@ def test_core_import_does_not_pull_streamlit_or_heavy_libraries():
     code = ("import sys, crashlens_core, crashlens_core.cli, crashlens_core.store, crashlens_core.ingest; "
             "heavy = [m for m in ('streamlit', 'torch', 'sentence_transformers', 'faiss', 'groq', 'pymupdf') if m in sys.modules]; "
             "print(heavy)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_cli_module_alone_loads_no_database_or_arrow():
+    code = "import sys, crashlens_core.cli; print([m for m in ('duckdb', 'pyarrow', 'numpy') if m in sys.modules])"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
 

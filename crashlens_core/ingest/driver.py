@@ -23,7 +23,7 @@ from ..store import Workspace
 from .normalize import json_default
 from .source import Source
 
-__all__ = ["KINDS", "FORMAT_CHOICES", "MAP_FIELDS", "ingest_file", "ingest_files", "formats_for", "save_upload"]
+__all__ = ["KINDS", "FORMAT_CHOICES", "MAP_FIELDS", "ingest_file", "ingest_files", "formats_for", "parse_map", "save_upload"]
 
 KINDS = ("logs", "spans", "metrics")
 # Listed here (not imported from the parsers) so `crashlens --help` stays fast.
@@ -47,6 +47,27 @@ def formats_for(kind: str) -> tuple[str, ...]:
     if kind not in FORMAT_CHOICES:
         raise InputError(f"unknown kind {kind!r}", hint=f"use one of {', '.join(KINDS)}")
     return FORMAT_CHOICES[kind]
+
+
+def parse_map(items: Sequence[str] | None) -> dict[str, str]:
+    """``--map col=field`` (DESIGN.md) → {field: column}. ``field=col`` is accepted too when unambiguous.
+
+    >>> parse_map(["TraceID=trace_id", "pod:PodName=service"])
+    {'trace_id': 'TraceID', 'service': 'pod:PodName'}
+    """
+    out: dict[str, str] = {}
+    for item in items or []:
+        if "=" not in item:
+            raise InputError(f"--map {item!r} is not COLUMN=FIELD", hint="e.g. --map TraceID=trace_id")
+        left, right = (s.strip() for s in item.split("=", 1))
+        if right in MAP_FIELDS:
+            out[right] = left
+        elif left in MAP_FIELDS:
+            out[left] = right
+        else:
+            raise InputError(f"--map {item!r}: neither side is a field CrashLens knows",
+                             hint=f"fields: {', '.join(sorted(MAP_FIELDS))}")
+    return out
 
 
 def save_upload(ws: Workspace, name: str, content: bytes) -> Path:

@@ -281,8 +281,7 @@ def _load_docker(con: Any, ctx: dict[str, Any], cap: int, is_last: bool) -> Line
     ctx["records_sql"] = f"""
         SELECT line_no, coalesce(cl_ts(dtime), cl_ts(NULLIF(p.ts, ''))) AS ts, NULLIF(p.svc, '') AS service,
                NULL AS host, cl_level(NULLIF(p.lvl, '')) AS level,
-               CASE WHEN cont IS NULL THEN coalesce(NULLIF(p.body, ''), first_line)
-                    ELSE coalesce(NULLIF(p.body, ''), first_line) || E'\\n' || cont END AS message,
+               {_MESSAGE_FROM_PARTS} AS message,
                NULLIF(regexp_extract(first_line, {_q(_TRACE_RE)}, 1), '') AS trace_id,
                NULLIF(regexp_extract(first_line, {_q(_SPAN_RE)}, 1), '') AS span_id,
                json_object('stream', stream) AS attributes
