@@ -20,6 +20,7 @@ __all__ = [
     "IngestReport",
     "Incident",
     "Artifact",
+    "Evidence",
 ]
 
 # Canonical levels, lowest to highest; parsers map every dialect onto these.
@@ -135,3 +136,26 @@ class Artifact:
     pii_masked: bool
     created_ts: datetime
     name: str = ""
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """One piece of evidence an RCA may cite, under its stable id (DESIGN.md "Evidence ids").
+
+    ``id`` is human-readable and stable across runs (``log:1234``, ``tpl:T17``, ``fp:9c1e…``,
+    ``span:4bf9…``, ``metric:checkout.latency_p95``, ``code:shop@3f2a1c:pay.py#L40-L62``,
+    ``commit:3f2a1c``, ``doc:runbook.pdf#p3``); ``kind`` is the prefix before the colon.
+    ``text`` is what a reader (or a model) sees; ``data`` keeps the structured facts behind it;
+    ``score`` orders evidence within an RCA (higher = more relevant).
+    """
+
+    id: str
+    kind: str
+    title: str
+    text: str
+    score: float = 0.0
+    data: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.id, "kind": self.kind, "title": self.title, "text": self.text,
+                "score": self.score, "data": self.data}

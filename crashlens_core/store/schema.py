@@ -123,6 +123,10 @@ CREATE TABLE rca_runs (
 );
 """
 
+# Version numbers are reserved per concern so parallel work never collides:
+#   2 signals (templates, fingerprints)   3 knowledge (sources, chunks)   4 traces/metrics
+#   5 rca and kpi                          6 bundles
+# A workspace applies every migration it has not seen, in list order.
 MIGRATIONS: list[tuple[int, str, str]] = [
     (1, "initial schema: batches, logs, spans, metrics, incidents, artifacts, rca_runs", _V1),
 ]

@@ -1,0 +1,64 @@
+"""`crashlens incidents list|show|create|status`: the incident records and their workflow."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from ._common import print_json, open_workspace, need, parse_time, parse_details
+
+
+def _incident_line(inc: Any) -> str:
+    window = f"{inc.window_start:%Y-%m-%d %H:%M}…{inc.window_end:%H:%M}" if inc.window_start and inc.window_end else "-"
+    return f"{inc.id[:8]}  {inc.status:<13} {inc.severity:<5} {window:<22} {','.join(inc.services)[:30]:<30} {inc.title}"
+
+
+def cmd_incidents(args: argparse.Namespace) -> int:
+    ws, _ = open_workspace(args)
+    with ws:
+        if args.action == "list":
+            incidents = ws.list_incidents(status=args.status)
+            if args.json:
+                print_json([i.to_json() for i in incidents])
+            elif not incidents:
+                print("no incidents (hint: `crashlens demo` builds a demo workspace)")
+            else:
+                for inc in incidents:
+                    print(_incident_line(inc))
+        elif args.action == "show":
+            inc = ws.get_incident(need(args.id, "incidents show ID"))
+            if args.json:
+                out = inc.to_json()
+                out["events"] = ws.incident_events(inc.id)
+                print_json(out)
+            else:
+                for key, value in inc.to_json().items():
+                    print(f"{key:>13}: {value}")
+        elif args.action == "create":
+            inc = ws.create_incident(
+                need(args.title, "incidents create --title TEXT"), severity=args.severity, services=args.services or [],
+                window_start=parse_time(args.from_), window_end=parse_time(args.to), details=parse_details(args.detail), actor=args.by)
+            print_json(inc.to_json()) if args.json else print(_incident_line(inc))
+        elif args.action == "status":
+            inc = ws.set_incident_status(need(args.id, "incidents status ID STATUS"), need(args.status_to, "incidents status ID STATUS"),
+                                         actor=args.by, note=args.note or "")
+            print_json(inc.to_json()) if args.json else print(_incident_line(inc))
+    return 0
+
+
+def register(sub, common):
+    inc = sub.add_parser("incidents", parents=[common], help="list, show, create incidents and move them along their workflow",
+                         description="Incidents: open → investigating → rca_ready → approved → resolved.")
+    inc.add_argument("action", choices=("list", "show", "create", "status"))
+    inc.add_argument("id", nargs="?", help="incident id (a unique prefix is enough)")
+    inc.add_argument("status_to", nargs="?", metavar="STATUS", help="with `status`: the new status")
+    inc.add_argument("--status", help="with `list`: only incidents in this status")
+    inc.add_argument("--title", help="with `create`: what is broken")
+    inc.add_argument("--severity", default="sev3", help="with `create`: sev1…sev4 (default sev3)")
+    inc.add_argument("--services", nargs="*", help="with `create`: affected services")
+    inc.add_argument("--from", dest="from_", metavar="T1", help="with `create`: window start (ISO 8601)")
+    inc.add_argument("--to", metavar="T2", help="with `create`: window end (ISO 8601)")
+    inc.add_argument("--detail", action="append", metavar="KEY=VALUE", help="with `create`: business detail (order_id, eta_delta_hours, problem_type…)")
+    inc.add_argument("--by", help="who does it (required to approve)")
+    inc.add_argument("--note", help="with `status`: a note for the history")
+    inc.set_defaults(func=cmd_incidents)

@@ -1,0 +1,65 @@
+"""`crashlens ingest logs|spans|metrics`: load files, one batch per file, with per-line reports."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ._common import EXIT_USER_ERROR, print_json, open_workspace, progress_printer
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    from ..ingest import ingest_files
+
+    from ..ingest import parse_map
+
+    mapping = parse_map(args.map)
+    defaults = {k: v for k, v in (("service", args.service), ("host", args.host)) if v}
+    ws, settings = open_workspace(args)
+    with ws:
+        reports = ingest_files(ws, args.kind, args.files, args.format, mapping, defaults=defaults, settings=settings,
+                               progress=progress_printer(not args.json))
+    failed = [r for r in reports if r.note == "file not ingested"]
+    if args.json:  # JSON Lines: one report per file, the same shape for one file or many
+        for r in reports:
+            print_json(r.to_json())
+    else:
+        for r in reports:
+            if r in failed:
+                continue
+            if r.skipped:
+                print(f"{r.path}: skipped, {r.note}")
+                continue
+            print(f"{r.path} [{r.format}]: {r.loaded:,} loaded, {r.rejected:,} rejected ({r.seconds:.2f} s)")
+            for e in r.errors[:10]:
+                print(f"  {r.path}:{e.line}: {e.reason}" if e.line is not None else f"  {r.path}: {e.reason}")
+            if len(r.errors) > 10 or r.rejected > len(r.errors):
+                print(f"  … {r.rejected - min(len(r.errors), 10):,} more rejected lines (use --json for the list)")
+            if r.note:
+                print(f"  note: {r.note}")
+    if failed:
+        sys.stderr.write(f"crashlens: {len(failed)} of {len(reports)} files could not be ingested: "
+                         + "; ".join(f"{r.path}: {r.errors[0].reason}" for r in failed) + "\n")
+        return EXIT_USER_ERROR
+    return 0
+
+
+
+
+def register(sub, common):
+    ingest = sub.add_parser("ingest", parents=[common], help="load logs, spans or metrics files into the workspace",
+                            description="Load files into the workspace; each file is one batch, reported with its rejected lines.")
+    ingest_sub = ingest.add_subparsers(dest="kind", metavar="KIND")
+    ingest_sub.required = True
+    from ..ingest.driver import FORMAT_CHOICES
+
+    for kind, text in (("logs", "log files"), ("spans", "trace spans"), ("metrics", "metric samples")):
+        p = ingest_sub.add_parser(kind, parents=[common], help=f"ingest {text}",
+                                  description=f"Ingest {text}. Gzip files are read transparently; the same content twice adds nothing.")
+        p.add_argument("files", nargs="+", metavar="FILE")
+        p.add_argument("--format", default="auto", choices=("auto", *FORMAT_CHOICES[kind]), help="input format (default: detect)")
+        p.add_argument("--map", action="append", metavar="COL=FIELD", help="map a CSV column to a field, e.g. --map TraceID=trace_id "
+                       "(prefix the column with pod: to turn a Kubernetes pod name into its service)")
+        p.add_argument("--service", help="service name for records that carry none")
+        p.add_argument("--host", help="host name for records that carry none")
+        p.set_defaults(func=cmd_ingest)
