@@ -130,4 +130,4 @@ CREATE TABLE rca_runs (
 MIGRATIONS: list[tuple[int, str, str]] = [
     (1, "initial schema: batches, logs, spans, metrics, incidents, artifacts, rca_runs", _V1),
 ]
-LATEST_VERSION = MIGRATIONS[-1][0]
+LATEST_VERSION = max(v for v, _, _ in MIGRATIONS)
