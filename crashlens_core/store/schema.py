@@ -123,11 +123,25 @@ CREATE TABLE rca_runs (
 );
 """
 
+# v5: what an RCA run needs for KPIs and strict replay. The evidence set and every LLM
+# response are stored as artifacts (by digest); the run row points at them.
+_V5 = """
+ALTER TABLE rca_runs ADD COLUMN status VARCHAR DEFAULT 'done';          -- running | done | failed
+ALTER TABLE rca_runs ADD COLUMN notice VARCHAR;                         -- e.g. "LLM failed: …; offline report shown"
+ALTER TABLE rca_runs ADD COLUMN evidence_ts TIMESTAMP;                  -- when the evidence set was assembled
+ALTER TABLE rca_runs ADD COLUMN window_start TIMESTAMP;                 -- the analysed window (incident or --from/--to)
+ALTER TABLE rca_runs ADD COLUMN window_end TIMESTAMP;
+ALTER TABLE rca_runs ADD COLUMN evidence_artifact VARCHAR;              -- digest of the canonical evidence JSON
+ALTER TABLE rca_runs ADD COLUMN responses JSON;                         -- digests of recorded LLM responses, in order
+ALTER TABLE rca_runs ADD COLUMN actor VARCHAR;
+"""
+
 # Version numbers are reserved per concern so parallel work never collides:
 #   2 signals (templates, fingerprints)   3 knowledge (sources, chunks)   4 traces/metrics
 #   5 rca and kpi                          6 bundles
 # A workspace applies every migration it has not seen, in list order.
 MIGRATIONS: list[tuple[int, str, str]] = [
     (1, "initial schema: batches, logs, spans, metrics, incidents, artifacts, rca_runs", _V1),
+    (5, "rca runs: status, notice, evidence time, window, recorded evidence and responses", _V5),
 ]
 LATEST_VERSION = max(v for v, _, _ in MIGRATIONS)
