@@ -123,6 +123,36 @@ CREATE TABLE rca_runs (
 );
 """
 
+# v2: the log signals. templates: one row per mined template (workspace-wide ids, stable across
+# batches); fingerprints: one row per exception group (type + normalized in-app frames).
+# logs.template_id / logs.fingerprint point at them.
+_V2 = """
+CREATE TABLE templates (
+    template_id VARCHAR PRIMARY KEY,
+    template VARCHAR NOT NULL,      -- variables shown as <*>
+    count BIGINT NOT NULL,
+    first_ts TIMESTAMP,
+    last_ts TIMESTAMP,
+    example VARCHAR,                -- one real message
+    example_log_id BIGINT,
+    levels VARCHAR[],
+    services VARCHAR[]
+);
+CREATE TABLE fingerprints (
+    fingerprint VARCHAR PRIMARY KEY,
+    exc_type VARCHAR,
+    message VARCHAR,                -- the first message seen (variables kept)
+    language VARCHAR,
+    frames JSON,                    -- normalized in-app frames: [{module, function, file}]
+    count BIGINT NOT NULL,
+    first_ts TIMESTAMP,
+    last_ts TIMESTAMP,
+    services VARCHAR[],
+    example_log_id BIGINT,
+    example VARCHAR                 -- one full stack trace as logged
+);
+"""
+
 # v5: what an RCA run needs for KPIs and strict replay. The evidence set and every LLM
 # response are stored as artifacts (by digest); the run row points at them.
 _V5 = """
@@ -142,6 +172,7 @@ ALTER TABLE rca_runs ADD COLUMN actor VARCHAR;
 # A workspace applies every migration it has not seen, in list order.
 MIGRATIONS: list[tuple[int, str, str]] = [
     (1, "initial schema: batches, logs, spans, metrics, incidents, artifacts, rca_runs", _V1),
+    (2, "log signals: templates and exception fingerprints", _V2),
     (5, "rca runs: status, notice, evidence time, window, recorded evidence and responses", _V5),
 ]
 LATEST_VERSION = max(v for v, _, _ in MIGRATIONS)
