@@ -54,11 +54,15 @@ if res:
     if st.button("Ingest into the workspace", icon=":material/input:", key="sim_ingest"):
         try:
             with st.spinner("ingesting…"):
-                reports, incident_id = ingest_simulation(ws, load_simulation(res["out_dir"]), common.settings(),
+                reports, incident_ids = ingest_simulation(ws, load_simulation(res["out_dir"]), common.settings(),
                                                          seed=res["seed"])
         except CrashLensError as exc:
             common.show_error(exc)
         else:
             for r in reports:
                 st.write(f"{r.path.rsplit('/', 1)[-1]}: " + (r.note if r.skipped else f"{r.loaded:,} loaded, {r.rejected:,} rejected"))
-            st.success(f"Ingested; incident {incident_id[:8]} holds the injected fault.", icon=":material/check_circle:")
+            if incident_ids:
+                st.success(f"Ingested; incident {', '.join(i[:8] for i in incident_ids)} covers the injected fault.",
+                           icon=":material/check_circle:")
+            else:
+                st.success("Ingested; no incident covers the injected fault window.", icon=":material/check_circle:")

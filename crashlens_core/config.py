@@ -47,6 +47,43 @@ class Settings:
     ingest_block_mb: int = _opt(64, "Megabytes of input parsed per chunk while ingesting (bounds memory).", "CRASHLENS_INGEST_BLOCK_MB")
     max_reported_errors: int = _opt(1000, "Rejected lines reported per file (counts are never capped).", "CRASHLENS_MAX_REPORTED_ERRORS")
     lock_timeout_s: float = _opt(3.0, "Seconds to wait for a workspace another process is writing before giving up.", "CRASHLENS_LOCK_TIMEOUT")
+    # log signals: incident detection and baseline comparison
+    detect_bin_s: int = _opt(60, "Seconds per time bin when looking for error and latency bursts.", "CRASHLENS_DETECT_BIN_S")
+    detect_threshold: float = _opt(4.0, "A bin bursts when its error count is this many times the key's baseline rate per bin.", "CRASHLENS_DETECT_THRESHOLD")
+    detect_min_count: int = _opt(5, "Fewest errors of one kind (fingerprint or template) that make a burst; any FATAL counts.", "CRASHLENS_DETECT_MIN_COUNT")
+    detect_merge_gap_s: int = _opt(120, "Bursts closer than this (or sharing trace ids) merge into one incident.", "CRASHLENS_DETECT_MERGE_GAP_S")
+    detect_latency_factor: float = _opt(3.0, "A bin's p95 span latency this many times the service's usual p95 is a latency burst.", "CRASHLENS_DETECT_LATENCY_FACTOR")
+    detect_latency_min_ms: float = _opt(200.0, "…and at least this many milliseconds above it, for at least two bins in a row.", "CRASHLENS_DETECT_LATENCY_MIN_MS")
+    # stack frames: in-app rules, source context, blame
+    frames_in_app: str = _opt("", "Comma-separated module, package or path prefixes that are your own code in stack traces (beyond the library defaults).", "CRASHLENS_FRAMES_IN_APP")
+    frames_not_in_app: str = _opt("", "Comma-separated module, package or path prefixes that are never your code in stack traces.", "CRASHLENS_FRAMES_NOT_IN_APP")
+    frames_context_lines: int = _opt(5, "Source lines shown and blamed above and below each in-app stack frame.", "CRASHLENS_FRAMES_CONTEXT_LINES")
+    # redaction, KPIs, sharing
+    redact_skip: str = _opt("", "Comma-separated PII types left unmasked (email, ipv4, ipv6, card, phone, ssn, iban); secrets are always masked.", "CRASHLENS_REDACT_SKIP")
+    llm_prices: str = _opt("llama-3.3-70b-versatile=0.59/0.79,llama-3.1-8b-instant=0.05/0.08,openai/gpt-oss-120b=0.15/0.75,openai/gpt-oss-20b=0.10/0.50,meta-llama/llama-4-scout-17b-16e-instruct=0.11/0.34,meta-llama/llama-4-maverick-17b-128e-instruct=0.20/0.60,qwen/qwen3-32b=0.29/0.59,moonshotai/kimi-k2-instruct=1.00/3.00", "LLM prices in USD per 1M input/output tokens: model=in/out, comma-separated (unlisted models cost 0).", "CRASHLENS_LLM_PRICES")
+    # rca: evidence budget, LLM call limits
+    rca_evidence_tokens: int = _opt(6000, "Token budget of an RCA evidence set (items are ranked and dropped whole, never cut).", "CRASHLENS_RCA_EVIDENCE_TOKENS")
+    rca_context_lines: int = _opt(3, "Log lines of context shown before each error line in the evidence.", "CRASHLENS_RCA_CONTEXT_LINES")
+    rca_timeout_s: float = _opt(60.0, "Seconds an LLM request may take before the offline report is used.", "CRASHLENS_RCA_TIMEOUT")
+    rca_http_retries: int = _opt(2, "Retries of a failed LLM request (connection errors, HTTP 429/5xx) before giving up.", "CRASHLENS_RCA_HTTP_RETRIES")
+    rca_output_retries: int = _opt(2, "Retries when the model's answer is not a valid report (at most 2).", "CRASHLENS_RCA_OUTPUT_RETRIES")
+    rca_max_response_kb: int = _opt(512, "Largest LLM answer read, in kilobytes; a bigger one is rejected.", "CRASHLENS_RCA_MAX_RESPONSE_KB")
+    rca_max_completion_tokens: int = _opt(2048, "Most tokens the model may write per answer.", "CRASHLENS_RCA_MAX_COMPLETION_TOKENS")
+    # knowledge: repos, PDFs, embeddings, search
+    knowledge_allowed_hosts: str = _opt("github.com,gitlab.com,bitbucket.org,codeberg.org,git.sr.ht", "Comma-separated hosts repos may be cloned from (https or ssh); '*' allows any host.", "CRASHLENS_KNOWLEDGE_ALLOWED_HOSTS")
+    knowledge_clone_depth: int = _opt(500, "Commits of history kept when cloning, for blame and suspect commits; 0 keeps all.", "CRASHLENS_KNOWLEDGE_CLONE_DEPTH")
+    knowledge_git_timeout_s: float = _opt(300.0, "Seconds a clone or fetch may take before it is stopped.", "CRASHLENS_KNOWLEDGE_GIT_TIMEOUT")
+    knowledge_max_repo_mb: int = _opt(1024, "Largest repository (clone or extracted archive) accepted, in megabytes.", "CRASHLENS_KNOWLEDGE_MAX_REPO_MB")
+    knowledge_max_file_kb: int = _opt(512, "Source files larger than this are not chunked (generated or data files).", "CRASHLENS_KNOWLEDGE_MAX_FILE_KB")
+    knowledge_max_archive_ratio: int = _opt(100, "Largest uncompressed/compressed size ratio of an uploaded archive (zip bombs).", "CRASHLENS_KNOWLEDGE_MAX_ARCHIVE_RATIO")
+    knowledge_max_archive_files: int = _opt(50000, "Most entries an uploaded archive may have.", "CRASHLENS_KNOWLEDGE_MAX_ARCHIVE_FILES")
+    knowledge_pdf_max_pages: int = _opt(1000, "PDF pages read per document; the rest is reported as skipped.", "CRASHLENS_KNOWLEDGE_PDF_MAX_PAGES")
+    knowledge_pdf_timeout_s: float = _opt(120.0, "Seconds the PDF parser process may run per document.", "CRASHLENS_KNOWLEDGE_PDF_TIMEOUT")
+    knowledge_pdf_memory_mb: int = _opt(1024, "Memory limit of the PDF parser process, in megabytes.", "CRASHLENS_KNOWLEDGE_PDF_MEMORY_MB")
+    knowledge_chunk_lines: int = _opt(60, "Lines per chunk for non-Python files and the most per Python function chunk.", "CRASHLENS_KNOWLEDGE_CHUNK_LINES")
+    knowledge_embed_batch: int = _opt(16, "Chunks per embedding batch.", "CRASHLENS_KNOWLEDGE_EMBED_BATCH")
+    knowledge_embed_max_tokens: int = _opt(128, "Tokens of each chunk the embedding model reads (cost grows with it; header and signature come first).", "CRASHLENS_KNOWLEDGE_EMBED_MAX_TOKENS")
+    knowledge_embed_backend: str = _opt("auto", "Embedding backend: auto, torch, or onnx-int8 (a locally exported int8 ONNX model).", "CRASHLENS_KNOWLEDGE_EMBED_BACKEND")
 
     def __post_init__(self) -> None:
         if self.engine and self.engine not in ENGINES:

@@ -1,4 +1,4 @@
-"""`crashlens incidents list|show|create|status`: the incident records and their workflow."""
+"""`crashlens incidents detect|list|show|create|status`: finding incidents, their records and their workflow."""
 
 from __future__ import annotations
 
@@ -14,9 +14,25 @@ def _incident_line(inc: Any) -> str:
 
 
 def cmd_incidents(args: argparse.Namespace) -> int:
-    ws, _ = open_workspace(args)
+    ws, settings = open_workspace(args)
     with ws:
-        if args.action == "list":
+        if args.action == "detect":
+            from ..signals.detect import detect_incidents
+            from ..signals.labels import label_pending
+
+            label_pending(ws)  # logs ingested by an older CrashLens get their templates first
+            report = detect_incidents(ws, settings, start=parse_time(args.from_), end=parse_time(args.to),
+                                      dry_run=args.dry_run)
+            if args.json:
+                print_json(report.to_json())
+            else:
+                for inc in report.created:
+                    print("new      " + _incident_line(inc))
+                for inc_id, bursts in report.matched:
+                    print(f"known    {inc_id[:8]}  ({len(bursts)} bursts already covered)")
+                print(f"{len(report.bursts)} bursts, {len(report.created)} new incidents"
+                      + (" (dry run: nothing opened)" if args.dry_run else ""))
+        elif args.action == "list":
             incidents = ws.list_incidents(status=args.status)
             if args.json:
                 print_json([i.to_json() for i in incidents])
@@ -48,17 +64,19 @@ def cmd_incidents(args: argparse.Namespace) -> int:
 
 def register(sub, common):
     inc = sub.add_parser("incidents", parents=[common], help="list, show, create incidents and move them along their workflow",
-                         description="Incidents: open → investigating → rca_ready → approved → resolved.")
-    inc.add_argument("action", choices=("list", "show", "create", "status"))
+                         description="Incidents: `detect` opens them where errors or latency burst above their baseline; "
+                                     "then open → investigating → rca_ready → approved → resolved.")
+    inc.add_argument("action", choices=("detect", "list", "show", "create", "status"))
     inc.add_argument("id", nargs="?", help="incident id (a unique prefix is enough)")
     inc.add_argument("status_to", nargs="?", metavar="STATUS", help="with `status`: the new status")
     inc.add_argument("--status", help="with `list`: only incidents in this status")
     inc.add_argument("--title", help="with `create`: what is broken")
     inc.add_argument("--severity", default="sev3", help="with `create`: sev1…sev4 (default sev3)")
     inc.add_argument("--services", nargs="*", help="with `create`: affected services")
-    inc.add_argument("--from", dest="from_", metavar="T1", help="with `create`: window start (ISO 8601)")
-    inc.add_argument("--to", metavar="T2", help="with `create`: window end (ISO 8601)")
+    inc.add_argument("--from", dest="from_", metavar="T1", help="with `create`: window start; with `detect`: look from here (ISO 8601)")
+    inc.add_argument("--to", metavar="T2", help="with `create`: window end; with `detect`: look until here (ISO 8601)")
     inc.add_argument("--detail", action="append", metavar="KEY=VALUE", help="with `create`: business detail (order_id, eta_delta_hours, problem_type…)")
+    inc.add_argument("--dry-run", action="store_true", help="with `detect`: report bursts, open nothing")
     inc.add_argument("--by", help="who does it (required to approve)")
     inc.add_argument("--note", help="with `status`: a note for the history")
     inc.set_defaults(func=cmd_incidents)

@@ -19,6 +19,11 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     with ws:
         reports = ingest_files(ws, args.kind, args.files, args.format, mapping, defaults=defaults, settings=settings,
                                progress=progress_printer(not args.json))
+        signals = None
+        if args.kind in ("logs", "spans") and any(r.loaded for r in reports):
+            from ..signals.refresh import refresh_signals
+
+            signals = refresh_signals(ws, settings, detect=not args.no_detect)
     failed = [r for r in reports if r.note == "file not ingested"]
     if args.json:  # JSON Lines: one report per file, the same shape for one file or many
         for r in reports:
@@ -37,6 +42,10 @@ def cmd_ingest(args: argparse.Namespace) -> int:
                 print(f"  … {r.rejected - min(len(r.errors), 10):,} more rejected lines (use --json for the list)")
             if r.note:
                 print(f"  note: {r.note}")
+    if signals is not None:  # on stderr under --json: stdout stays one report per file
+        (sys.stderr if args.json else sys.stdout).write(signals.summary() + "\n")
+        for inc in (signals.detection.created if signals.detection else []):
+            (sys.stderr if args.json else sys.stdout).write(f"  new incident {inc.id[:8]} {inc.severity} {inc.title}\n")
     if failed:
         sys.stderr.write(f"crashlens: {len(failed)} of {len(reports)} files could not be ingested: "
                          + "; ".join(f"{r.path}: {r.errors[0].reason}" for r in failed) + "\n")
@@ -62,4 +71,5 @@ def register(sub, common):
                        "(prefix the column with pod: to turn a Kubernetes pod name into its service)")
         p.add_argument("--service", help="service name for records that carry none")
         p.add_argument("--host", help="host name for records that carry none")
+        p.add_argument("--no-detect", action="store_true", help="label templates and fingerprints but do not run incident detection")
         p.set_defaults(func=cmd_ingest)

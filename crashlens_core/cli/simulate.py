@@ -32,9 +32,9 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
         ws, settings = open_workspace(args)
         with ws:
-            reports, incident_id = ingest_simulation(ws, result, settings, seed=args.seed)
+            reports, incident_ids = ingest_simulation(ws, result, settings, seed=args.seed)
         payload["ingest"] = [r.to_json() for r in reports]
-        payload["incident_id"] = incident_id
+        payload["incident_ids"] = incident_ids
     if args.json:
         print_json(payload)
     else:
@@ -76,7 +76,7 @@ def register(sub, common):
     sim.add_argument("--scenario", metavar="NAME", help="scenario to run (see --list)")
     sim.add_argument("--seed", type=int, default=0, help="random seed; the same seed gives byte-identical files (default 0)")
     sim.add_argument("--out", metavar="DIR", help="output folder (default: <workspace>/simulations/NAME-seedN)")
-    sim.add_argument("--ingest", action="store_true", help="also ingest the outputs into the workspace and open its incident")
+    sim.add_argument("--ingest", action="store_true", help="also ingest the outputs into the workspace and detect its incidents")
     sim.set_defaults(func=cmd_simulate)
 
     demo = sub.add_parser("demo", parents=[common], help="build the demo workspace from data/demo",

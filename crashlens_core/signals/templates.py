@@ -88,6 +88,8 @@ VARIABLE_PATTERNS: tuple[tuple[str, str], ...] = (
     ("size", r"\b\d+(?:\.\d+)? (?:[KMGTP]i?B|B)\b"),
     # identifiers with digits after a separator: blk_-1234, attempt_1445_0020_m_000000_0, rdd_42_20
     ("id", r"\b[A-Za-z]+(?:[_\-][A-Za-z]+)*[_\-]+\d[\w\-]*"),
+    # letters glued to a long number: tracking codes, order and ticket numbers (PP3941191648, INC0012345)
+    ("alnum_id", r"\b[A-Za-z]{1,6}\d{5,}\b"),
     ("dotted_number", _SIGN + r"\b\d+(?:\.\d+)+\b"),
     # a whole word of hex digits with at least one digit: numbers, hashes, session ids
     ("number", _SIGN + rf"\b{_HEX}*\d{_HEX}*\b"),

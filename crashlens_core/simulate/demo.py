@@ -1,8 +1,12 @@
-"""The demo workspace: every simulator scenario run for real, then ingested.
+"""The demo workspace: every simulator scenario run for real, then ingested and analysed.
 
-``build_demo`` is what ``crashlens demo`` and the first ``make run`` call. It is idempotent:
-the simulator is deterministic, so a second run produces the same bytes, which ingest
-recognises and skips, and incidents have ids derived from their scenario.
+``build_demo`` is what ``crashlens demo`` and the first ``make run`` call. Incidents are not
+copied from the ground truth: after ingest, the log signals are labelled and incident
+detection runs over each scenario's time range, exactly as for real data. The one fault no
+signal can show (the agent fed stale carrier data: nothing fails and nothing slows down) is
+filed the way AgentOps users get such incidents, as a business report carrying order_id,
+eta_delta_hours and problem_type. It is idempotent: the simulator is deterministic, ingest
+skips content it has seen, and detected incidents have ids derived from what was detected.
 """
 
 from __future__ import annotations
@@ -66,20 +70,48 @@ def scenario_incident_id(scenario: str, seed: int) -> str:
 
 
 def ingest_simulation(ws: Workspace, result: Any, settings: Settings | None = None, *, seed: int = DEMO_SEED,
-                      open_incident: bool = True) -> tuple[list[IngestReport], str | None]:
-    """Ingest one simulation's outputs; open an incident for its injected fault (once)."""
+                      open_incidents: bool = True) -> tuple[list[IngestReport], list[str]]:
+    """Ingest one simulation's outputs, label its logs, detect its incidents.
+
+    Returns the ingest reports and the ids of the incidents that cover the injected fault
+    (detected ones, or the business report for a fault no signal shows).
+    """
+    from ..signals.labels import label_pending
+
     reports = []
     for key, kind, fmt in _INGEST_PLAN:
         path = result.files.get(key)
         if path is not None and Path(path).exists():
             reports.append(ingest_file(ws, kind, str(path), fmt, settings=settings))
-    incident_id = None
-    if open_incident:
-        incident_id = _open_incident(ws, result.scenario, result.ground_truth, seed)
-    return reports, incident_id
+    label_pending(ws)
+    ids: list[str] = []
+    if open_incidents:
+        ids = _incidents_for(ws, result.scenario, result.ground_truth, settings or Settings(), seed)
+    return reports, ids
 
 
-def _open_incident(ws: Workspace, scenario: str, truth: dict[str, Any], seed: int) -> str:
+def _incidents_for(ws: Workspace, scenario: str, truth: dict[str, Any], settings: Settings, seed: int) -> list[str]:
+    from datetime import timedelta
+
+    from ..ingest.normalize import parse_ts
+    from ..signals.detect import detect_incidents
+
+    fault = truth.get("fault_window") or {}
+    base = truth.get("baseline_window") or {}
+    f_start, f_end = parse_ts(fault.get("start")), parse_ts(fault.get("end"))
+    start = parse_ts(base.get("start")) or f_start
+    if start is None or f_end is None:
+        return []
+    detect_incidents(ws, settings, start=start, end=f_end + timedelta(minutes=10), actor="detector")
+    covering = [i.id for i in ws.list_incidents(limit=100_000)
+                if i.window_start and i.window_end and i.window_start < f_end and i.window_end > f_start]
+    if covering or not truth.get("incident_details"):
+        return covering
+    return [_file_business_report(ws, scenario, truth, seed)]
+
+
+def _file_business_report(ws: Workspace, scenario: str, truth: dict[str, Any], seed: int) -> str:
+    """A customer-facing problem reported by the business (AgentOps' incident shape)."""
     from ..errors import NotFound
     from ..ingest.normalize import parse_ts
 
@@ -88,24 +120,16 @@ def _open_incident(ws: Workspace, scenario: str, truth: dict[str, Any], seed: in
         return ws.get_incident(inc_id).id
     except NotFound:
         pass
-    root = truth.get("root_cause") or {}
-    window = truth.get("fault_window") or {}
     details = dict(truth.get("incident_details") or {})
-    details.update({"scenario": scenario, "fault_kind": truth.get("kind"), "seed": seed,
-                    "description": truth.get("description") or ""})
-    what = truth.get("expected_exception") or str(truth.get("kind") or "fault").replace("_", " ")
-    where = root.get("service") or "the shop"
-    ws.create_incident(
-        f"{what} in {where}" + (f" on {root['host']}" if root.get("host") else ""),
-        severity="sev2",
-        services=[root["service"]] if root.get("service") else [],
-        window_start=parse_ts(window.get("start")),
-        window_end=parse_ts(window.get("end")),
-        details=details,
-        source="simulated",
-        incident_id=inc_id,
-        actor="simulator",
-    )
+    window = truth.get("fault_window") or {}
+    service = (truth.get("root_cause") or {}).get("service")
+    problem = str(details.get("problem_type") or "problem").replace("_", " ")
+    title = f"{problem} on order {details['order_id']}" if details.get("order_id") else f"{problem} reported"
+    if details.get("eta_delta_hours") is not None:
+        title += f": ETA off by {details['eta_delta_hours']} h"
+    ws.create_incident(title, severity="sev3", services=[service] if service else [],
+                       window_start=parse_ts(window.get("start")), window_end=parse_ts(window.get("end")),
+                       details=details, source="reported", incident_id=inc_id, actor="customer support")
     return inc_id
 
 
@@ -128,11 +152,10 @@ def build_demo(ws: Workspace, settings: Settings | None = None, *, seed: int = D
                               repo_dir=summary.repo_dir, progress=sub)
         if progress:
             progress((i + 0.85) / (len(scenarios) + 1), f"{scenario.name}: ingesting")
-        reports, incident_id = ingest_simulation(ws, result, settings, seed=seed)
+        reports, incident_ids = ingest_simulation(ws, result, settings, seed=seed)
         summary.scenarios.append(scenario.name)
         summary.reports.extend(reports)
-        if incident_id:
-            summary.incidents.append(incident_id)
+        summary.incidents.extend(i for i in incident_ids if i not in summary.incidents)
     summary.runbook = build_runbook_pdf(ws.folder / "docs" / "runbook-shop.pdf")
     (ws.folder / "demo.json").write_text(json.dumps({"built": utcnow().isoformat(), "seed": seed,
                                                      "scenarios": summary.scenarios}, indent=2))

@@ -128,22 +128,26 @@ CREATE TABLE rca_runs (
 # logs.template_id / logs.fingerprint point at them.
 _V2 = """
 CREATE TABLE templates (
-    template_id VARCHAR PRIMARY KEY,
+    template_id VARCHAR NOT NULL,   -- unique by construction (rows are replaced, never updated)
     template VARCHAR NOT NULL,      -- variables shown as <*>
+    seq BIGINT NOT NULL,            -- publication order: the miner is restored in this order
+    replaced_by VARCHAR,            -- a wider template took its place (rows were relabelled)
     count BIGINT NOT NULL,
     first_ts TIMESTAMP,
     last_ts TIMESTAMP,
-    example VARCHAR,                -- one real message
+    example VARCHAR,                -- one real message (first line)
     example_log_id BIGINT,
     levels VARCHAR[],
     services VARCHAR[]
 );
 CREATE TABLE fingerprints (
-    fingerprint VARCHAR PRIMARY KEY,
+    fingerprint VARCHAR NOT NULL,   -- unique by construction
     exc_type VARCHAR,
-    message VARCHAR,                -- the first message seen (variables kept)
+    title VARCHAR,                  -- "TypeError: unsupported operand…" of the first one seen
+    culprit VARCHAR,                -- "function (file)" of the crashing in-app frame
+    basis VARCHAR,                  -- in_app | all_frames | message
     language VARCHAR,
-    frames JSON,                    -- normalized in-app frames: [{module, function, file}]
+    frames JSON,                    -- normalized frames hashed: [{module, function, file}]
     count BIGINT NOT NULL,
     first_ts TIMESTAMP,
     last_ts TIMESTAMP,
@@ -151,6 +155,7 @@ CREATE TABLE fingerprints (
     example_log_id BIGINT,
     example VARCHAR                 -- one full stack trace as logged
 );
+ALTER TABLE ingest_batches ADD COLUMN labelled_ts TIMESTAMP;   -- logs batches: templates/fingerprints done
 """
 
 # v5: what an RCA run needs for KPIs and strict replay. The evidence set and every LLM
@@ -166,6 +171,70 @@ ALTER TABLE rca_runs ADD COLUMN responses JSON;                         -- diges
 ALTER TABLE rca_runs ADD COLUMN actor VARCHAR;
 """
 
+# v3: knowledge. A source is a repo, a set of PDFs or the log templates; kn_files holds the
+# Merkle leaves and folders (hash per path) that make re-sync incremental; kn_chunks are the
+# searchable units (ids = FAISS ids); kn_vectors caches embeddings by content hash and model
+# so nothing is embedded twice; kn_images are PDF images kept as artifacts.
+_V3 = """
+CREATE TABLE kn_sources (
+    name VARCHAR PRIMARY KEY,
+    kind VARCHAR NOT NULL,          -- repo | docs | logs
+    origin VARCHAR NOT NULL,        -- url | path | archive | pdf | templates
+    url_display VARCHAR,            -- credential-free, as shown
+    location VARCHAR,               -- credential-free URL or absolute path, for re-sync
+    root VARCHAR,                   -- working tree (repos) or stored files (docs)
+    commit VARCHAR,
+    merkle_root VARCHAR,
+    files BIGINT DEFAULT 0,
+    chunks BIGINT DEFAULT 0,
+    added_ts TIMESTAMP,
+    synced_ts TIMESTAMP,
+    status VARCHAR,                 -- ready | failed
+    error VARCHAR,
+    details JSON
+);
+CREATE TABLE kn_files (
+    source VARCHAR NOT NULL,
+    path VARCHAR NOT NULL,          -- '' is the root folder
+    is_dir BOOLEAN NOT NULL,
+    hash VARCHAR NOT NULL,
+    size BIGINT,
+    mtime_ns BIGINT,
+    chunks INTEGER,
+    note VARCHAR                    -- why a file was skipped or refused
+);
+CREATE SEQUENCE kn_chunk_ids START 1;
+CREATE TABLE kn_chunks (
+    id BIGINT NOT NULL,
+    source VARCHAR NOT NULL,
+    kind VARCHAR NOT NULL,          -- code | doc | log
+    path VARCHAR,
+    commit VARCHAR,
+    start_line INTEGER,
+    end_line INTEGER,
+    page INTEGER,
+    symbol VARCHAR,                 -- qualified name, heading or template id
+    header VARCHAR,                 -- enrichment line embedded with the text
+    text VARCHAR NOT NULL,
+    literals VARCHAR,               -- string literals and format strings, one per line
+    content_hash VARCHAR NOT NULL
+);
+CREATE TABLE kn_vectors (
+    content_hash VARCHAR NOT NULL,
+    model VARCHAR NOT NULL,
+    vec BLOB NOT NULL,              -- float32, normalized
+    PRIMARY KEY (content_hash, model)
+);
+CREATE TABLE kn_images (
+    source VARCHAR NOT NULL,
+    path VARCHAR NOT NULL,
+    page INTEGER,
+    digest VARCHAR NOT NULL,        -- artifacts.digest
+    near_text VARCHAR
+);
+CREATE TABLE kn_state (key VARCHAR PRIMARY KEY, value VARCHAR);
+"""
+
 # Version numbers are reserved per concern so parallel work never collides:
 #   2 signals (templates, fingerprints)   3 knowledge (sources, chunks)   4 traces/metrics
 #   5 rca and kpi                          6 bundles
@@ -173,6 +242,7 @@ ALTER TABLE rca_runs ADD COLUMN actor VARCHAR;
 MIGRATIONS: list[tuple[int, str, str]] = [
     (1, "initial schema: batches, logs, spans, metrics, incidents, artifacts, rca_runs", _V1),
     (2, "log signals: templates and exception fingerprints", _V2),
+    (3, "knowledge: sources, file hashes, chunks, embedding cache, document images", _V3),
     (5, "rca runs: status, notice, evidence time, window, recorded evidence and responses", _V5),
 ]
 LATEST_VERSION = max(v for v, _, _ in MIGRATIONS)

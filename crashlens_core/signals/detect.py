@@ -1,0 +1,259 @@
+"""Incident detection: bursts of errors (by fingerprint or template) and of span latency.
+
+Per key (an exception fingerprint, else the template of an ERROR/FATAL line) the counts per
+time bin come from SQL. A bin is *hot* when its count exceeds ``detect_threshold`` times the
+key's usual count per bin (the median over the workspace's active bins, so a burst does not
+raise its own baseline; plus a Poisson margin). Consecutive hot bins form a run; a run is a
+burst when it holds at least ``detect_min_count`` errors (any FATAL counts) and its mean rate is
+``detect_threshold`` times the key's mean rate outside it, so sporadic errors that happen to
+line up stay quiet. Latency bursts: a service's p95 at its entry spans (parent in another
+service, or none) reaching ``detect_latency_factor`` times its median p95 and
+``detect_latency_min_ms`` above it, two bins in a row.
+
+Related bursts — overlapping in time (within ``detect_merge_gap_s``) or sharing trace ids —
+merge into one incident with window, services, severity and top fingerprints. Ids are derived
+from the top burst and the window start, so detecting twice opens nothing twice; an open
+incident already covering the window and a service (say, filed by hand) is matched, not doubled.
+
+>>> # report = detect_incidents(ws, settings)        # crashlens incidents detect
+>>> # [i.title for i in report.created]  -> ['TypeError in checkout', ...]
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Sequence
+
+from ..config import Settings
+from ..models import Incident
+from ..store import detect as sql
+
+__all__ = ["Burst", "DetectReport", "find_error_bursts", "find_latency_bursts", "group_bursts", "detect_incidents"]
+
+_NS = uuid.UUID("6f1d0c52-7e0b-4b8e-9c55-2f3c1a9d7e10")
+
+
+@dataclass
+class Burst:
+    kind: str                   # errors | latency
+    key: str                    # fp:<id> | tpl:<id> | latency:<service>
+    start: datetime
+    end: datetime               # exclusive: the end of the last hot bin
+    count: int                  # errors in the run, or spans for latency
+    baseline_per_bin: float     # the key's usual errors per bin (or usual p95 ms for latency)
+    peak: float                 # most errors in one bin (or highest p95 ms)
+    fatal: int = 0
+    services: list[str] = field(default_factory=list)
+    hosts: list[str] = field(default_factory=list)
+    trace_ids: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": self.kind, "key": self.key, "start": self.start.isoformat(), "end": self.end.isoformat(),
+                "count": self.count, "baseline_per_bin": round(self.baseline_per_bin, 3), "peak": round(self.peak, 3),
+                "fatal": self.fatal, "services": self.services, "hosts": self.hosts, "trace_ids": self.trace_ids[:10]}
+
+
+@dataclass
+class DetectReport:
+    created: list[Incident] = field(default_factory=list)
+    matched: list[tuple[str, list[Burst]]] = field(default_factory=list)  # (existing incident id, bursts)
+    bursts: list[Burst] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"created": [i.to_json() for i in self.created],
+                "matched": [{"incident_id": i, "bursts": [b.to_json() for b in bs]} for i, bs in self.matched],
+                "bursts": [b.to_json() for b in self.bursts]}
+
+
+def _runs(bins: Sequence[datetime], hot: Sequence[bool], step: timedelta) -> list[tuple[int, int]]:
+    """Index ranges [i, j] of consecutive hot bins (bins are sorted, only active ones listed)."""
+    out, i = [], None
+    for k, is_hot in enumerate(hot):
+        if is_hot and i is not None and bins[k] - bins[k - 1] <= step:
+            continue
+        if i is not None:
+            out.append((i, k - 1))
+            i = None
+        if is_hot:
+            i = k
+    if i is not None:
+        out.append((i, len(hot) - 1))
+    return out
+
+
+def find_error_bursts(rows: Sequence[tuple], active_bins: int, settings: Settings) -> list[Burst]:
+    """Bursts from ``store.detect.error_bins`` rows (sorted by key, bin)."""
+    step = timedelta(seconds=settings.detect_bin_s)
+    active = max(active_bins, 1)
+    out: list[Burst] = []
+    by_key: dict[str, list[tuple]] = {}
+    for row in rows:
+        by_key.setdefault(row[0], []).append(row)
+    for key, items in by_key.items():
+        counts = [int(r[2]) for r in items]
+        total = sum(counts)
+        # the median over all active bins, zeros included: 0 unless the key is in most bins
+        zeros = active - len(counts)
+        median = statistics.median(counts + [0] * max(zeros, 0)) if zeros < len(counts) else 0.0
+        bar = max(settings.detect_threshold * median, median + 3 * math.sqrt(median), 1.0)
+        hot = [c >= bar for c in counts]
+        for i, j in _runs([r[1] for r in items], hot, step):
+            run = items[i:j + 1]
+            n = sum(int(r[2]) for r in run)
+            fatal = sum(int(r[3]) for r in run)
+            length = j - i + 1
+            outside_rate = (total - n) / max(active - length, 1)
+            if n < settings.detect_min_count and not fatal:
+                continue
+            if n / length < settings.detect_threshold * outside_rate:
+                continue
+            out.append(Burst(
+                "errors", key, run[0][1], run[-1][1] + step, n, median, max(int(r[2]) for r in run), fatal,
+                services=sorted({s for r in run for s in (r[4] or [])}),
+                hosts=sorted({h for r in run for h in (r[6] or [])}),
+                trace_ids=sorted({t for r in run for t in (r[5] or [])})[:50]))
+    return out
+
+
+def find_latency_bursts(rows: Sequence[tuple], settings: Settings, min_spans: int = 3) -> list[Burst]:
+    """Bursts from ``store.detect.latency_bins`` rows (sorted by service, operation, bin)."""
+    step = timedelta(seconds=settings.detect_bin_s)
+    by_op: dict[tuple[str, str], list[tuple]] = {}
+    for row in rows:
+        if int(row[3]) >= min_spans and row[4] is not None:
+            by_op.setdefault((row[0], row[1]), []).append(row)
+    out: list[Burst] = []
+    for (service, op), items in by_op.items():
+        if len(items) < 5:  # too little history to know what is usual
+            continue
+        usual = statistics.median(float(r[4]) for r in items)
+        hot = [float(r[4]) >= settings.detect_latency_factor * usual
+               and float(r[4]) - usual >= settings.detect_latency_min_ms for r in items]
+        for i, j in _runs([r[2] for r in items], hot, step):
+            if j == i:
+                continue  # one slow bin is a blip
+            run = items[i:j + 1]
+            out.append(Burst("latency", f"latency:{service}:{op}", run[0][2], run[-1][2] + step,
+                             sum(int(r[3]) for r in run), usual, max(float(r[4]) for r in run),
+                             services=[service], trace_ids=sorted({t for r in run for t in (r[5] or [])})[:50]))
+    return out
+
+
+def group_bursts(bursts: Sequence[Burst], merge_gap: timedelta) -> list[list[Burst]]:
+    """Related bursts together: overlapping in time (within ``merge_gap``) or sharing a trace id."""
+    parent = list(range(len(bursts)))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    order = sorted(range(len(bursts)), key=lambda k: bursts[k].start)
+    reach_end, reach_idx = None, None
+    for k in order:  # sweep: each burst joins the group still open when it starts
+        b = bursts[k]
+        if reach_end is not None and b.start <= reach_end + merge_gap:
+            parent[find(k)] = find(reach_idx)
+            reach_end = max(reach_end, b.end)
+        else:
+            reach_end, reach_idx = b.end, k
+    owner: dict[str, int] = {}
+    for k, b in enumerate(bursts):
+        for t in b.trace_ids:
+            if t in owner:
+                parent[find(k)] = find(owner[t])
+            else:
+                owner[t] = k
+    groups: dict[int, list[Burst]] = {}
+    for k in order:
+        groups.setdefault(find(k), []).append(bursts[k])
+    return list(groups.values())
+
+
+def _severity(group: Sequence[Burst]) -> str:
+    errors = sum(b.count for b in group if b.kind == "errors")
+    services = {s for b in group for s in b.services}
+    if any(b.fatal for b in group) or errors >= 500 or len(services) >= 3:
+        return "sev1"
+    if errors >= 50 or any(b.kind == "latency" and b.peak >= 5 * max(b.baseline_per_bin, 1.0) for b in group):
+        return "sev2"
+    return "sev3"
+
+
+def _top(group: Sequence[Burst]) -> Burst:
+    """The burst that names the incident: errors before latency, then by count."""
+    return max(group, key=lambda b: (b.kind == "errors", b.fatal > 0, b.count))
+
+
+def _title(ws: Any, top: Burst, group: Sequence[Burst]) -> str:
+    from ..store import signals as sig
+
+    service = (top.services or ["?"])[0]
+    on = f" on {top.hosts[0]}" if len(top.hosts) == 1 and len({h for b in group for h in b.hosts}) == 1 else ""
+    if top.key.startswith("fp:"):
+        meta = sig.fingerprint_meta(ws, top.key[3:])
+        exc = (meta or {}).get("exc_type") or "exception"
+        return f"{exc} in {service}{on}"
+    if top.key.startswith("tpl:"):
+        text = sig.template_text(ws, top.key[4:]) or top.key
+        return f"{text[:90]} in {service}{on}"
+    if top.kind == "latency":
+        op = top.key.split(":", 2)[-1]
+        return f"slow {op} in {service}: p95 {top.peak:,.0f} ms (usual {top.baseline_per_bin:,.0f} ms)"
+    return f"errors in {service}{on}"
+
+
+def detect_incidents(ws: Any, settings: Settings | None = None, start: datetime | None = None,
+                     end: datetime | None = None, dry_run: bool = False, actor: str = "detector") -> DetectReport:
+    """Find bursts in ``[start, end)`` (default: everything) and open one incident per related group."""
+    from ..store import signals as sig
+
+    settings = settings or Settings()
+    bin_s = settings.detect_bin_s
+    active = sql.active_bins(ws, bin_s, start, end)
+    bursts = find_error_bursts(sql.error_bins(ws, bin_s, start, end), active, settings)
+    bursts += find_latency_bursts(sql.latency_bins(ws, bin_s, start, end), settings)
+    report = DetectReport(bursts=bursts)
+    existing = [i for i in ws.list_incidents(limit=100_000) if i.window_start and i.window_end]
+    for group in group_bursts(bursts, timedelta(seconds=settings.detect_merge_gap_s)):
+        top = _top(group)
+        w_start, w_end = min(b.start for b in group), max(b.end for b in group)
+        inc_id = str(uuid.uuid5(_NS, f"{top.key}@{w_start.isoformat()}"))
+        services = _services_by_weight(group)
+        same = next((i for i in existing if i.id == inc_id or (
+            i.status != "resolved" and i.window_start < w_end and i.window_end > w_start and set(i.services) & set(services))), None)
+        if same is not None:
+            report.matched.append((same.id, group))
+            continue
+        if dry_run:
+            continue
+        fps = [b.key[3:] for b in sorted(group, key=lambda b: -b.count) if b.key.startswith("fp:")]
+        details = {
+            "detected": {
+                "bursts": [b.to_json() for b in group],
+                "error_count": sum(b.count for b in group if b.kind == "errors"),
+                "top_fingerprints": fps[:5],
+                "top_templates": [b.key[4:] for b in sorted(group, key=lambda b: -b.count) if b.key.startswith("tpl:")][:5],
+                "trace_ids": sorted({t for b in group for t in b.trace_ids})[:20],
+            },
+        }
+        details.update(sig.business_fields(ws, w_start, w_end, services))
+        inc = ws.create_incident(_title(ws, top, group), severity=_severity(group), services=services,
+                                 window_start=w_start, window_end=w_end, fingerprint=fps[0] if fps else None,
+                                 details=details, source="detected", incident_id=inc_id, actor=actor)
+        report.created.append(inc)
+        existing.append(inc)
+    return report
+
+
+def _services_by_weight(group: Sequence[Burst]) -> list[str]:
+    weight: dict[str, float] = {}
+    for b in group:
+        for s in b.services:
+            weight[s] = weight.get(s, 0) + (b.count if b.kind == "errors" else 0.5)
+    return sorted(weight, key=lambda s: (-weight[s], s))

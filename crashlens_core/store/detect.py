@@ -1,0 +1,62 @@
+"""SQL of incident detection: per-bin error counts by kind and per-bin span latency by service.
+
+Everything is aggregated in DuckDB; Python receives one row per (key, bin) with activity.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+__all__ = ["active_bins", "error_bins", "latency_bins"]
+
+
+def _range(start: datetime | None, end: datetime | None, col: str = "ts") -> tuple[str, list[Any]]:
+    where, params = [], []
+    if start is not None:
+        where.append(f"{col} >= ?")
+        params.append(start)
+    if end is not None:
+        where.append(f"{col} < ?")
+        params.append(end)
+    return (" AND ".join(where) or "true"), params
+
+
+def active_bins(ws: Any, bin_s: int, start: datetime | None = None, end: datetime | None = None) -> int:
+    """Bins with any log or span: the denominator of a baseline rate (idle gaps don't dilute it)."""
+    w1, p1 = _range(start, end)
+    w2, p2 = _range(start, end, "start_ts")
+    row = ws.con.execute(
+        f"""SELECT count(*) FROM (
+              SELECT time_bucket(to_seconds({int(bin_s)}), ts) b FROM logs WHERE ts IS NOT NULL AND {w1}
+              UNION
+              SELECT time_bucket(to_seconds({int(bin_s)}), start_ts) FROM spans WHERE start_ts IS NOT NULL AND {w2})""",
+        p1 + p2).fetchall()
+    return int(row[0][0])
+
+
+def error_bins(ws: Any, bin_s: int, start: datetime | None = None, end: datetime | None = None) -> list[tuple]:
+    """``(key, bin, count, fatal, services, trace_ids, hosts)`` for ERROR/FATAL logs, keyed by
+    ``fp:<fingerprint>`` when the log carries an exception, else ``tpl:<template id>``."""
+    w, p = _range(start, end)
+    return ws.con.execute(
+        f"""SELECT coalesce('fp:' || fingerprint, 'tpl:' || template_id, 'msg:' || left(message, 80)) AS key,
+                   time_bucket(to_seconds({int(bin_s)}), ts) AS b, count(*) AS n,
+                   count(*) FILTER (level = 'FATAL') AS fatal,
+                   list_sort(list(DISTINCT service) FILTER (service IS NOT NULL)),
+                   list(DISTINCT trace_id) FILTER (trace_id IS NOT NULL)[1:50],
+                   list_sort(list(DISTINCT host) FILTER (host IS NOT NULL))
+            FROM logs WHERE level IN ('ERROR', 'FATAL') AND ts IS NOT NULL AND {w}
+            GROUP BY ALL ORDER BY key, b""", p).fetchall()
+
+
+def latency_bins(ws: Any, bin_s: int, start: datetime | None = None, end: datetime | None = None) -> list[tuple]:
+    """``(service, operation, bin, spans, p95_ms, trace_ids)`` per span operation and bin: a slow
+    query shows as its own operation even when the request it sits in is dominated by others."""
+    w, p = _range(start, end, "start_ts")
+    return ws.con.execute(
+        f"""SELECT service, name, time_bucket(to_seconds({int(bin_s)}), start_ts) AS b, count(*) AS n,
+                   quantile_cont(duration_ms, 0.95) AS p95, list(DISTINCT trace_id)[1:50]
+            FROM spans
+            WHERE duration_ms IS NOT NULL AND start_ts IS NOT NULL AND service IS NOT NULL AND {w}
+            GROUP BY ALL ORDER BY service, name, b""", p).fetchall()
