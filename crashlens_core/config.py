@@ -47,6 +47,10 @@ class Settings:
     ingest_block_mb: int = _opt(64, "Megabytes of input parsed per chunk while ingesting (bounds memory).", "CRASHLENS_INGEST_BLOCK_MB")
     max_reported_errors: int = _opt(1000, "Rejected lines reported per file (counts are never capped).", "CRASHLENS_MAX_REPORTED_ERRORS")
     lock_timeout_s: float = _opt(3.0, "Seconds to wait for a workspace another process is writing before giving up.", "CRASHLENS_LOCK_TIMEOUT")
+    # traces and metrics
+    trace_compare_typical: int = _opt(50, "Error-free traces of the same root operation a trace is compared with.", "CRASHLENS_TRACE_COMPARE_TYPICAL")
+    suspect_min_new_errors: int = _opt(3, "Unexpected erroring traces (beyond the baseline rate) a service must originate before errors count for it.", "CRASHLENS_SUSPECT_MIN_NEW_ERRORS")
+    metric_noise_score: float = _opt(10.0, "BARO robust deviations below which a metric series counts as noise in the suspect ranking.", "CRASHLENS_METRIC_NOISE_SCORE")
     # log signals: incident detection and baseline comparison
     detect_bin_s: int = _opt(60, "Seconds per time bin when looking for error and latency bursts.", "CRASHLENS_DETECT_BIN_S")
     detect_threshold: float = _opt(4.0, "A bin bursts when its error count is this many times the key's baseline rate per bin.", "CRASHLENS_DETECT_THRESHOLD")

@@ -174,7 +174,11 @@ TypeError: Cannot read properties of undefined (reading 'price')
     at Layer.handle [as handle_request] (/srv/app/node_modules/express/lib/router/layer.js:95:5)
     at /srv/app/src/server.js:8:3
     at process.processTicksAndRejections (node:internal/process/task_queues:95:5)
-    at new Cart (/srv/app/src/cart/model.ts:3:9)"""
+    at new Cart (/srv/app/src/cart/model.ts:3:9)
+    at TCPConnectWrap.afterConnect [as oncomplete] (node:net:1495:16) {
+  errno: -111,
+  code: 'ECONNREFUSED'
+}"""
 
 
 def test_node_frames():
@@ -189,6 +193,7 @@ def test_node_frames():
     assert fr[6].function is None and fr[6].file == "/srv/app/src/server.js" and fr[6].in_app
     assert not fr[7].in_app  # node:internal
     assert fr[8].function == "Cart" and fr[8].in_app
+    assert (fr[9].function, fr[9].line, fr[9].in_app) == ("afterConnect", 1495, False) and len(fr) == 10
 
 
 GO = """2024/05/14 10:00:00 starting

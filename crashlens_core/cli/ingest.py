@@ -42,10 +42,10 @@ def cmd_ingest(args: argparse.Namespace) -> int:
                 print(f"  … {r.rejected - min(len(r.errors), 10):,} more rejected lines (use --json for the list)")
             if r.note:
                 print(f"  note: {r.note}")
-    if signals is not None:  # on stderr under --json: stdout stays one report per file
-        (sys.stderr if args.json else sys.stdout).write(signals.summary() + "\n")
+    if signals is not None and not args.json:  # --json stdout stays one report per file
+        print(signals.summary())
         for inc in (signals.detection.created if signals.detection else []):
-            (sys.stderr if args.json else sys.stdout).write(f"  new incident {inc.id[:8]} {inc.severity} {inc.title}\n")
+            print(f"  new incident {inc.id[:8]} {inc.severity} {inc.title}")
     if failed:
         sys.stderr.write(f"crashlens: {len(failed)} of {len(reports)} files could not be ingested: "
                          + "; ".join(f"{r.path}: {r.errors[0].reason}" for r in failed) + "\n")

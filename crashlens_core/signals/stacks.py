@@ -131,7 +131,7 @@ def looks_like_test(frame: Frame) -> bool:
 
 def is_in_app(language: str, qualified: str, path: str | None,
               include: Sequence[str] = (), exclude: Sequence[str] = ()) -> bool:
-    """The in-app decision for one frame: explicit rules first, then the language's defaults.
+    """The in-app decision for one frame: include rules, exclude rules, then the language's defaults.
 
     >>> is_in_app("java", "java.util.HashMap.get", "HashMap.java")
     False
@@ -139,10 +139,11 @@ def is_in_app(language: str, qualified: str, path: str | None,
     True
     """
     candidates = (qualified, path or "")
-    if exclude and any(c.startswith(p) or (p in c and "/" in p) for c in candidates for p in exclude):
-        return False
+    # as in Sentry's SDKs, an include rule takes precedence over an exclude rule
     if include and any(c.startswith(p) or (p in c and "/" in p) for c in candidates for p in include):
         return True
+    if exclude and any(c.startswith(p) or (p in c and "/" in p) for c in candidates for p in exclude):
+        return False
     if qualified.startswith(_NOT_APP_NAMES.get(language, ())):
         return False
     if path:
@@ -431,6 +432,8 @@ def _parse_at_block(lines: list[str], i: int, floor: int, rules: tuple) -> tuple
         if not s:
             break
         if s.startswith("at "):
+            if s.endswith(" {"):  # Node prints the error's own properties after the last frame
+                s = s[:-2].rstrip()
             frame = _parse_at_frame(s, language, rules)
             if frame is None:
                 kind = _frame_kind(s)
@@ -607,16 +610,11 @@ def _parse_go(lines: list[str], i: int, rules: tuple) -> tuple[StackTrace | None
         exc, msg = m.group("kind"), m.group("msg")
         msg = re.sub(r"\s*\[recovered\]$", "", msg)
         j += 1
-        while j < n and not _GO_ROUTINE.match(lines[j]):
-            s = lines[j].strip()
-            if s and not s.startswith("[signal ") and not lines[j].startswith(("panic: ", "\tpanic: ")) and j - i < 6:
-                if s.startswith(("goroutine ", "exit status")):
-                    break
+        # between the panic and its goroutine: "[signal …]", nested "panic: … [recovered]", blanks
+        while j < n and j - i <= 8 and not _GO_ROUTINE.match(lines[j]):
             j += 1
-            if j - i > 8:
-                break
         if j >= n or not _GO_ROUTINE.match(lines[j]):
-            return StackTrace("go", exc, msg, [], None, "\n".join(lines[i:j])), j
+            return StackTrace("go", exc, msg, [], None, lines[i]), i + 1
     # j at the (first, i.e. panicking) goroutine header
     j += 1
     frames: list[Frame] = []
@@ -637,9 +635,8 @@ def _parse_go(lines: list[str], i: int, rules: tuple) -> tuple[StackTrace | None
         frames.append(_go_frame(func, file, line, rules))
     # skip the other goroutines of a dump: they are not this crash
     k = j
-    while k < n and (not lines[k].strip() or _GO_ROUTINE.match(lines[k]) or lines[k].startswith(("\t", "created by ")) or _GO_FUNC.match(lines[k]) and k + 1 < n and _GO_FILE.match(lines[k + 1])):
-        if lines[k].strip().startswith("exit status"):
-            break
+    while k < n and (not lines[k].strip() or _GO_ROUTINE.match(lines[k]) or lines[k].startswith(("\t", "created by "))
+                     or (_GO_FUNC.match(lines[k]) and k + 1 < n and _GO_FILE.match(lines[k + 1]))):
         k += 1
     if k < n and lines[k].startswith("exit status"):
         k += 1

@@ -1,0 +1,119 @@
+"""The KPI panel: metric tiles and Plotly trends, drawn into whatever page calls it.
+
+Not a page: the Overview page calls ``render_kpis(ws, settings)``. All figures come from
+``crashlens_core.kpi.compute_kpis``; this module only lays them out, with units on every
+tile and axis. Charts keep Streamlit's theme (light or dark) and transparent backgrounds.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import streamlit as st
+
+from crashlens_core.config import Settings
+from app_pages import common
+from crashlens_core.errors import CrashLensError
+from crashlens_core.kpi import compute_kpis, human_duration
+
+__all__ = ["render_kpis"]
+
+_PERIODS = {"7 days": 7, "30 days": 30, "90 days": 90, "365 days": 365}
+
+
+def _usd(v: float | None) -> str:
+    return "—" if v is None else (f"${v:,.4f}" if v < 1 else f"${v:,.2f}")
+
+
+def _layout(fig: Any, x_title: str, y_title: str, height: int = 300) -> Any:
+    fig.update_layout(height=height, margin=dict(l=10, r=10, t=30, b=10), paper_bgcolor="rgba(0,0,0,0)",
+                      plot_bgcolor="rgba(0,0,0,0)", legend=dict(orientation="h", y=1.12, x=0))
+    fig.update_xaxes(title_text=x_title)
+    fig.update_yaxes(title_text=y_title)
+    return fig
+
+
+def _tiles(k: dict[str, Any]) -> None:
+    inc = k["incidents"]
+    row1 = st.columns(4)
+    row1[0].metric("Incidents", f"{inc['total']:,}", help=f"opened in the last {k['period']['days']} days; "
+                   f"{inc['historical']} opened from historical data (left out of MTTD)")
+    row1[1].metric("MTTD (median)", human_duration(k["mttd"]["median"]),
+                   help=f"incident start → incident opened; p90 {human_duration(k['mttd']['p90'])}, n={k['mttd']['count']}")
+    row1[2].metric("Evidence time (median)", human_duration(k["evidence_time"]["median"]),
+                   help=f"incident start → evidence assembled; p90 {human_duration(k['evidence_time']['p90'])}")
+    row1[3].metric("Time to RCA (median)", human_duration(k["time_to_rca"]["median"]),
+                   help=f"incident start → first finished RCA; p90 {human_duration(k['time_to_rca']['p90'])}")
+    row2 = st.columns(4)
+    row2[0].metric("MTTR (median)", human_duration(k["mttr"]["median"]),
+                   help=f"incident start → resolved; p90 {human_duration(k['mttr']['p90'])}, n={k['mttr']['count']}")
+    row2[1].metric("Cost per RCA (median)", _usd(k["cost"]["per_rca"]["median"]),
+                   help=f"USD per finished RCA run; p90 {_usd(k['cost']['per_rca']['p90'])}")
+    row2[2].metric("LLM cost (period)", _usd(k["cost"]["total"]),
+                   help=f"{k['tokens']['prompt']:,} prompt + {k['tokens']['completion']:,} completion tokens")
+    rate = k["error_rate"]["overall"]
+    row2[3].metric("Error rate", "—" if rate is None else f"{rate:,.2f}/min",
+                   help="ERROR and FATAL log lines per minute over the last days of log data")
+
+
+def _trend_chart(k: dict[str, Any]) -> None:
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    days = k["trends"]["per_day"]
+    fig = make_subplots(specs=[[{"secondary_y": True}]])
+    x = [d["day"] for d in days]
+    fig.add_trace(go.Bar(x=x, y=[d["incidents_opened"] for d in days], name="incidents opened"), secondary_y=False)
+    fig.add_trace(go.Bar(x=x, y=[d["incidents_resolved"] for d in days], name="incidents resolved"), secondary_y=False)
+    fig.add_trace(go.Scatter(x=x, y=[d["cost_usd"] for d in days], name="LLM cost (USD)", mode="lines+markers"), secondary_y=True)
+    _layout(fig, "Day (UTC)", "Incidents per day")
+    fig.update_yaxes(title_text="LLM cost (USD per day)", secondary_y=True, rangemode="tozero")
+    st.plotly_chart(fig, width="stretch", key="kpi_trend_chart")
+
+
+def _error_chart(k: dict[str, Any]) -> None:
+    import plotly.graph_objects as go
+
+    hours = k["error_rate"]["per_hour"]
+    fig = go.Figure(go.Scatter(x=[h["hour"] for h in hours], y=[h["errors_per_min"] for h in hours],
+                               mode="lines", name="errors/min", fill="tozeroy"))
+    st.plotly_chart(_layout(fig, "Hour (UTC, log time)", "Errors per minute"), width="stretch", key="kpi_error_chart")
+
+
+def _breakdown_charts(k: dict[str, Any]) -> None:
+    import plotly.graph_objects as go
+
+    left, right = st.columns(2)
+    inc = k["incidents"]
+    with left:
+        fig = go.Figure()
+        fig.add_trace(go.Bar(x=list(inc["by_status"]), y=list(inc["by_status"].values()), name="by status"))
+        fig.add_trace(go.Bar(x=list(inc["by_severity"]), y=list(inc["by_severity"].values()), name="by severity"))
+        st.plotly_chart(_layout(fig, "Status / severity", "Incidents"), width="stretch", key="kpi_status_chart")
+    with right:
+        svc = dict(list(k["error_rate"]["by_service"].items())[:12])
+        fig = go.Figure(go.Bar(x=list(svc.values()), y=list(svc), orientation="h", name="errors/min"))
+        fig.update_yaxes(autorange="reversed")
+        st.plotly_chart(_layout(fig, "Errors per minute", "Service"), width="stretch", key="kpi_service_chart")
+
+
+def render_kpis(ws: Any, settings: Settings) -> None:
+    """Draw the KPI tiles and trends of the workspace (period chosen with a selector)."""
+    label = st.segmented_control("KPI period", list(_PERIODS), default="30 days", key="kpi_period")
+    days = _PERIODS.get(label or "30 days", 30)
+    try:
+        k = compute_kpis(ws, settings, days=days).to_json()
+    except CrashLensError as exc:
+        common.show_error(exc)
+        return
+    _tiles(k)
+    if k["trends"]["per_day"]:
+        st.caption("Incidents and LLM cost per day")
+        _trend_chart(k)
+    if k["error_rate"]["per_hour"]:
+        st.caption(f"Error rate per hour, {k['error_rate']['window']['start'][:16]} … {k['error_rate']['window']['end'][:16]} (log time)")
+        _error_chart(k)
+    if k["incidents"]["total"] or k["error_rate"]["by_service"]:
+        _breakdown_charts(k)
+    if not (k["trends"]["per_day"] or k["error_rate"]["per_hour"]):
+        st.caption("No incidents, RCA runs or logs in this period yet: the KPIs fill in as you investigate.")
