@@ -32,6 +32,7 @@ def load_settings() -> Settings:
 pages = [
     # The default page is served at "/" (Streamlit ignores a url_path on it).
     st.Page("app_pages/overview.py", title="Overview", icon=":material/dashboard:", default=True),
+    st.Page("app_pages/incidents.py", title="Incidents", icon=":material/crisis_alert:", url_path="incidents"),
     st.Page("app_pages/logs.py", title="Logs", icon=":material/article:", url_path="logs"),
     st.Page("app_pages/simulate.py", title="Simulate", icon=":material/science:", url_path="simulate"),
 ]

@@ -3,6 +3,7 @@
 import streamlit as st
 
 from app_pages import common
+from app_pages.kpi_view import render_kpis
 
 st.title("Overview")
 ws = common.workspace()
@@ -25,11 +26,14 @@ else:
     incidents = ws.list_incidents(limit=20)
     if incidents:
         st.subheader("Recent incidents")
+        st.page_link("app_pages/incidents.py", label="Open the incidents", icon=":material/crisis_alert:")
         st.dataframe(
             [{"id": i.id[:8], "title": i.title, "status": i.status, "severity": i.severity, "services": ", ".join(i.services),
               "window start (UTC)": i.window_start, "source": i.source} for i in incidents],
             hide_index=True, width="stretch",
         )
+    st.subheader("Investigation KPIs")
+    render_kpis(ws, common.settings())
     st.subheader("Recent ingest batches")
     st.dataframe(
         ws.list_batches(limit=20),

@@ -21,7 +21,7 @@ from ._common import EXIT_USER_ERROR
 
 __all__ = ["main", "build_parser", "EXIT_USER_ERROR"]
 
-COMMANDS = ("ingest", "incidents", "templates", "simulate", "redact", "kpi")
+COMMANDS = ("ingest", "incidents", "templates", "compare", "simulate", "redact", "kpi", "bundle")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -51,6 +51,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CrashLensError as exc:
         sys.stderr.write(f"crashlens: {exc.one_line()}\n")
         return EXIT_USER_ERROR
+    except BrokenPipeError:  # `crashlens … | head`: the reader has what it wanted
+        sys.stderr.close()
+        return 0
     except KeyboardInterrupt:
         sys.stderr.write("crashlens: interrupted; the current batch was rolled back\n")
         return 130

@@ -19,6 +19,7 @@ from .masksql import assign_template_ids, masked_messages_for_batch, relabel_tem
 __all__ = [
     "unlabelled_log_batches", "mark_labelled", "stored_templates", "batch_masked_messages", "label_templates",
     "relabel", "save_templates", "exception_candidates", "set_fingerprints", "save_fingerprints", "known_fingerprints",
+    "fingerprint_meta", "template_text", "business_fields", "log_volume", "window_fingerprints",
 ]
 
 
@@ -188,3 +189,24 @@ def business_fields(ws: Any, start: datetime, end: datetime, services: Sequence[
         if rows:
             out[key] = rows[0][0]
     return out
+
+
+def log_volume(ws: Any, start: datetime, end: datetime, bin_s: int) -> list[tuple[datetime, str, int]]:
+    """``(bin start, level, count)`` of logs in ``[start, end)``: the incident timeline."""
+    return ws.con.execute(
+        f"""SELECT time_bucket(to_seconds({int(bin_s)}), ts) AS b, coalesce(level, 'INFO'), count(*)
+            FROM logs WHERE ts >= ? AND ts < ? GROUP BY ALL ORDER BY b""", [start, end]).fetchall()
+
+
+def window_fingerprints(ws: Any, start: datetime, end: datetime, limit: int = 10) -> list[dict[str, Any]]:
+    """Exception fingerprints seen in ``[start, end)``, most frequent first, with one example each."""
+    rows = ws.con.execute(
+        f"""SELECT l.fingerprint, count(*) AS n, list(DISTINCT l.service), min(l.ts), max(l.ts),
+                   f.exc_type, f.title, f.culprit, f.count, f.first_ts, arg_min(l.message, l.id)
+            FROM logs l LEFT JOIN fingerprints f ON f.fingerprint = l.fingerprint
+            WHERE l.ts >= ? AND l.ts < ? AND l.fingerprint IS NOT NULL
+            GROUP BY l.fingerprint, f.exc_type, f.title, f.culprit, f.count, f.first_ts
+            ORDER BY n DESC LIMIT {int(limit)}""", [start, end]).fetchall()
+    keys = ("fingerprint", "count", "services", "first_in_window", "last_in_window", "exc_type", "title", "culprit",
+            "total", "first_seen", "example")
+    return [dict(zip(keys, r)) for r in rows]

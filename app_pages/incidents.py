@@ -1,0 +1,193 @@
+"""Incidents: the list (filter, select), and for the selected one its timeline, exception
+fingerprints, new and elevated templates, baseline comparison and status workflow.
+
+The selection lives in the URL (``?incident=ID``) so a link to an incident can be shared.
+Every figure comes from an aggregated core call; log text is shown inert (st.code, tables).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import plotly.graph_objects as go
+import streamlit as st
+
+from app_pages import common
+from crashlens_core.errors import CrashLensError
+from crashlens_core.models import INCIDENT_STATUSES, SEVERITIES, STATUS_TRANSITIONS
+from crashlens_core.signals.compare import compare_windows
+from crashlens_core.signals.detect import detect_incidents
+from crashlens_core.store import signals as signal_store
+
+LEVEL_COLORS = {"FATAL": "#b71c1c", "ERROR": "#ef5350", "WARN": "#ffb74d", "INFO": "#64b5f6", "DEBUG": "#90a4ae",
+                "TRACE": "#cfd8dc"}
+ACTIONS = {"investigating": "Investigate", "rca_ready": "Mark RCA ready", "approved": "Approve", "resolved": "Resolve",
+           "open": "Re-open"}
+
+st.title("Incidents")
+ws = common.workspace()
+settings = common.settings()
+
+# ------------------------------------------------------------------ list
+incidents = ws.list_incidents(limit=1000)
+top = st.columns([3, 3, 2, 2])
+f_status = top[0].multiselect("Status", INCIDENT_STATUSES, key="inc_f_status")
+all_services = sorted({s for i in incidents for s in i.services})
+f_services = top[1].multiselect("Service", all_services, key="inc_f_services")
+f_sev = top[2].multiselect("Severity", SEVERITIES, key="inc_f_sev")
+with top[3]:
+    st.write("")
+    if st.button("Detect incidents", key="inc_detect", icon=":material/radar:", width="stretch",
+                 help="Look for error and latency bursts in everything ingested and open an incident per burst group"):
+        try:
+            with st.spinner("Looking for bursts…"):
+                report = detect_incidents(ws, settings, actor="analyst")
+            st.toast(f"{len(report.bursts)} bursts, {len(report.created)} new incidents")
+            incidents = ws.list_incidents(limit=1000)
+        except CrashLensError as exc:
+            common.show_error(exc)
+
+shown = [i for i in incidents
+         if (not f_status or i.status in f_status) and (not f_sev or i.severity in f_sev)
+         and (not f_services or set(i.services) & set(f_services))]
+
+if not incidents:
+    st.info("No incidents yet. Ingest logs and spans (Logs page) — detection runs after every ingest — or build the "
+            "demo workspace with `crashlens demo`.", icon=":material/lightbulb:")
+    st.stop()
+
+rows = [{"id": i.id[:8], "title": i.title, "status": i.status, "severity": i.severity, "services": ", ".join(i.services),
+         "window start (UTC)": i.window_start, "minutes": round((i.window_end - i.window_start).total_seconds() / 60, 1)
+         if i.window_start and i.window_end else None, "source": i.source} for i in shown]
+event = st.dataframe(rows, hide_index=True, width="stretch", on_select="rerun", selection_mode="single-row",
+                     key="inc_table")
+picked = event.selection.rows if event and event.selection else []
+if picked:
+    st.query_params["incident"] = shown[picked[0]].id
+selected_id = st.query_params.get("incident")
+if not selected_id:
+    st.caption("Select an incident in the table to see its timeline, fingerprints, templates and baseline comparison.")
+    st.stop()
+try:
+    inc = ws.get_incident(selected_id)
+except CrashLensError as exc:
+    common.show_error(exc)
+    st.stop()
+
+# ------------------------------------------------------------------ the incident
+st.divider()
+st.subheader(inc.title, anchor=False)
+meta = st.columns(5)
+meta[0].metric("Status", inc.status)
+meta[1].metric("Severity", inc.severity)
+meta[2].metric("Services", ", ".join(inc.services) or "–")
+meta[3].metric("Window (UTC)", f"{inc.window_start:%H:%M}–{inc.window_end:%H:%M}" if inc.window_start and inc.window_end else "–")
+meta[4].metric("Source", inc.source)
+business = {k: inc.details[k] for k in ("order_id", "eta_delta_hours", "problem_type") if k in inc.details}
+if business:
+    st.caption("Business details: " + ", ".join(f"{k} = {v}" for k, v in business.items()))
+
+# status workflow
+moves = [s for s in STATUS_TRANSITIONS.get(inc.status, ()) if not inc.read_only]
+cols = st.columns([2, 2] + [1] * max(len(moves), 1))
+actor = cols[0].text_input("Your name", key="inc_actor", placeholder="who does it (needed to approve)")
+note = cols[1].text_input("Note", key="inc_note", placeholder="optional, kept in the history")
+for col, status in zip(cols[2:], moves):
+    with col:
+        st.write("")
+        if st.button(ACTIONS.get(status, status), key=f"inc_to_{status}", width="stretch"):
+            try:
+                ws.set_incident_status(inc.id, status, actor=actor or None, note=note)
+                st.rerun()
+            except CrashLensError as exc:
+                common.show_error(exc)
+if inc.read_only:
+    st.caption("Imported from a bundle: read-only.")
+
+if not (inc.window_start and inc.window_end):
+    st.info("This incident has no time window, so there is nothing to compare.", icon=":material/info:")
+    st.stop()
+
+start, end = inc.window_start, inc.window_end
+length = max(end - start, timedelta(minutes=1))
+view_start, view_end = start - 2 * length, end + length
+
+tab_time, tab_fp, tab_tpl, tab_cmp, tab_hist = st.tabs(
+    ["Timeline", "Fingerprints", "New & elevated templates", "Baseline comparison", "History"])
+
+with tab_time:
+    span_s = (view_end - view_start).total_seconds()
+    bin_s = max(5, int(span_s / 120))  # about 120 bars, whatever the window
+    volume = signal_store.log_volume(ws, view_start, view_end, bin_s)
+    if not volume:
+        st.info("No logs around this window.", icon=":material/info:")
+    else:
+        fig = go.Figure()
+        for level in ("DEBUG", "TRACE", "INFO", "WARN", "ERROR", "FATAL"):
+            pts = [(b, n) for b, lv, n in volume if lv == level]
+            if pts:
+                fig.add_bar(x=[p[0] for p in pts], y=[p[1] for p in pts], name=level, marker_color=LEVEL_COLORS[level])
+        fig.add_vrect(x0=start, x1=end, fillcolor="#ef5350", opacity=0.12, line_width=0,
+                      annotation_text="incident window", annotation_position="top left")
+        fig.update_layout(barmode="stack", height=340, margin=dict(l=10, r=10, t=30, b=10), legend_title_text="level",
+                          xaxis_title="time (UTC)", yaxis_title=f"log records per {bin_s} s")
+        st.plotly_chart(fig, width="stretch", key="inc_timeline")
+
+with tab_fp:
+    fps = signal_store.window_fingerprints(ws, start, end)
+    if not fps:
+        st.info("No exception in this window (errors without a stack trace are grouped by template).",
+                icon=":material/info:")
+    for k, fp in enumerate(fps):
+        label = f"{fp['count']:,}×  {fp['title'] or fp['exc_type'] or fp['fingerprint']}"
+        with st.expander(label, expanded=k == 0):
+            st.caption(f"fingerprint {fp['fingerprint']} · {fp['culprit'] or ''} · services {', '.join(fp['services'])} · "
+                       f"{fp['total']:,} in total, first seen {fp['first_seen']:%Y-%m-%d %H:%M:%S} UTC")
+            st.code(fp["example"] or "", language=None)
+
+with tab_tpl:
+    cmp = compare_windows(ws, start, end, focus="errors" if inc.details.get("detected", {}).get("error_count") else "all",
+                          settings=settings, with_suspects=False)
+    st.caption(f"Window {start:%H:%M:%S}–{end:%H:%M:%S} against the baseline "
+               f"{cmp.baseline[0]:%H:%M:%S}–{cmp.baseline[1]:%H:%M:%S} (UTC, same length just before).")
+    left, right = st.columns(2)
+    with left:
+        st.markdown("**New** (not in the baseline)")
+        st.dataframe([{"count": t.incident_count, "levels": ", ".join(t.levels), "template": t.template}
+                      for t in cmp.new_templates], hide_index=True, width="stretch")
+    with right:
+        st.markdown("**Elevated** (rate per minute vs baseline)")
+        st.dataframe([{"×": round(t.rate_ratio, 1), "count": t.incident_count, "baseline": t.baseline_count,
+                       "template": t.template} for t in cmp.elevated_templates], hide_index=True, width="stretch")
+
+with tab_cmp:
+    focus = st.segmented_control("Compare", ["errors", "all"], default="errors", key="inc_cmp_focus",
+                                 help="errors: the window's errors against everything in the baseline; all: every record")
+    cmp = compare_windows(ws, start, end, focus=focus or "errors", settings=settings, with_suspects=False)
+    dims = [d for d in cmp.dimensions if d.values][:12]
+    if not dims:
+        st.info("Nothing to compare: the baseline window holds no data.", icon=":material/info:")
+    else:
+        labels = []
+        for d in dims:
+            v = d.values[0]
+            labels.append(f"{d.dimension} = {(v.label or str(v.value))[:40]}")
+        fig = go.Figure(go.Bar(x=[d.score for d in dims][::-1], y=labels[::-1], orientation="h",
+                               marker_color="#7e57c2",
+                               customdata=[[d.values[0].incident_share * 100, d.values[0].baseline_share * 100] for d in dims][::-1],
+                               hovertemplate="%{y}<br>score %{x:.2f}<br>%{customdata[0]:.1f}% in incident vs "
+                                             "%{customdata[1]:.1f}% in baseline<extra></extra>"))
+        fig.update_layout(height=60 + 28 * len(dims), margin=dict(l=10, r=10, t=10, b=10),
+                          xaxis_title="how differently the dimension is distributed (0 = same, 1 = disjoint)")
+        st.plotly_chart(fig, width="stretch", key="inc_cmp_chart")
+        pick = st.selectbox("Dimension", [d.dimension for d in dims], key="inc_cmp_dim")
+        chosen = next(d for d in dims if d.dimension == pick)
+        st.dataframe([{"value": v.label or v.value, "in incident": f"{v.incident_share:.1%}",
+                       "in baseline": f"{v.baseline_share:.1%}", "lift": "new" if v.lift is None else round(v.lift, 2),
+                       "incident count": v.incident_count, "baseline count": v.baseline_count} for v in chosen.values],
+                     hide_index=True, width="stretch")
+    if cmp.skipped:
+        st.caption("Identifier-like dimensions skipped: " + ", ".join(cmp.skipped))
+
+with tab_hist:
+    st.dataframe(ws.incident_events(inc.id), hide_index=True, width="stretch")
