@@ -35,6 +35,8 @@ pages = [
     st.Page("app_pages/incidents.py", title="Incidents", icon=":material/crisis_alert:", url_path="incidents"),
     st.Page("app_pages/logs.py", title="Logs", icon=":material/article:", url_path="logs"),
     st.Page("app_pages/simulate.py", title="Simulate", icon=":material/science:", url_path="simulate"),
+    st.Page("app_pages/traces.py", title="Traces", icon=":material/account_tree:", url_path="traces"),
+    st.Page("app_pages/rca.py", title="RCA", icon=":material/psychology:", url_path="rca"),
 ]
 nav = st.navigation(pages)
 

@@ -502,3 +502,37 @@ def test_an_incident_without_rca_runs_exports_and_imports(src, tmp_path):
         assert dst.get_incident(inc.id).title == "disk full on db-2"
 
 
+def test_export_import_then_strict_replay_is_byte_identical(tmp_path):
+    """The whole path with a real offline RCA run: export, import elsewhere, strict replay (from
+    the imported workspace and straight from the bundle) rebuilds the recorded report exactly."""
+    from datetime import timedelta
+
+    from crashlens_core.config import Settings
+    from crashlens_core.ingest import ingest_file
+    from crashlens_core.rca.engine import run_rca
+    from crashlens_core.rca.replay import replay, replay_bundle
+
+    lines = []
+    for i in range(240):
+        svc = ("checkout", "payments")[i % 2]
+        rec = {"ts": (START + timedelta(seconds=i)).isoformat() + "Z", "level": "INFO", "service": svc, "message": f"request {i} ok"}
+        if i >= 120 and svc == "payments":
+            rec.update(level="ERROR", message=f"charge for order o-{i} failed: connection pool exhausted, user ops@example.com")
+        lines.append(json.dumps(rec))
+    (tmp_path / "logs.jsonl").write_text("\n".join(lines) + "\n")
+    with Workspace.open(tmp_path / "src") as ws:
+        ingest_file(ws, "logs", str(tmp_path / "logs.jsonl"))
+        inc = ws.create_incident("payments pool exhausted", window_start=START + timedelta(minutes=2),
+                                 window_end=START + timedelta(minutes=4))
+        run = run_rca(ws, Settings(workspace=ws.folder), inc.id, engine="offline")
+        export_bundle(ws, None, inc.id, tmp_path / "b.tar")
+        original = ws.con.execute("SELECT report FROM rca_runs WHERE id = ?", [run.run_id]).fetchall()[0][0]
+        pub = signing_key(ws.folder).public_key()
+    assert b"ops@example.com" not in (tmp_path / "b.tar").read_bytes()
+    with Workspace.open(tmp_path / "dst") as dst:
+        import_bundle(dst, tmp_path / "b.tar", pub)
+        assert dst.con.execute("SELECT report FROM rca_runs WHERE id = ?", [run.run_id]).fetchall()[0][0] == original
+        replayed = replay(dst, run.run_id, strict=True)
+        assert replayed.identical and canonical_json(replayed.report.to_json()) == canonical_json(json.loads(original))
+    from_bundle = replay_bundle(tmp_path / "b.tar", pub, strict=True)
+    assert from_bundle.identical and from_bundle.run_id == run.run_id

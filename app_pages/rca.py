@@ -1,0 +1,165 @@
+"""RCA: pick an incident, run the analysis with progress, read the cited report, approve, re-run, share; Ask.
+
+Everything the report holds may come from logs or a model: it is shown as inert text
+(st.text / st.code / st.dataframe), never as markdown or HTML.
+"""
+
+import streamlit as st
+
+from app_pages import common
+from crashlens_core.config import ENGINES
+from crashlens_core.errors import CrashLensError
+from crashlens_core.rca.ask import ask
+from crashlens_core.rca.engine import list_runs, load_run, run_rca
+
+st.title("Root-cause analysis")
+ws = common.workspace()
+settings = common.settings()
+
+incidents = ws.list_incidents()
+if not incidents:
+    st.info("No incidents yet. Build the demo on the Simulate page, or create one with `crashlens incidents create`.",
+            icon=":material/info:")
+    st.stop()
+
+wanted = st.query_params.get("incident", "")
+ids = [i.id for i in incidents]
+start = next((n for n, i in enumerate(ids) if wanted and i.startswith(wanted)), 0)
+labels = {i.id: f"{i.title} · {i.status} · {i.window_start:%Y-%m-%d %H:%M}" if i.window_start else f"{i.title} · {i.status}"
+          for i in incidents}
+chosen = st.selectbox("Incident", ids, index=start, format_func=lambda i: labels[i], key="rca_incident")
+inc = ws.get_incident(chosen)
+if st.query_params.get("incident") != inc.id:
+    st.query_params["incident"] = inc.id
+
+c1, c2 = st.columns([2, 1])
+engine = c1.segmented_control("Engine", list(ENGINES), default=settings.active_engine, key="rca_engine",
+                              help="offline needs no network; groq needs GROQ_API_KEY; openai an OpenAI-compatible base URL")
+runs = list_runs(ws, inc.id)
+label = "Run analysis" if not runs else f"Run again with {engine or 'offline'}"
+if c2.button(label, type="primary", icon=":material/psychology:", key="rca_run", width="stretch"):
+    with st.status("Analysing…", expanded=True) as status:
+        bar = st.progress(0.0, text="evidence")
+        try:
+            run = run_rca(ws, settings, inc.id, engine=engine or "offline",
+                          progress=lambda f, msg: bar.progress(min(f, 1.0), text=msg[:120]), actor="app")
+            status.update(label=f"Analysis done in {run.seconds:.1f} s", state="complete", expanded=False)
+        except CrashLensError as exc:
+            status.update(label="Analysis failed", state="error")
+            common.show_error(exc)
+    runs = list_runs(ws, inc.id)
+    inc = ws.get_incident(inc.id)
+
+if not runs:
+    st.caption("No analysis yet for this incident: one click runs it (evidence → analysis → validation).")
+    st.stop()
+
+done = [r for r in runs if r["status"] == "done" and r.get("report")]
+if not done:
+    st.warning("The last analysis did not finish.", icon=":material/warning:")
+    st.text(runs[0].get("notice") or "")
+    st.stop()
+
+run, report, evidence = load_run(ws, done[0]["id"])
+by_id = {e.id: e for e in (evidence.items if evidence else [])}
+
+m1, m2, m3, m4 = st.columns(4)
+m1.metric("Engine", report.engine)
+m2.metric("Confidence", f"{report.confidence:.0%}")
+m3.metric("Tokens (in / out)", f"{report.prompt_tokens:,} / {report.completion_tokens:,}")
+m4.metric("Cost", f"${report.cost_usd:.4f}")
+st.caption(f"Model: {report.model} · run {run['id'][:8]} · evidence {len(by_id)} items, digest {report.evidence_digest[:12]}")
+if report.notice:
+    st.warning("This report carries a notice:", icon=":material/report:")
+    st.text(report.notice)
+
+st.subheader("Root cause")
+st.text(report.root_cause)
+st.text(report.summary)
+if report.impact:
+    st.caption("Impact")
+    st.text(report.impact)
+
+st.subheader("Suspects")
+st.dataframe([{"rank": n, "service": s.service, "component": s.component, "location": s.location, "commit": s.commit[:12],
+               "score": s.score, "evidence": ", ".join(s.evidence)} for n, s in enumerate(report.suspects, 1)],
+             hide_index=True, width="stretch", key="rca_suspects")
+
+st.subheader("Claims")
+st.caption("Every claim cites evidence; open one to read the evidence itself.")
+for n, claim in enumerate(report.claims):
+    st.text(f"{n + 1}. {claim.text}")
+    with st.expander(f"Evidence: {', '.join(claim.evidence)}", icon=":material/fact_check:"):
+        for eid in claim.evidence:
+            item = by_id.get(eid)
+            st.text(f"{eid} · {item.title if item else '(not in the recorded evidence)'}")
+            if item is not None:
+                st.code(item.text, language=None)
+
+st.subheader("Remediation")
+for n, step in enumerate(report.remediation, 1):
+    st.text(f"{n}. {step}")
+
+if report.timeline:
+    with st.expander("Timeline", icon=":material/timeline:"):
+        st.dataframe([{"time": t.ts, "event": t.event, "evidence": ", ".join(t.evidence)} for t in report.timeline],
+                     hide_index=True, width="stretch")
+with st.expander("Hypotheses considered", icon=":material/rule:"):
+    st.dataframe([{"hypothesis": h.text, "status": h.status, "why": h.why, "evidence": ", ".join(h.evidence)}
+                  for h in report.hypotheses], hide_index=True, width="stretch")
+    if report.rejected_claims:
+        st.caption("Claims rejected because they cite evidence that is not in the set")
+        st.dataframe(report.rejected_claims, hide_index=True, width="stretch")
+if report.suggested_patch:
+    with st.expander("Suggested patch (unverified)", icon=":material/difference:"):
+        st.caption(report.suggested_patch["label"])
+        st.code(report.suggested_patch["diff"], language="diff")
+
+st.divider()
+a1, a2 = st.columns(2)
+with a1:
+    if inc.status == "rca_ready":
+        who = st.text_input("Approver", key="rca_approver", placeholder="your name")
+        if st.button("Approve this RCA", icon=":material/verified_user:", key="rca_approve", disabled=not who.strip()):
+            try:
+                ws.set_incident_status(inc.id, "approved", actor=who.strip(), note=f"approved RCA {run['id'][:8]}")
+                st.success(f"Approved by {who.strip()}.", icon=":material/check_circle:")
+            except CrashLensError as exc:
+                common.show_error(exc)
+    else:
+        st.caption(f"Incident status: {inc.status}" + (f" (approved by {inc.approved_by})" if inc.approved_by else ""))
+with a2:
+    if settings.slack_webhook_url:
+        if st.button("Share to Slack", icon=":material/share:", key="rca_share"):
+            from crashlens_core.share import post_slack
+
+            try:
+                post_slack(settings.slack_webhook_url, dict(report.to_json(), title=inc.title))
+                st.success("Posted the summary to Slack.", icon=":material/check_circle:")
+            except CrashLensError as exc:
+                common.show_error(exc)
+    else:
+        st.caption("Set CRASHLENS_SLACK_WEBHOOK_URL to share summaries to Slack.")
+
+# --- bundle export / verify: the lead adds the signed-bundle sections here ---
+
+with st.expander(f"All runs of this incident ({len(runs)})", icon=":material/history:"):
+    st.dataframe([{"run": r["id"][:8], "status": r["status"], "engine": r["engine"], "model": r["model"],
+                   "started": r["started_ts"], "tokens": (r["prompt_tokens"] or 0) + (r["completion_tokens"] or 0),
+                   "cost_usd": r["cost_usd"], "notice": r["notice"]} for r in runs], hide_index=True, width="stretch")
+
+st.subheader("Ask the workspace")
+with st.form("rca_ask"):
+    question = st.text_input("Question", placeholder="what errors hit payments after 10:05?", key="rca_question")
+    asked = st.form_submit_button("Ask", icon=":material/search:")
+if asked and question.strip():
+    try:
+        answer = ask(ws, settings, question, engine=engine or "offline")
+        st.text(answer.answer)
+        if answer.notice:
+            st.text(answer.notice)
+        for e in answer.evidence:
+            with st.expander(f"{e.id}", icon=":material/description:"):
+                st.code(e.text, language=None)
+    except CrashLensError as exc:
+        common.show_error(exc)

@@ -1,0 +1,190 @@
+"""Running an RCA: evidence → analysis → validation, recorded in ``rca_runs`` so it can be replayed.
+
+``run_rca`` assembles the evidence set, stores it as an artifact, runs the offline analyzer and
+(for ``groq`` / ``openai``) the LLM analyzer, checks the report is grounded, records the run
+(engine, model, tokens, cost, evidence digest and artifact, every raw LLM answer by digest,
+notice, evidence time) and moves the incident to ``rca_ready``.
+
+``build_report`` is the deterministic half: given an evidence set and the recorded answers it
+always produces the same report, which is what strict replay relies on.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any, Callable, Mapping
+
+from ..config import ENGINES, Settings
+from ..errors import InputError
+from ..store import Workspace, utcnow
+from ..store import rca as sql
+from .evidence import EvidenceSet, assemble_evidence
+from .llm import Attempt, LlmUnavailable, report_from_attempts, run_llm, transport_for
+from .offline import analyze_offline
+from .schema import RcaReport, ReportInvalid
+
+__all__ = ["RcaRun", "run_rca", "build_report", "check_grounded", "redact_title", "list_runs", "load_run", "OFFLINE_MODEL"]
+
+OFFLINE_MODEL = "crashlens-offline-1"
+Progress = Callable[[float, str], None]
+
+
+@dataclass
+class RcaRun:
+    """One recorded analysis: its id, the report, and the evidence it was built from."""
+
+    run_id: str
+    incident_id: str | None
+    engine: str
+    report: RcaReport
+    evidence: EvidenceSet
+    status: str
+    seconds: float
+    evidence_seconds: float
+
+    def to_json(self) -> dict[str, Any]:
+        out = self.report.to_json()
+        out["run_id"] = self.run_id
+        out["seconds"] = round(self.seconds, 3)
+        return out
+
+
+def redact_title(title: str, settings: Settings) -> str:
+    from .evidence import _optional
+
+    if not title or not _optional("crashlens_core.redact"):
+        return title
+    from ..redact import Redactor
+
+    return Redactor(settings).redact(title)
+
+
+def check_grounded(report: RcaReport, es: EvidenceSet) -> None:
+    """Every id any part of the report cites is in the evidence set (the validator's promise, re-checked)."""
+    unknown = sorted(report.cited_ids() - set(es.ids()))
+    if unknown:
+        raise ReportInvalid(f"the report cites evidence not in the set: {', '.join(unknown[:5])}", hint="this is a bug; please report it")
+
+
+def build_report(es: EvidenceSet, title: str, engine: str, model: str, attempts: list[Attempt],
+                 bodies: Mapping[str, bytes], cost: Callable[[str, int, int], float]) -> RcaReport:
+    """The report of a run, from its evidence set and recorded answers alone (deterministic)."""
+    offline = analyze_offline(es, title=title)
+    if engine == "offline":
+        report = replace(offline, model=OFFLINE_MODEL)
+    else:
+        report = report_from_attempts(es, replace(offline, model=OFFLINE_MODEL), attempts, bodies, engine, model, cost)
+    check_grounded(report, es)
+    return replace(report, incident_id=es.incident_id, window=dict(es.window), baseline=dict(es.baseline),
+                   evidence_digest=es.digest,
+                   inputs={"title": title, "engine": engine, "model": model, "evidence": es.item_digests(),
+                           "responses": [a.to_json() for a in attempts]})
+
+
+def _cost(settings: Settings) -> Callable[[str, int, int], float]:
+    def cost(model: str, prompt_tokens: int, completion_tokens: int) -> float:
+        try:
+            from ..kpi import cost_usd
+        except ImportError:
+            return 0.0
+        return cost_usd(settings, model, prompt_tokens, completion_tokens)
+
+    return cost
+
+
+def run_rca(ws: Workspace, settings: Settings, incident_id: str | None = None,
+            window: tuple[datetime, datetime] | None = None, engine: str | None = None, progress: Progress | None = None,
+            *, baseline: tuple[datetime, datetime] | None = None, actor: str | None = None, transport: Any = None) -> RcaRun:
+    """Analyse an incident (or a time window) and record the run.
+
+    >>> # run = run_rca(ws, settings, "9891eb58"); run.report.suspects[0].service → 'checkout'
+    """
+    engine = engine or settings.active_engine
+    if engine not in ENGINES:
+        raise InputError(f"unknown engine {engine!r}", hint=f"use one of {', '.join(ENGINES)}")
+    if incident_id is None and window is None:
+        raise InputError("nothing to analyse", hint="give an incident id, or --from T1 --to T2")
+    report_progress = progress or (lambda frac, msg: None)
+    started = time.perf_counter()
+    incident = ws.get_incident(incident_id) if incident_id else None
+    model = OFFLINE_MODEL if engine == "offline" else settings.llm_model
+    run_id = str(uuid.uuid4())
+    w_start, w_end = window or (None, None)
+    b_start, b_end = baseline or (None, None)
+    sql.insert_run(ws, run_id, incident.id if incident else None, engine, model,
+                   w_start or (incident.window_start if incident else None), w_end or (incident.window_end if incident else None), actor)
+    responses: list[dict[str, Any]] = []
+    try:
+        report_progress(0.05, "evidence: collecting logs, traces, metrics and knowledge")
+        es = assemble_evidence(ws, settings, incident, window_start=w_start, window_end=w_end,
+                               baseline_start=b_start, baseline_end=b_end)
+        # Analyse exactly what is recorded (JSON round trip), so a replay sees the same values.
+        es = EvidenceSet.from_json(json.loads(es.canonical()))
+        evidence_ts = utcnow()
+        evidence_seconds = time.perf_counter() - started
+        artifact = ws.put_artifact(es.canonical(), "application/json", pii_masked=es.redacted, name=f"rca-evidence-{run_id}.json")
+        report_progress(0.35, f"evidence: {len(es.items)} items ({es.used_tokens} of {es.budget_tokens} tokens)")
+        title = redact_title(incident.title if incident else "", settings)
+        attempts: list[Attempt] = []
+        bodies: dict[str, bytes] = {}
+        if engine != "offline":
+            report_progress(0.4, f"analysis: {engine} · {model}")
+
+            def record(body: bytes) -> str:
+                digest = ws.put_artifact(body, "application/json", pii_masked=True, name=f"rca-response-{run_id}.json").digest
+                bodies[digest] = body
+                return digest
+
+            try:
+                if not es.redacted:
+                    raise LlmUnavailable("the redaction module is not available, so nothing is sent to a model")
+                chosen = transport or transport_for(settings, engine)
+                attempts = run_llm(es, analyze_offline(es, title=title), settings, chosen, record, title,
+                                   progress=lambda msg: report_progress(0.5, f"analysis: {msg}"))
+            except LlmUnavailable as exc:
+                attempts = [Attempt(None, "unavailable", str(exc))]
+        else:
+            report_progress(0.5, "analysis: offline")
+        report_progress(0.85, "validation: every claim cites evidence in the set")
+        report = build_report(es, title, engine, model, attempts, bodies, _cost(settings))
+        responses = [a.to_json() for a in attempts]
+        sql.finish_run(ws, run_id, status="done", report=report.to_json(), engine=report.engine, model=report.model,
+                       prompt_tokens=report.prompt_tokens, completion_tokens=report.completion_tokens, cost_usd=report.cost_usd,
+                       evidence_digest=es.digest, evidence_artifact=artifact.digest, evidence_ts=evidence_ts,
+                       responses=responses, notice=report.notice)
+    except BaseException as exc:
+        message = exc.one_line() if hasattr(exc, "one_line") else f"{type(exc).__name__}: {exc}"
+        try:
+            sql.finish_run(ws, run_id, status="failed", report=None, engine=engine, model=model, prompt_tokens=0,
+                           completion_tokens=0, cost_usd=0.0, evidence_digest=None, evidence_artifact=None, evidence_ts=None,
+                           responses=responses, notice=message[:500])
+        except Exception:
+            pass  # the original error matters more than the bookkeeping
+        raise
+    if incident is not None and incident.status in ("open", "investigating") and not incident.read_only:
+        ws.set_incident_status(incident.id, "rca_ready", actor=actor or "crashlens", note=f"RCA {run_id[:8]} ({report.engine})")
+    report_progress(1.0, f"done: {report.engine} report with {len(report.claims)} cited claims")
+    return RcaRun(run_id, incident.id if incident else None, engine, report, es, "done", time.perf_counter() - started, evidence_seconds)
+
+
+def list_runs(ws: Workspace, incident_id: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
+    """Recorded runs, newest first (each with its report JSON, status, notice, tokens, cost)."""
+    return sql.list_runs(ws, incident_id, limit)
+
+
+def load_run(ws: Workspace, run_id: str) -> tuple[dict[str, Any], RcaReport | None, EvidenceSet | None]:
+    """A recorded run's row, its report and its evidence set (None where the run did not finish)."""
+    from ..errors import NotFound
+
+    run = sql.get_run(ws, run_id)
+    if run is None:
+        raise NotFound(f"no RCA run {run_id!r}", hint="the RCA page lists the runs of each incident")
+    report = RcaReport.from_json(run["report"]) if run.get("report") else None
+    evidence = None
+    if run.get("evidence_artifact"):
+        evidence = EvidenceSet.from_json(json.loads(ws.read_artifact(run["evidence_artifact"])))
+    return run, report, evidence

@@ -1,0 +1,303 @@
+"""The offline analyzer (the default; no network): rank root-cause suspects from the evidence and write a cited report.
+
+It reads only an ``EvidenceSet`` (never the workspace), so a recorded set replays to the same
+report byte for byte. Each evidence item's ``data["signal"]`` says what it is; signals vote for
+suspects keyed by (service, code location), with weights that reflect how directly they point
+at a cause:
+
+- ``error_span`` — a failed span with no failed child: where the failure starts (strongest);
+- ``stale_tool`` — a tool call of the incident's own trace that returned stale data;
+- ``latency`` — an operation much slower than in the baseline, with the code behind it;
+- ``error_log`` / ``fingerprint`` — error lines and exception groups (the logging service may be
+  a caller, so they weigh less than the span origin but carry the stack's location);
+- ``suspect_service`` / ``frame`` / ``commit`` — other engineers' signals, when present;
+- ``metric`` / ``template`` — service-level support only.
+
+Only what is new or elevated against the baseline votes; what happens as often as usual is
+reported as a rejected hypothesis, with the numbers. Every claim cites evidence ids.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from ..models import Evidence
+from .evidence import EvidenceSet
+from .schema import Claim, Hypothesis, RcaReport, Suspect, TimelineEvent
+
+__all__ = ["analyze_offline", "rank_suspects", "ELEVATED"]
+
+ELEVATED = 0.8  # novelty (log2 of observed / expected) below this is "as usual"
+_WEIGHTS = {"error_span": 1.0, "stale_tool": 2.0, "latency": 1.2, "error_log": 0.5, "suspect_service": 1.0}
+# Signals that name a file, not a service (an exception group spans its callers): they support
+# the suspects at that file and lend them a commit.
+_ATTACH = {"fingerprint": 0.3, "frame": 0.0, "commit": 0.0}
+_SERVICE_SUPPORT = {"metric": 0.3, "template": 0.3, "error_log": 0.1, "latency": 0.1}
+
+
+@dataclass
+class _Cand:
+    service: str
+    location: str
+    component: str = ""
+    score: float = 0.0
+    evidence: list[str] = field(default_factory=list)
+    commit: str = ""
+    reasons: list[str] = field(default_factory=list)
+
+
+def _file_of(location: str) -> str:
+    return location.split(":", 1)[0] if location else ""
+
+
+def _elevated(item: Evidence) -> bool:
+    """More often than the baseline predicts, by a margin small counts cannot fake (about two Poisson deviations)."""
+    nov = item.data.get("novelty")
+    if nov is None:
+        return True
+    expected = float(item.data.get("expected") or 0.0)
+    count = float(item.data.get("count") or 0)
+    return float(nov) >= ELEVATED and count - expected >= 2 * math.sqrt(expected + 1)
+
+
+def rank_suspects(es: EvidenceSet) -> list[Suspect]:
+    """Root-cause suspects (service, component, location, commit), best first, each with its evidence ids."""
+    cands: dict[tuple[str, str], _Cand] = {}
+    support: dict[str, float] = {}
+    support_ids: dict[str, list[str]] = {}
+    for item in es.items:
+        d = item.data
+        signal = d.get("signal", "")
+        services = [d["service"]] if d.get("service") else list(d.get("services") or [])
+        if signal in _SERVICE_SUPPORT and services and (signal != "error_log" or _elevated(item)):
+            for svc in services[:1]:
+                support[svc] = support.get(svc, 0.0) + _SERVICE_SUPPORT[signal] * item.score
+                support_ids.setdefault(svc, []).append(item.id)
+        if signal not in _WEIGHTS or not services or not _elevated(item):
+            continue
+        if signal == "latency" and float(d.get("ratio") or 0) < 2.0:
+            continue
+        service = services[0]
+        location = d.get("location") or ""
+        if signal == "latency" and d.get("callee") and not location:
+            # A call that got slower while its caller's own code did not: the time went to the
+            # callee or the network to it, so the callee is the suspect (the caller only waits).
+            service, location = str(d["callee"]), ""
+        key = (service, location or f"{service}/{d.get('name') or d.get('exc_type') or signal}")
+        cand = cands.setdefault(key, _Cand(service, location))
+        cand.score += _WEIGHTS[signal] * item.score
+        cand.evidence.append(item.id)
+        component = d.get("exc_type") or d.get("name") or ""
+        if component and not cand.component:
+            cand.component = str(component)
+        if d.get("commit") and not cand.commit:
+            cand.commit = str(d["commit"])
+    # Resolved frames and suspect commits name a file: lend them (and the commit) to the suspects at that file.
+    for item in es.items:
+        d = item.data
+        file = d.get("file") or _file_of(d.get("location") or "")
+        if d.get("signal") not in _ATTACH or not file or (d.get("signal") == "fingerprint" and not _elevated(item)):
+            continue
+        for cand in cands.values():
+            if cand.location and _same_file(_file_of(cand.location), file):
+                cand.score += _ATTACH[d["signal"]] * item.score
+                if d.get("commit") and not cand.commit:
+                    cand.commit = str(d["commit"])
+                if item.id not in cand.evidence:
+                    cand.evidence.append(item.id)
+    for svc, value in support.items():
+        located = [c for c in cands.values() if c.service == svc]
+        if not located:
+            cands[(svc, f"{svc}/*")] = _Cand(svc, "", "service", 0.0, [])
+            located = [cands[(svc, f"{svc}/*")]]
+        for cand in located:
+            cand.score += value
+            cand.evidence.extend(i for i in support_ids[svc][:3] if i not in cand.evidence)
+    ranked = sorted(cands.values(), key=lambda c: (-c.score, c.service, c.location))
+    return [Suspect(c.service, c.component or "service", c.location, round(c.score, 4), c.evidence[:8], c.commit)
+            for c in ranked if c.evidence][:10]
+
+
+def _same_file(a: str, b: str) -> bool:
+    a, b = a.lstrip("/"), b.lstrip("/")
+    return bool(a and b) and (a.endswith(b) or b.endswith(a))
+
+
+def _where(s: Suspect) -> str:
+    if not s.location:
+        return f"service {s.service}"
+    parts = s.location.rsplit(":", 2)
+    if len(parts) == 3:
+        return f"{parts[1]}() at {parts[0]}:{parts[2]} in service {s.service}"
+    return f"{s.location} in service {s.service}"
+
+
+def _items_by_signal(es: EvidenceSet, *signals: str) -> list[Evidence]:
+    return [e for e in es.items if e.data.get("signal") in signals]
+
+
+def _confidence(suspects: list[Suspect]) -> float:
+    if not suspects:
+        return 0.1
+    top = suspects[0].score
+    second = suspects[1].score if len(suspects) > 1 else 0.0
+    margin = (top - second) / top if top > 0 else 0.0
+    strength = 1 - math.exp(-top / 10)
+    return round(min(0.85, 0.15 + 0.45 * margin + 0.25 * strength), 3)
+
+
+def _claims(es: EvidenceSet, suspects: list[Suspect]) -> list[Claim]:
+    claims: list[Claim] = []
+    top_ids = set(suspects[0].evidence) if suspects else set()
+    for item in es.items:
+        d = item.data
+        signal = d.get("signal")
+        if signal == "error_span" and (_elevated(item) or item.id in top_ids):
+            claims.append(Claim(
+                f"{d['count']} '{d['name']}' spans in {d['service']} failed with {d['exc_type']} in the window "
+                f"(baseline {d['baseline_count']}), with no failed child span: the failure starts there"
+                + (f", raised at {d['location']}" if d.get("location") else "") + ".", [item.id]))
+        elif signal == "error_log" and _elevated(item):
+            claims.append(Claim(
+                f"{d['service']} logged {d['count']} {d['level']} lines of this shape (baseline {d['baseline_count']})"
+                + (f": {d['exception']}" if d.get("exception") else "") + ".", [item.id]))
+        elif signal == "latency" and float(d.get("ratio") or 0) >= 2.0:
+            claims.append(Claim(
+                f"'{d['name']}' in {d['service']} got {d['ratio']:.0f}x slower than in the baseline "
+                f"({d['baseline_mean_ms']} ms → {d['mean_ms']} ms)" + (f", code {d['location']}" if d.get("location") else "") + ".",
+                [item.id]))
+        elif signal == "stale_tool":
+            claims.append(Claim(
+                f"Tool {d['name']} returned data {d['age_hours']} h old ({d['field']}) to the answer of the incident's trace"
+                + (f"; it comes from {d['peer']}" if d.get("peer") else "") + ".", [item.id]))
+        elif signal == "dimension":
+            claims.append(Claim(
+                f"{d['errors']} of {d['all_errors']} error lines come from {d['dim']} {d['value']}, which wrote only "
+                f"{d['lines']} of {d['all_lines']} lines.", [item.id]))
+        elif signal in ("fingerprint", "template") and _elevated(item):
+            claims.append(Claim(f"{item.title}: {d.get('count')} in the window, {d.get('baseline_count')} in the baseline.", [item.id]))
+        elif signal in ("commit", "suspect_service", "comparison", "frame") and item.score > 0:
+            claims.append(Claim(item.title + ".", [item.id]))
+    metrics = _items_by_signal(es, "metric")[:3]
+    for item in metrics:
+        d = item.data
+        claims.append(Claim(f"{d['name']} ({d['service']}{'@' + d['host'] if d.get('host') else ''}) went {d['direction']}: "
+                            f"{d['baseline_mean']} → {d['mean']} ({d['z']} baseline deviations).", [item.id]))
+    return claims[:20]
+
+
+def _hypotheses(es: EvidenceSet, suspects: list[Suspect]) -> list[Hypothesis]:
+    out: list[Hypothesis] = []
+    for i, s in enumerate(suspects[:4]):
+        if i == 0:
+            out.append(Hypothesis(f"The fault is in {_where(s)}.", "kept", f"strongest combined evidence (score {s.score:.1f})", s.evidence[:3]))
+        else:
+            out.append(Hypothesis(f"The fault is in {_where(s)}.", "rejected",
+                                  f"weaker evidence (score {s.score:.1f} against {suspects[0].score:.1f}); "
+                                  "possibly a consequence of the top suspect", s.evidence[:3]))
+    for item in _items_by_signal(es, "error_span", "error_log", "fingerprint"):
+        if not _elevated(item):
+            d = item.data
+            what = d.get("exc_type") or d.get("exception") or item.title
+            out.append(Hypothesis(f"{what} in {d.get('service') or ', '.join(d.get('services') or [])} causes the incident.", "rejected",
+                                  f"it happens as usual: {d.get('count')} in the window, {d.get('baseline_count')} in the baseline",
+                                  [item.id]))
+    return out[:12]
+
+
+def _remediation(es: EvidenceSet, suspects: list[Suspect]) -> list[str]:
+    steps: list[str] = []
+    if not suspects:
+        return ["Widen the window or ingest traces and metrics for it: no signal stands out from the baseline."]
+    top = suspects[0]
+    comp = top.component.lower()
+    top_items = [es.get(i) for i in top.evidence]
+    stale = [e for e in top_items if e is not None and e.data.get("signal") == "stale_tool"]
+    slow = [e for e in top_items if e is not None and e.data.get("signal") == "latency"]
+    for item in _items_by_signal(es, "dimension"):
+        d = item.data
+        if d["dim"] == "version":
+            steps.append(f"Roll back version {d['value']} where it runs, then redeploy once the fix is tested.")
+        elif d["dim"] == "host":
+            steps.append(f"Take host {d['value']} out of rotation and compare its configuration and version with the healthy hosts.")
+    if stale:
+        d = stale[0].data
+        steps.append(f"Refresh or bypass the cached data behind {d['name']}" + (f" ({d['peer']})" if d.get("peer") else "")
+                     + f", and reject results whose {d['field']} is older than the freshness the answer needs.")
+    elif slow and slow[0].data.get("db"):
+        steps.append(f"Check the query plan of {slow[0].data.get('statement') or slow[0].data['name']} (a dropped or missing index?) "
+                     "and restore the index or rewrite the query.")
+    elif "timeout" in comp:
+        steps.append(f"Check the dependency {top.service} calls (its latency and status); keep the client timeout and add a "
+                     "circuit breaker or retry with backoff rather than failing every request.")
+    elif "pool" in comp:
+        steps.append("Release database connections before slow outbound calls, and size the pool for peak traffic.")
+    elif "config" in comp:
+        steps.append("Revert the configuration change that the start-up validation rejects, then restart the affected hosts.")
+    if top.location:
+        steps.append(f"Fix the code at {top.location} and add a regression test that reproduces {top.component}.")
+    if top.commit:
+        steps.append(f"Review commit {top.commit[:12]}, the last change to the failing lines.")
+    steps.append("Watch the error rate and latency of the affected services until they are back at the baseline.")
+    return steps
+
+
+def _timeline(es: EvidenceSet) -> list[TimelineEvent]:
+    events = []
+    for item in es.items:
+        d = item.data
+        if d.get("first_ts") and (d.get("signal") in ("error_span", "error_log", "fingerprint")) and _elevated(item):
+            events.append(TimelineEvent(d["first_ts"], f"first {item.title}", [item.id]))
+    events.sort(key=lambda t: (t.ts, t.event))
+    return events[:8]
+
+
+def _root_text(es: EvidenceSet, top: Suspect) -> str:
+    items = [e for e in (es.get(i) for i in top.evidence) if e is not None]
+    stale = next((e for e in items if e.data.get("signal") == "stale_tool"), None)
+    if stale is not None:
+        d = stale.data
+        return (f"tool {d['name']} served data {d['age_hours']} h old ({d['field']})"
+                + (f" from {d['peer']}" if d.get("peer") else "") + f" to {_where(top)}, and the answer was built on it")
+    slow = next((e for e in items if e.data.get("signal") == "latency"), None)
+    if slow is not None and not any(e.data.get("signal") == "error_span" for e in items):
+        d = slow.data
+        return f"'{d['name']}' became {d['ratio']:.0f}x slower ({d['baseline_mean_ms']} → {d['mean_ms']} ms) in {_where(top)}"
+    return f"{top.component} raised in {_where(top)}"
+
+
+def analyze_offline(es: EvidenceSet, *, title: str = "") -> RcaReport:
+    """The offline report: ranked suspects and claims built only from the evidence set, each claim cited.
+
+    >>> # analyze_offline(assemble_evidence(ws, settings, incident_id)).suspects[0].service
+    """
+    suspects = rank_suspects(es)
+    claims = _claims(es, suspects)
+    if suspects:
+        top = suspects[0]
+        extra = []
+        for item in _items_by_signal(es, "dimension"):
+            extra.append(f"{item.data['dim']} {item.data['value']}")
+        root = _root_text(es, top) + (f", concentrated on {' and '.join(extra)}" if extra else "") + "."
+        if top.commit:
+            root = root[:-1] + f"; last changed in commit {top.commit[:12]}."
+    else:
+        root = "No signal in the window stands out from the baseline."
+    errors = sum(int(e.data.get("count") or 0) for e in _items_by_signal(es, "error_log") if _elevated(e))
+    span_fail = sum(int(e.data.get("traces") or 0) for e in _items_by_signal(es, "error_span") if _elevated(e))
+    services = sorted({str(e.data.get("service")) for e in _items_by_signal(es, "error_log", "error_span", "latency", "stale_tool")
+                       if e.data.get("service") and (_elevated(e))})
+    impact = (f"{errors} elevated error lines and {span_fail} failed traces in the window"
+              + (f"; services involved: {', '.join(services)}" if services else "") + ".")
+    summary = ((title + ": ") if title else "") + (
+        f"the evidence points at {_where(suspects[0])} ({suspects[0].component})." if suspects
+        else "no root-cause suspect stands out; see the evidence.")
+    if not claims:
+        # Even an inconclusive report must say what it looked at, citing it.
+        claims = [Claim(f"Looked at {len(es.items)} evidence items; none is elevated against the baseline.", es.ids()[:5])] if es.items else []
+    return RcaReport(
+        summary=summary, root_cause=root, confidence=_confidence(suspects), impact=impact, timeline=_timeline(es),
+        claims=claims, suspects=suspects, remediation=_remediation(es, suspects), hypotheses=_hypotheses(es, suspects),
+        engine="offline", model="crashlens-offline-1", notice="",
+    )

@@ -1,0 +1,183 @@
+"""Root-cause service ranking from traces and metrics, each suspect with the evidence ids behind it.
+
+Three signals, each turned into a share in [0, 1] per service, then weighted:
+
+- **errors** (``W_ERRORS``): error origins in the window (``traces.window_trace_stats``),
+  grouped by (service, operation, exception), minus what the baseline's rate predicts for
+  a window this long (plus three Poisson standard deviations, so ordinary noise such as card
+  declines does not count; at least ``settings.suspect_min_new_errors`` beyond that); a service's share of
+  all the excess.
+- **latency** (``W_LATENCY``): extra self time per trace, window vs baseline, with the gap a
+  wrapper span spends around a remote call blamed on the callee (a slow network or server
+  shows up on the service that is slow, not on its caller); a service's share of all the
+  extra time, damped when traces did not get noticeably slower overall.
+- **metrics** (``W_METRICS``): the strongest BARO robust deviation among the service's
+  series (``metrics_anomaly``), on a log scale from ``settings.metric_noise_score`` (10: noise)
+  to 200 (certain). A series of
+  an external peer (``peer.service`` of client spans, e.g. a card gateway) counts for the
+  services that call it.
+
+Evidence ids follow DESIGN.md: ``span:<span_id>`` (error origins, slowest spans) and
+``metric:<service>.<name>[@host]``.
+
+>>> # rank_suspect_services(ws, t1, t2)[0].to_json()  → {"service": "payments", "score": 0.71, ...}
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from ..config import Settings
+from ..errors import InputError
+from ..models import Evidence
+from ..store import Workspace
+from .metrics_anomaly import metric_anomalies
+from .servicemap import service_map
+from .traces import window_trace_stats
+
+__all__ = ["ServiceSuspect", "rank_suspect_services", "default_baseline", "W_ERRORS", "W_LATENCY", "W_METRICS"]
+
+W_ERRORS, W_LATENCY, W_METRICS = 0.5, 0.3, 0.2
+METRIC_SURE = 200.0  # robust deviations at which a metric anomaly counts fully (noise: settings.metric_noise_score)
+SLOWDOWN_FULL = 0.2  # traces 20% slower per trace → the latency signal counts fully
+
+
+@dataclass
+class ServiceSuspect:
+    service: str
+    score: float
+    reasons: list[str] = field(default_factory=list)
+    evidence: list[str] = field(default_factory=list)
+    components: dict[str, float] = field(default_factory=dict)
+    # one Evidence record per cited id (span:…, metric:…), so an RCA can put them in its evidence set
+    items: list[Evidence] = field(default_factory=list, repr=False)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"service": self.service, "score": round(self.score, 4), "reasons": self.reasons,
+                "evidence": self.evidence, "components": {k: round(v, 4) for k, v in self.components.items()}}
+
+    def to_evidence(self) -> Evidence:
+        return Evidence(id=f"svc:{self.service}", kind="svc", title=f"suspect service {self.service}",
+                        text="; ".join(self.reasons), score=round(self.score, 4), data=self.to_json())
+
+
+def default_baseline(window_start: datetime, window_end: datetime) -> tuple[datetime, datetime]:
+    """The same-length window just before ``window_start``."""
+    return window_start - (window_end - window_start), window_start
+
+
+def _error_shares(now: dict[str, Any], base: dict[str, Any], ratio: float, min_new: int) -> tuple[dict[str, float], dict[str, list], dict[str, list]]:
+    """Excess error origins per service; (shares, reasons, evidence)."""
+    base_counts = {(g["service"], g["name"], g["exception"]): g["count"] for g in base["origins"]}
+    excess: dict[str, float] = {}
+    reasons: dict[str, list] = {}
+    evidence: dict[str, list] = {}
+    for g in now["origins"]:
+        expected = base_counts.get((g["service"], g["name"], g["exception"]), 0) * ratio
+        extra = g["count"] - (expected + 3.0 * math.sqrt(expected))
+        if extra < min_new:
+            continue
+        svc = g["service"]
+        excess[svc] = excess.get(svc, 0.0) + extra
+        what = f"{g['exception']} in {g['name']}" if g["exception"] else f"errors in {g['name']}"
+        hosts = g.get("hosts") or {}
+        on = ""
+        if hosts and len(hosts) < 4:
+            on = " on " + ", ".join(f"{h} ({c})" for h, c in sorted(hosts.items(), key=lambda kv: -kv[1]))
+        text = f"origin of {g['count']} erroring traces ({what}){on}, {expected:.1f} expected from the baseline"
+        reasons.setdefault(svc, []).append(text)
+        evidence.setdefault(svc, []).extend(
+            Evidence(f"span:{sid}", "span", f"error origin: {svc} {g['name']}",
+                     f"Span {sid} ({svc} {g['name']}) is where one of these errors started: {text}.", float(extra),
+                     {"service": svc, "name": g["name"], "exception": g["exception"], "count": g["count"]})
+            for sid in g["examples"][:3])
+    total = sum(excess.values())
+    return ({s: v / total for s, v in excess.items()} if total else {}), reasons, evidence
+
+
+def _latency_shares(now: dict[str, Any], base: dict[str, Any]) -> tuple[dict[str, float], dict[str, list], dict[str, list]]:
+    if not now["traces"] or not base["traces"]:
+        return {}, {}, {}
+    per_now = {s: v / now["traces"] for s, v in now["blame_ms"].items()}
+    per_base = {s: v / base["traces"] for s, v in base["blame_ms"].items()}
+    delta = {s: per_now.get(s, 0.0) - per_base.get(s, 0.0) for s in per_now.keys() | per_base.keys()}
+    pos = {s: d for s, d in delta.items() if d > 0}
+    total = sum(pos.values())
+    if total <= 0:
+        return {}, {}, {}
+    slowdown = total / max(base["mean_duration_ms"], 1e-9)
+    damp = min(1.0, slowdown / SLOWDOWN_FULL)
+    shares = {s: damp * d / total for s, d in pos.items()}
+    reasons = {s: [f"+{d:.1f} ms self time per trace ({per_base.get(s, 0.0):.1f} → {per_now.get(s, 0.0):.1f} ms), "
+                   f"{100 * d / total:.0f}% of the added time"] for s, d in pos.items() if shares[s] >= 0.05}
+    evidence = {s: [Evidence(f"span:{sid}", "span", f"slow span of {s}",
+                             f"Span {sid} is among the spans carrying the most self time of {s} in the window; {reasons[s][0]}.",
+                             round(shares[s], 4), {"service": s})
+                    for sid in now["top_spans"].get(s, [])[:3]] for s in reasons}
+    return shares, reasons, evidence
+
+
+def _metric_shares(anomalies: list, peers: dict[str, set[str]], services: set[str], noise: float) -> tuple[dict[str, float], dict[str, list], dict[str, list]]:
+    best: dict[str, float] = {}
+    reasons: dict[str, list] = {}
+    evidence: dict[str, list] = {}
+    lo, hi = math.log10(1 + noise), math.log10(1 + max(METRIC_SURE, 2 * noise))
+    for a in anomalies:
+        strength = min(1.0, max(0.0, (math.log10(1 + a.score) - lo) / (hi - lo)))
+        if strength <= 0:
+            continue
+        svc = a.service or ""
+        owners = [svc] if (svc in services or not peers.get(svc)) else sorted(peers[svc])
+        for owner in owners:
+            if not owner:
+                continue
+            if strength > best.get(owner, 0.0):
+                best[owner] = strength
+            if len(reasons.get(owner, [])) < 3:
+                via = "" if owner == svc else f" (its dependency {svc})"
+                reasons.setdefault(owner, []).append(a.describe() + via)
+                evidence.setdefault(owner, []).append(a.to_evidence())
+    return best, reasons, evidence
+
+
+def rank_suspect_services(ws: Workspace, window_start: datetime, window_end: datetime, baseline_start: datetime | None = None,
+                          baseline_end: datetime | None = None, settings: Settings | None = None) -> list[ServiceSuspect]:
+    """Services ranked by how likely they are where the incident in ``[window_start, window_end)`` began.
+
+    The baseline defaults to the same-length window just before. Services with no signal at
+    all are left out; an empty list means traces and metrics show nothing for the window.
+    """
+    if window_start is None or window_end is None or window_end <= window_start:
+        raise InputError("the suspect ranking needs a window with start before end", hint="pass --from T1 --to T2")
+    if baseline_start is None or baseline_end is None:
+        baseline_start, baseline_end = default_baseline(window_start, window_end)
+    now = window_trace_stats(ws, window_start, window_end)
+    base = window_trace_stats(ws, baseline_start, baseline_end)
+    ratio = (window_end - window_start).total_seconds() / max((baseline_end - baseline_start).total_seconds(), 1e-9)
+    settings = settings or Settings()
+    e_share, e_reasons, e_evidence = _error_shares(now, base, ratio, settings.suspect_min_new_errors)
+    l_share, l_reasons, l_evidence = _latency_shares(now, base)
+    span_services = set(now["presence"]) | set(base["presence"])
+    peers: dict[str, set[str]] = {}
+    for edge in service_map(ws, window_start, window_end).edges:
+        if edge.external:
+            peers.setdefault(edge.dst, set()).add(edge.src)
+    anomalies = metric_anomalies(ws, window_start, window_end, baseline_start, baseline_end)
+    m_share, m_reasons, m_evidence = _metric_shares(anomalies, peers, span_services, settings.metric_noise_score)
+    out = []
+    for svc in e_share.keys() | l_share.keys() | m_share.keys():
+        comp = {"errors": e_share.get(svc, 0.0), "latency": l_share.get(svc, 0.0), "metrics": m_share.get(svc, 0.0)}
+        score = W_ERRORS * comp["errors"] + W_LATENCY * comp["latency"] + W_METRICS * comp["metrics"]
+        if score <= 0:
+            continue
+        reasons = e_reasons.get(svc, []) + l_reasons.get(svc, []) + m_reasons.get(svc, [])
+        first: dict[str, Evidence] = {}
+        for item in e_evidence.get(svc, []) + l_evidence.get(svc, []) + m_evidence.get(svc, []):
+            first.setdefault(item.id, item)
+        items = list(first.values())
+        out.append(ServiceSuspect(svc, score, reasons, [e.id for e in items], comp, items))
+    out.sort(key=lambda s: (-s.score, s.service))
+    return out

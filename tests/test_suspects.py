@@ -1,0 +1,78 @@
+"""Root-cause service ranking from traces and metrics, on synthetic incidents in a real workspace."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from crashlens_core.errors import InputError
+from crashlens_core.ingest import ingest_file
+from crashlens_core.signals.suspects import default_baseline, rank_suspect_services
+
+from .test_traces import T0, load_spans, span
+
+W0, W1 = T0 + timedelta(minutes=5), T0 + timedelta(minutes=8)
+
+
+def _request(t: str, at_ms: float, *, db_error: bool = False, pay_ms: float = 20.0, declined: bool = False) -> list[dict]:
+    """gw → shop → (db query, payments → card gateway); errors raise to the root."""
+    err = db_error or declined
+    st = "error" if err else "ok"
+    end = at_ms + 40 + pay_ms
+    out = [span(t, "g", None, "gw", "POST /order", at_ms, end, status=st, kind="server"),
+           span(t, "c", "g", "gw", "call shop", at_ms + 1, end - 1, status=st, kind="client"),
+           span(t, "s", "c", "shop", "POST /order", at_ms + 2, end - 2, status=st, kind="server"),
+           span(t, "q", "s", "db", "SELECT stock", at_ms + 3, at_ms + 10, status="error" if db_error else "ok",
+                attrs={"exception.type": "PoolTimeout"} if db_error else None),
+           span(t, "p", "s", "payments", "charge", at_ms + 11, at_ms + 12 + pay_ms, status="error" if declined else "ok",
+                attrs={"exception.type": "Declined"} if declined else None),
+           span(t, "k", "p", "payments", "POST card", at_ms + 11.5, at_ms + 11.5 + pay_ms, kind="client",
+                attrs={"peer.service": "card-gateway"})]
+    return out
+
+
+def _traffic(kind: str) -> list[dict]:
+    records = []
+    for k in range(160):  # one request every 3 s for 8 minutes; 1 in 20 cards declined all along
+        at = k * 3000.0
+        inside = at >= 300_000
+        records += _request(f"r{k}", at, declined=k % 20 == 7,
+                            db_error=(kind == "db" and inside and k % 2 == 0),
+                            pay_ms=(400.0 if kind == "slow" and inside else 20.0))
+    return records
+
+
+def test_error_origin_ranks_the_service_where_errors_start(ws, tmp_path):
+    load_spans(ws, tmp_path, _traffic("db"))
+    ranking = rank_suspect_services(ws, W0, W1)  # default baseline: the 3 minutes before
+    assert ranking[0].service == "db" and ranking[0].components["errors"] == 1.0
+    assert "PoolTimeout in SELECT stock" in ranking[0].reasons[0]
+    assert all(e.startswith("span:") for e in ranking[0].evidence) and ranking[0].evidence
+    assert "payments" not in [s.service for s in ranking if s.components["errors"] > 0]  # declines are the baseline's
+    assert ranking[0].to_json()["service"] == "db"
+    assert [e.id for e in ranking[0].items] == ranking[0].evidence and ranking[0].items[0].kind == "span"
+
+
+def test_latency_is_blamed_on_the_slow_service_with_metrics_as_support(ws, tmp_path):
+    load_spans(ws, tmp_path, _traffic("slow"))
+    p = tmp_path / "m.csv"
+    p.write_text("ts,name,value,service,host\n" + "".join(
+        f"{(T0 + timedelta(seconds=s)).isoformat()}Z,upstream_latency_p95_ms,{400 if s >= 300 else 20 + s % 3},card-gateway,h1\n"
+        for s in range(0, 480, 10)))
+    ingest_file(ws, "metrics", str(p))
+    ranking = rank_suspect_services(ws, W0, W1, T0, W0)
+    top = ranking[0]
+    assert top.service == "payments" and top.components["latency"] > 0.9 and top.components["metrics"] > 0
+    assert any("its dependency card-gateway" in r for r in top.reasons)
+    assert "metric:card-gateway.upstream_latency_p95_ms@h1" in top.evidence
+    assert {e.kind for e in top.items} == {"span", "metric"} and all(e.text for e in top.items)
+    assert [s.service for s in ranking].count("card-gateway") == 0  # a peer's metric counts for its callers
+
+
+def test_quiet_window_has_no_suspects_and_bad_windows_are_refused(ws, tmp_path):
+    load_spans(ws, tmp_path, _traffic("none"))
+    assert all(s.score < 0.1 for s in rank_suspect_services(ws, W0, W1))
+    with pytest.raises(InputError):
+        rank_suspect_services(ws, W1, W0)
+    assert default_baseline(W0, W1) == (W0 - timedelta(minutes=3), W0)
