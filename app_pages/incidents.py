@@ -87,6 +87,12 @@ business = {k: inc.details[k] for k in ("order_id", "eta_delta_hours", "problem_
 if business:
     st.caption("Business details: " + ", ".join(f"{k} = {v}" for k, v in business.items()))
 
+links = st.columns(3)
+links[0].page_link("app_pages/rca.py", label="Root-cause analysis", icon=":material/psychology:",
+                   query_params={"incident": inc.id})
+links[1].page_link("app_pages/traces.py", label="Traces of this incident", icon=":material/account_tree:",
+                   query_params={"incident": inc.id})
+
 # status workflow
 moves = [s for s in STATUS_TRANSITIONS.get(inc.status, ()) if not inc.read_only]
 cols = st.columns([2, 2] + [1] * max(len(moves), 1))

@@ -7,6 +7,7 @@ Everything the report holds may come from logs or a model: it is shown as inert 
 import streamlit as st
 
 from app_pages import common
+from app_pages.bundle_view import render_export, render_verify
 from crashlens_core.config import ENGINES
 from crashlens_core.errors import CrashLensError
 from crashlens_core.rca.ask import ask
@@ -15,6 +16,8 @@ from crashlens_core.rca.engine import list_runs, load_run, run_rca
 st.title("Root-cause analysis")
 ws = common.workspace()
 settings = common.settings()
+with st.expander("Verify a signed bundle", icon=":material/verified:"):
+    render_verify(ws, settings)
 
 incidents = ws.list_incidents()
 if not incidents:
@@ -141,7 +144,10 @@ with a2:
     else:
         st.caption("Set CRASHLENS_SLACK_WEBHOOK_URL to share summaries to Slack.")
 
-# --- bundle export / verify: the lead adds the signed-bundle sections here ---
+st.subheader("Signed bundle")
+st.caption("One archive with the incident, its redacted evidence, every report (JSON and Markdown) and the artifacts, "
+           "signed with this workspace's key (DSSE + in-toto). Anyone can verify it with the public key.")
+render_export(ws, settings, inc.id)
 
 with st.expander(f"All runs of this incident ({len(runs)})", icon=":material/history:"):
     st.dataframe([{"run": r["id"][:8], "status": r["status"], "engine": r["engine"], "model": r["model"],
