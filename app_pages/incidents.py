@@ -77,12 +77,14 @@ except CrashLensError as exc:
 # ------------------------------------------------------------------ the incident
 st.divider()
 st.subheader(inc.title, anchor=False)
-meta = st.columns(5)
+meta = st.columns([1, 1, 4])
 meta[0].metric("Status", inc.status)
 meta[1].metric("Severity", inc.severity)
-meta[2].metric("Services", ", ".join(inc.services) or "–")
-meta[3].metric("Window (UTC)", f"{inc.window_start:%H:%M}–{inc.window_end:%H:%M}" if inc.window_start and inc.window_end else "–")
-meta[4].metric("Source", inc.source)
+window = (f"{inc.window_start:%Y-%m-%d %H:%M:%S} – {inc.window_end:%H:%M:%S} UTC"
+          if inc.window_start and inc.window_end else "no window")
+with meta[2]:
+    st.text(f"Window    {window}\nServices  {', '.join(inc.services) or '–'}\n"
+            f"Source    {inc.source}, created {inc.created_ts:%Y-%m-%d %H:%M} UTC\nId        {inc.id}")
 business = {k: inc.details[k] for k in ("order_id", "eta_delta_hours", "problem_type") if k in inc.details}
 if business:
     st.caption("Business details: " + ", ".join(f"{k} = {v}" for k, v in business.items()))

@@ -176,7 +176,8 @@ BUSINESS_KEYS = ("order_id", "eta_delta_hours", "problem_type")
 
 
 def business_fields(ws: Any, start: datetime, end: datetime, services: Sequence[str]) -> dict[str, Any]:
-    """The most frequent value of each business key among the window's WARN+ logs of these services."""
+    """The most frequent value of each business key among the window's WARN+ logs of these services,
+    when the logs speak of a business problem at all (an order id alone is just any order)."""
     out: dict[str, Any] = {}
     for key in BUSINESS_KEYS:
         rows = ws.con.execute(
@@ -188,7 +189,7 @@ def business_fields(ws: Any, start: datetime, end: datetime, services: Sequence[
             [start, end, list(services)]).fetchall()
         if rows:
             out[key] = rows[0][0]
-    return out
+    return out if set(out) - {"order_id"} else {}
 
 
 def log_volume(ws: Any, start: datetime, end: datetime, bin_s: int) -> list[tuple[datetime, str, int]]:
