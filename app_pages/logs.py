@@ -4,6 +4,7 @@ import streamlit as st
 
 from crashlens_core.errors import CrashLensError
 from crashlens_core.ingest import FORMAT_CHOICES, ingest_file, parse_map, save_upload
+from crashlens_core.signals.refresh import refresh_signals
 from app_pages import common
 
 PAGE_SIZE = 200
@@ -43,6 +44,16 @@ with st.expander("Upload logs, spans or metrics", icon=":material/upload:", expa
                     reports.append(report)
                 except CrashLensError as exc:
                     st.error(f"{up.name}: {exc.message}" + (f"  \n**Next step:** {exc.hint}" if exc.hint else ""))
+            st.session_state["last_signals"] = None
+            if kind in ("logs", "spans") and any(r.loaded for r in reports):
+                bar.progress(1.0, text="templates, fingerprints and incident detection…")
+                try:
+                    signals = refresh_signals(ws, common.settings())
+                    st.session_state["last_signals"] = {
+                        "summary": signals.summary(),
+                        "incidents": [(i.id, i.severity, i.title) for i in (signals.detection.created if signals.detection else [])]}
+                except CrashLensError as exc:
+                    common.show_error(exc)
             bar.progress(1.0, text="done")
             st.session_state["last_reports"] = [r.to_json() for r in reports]
 
@@ -58,6 +69,13 @@ for rep in st.session_state.get("last_reports", []):
             st.dataframe(rep["errors"], hide_index=True, column_config={"line": "Line", "reason": "Reason"})
     if rep.get("note"):
         st.caption(rep["note"])
+
+signals_done = st.session_state.get("last_signals")
+if signals_done:
+    st.caption(signals_done["summary"])
+    for inc_id, severity, title in signals_done["incidents"]:
+        st.page_link("app_pages/incidents.py", label=f"New incident ({severity}): {title}", icon=":material/crisis_alert:",
+                     query_params={"incident": inc_id})
 
 st.subheader("Browse")
 facets = ws.log_facets()

@@ -175,3 +175,17 @@ def test_incidents_page_lists_selects_and_moves_status(tmp_path, monkeypatch):
     assert not at.exception
     with Workspace.open(folder) as ws:
         assert ws.get_incident(burst.id).status == "investigating"
+
+
+def test_upload_on_the_logs_page_labels_and_detects(tmp_path, monkeypatch):
+    logs = tmp_path / "app.jsonl"
+    _write_logs(logs)
+    monkeypatch.setenv("CRASHLENS_HOME", str(tmp_path / "ws"))
+    at = AppTest.from_file(APP, default_timeout=60).run()
+    at.switch_page("app_pages/logs.py").run()
+    at.file_uploader(key="upload_files").set_value([("app.jsonl", logs.read_bytes(), "application/json")])
+    at.button[0].click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    done = at.session_state["last_signals"]
+    assert [title for _, _, title in done["incidents"]] == ["TypeError in checkout on h2"]
+    assert "new exception fingerprints" in done["summary"]
