@@ -17,11 +17,23 @@ cols[3].metric("Incidents", f"{counts['incidents']:,}")
 
 if not any(counts[k] for k in ("logs", "spans", "metrics")):
     st.info(
-        "This workspace is empty. Build the demo workspace with `crashlens demo` "
-        "(or `make run` on a fresh checkout), or upload your own logs, spans and metrics on the Logs page.",
+        "This workspace is empty. Load the demo — seven real fault scenarios of a sample shop service, run, "
+        "ingested and analysed on this machine in about half a minute — or upload your own logs, spans and metrics.",
         icon=":material/lightbulb:",
     )
-    st.page_link("app_pages/logs.py", label="Upload data", icon=":material/upload:")
+    c1, c2 = st.columns(2)
+    if c1.button("Load the demo", type="primary", icon=":material/science:", key="ov_demo", width="stretch"):
+        from crashlens_core.errors import CrashLensError
+        from crashlens_core.simulate.demo import build_demo
+
+        bar = st.progress(0.0, text="starting…")
+        try:
+            build_demo(ws, common.settings(), progress=lambda f, msg: bar.progress(min(f, 1.0), text=msg[:120]))
+            st.rerun()
+        except CrashLensError as exc:
+            common.show_error(exc)
+    with c2:
+        st.page_link("app_pages/logs.py", label="Upload your data", icon=":material/upload:")
 else:
     incidents = ws.list_incidents(limit=20)
     if incidents:

@@ -43,6 +43,7 @@ def test_overview_on_an_empty_workspace_explains_itself(app_env):
     at = _run()
     assert [m.value for m in at.metric] == ["0", "0", "0", "0"]
     assert any("workspace is empty" in i.value for i in at.info)
+    assert at.button(key="ov_demo").label == "Load the demo"
     assert "Offline analyzer" in " ".join(m.value for m in at.sidebar.markdown)
 
 
