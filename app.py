@@ -37,6 +37,7 @@ pages = [
     st.Page("app_pages/simulate.py", title="Simulate", icon=":material/science:", url_path="simulate"),
     st.Page("app_pages/traces.py", title="Traces", icon=":material/account_tree:", url_path="traces"),
     st.Page("app_pages/rca.py", title="RCA", icon=":material/psychology:", url_path="rca"),
+    st.Page("app_pages/knowledge.py", title="Knowledge", icon=":material/menu_book:", url_path="knowledge"),
 ]
 nav = st.navigation(pages)
 

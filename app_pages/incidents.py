@@ -13,6 +13,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from app_pages import common
+from app_pages.frames_view import render_stack
 from crashlens_core.errors import CrashLensError
 from crashlens_core.models import INCIDENT_STATUSES, SEVERITIES, STATUS_TRANSITIONS
 from crashlens_core.signals.compare import compare_windows
@@ -152,6 +153,8 @@ with tab_fp:
             st.caption(f"fingerprint {fp['fingerprint']} · {fp['culprit'] or ''} · services {', '.join(fp['services'])} · "
                        f"{fp['total']:,} in total, first seen {fp['first_seen']:%Y-%m-%d %H:%M:%S} UTC")
             st.code(fp["example"] or "", language=None)
+            if st.toggle("Source context and suspect commits", key=f"inc_fp_src_{k}", value=k == 0):
+                render_stack(ws, settings, fp["example"] or "", start, end, key=f"inc_fp_{k}")
 
 with tab_tpl:
     cmp = compare_windows(ws, start, end, focus="errors" if inc.details.get("detected", {}).get("error_count") else "all",

@@ -40,6 +40,7 @@ class DemoSummary:
     incidents: list[str] = field(default_factory=list)
     repo_dir: Path | None = None
     runbook: Path | None = None
+    knowledge: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return {"scenarios": self.scenarios, "incidents": self.incidents, "repo_dir": str(self.repo_dir),
@@ -157,6 +158,15 @@ def build_demo(ws: Workspace, settings: Settings | None = None, *, seed: int = D
         summary.reports.extend(reports)
         summary.incidents.extend(i for i in incident_ids if i not in summary.incidents)
     summary.runbook = build_runbook_pdf(ws.folder / "docs" / "runbook-shop.pdf")
+    # The sample repo and the runbook become searchable knowledge: stack frames resolve to
+    # source lines and suspect commits, the RCA cites code and runbook pages.
+    from ..knowledge.service import index_demo_sources
+
+    if progress:
+        progress(len(scenarios) / (len(scenarios) + 1), "indexing the sample repository and the runbook")
+    summary.knowledge = index_demo_sources(
+        ws, settings, summary.repo_dir, [summary.runbook],
+        progress=(lambda f, msg: progress((len(scenarios) + f) / (len(scenarios) + 1), msg)) if progress else None)
     (ws.folder / "demo.json").write_text(json.dumps({"built": utcnow().isoformat(), "seed": seed,
                                                      "scenarios": summary.scenarios}, indent=2))
     if progress:
