@@ -33,11 +33,11 @@ pages = [
     # The default page is served at "/" (Streamlit ignores a url_path on it).
     st.Page("app_pages/overview.py", title="Overview", icon=":material/dashboard:", default=True),
     st.Page("app_pages/incidents.py", title="Incidents", icon=":material/crisis_alert:", url_path="incidents"),
-    st.Page("app_pages/logs.py", title="Logs", icon=":material/article:", url_path="logs"),
-    st.Page("app_pages/simulate.py", title="Simulate", icon=":material/science:", url_path="simulate"),
     st.Page("app_pages/traces.py", title="Traces", icon=":material/account_tree:", url_path="traces"),
     st.Page("app_pages/rca.py", title="RCA", icon=":material/psychology:", url_path="rca"),
     st.Page("app_pages/knowledge.py", title="Knowledge", icon=":material/menu_book:", url_path="knowledge"),
+    st.Page("app_pages/logs.py", title="Logs", icon=":material/article:", url_path="logs"),
+    st.Page("app_pages/simulate.py", title="Simulate", icon=":material/science:", url_path="simulate"),
 ]
 nav = st.navigation(pages)
 

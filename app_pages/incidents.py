@@ -78,7 +78,7 @@ except CrashLensError as exc:
 # ------------------------------------------------------------------ the incident
 st.divider()
 st.subheader(inc.title, anchor=False)
-meta = st.columns([1, 1, 4])
+meta = st.columns([1.6, 1, 4])
 meta[0].metric("Status", inc.status)
 meta[1].metric("Severity", inc.severity)
 window = (f"{inc.window_start:%Y-%m-%d %H:%M:%S} – {inc.window_end:%H:%M:%S} UTC"
