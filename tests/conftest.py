@@ -22,6 +22,16 @@ def ws(tmp_path):
         yield workspace
 
 
+@pytest.fixture
+def app_env(tmp_path, monkeypatch):
+    """CRASHLENS_HOME at a fresh folder for AppTest runs, with no LLM key inherited."""
+    folder = tmp_path / "ws"
+    for key in ("GROQ_API_KEY", "CRASHLENS_ENGINE"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("CRASHLENS_HOME", str(folder))
+    return folder
+
+
 def run_cli(*args: str, workspace: Path | None = None, input: str | None = None, env: dict | None = None):
     """Run the real `crashlens` console script; returns CompletedProcess with text output."""
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("CRASHLENS_")}

@@ -5,22 +5,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
 from streamlit.testing.v1 import AppTest
 
 from crashlens_core.ingest import ingest_file
 from crashlens_core.store import Workspace
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
-
-
-@pytest.fixture
-def app_env(tmp_path, monkeypatch):
-    folder = tmp_path / "ws"
-    for key in ("GROQ_API_KEY", "CRASHLENS_ENGINE"):
-        monkeypatch.delenv(key, raising=False)
-    monkeypatch.setenv("CRASHLENS_HOME", str(folder))
-    return folder
 
 
 def _run(page: str | None = None) -> AppTest:

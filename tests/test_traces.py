@@ -194,15 +194,6 @@ def test_cli_traces_summary_json(tmp_path):
 # ---------------------------------------------------------------- the page
 
 
-@pytest.fixture
-def app_env(tmp_path, monkeypatch):
-    folder = tmp_path / "ws"
-    for key in ("GROQ_API_KEY", "CRASHLENS_ENGINE"):
-        monkeypatch.delenv(key, raising=False)
-    monkeypatch.setenv("CRASHLENS_HOME", str(folder))
-    return folder
-
-
 def _page(params: dict | None = None) -> AppTest:
     at = AppTest.from_file(APP, default_timeout=60)
     for k, v in (params or {}).items():

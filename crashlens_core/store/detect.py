@@ -8,18 +8,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from .traces import time_window
+
 __all__ = ["active_bins", "error_bins", "latency_bins"]
 
 
 def _range(start: datetime | None, end: datetime | None, col: str = "ts") -> tuple[str, list[Any]]:
-    where, params = [], []
-    if start is not None:
-        where.append(f"{col} >= ?")
-        params.append(start)
-    if end is not None:
-        where.append(f"{col} < ?")
-        params.append(end)
-    return (" AND ".join(where) or "true"), params
+    return time_window(col, start, end)
 
 
 def active_bins(ws: Any, bin_s: int, start: datetime | None = None, end: datetime | None = None) -> int:

@@ -31,10 +31,12 @@ __all__ = [
     "metric_window_stats",
     "metric_series",
     "incident_trace_ids",
+    "time_window",
 ]
 
 
-def _window(col: str, start: datetime | None, end: datetime | None) -> tuple[str, list[Any]]:
+def time_window(col: str, start: datetime | None, end: datetime | None) -> tuple[str, list[Any]]:
+    """``col >= start AND col < end`` (either side optional) and its parameters."""
     where, params = [], []
     if start is not None:
         where.append(f"{col} >= ?")
@@ -50,7 +52,7 @@ def _selection(trace_ids: Sequence[str] | None, start: datetime | None, end: dat
     """A CTE body listing the selected trace ids (column ``trace_id``)."""
     if trace_ids is not None:
         return "SELECT DISTINCT unnest(?::VARCHAR[]) AS trace_id", [list(trace_ids)]
-    clause, params = _window("t0", start, end)
+    clause, params = time_window("t0", start, end)
     lim = f"LIMIT {int(limit)}" if limit is not None else ""
     return (f"SELECT trace_id FROM (SELECT trace_id, min(start_ts) AS t0 FROM spans GROUP BY trace_id) "
             f"WHERE {clause} ORDER BY t0, trace_id {lim}"), params
@@ -149,7 +151,7 @@ def worst_traces(ws: Workspace, start: datetime | None = None, end: datetime | N
     if incident_id is not None:
         where, params = "trace_id IN (SELECT trace_id FROM spans WHERE incident_id = ?)", [incident_id]
     else:
-        clause, params = _window("t0", start, end)
+        clause, params = time_window("t0", start, end)
         where = f"trace_id IN (SELECT trace_id FROM (SELECT trace_id, min(start_ts) AS t0 FROM spans GROUP BY trace_id) WHERE {clause})"
     cur = ws.con.execute(f"SELECT * FROM ({_TRACE_AGG.format(where=where)}) ORDER BY errors > 0 DESC, duration_ms DESC, trace_id LIMIT ?",
                          params + [int(limit)])
@@ -210,7 +212,7 @@ def edge_stats(ws: Workspace, start: datetime | None, end: datetime | None) -> l
     service that names its peer (``peer.service``, ``server.address``, ``net.peer.name``,
     ``db.system``): an edge to that external peer, measured by the client span.
     """
-    clause, params = _window("c.start_ts", start, end)
+    clause, params = time_window("c.start_ts", start, end)
     sql = f"""
     WITH c AS (SELECT trace_id, span_id, parent_id, service, kind, status, start_ts, duration_ms, attributes
                FROM spans c WHERE {clause}),
@@ -240,7 +242,7 @@ def edge_stats(ws: Workspace, start: datetime | None, end: datetime | None) -> l
 
 def service_stats(ws: Workspace, start: datetime | None, end: datetime | None) -> list[dict[str, Any]]:
     """Per service: spans, entry spans (requests: roots and spans called from another service), errors, latency."""
-    clause, params = _window("c.start_ts", start, end)
+    clause, params = time_window("c.start_ts", start, end)
     sql = f"""
     WITH c AS (SELECT trace_id, span_id, parent_id, service, status, duration_ms FROM spans c WHERE {clause}),
     entry AS (
