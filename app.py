@@ -38,11 +38,13 @@ pages = [
     st.Page("app_pages/knowledge.py", title="Knowledge", icon=":material/menu_book:", url_path="knowledge"),
     st.Page("app_pages/logs.py", title="Logs", icon=":material/article:", url_path="logs"),
     st.Page("app_pages/simulate.py", title="Simulate", icon=":material/science:", url_path="simulate"),
+    st.Page("app_pages/settings.py", title="Settings", icon=":material/settings:", url_path="settings"),
 ]
 nav = st.navigation(pages)
 
 try:
-    settings = load_settings()
+    # the Settings page's changes last for this browser session only (keys never touch disk)
+    settings = load_settings().override(st.session_state.get(common.OVERRIDES_KEY, {}))
 except CrashLensError as exc:
     st.error(f"{exc.message}\n\n{exc.hint}")
     st.stop()

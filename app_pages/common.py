@@ -15,6 +15,7 @@ from crashlens_core.errors import CrashLensError
 from crashlens_core.store import Workspace
 
 _WS_KEY = "_crashlens_workspace"
+OVERRIDES_KEY = "_crashlens_settings_overrides"  # {setting name: raw value}, set by the Settings page
 _SETTINGS_KEY = "_crashlens_settings"
 
 

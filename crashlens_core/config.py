@@ -108,6 +108,17 @@ class Settings:
     def replace(self, **changes: Any) -> "Settings":
         return dataclasses.replace(self, **changes)
 
+    def override(self, values: Mapping[str, Any]) -> "Settings":
+        """These settings with ``values`` (names → raw values, coerced and validated as from
+        the environment) laid over them: how the Settings page applies a session's changes."""
+        known = {f.name: f for f in fields(self)}
+        changes = {}
+        for key, raw in values.items():
+            if key not in known:
+                raise ConfigError(f"unknown setting {key!r}", hint=f"known settings: {', '.join(known)}")
+            changes[key] = _coerce(known[key], raw)
+        return dataclasses.replace(self, **changes)
+
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, toml_path: Path | None = None) -> "Settings":
         """Defaults, overlaid by a TOML file (``crashlens.toml``), overlaid by the environment."""
