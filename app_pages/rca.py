@@ -144,9 +144,6 @@ with a2:
     else:
         st.caption("Set CRASHLENS_SLACK_WEBHOOK_URL to share summaries to Slack.")
 
-st.subheader("Signed bundle")
-st.caption("One archive with the incident, its redacted evidence, every report (JSON and Markdown) and the artifacts, "
-           "signed with this workspace's key (DSSE + in-toto). Anyone can verify it with the public key.")
 render_export(ws, settings, inc.id)
 
 with st.expander(f"All runs of this incident ({len(runs)})", icon=":material/history:"):

@@ -15,7 +15,9 @@ import subprocess
 import sys
 import time
 import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
@@ -37,23 +39,21 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture
-def running_app(tmp_path):
+def _need_chromium() -> None:
     if not Path(CHROMIUM).exists():
         if os.environ.get("CI"):
             pytest.fail("chromium is not installed; `make test` installs it with apt-get")
         pytest.skip("chromium is not installed (make test installs it)")
-    folder = tmp_path / "ws"
-    seed = tmp_path / "seed.jsonl"
-    seed.write_text("\n".join(json.dumps({"ts": f"2024-05-14T10:00:{i:02d}Z", "level": "error" if i % 4 == 0 else "info",
-                                          "service": "checkout", "msg": f"<script>alert({i})</script> order {i}"})
-                              for i in range(40)) + "\n")
-    with Workspace.open(folder) as ws:
-        ingest_file(ws, "logs", str(seed))
+
+
+@contextmanager
+def _serve(folder: Path, tmp_path: Path) -> Iterator[str]:
+    """`streamlit run app.py` on a free loopback port against ``folder``; yields the base URL."""
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CRASHLENS_", "GROQ_"))}
     env["CRASHLENS_HOME"] = str(folder)
-    log = open(tmp_path / "streamlit.log", "w")
+    log_path = tmp_path / f"streamlit-{port}.log"
+    log = open(log_path, "w")
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.port", str(port),
          "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"],
@@ -61,24 +61,39 @@ def running_app(tmp_path):
     )
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
-    while True:
-        try:
-            with urllib.request.urlopen(base + "/_stcore/health", timeout=2) as r:
-                if r.status == 200:
-                    break
-        except OSError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            pytest.fail("streamlit did not start:\n" + (tmp_path / "streamlit.log").read_text()[-3000:])
-        time.sleep(0.3)
-    yield base
-    proc.terminate()
     try:
-        proc.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    log.close()
+        while True:
+            try:
+                with urllib.request.urlopen(base + "/_stcore/health", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                pytest.fail("streamlit did not start:\n" + log_path.read_text()[-3000:])
+            time.sleep(0.3)
+        yield base
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+@pytest.fixture
+def running_app(tmp_path):
+    _need_chromium()
+    folder = tmp_path / "ws"
+    seed = tmp_path / "seed.jsonl"
+    seed.write_text("\n".join(json.dumps({"ts": f"2024-05-14T10:00:{i:02d}Z", "level": "error" if i % 4 == 0 else "info",
+                                          "service": "checkout", "msg": f"<script>alert({i})</script> order {i}"})
+                              for i in range(40)) + "\n")
+    with Workspace.open(folder) as ws:
+        ingest_file(ws, "logs", str(seed))
+    with _serve(folder, tmp_path) as base:
+        yield base
 
 
 def test_every_page_renders_in_chromium(running_app, tmp_path):
@@ -111,3 +126,87 @@ def test_every_page_renders_in_chromium(running_app, tmp_path):
         page.wait_for_timeout(1000)
         assert dialogs == []
         browser.close()
+
+
+def test_the_analyst_journey_on_the_demo_workspace(tmp_path):
+    """Overview → an incident (clicked in the table) → its timeline, fingerprints with source and
+    suspect commits → RCA in one click → approve → export the signed bundle → verify it."""
+    _need_chromium()
+    from playwright.sync_api import expect, sync_playwright
+
+    from crashlens_core.simulate.demo import build_demo
+
+    folder = tmp_path / "demo"
+    with Workspace.open(folder) as ws:
+        build_demo(ws)
+        incidents = ws.list_incidents()
+    row = next(n for n, i in enumerate(incidents) if i.title == "TypeError in checkout")
+    shots = iter(range(1, 100))
+
+    def settle(page, what: str) -> None:
+        page.wait_for_timeout(800)
+        page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=120_000)
+        page.wait_for_timeout(700)
+        page.screenshot(path=str(tmp_path / f"journey-{next(shots):02d}-{what}.png"), full_page=True)
+        exceptions = page.locator('[data-testid="stException"]')
+        assert exceptions.count() == 0, f"{what}: {exceptions.first.inner_text()}"
+        assert page.locator('[data-testid="stAlertContentError"]').count() == 0, what
+
+    with _serve(folder, tmp_path) as base, sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        page = browser.new_page(viewport={"width": 1400, "height": 2200}, accept_downloads=True)
+        page.goto(base + "/", wait_until="domcontentloaded")
+        page.get_by_role("heading", name="Overview").first.wait_for(timeout=60_000)
+        settle(page, "overview")
+        expect(page.get_by_text("Investigation KPIs")).to_be_visible()
+
+        page.get_by_role("link", name="Open the incidents").click()
+        page.get_by_role("heading", name="Incidents").first.wait_for(timeout=60_000)
+        settle(page, "incidents")
+        grid = page.locator('[data-testid="stDataFrame"]').first
+        grid.locator("canvas").first.wait_for(timeout=30_000)
+        box = grid.bounding_box()
+        # the selection checkbox of the incident's row (header row, then one row per incident)
+        page.mouse.click(box["x"] + 18, box["y"] + 35 * (row + 1) + 17)
+        page.get_by_role("heading", name="TypeError in checkout").wait_for(timeout=60_000)
+        settle(page, "incident")
+        assert "incident=" in page.url  # the selection is in the URL: shareable
+        expect(page.locator('[data-testid="stPlotlyChart"]').first).to_be_visible()
+
+        page.get_by_role("tab", name="Fingerprints").click()
+        settle(page, "fingerprints")
+        expect(page.get_by_text("TypeError: 'NoneType' object is not subscriptable").first).to_be_visible()
+        expect(page.get_by_text("discounts.py").first).to_be_visible()
+        expect(page.get_by_text("Partner campaign codes at checkout").first).to_be_visible()  # the suspect commit
+
+        page.get_by_role("link", name="Root-cause analysis").click()
+        page.get_by_role("heading", name="Root-cause analysis").first.wait_for(timeout=60_000)
+        settle(page, "rca-page")
+        page.get_by_role("button", name="Run analysis").click()
+        page.get_by_role("heading", name="Root cause").wait_for(timeout=120_000)
+        settle(page, "rca-report")
+        expect(page.get_by_text("discount_cents").first).to_be_visible()
+
+        page.get_by_label("Approver").fill("alice")
+        page.get_by_label("Approver").press("Enter")
+        settle(page, "approver")
+        page.get_by_role("button", name="Approve this RCA").click()
+        settle(page, "approved")
+        expect(page.get_by_text("Approved by alice").first).to_be_visible()
+
+        page.get_by_role("button", name="Prepare signed bundle").click()
+        settle(page, "bundle-prepared")
+        with page.expect_download() as dl:
+            page.get_by_role("button", name="Download bundle").click()
+        bundle = tmp_path / "journey.bundle.tar"
+        dl.value.save_as(bundle)
+        assert bundle.stat().st_size > 1000
+
+        page.get_by_text("Verify a signed bundle").click()
+        page.locator('[data-testid="stFileUploaderDropzoneInput"]').first.set_input_files(str(bundle))
+        page.get_by_text("Verified: every file matches the signed statement.").wait_for(timeout=60_000)
+        settle(page, "verified")
+        browser.close()
+    with Workspace.open(folder) as ws:
+        inc = ws.get_incident(incidents[row].id)
+        assert inc.status == "approved" and inc.approved_by == "alice"
