@@ -32,6 +32,27 @@ def app_env(tmp_path, monkeypatch):
     return folder
 
 
+@pytest.fixture(scope="session")
+def demo_folder(tmp_path_factory):
+    """The demo workspace, built once per test session (about 25 s). Copy it before changing it."""
+    from crashlens_core.simulate.demo import build_demo
+
+    folder = tmp_path_factory.mktemp("demo") / "ws"
+    with Workspace.open(folder) as workspace:
+        build_demo(workspace)
+    return folder
+
+
+@pytest.fixture
+def demo_copy(demo_folder, tmp_path):
+    """A private copy of the demo workspace for a test that changes it."""
+    import shutil
+
+    folder = tmp_path / "demo-ws"
+    shutil.copytree(demo_folder, folder)
+    return folder
+
+
 def run_cli(*args: str, workspace: Path | None = None, input: str | None = None, env: dict | None = None):
     """Run the real `crashlens` console script; returns CompletedProcess with text output."""
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("CRASHLENS_")}

@@ -128,17 +128,14 @@ def test_every_page_renders_in_chromium(running_app, tmp_path):
         browser.close()
 
 
-def test_the_analyst_journey_on_the_demo_workspace(tmp_path):
+def test_the_analyst_journey_on_the_demo_workspace(demo_copy, tmp_path):
     """Overview → an incident (clicked in the table) → its timeline, fingerprints with source and
     suspect commits → RCA in one click → approve → export the signed bundle → verify it."""
     _need_chromium()
     from playwright.sync_api import expect, sync_playwright
 
-    from crashlens_core.simulate.demo import build_demo
-
-    folder = tmp_path / "demo"
+    folder = demo_copy
     with Workspace.open(folder) as ws:
-        build_demo(ws)
         incidents = ws.list_incidents()
     row = next(n for n, i in enumerate(incidents) if i.title == "TypeError in checkout")
     shots = iter(range(1, 100))
