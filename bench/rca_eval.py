@@ -9,12 +9,17 @@
    as CSV; the injected pod is in the fault list): rank of the true root-cause service.
    Reference: the Nezha paper reports service-level top-1 of 86.7% on Train-Ticket with logs,
    traces and metrics; log-only baselines reach 15-18%.
-3. ``--scale N``: time to RCA of the offline analyzer on an incident in a workspace with N
+3. ``--deeptralog``: the DeepTraLog Train-Ticket fault cases in ../shared/data/rca-dev (SkyWalking
+   logs and span CSVs; ground truth and conversion in ``bench/deeptralog.py``): per case with a
+   determinable faulty service, a fresh workspace with the case's and the normal run's data, and
+   the rank of the true service among the offline analyzer's suspects (fault window = the case's
+   data, baseline = the normal run) and in ``rank_suspect_services``; top-1, top-3, mean rank.
+4. ``--scale N``: time to RCA of the offline analyzer on an incident in a workspace with N
    generated log lines (target: under 3 s at 1,000,000).
 
 It reports, it does not assert: exit 0.
 
-    .venv/bin/python bench/rca_eval.py [--workspace DIR] [--nezha] [--scale 1000000]
+    .venv/bin/python bench/rca_eval.py [--workspace DIR] [--nezha] [--deeptralog] [--scale 1000000]
 """
 
 from __future__ import annotations
@@ -160,6 +165,88 @@ def nezha() -> None:
     print("   reference: Nezha paper, service top-1 86.7% with logs+traces+metrics; log-only baselines 15-18%")
 
 
+def deeptralog() -> None:
+    """DeepTraLog cases: one workspace each (case + normal run), offline RCA and trace ranking, rank of the true service."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import deeptralog as dtl
+    from crashlens_core.rca.engine import run_rca
+    from crashlens_core.signals.refresh import refresh_signals
+    from crashlens_core.signals.suspects import rank_suspect_services
+
+    with tempfile.TemporaryDirectory(prefix="rca-deeptralog-") as tmp:
+        cases, normal_dir = dtl.unpack(Path(tmp) / "raw")
+        normal = dtl.prepare(normal_dir, Path(tmp) / "in")
+        base = (normal["start"], normal["end"])
+        print(f"\n== DeepTraLog Train-Ticket ({dtl.DATA}): {len(cases)} fault cases; baseline = the normal run "
+              f"{normal_dir.name} ({len(normal['logs'])} log lines, {len(normal['spans'])} spans, {base[0]:%Y-%m-%d %H:%M:%S} "
+              f"+{(base[1] - base[0]).total_seconds():.0f} s, fault-free, services {', '.join(sorted(set(normal['spans']['Service'])))})")
+        print("   core text format on a raw log: " + dtl.raw_text_check(sorted(cases[0].folder.glob("*.log"))[0], Path(tmp) / "ws-raw"))
+        print("   so logs go in as JSONL (SW_CTX → service, instance, trace_id, span_id; the local-time offset estimated from log lines matched to spans) and "
+              "spans as CSV with IsError → Status, SpanType → Kind, ParentSpan -1 → none (see bench/deeptralog.py)")
+        print("   ranks are among distinct services: rca = offline analyzer (run_rca, baseline = normal run); rca/nb = the same "
+              "with the default baseline (the equal window before: empty); traces = rank_suspect_services (baseline = normal run); "
+              "'-' = not among the suspects")
+        print(f"   {'case':<7} {'fault':<5} {'true service':<28} {'logs':>6} {'spans':>6} {'window':>7} {'rca':>4} {'rca/nb':>6} "
+              f"{'traces':>6} {'s':>5}  rca top 3")
+        rows, skipped, offsets = [], [], {str(normal["offset"])}
+        for case in cases:
+            prep = dtl.prepare(case.folder, Path(tmp) / "in")
+            offsets.add(str(prep["offset"]))
+            dtl.determine_truth(case, prep["spans"], prep["logs"])
+            if case.truth is None:
+                skipped.append(case)
+                continue
+            started = time.perf_counter()
+            folder = Path(tmp) / "ws" / case.name
+            settings = Settings(workspace=folder)
+            with Workspace.open(folder) as ws:
+                n_logs, n_spans, problems = dtl.ingest(ws, prep)
+                dtl.ingest(ws, normal)
+                refresh_signals(ws, settings)
+                window = (prep["start"], prep["end"])
+                run = run_rca(ws, settings, window=window, baseline=base, engine="offline", actor="bench")
+                bare = run_rca(ws, settings, window=window, engine="offline", actor="bench")
+                ranked = rank_suspect_services(ws, window[0], window[1], base[0], base[1], settings)
+            services = list(dict.fromkeys(s.service for s in run.report.suspects))
+            r_rca = _rank(services, lambda s: s == case.truth)
+            r_bare = _rank(list(dict.fromkeys(s.service for s in bare.report.suspects)), lambda s: s == case.truth)
+            r_tr = _rank(ranked, lambda s: s.service == case.truth)
+            rows.append((case, r_rca, r_bare, r_tr))
+            top = ", ".join(services[:3]) or "(none)"
+            minutes = (window[1] - window[0]).total_seconds() / 60
+            print(f"   {case.name:<7} {case.fault:<5} {case.truth:<28} {n_logs:>6} {n_spans:>6} {minutes:>5.0f} m {_fmt(r_rca):>4} "
+                  f"{_fmt(r_bare):>6} {_fmt(r_tr):>6} {time.perf_counter() - started:>5.1f}  {top}")
+            for p in problems + ([f"{prep['unmatched']} log lines not in the SkyWalking pattern, left out"] if prep["unmatched"] else []):
+                print(f"           ingest: {p}")
+        print("\n   how the true service was determined:")
+        for case, *_ in rows:
+            print(f"   {case.name}: {case.truth}: {case.how}")
+        for case in skipped:
+            print(f"   {case.name}: LEFT OUT: {case.how}")
+
+        def totals(label: str, idx: int, subset: list) -> str:
+            ranks = [r[idx] for r in subset]
+            found = [r for r in ranks if r is not None]
+            n = len(ranks)
+            mean = f"{sum(found) / len(found):.2f} over the {len(found)} ranked" if found else "n/a"
+            return (f"{label}: top-1 {sum(r == 1 for r in found)}/{n} ({100 * sum(r == 1 for r in found) / n:.0f}%), "
+                    f"top-3 {sum(r <= 3 for r in found)}/{n} ({100 * sum(r <= 3 for r in found) / n:.0f}%), "
+                    f"mean rank {mean}, not ranked {n - len(found)}")
+
+        print(f"\n   log time = UTC + {', '.join(sorted(offsets))} (every folder, from log lines matched to spans by span id)")
+        print(f"   usable cases: {len(rows)} of {len(cases)} (faulty service determinable)")
+        if rows:
+            for label, idx in (("offline RCA (baseline: normal run)", 1), ("offline RCA (default baseline)", 2),
+                               ("rank_suspect_services (traces)", 3)):
+                print("   " + totals(label, idx, rows))
+            for fault in dtl.FAULTS:
+                sub = [r for r in rows if r[0].fault == fault]
+                if sub:
+                    print(f"     {fault} ({dtl.FAULTS[fault]}): " + totals("offline RCA", 1, sub))
+    print("   reference: Nezha paper, service top-1 86.7% (top-3 97.8%) on Train-Ticket with logs+traces+metrics; "
+          "log-only baselines 15-18%. (Different data: Nezha's own fault injections, not these cases.)")
+
+
 def scale(n: int) -> None:
     """Time to RCA on an incident in a workspace of ``n`` generated log lines (an error burst in one service)."""
     from crashlens_core.ingest import ingest_files
@@ -204,6 +291,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--workspace", type=Path, help="a demo workspace (default: build one in a temp dir)")
     ap.add_argument("--nezha", action="store_true", help="also the Nezha Train-Ticket window from ../shared/data/rca-dev")
+    ap.add_argument("--deeptralog", action="store_true", help="also the DeepTraLog Train-Ticket cases from ../shared/data/rca-dev")
     ap.add_argument("--scale", type=int, default=0, metavar="N", help="also time to RCA with N generated log lines")
     args = ap.parse_args()
     if args.workspace:
@@ -213,6 +301,8 @@ def main() -> None:
             scenarios(Path(tmp) / "ws")
     if args.nezha:
         nezha()
+    if args.deeptralog:
+        deeptralog()
     if args.scale:
         scale(args.scale)
 

@@ -375,3 +375,21 @@ def test_native_mapping_renames_keys(tmp_path):
     assert not errors and rows[0]["name"] == "plan" and rows[0]["attributes"] == {"tool": "ignored-name-alias", "duration_unknown": True}
     with pytest.raises(InputError):
         parse_spans(_source(tmp_path, "m2.json", doc), "native", {"colour": "sid"})
+
+
+def test_skywalking_style_csv_error_flags_root_parents_and_span_types(ws, tmp_path):
+    """SkyWalking exports: IsError True/False, ParentSpan -1 for a root, SpanType Entry/Exit/Local."""
+    p = tmp_path / "sw.csv"
+    p.write_text("TraceId,SpanId,ParentSpan,ServiceName,OperationName,StartTime,EndTime,IsError,SpanType\n"
+                 "t1,s0,-1,ts-order,POST /order,1715680800000,1715680800900,False,Entry\n"
+                 "t1,s1,s0,ts-order,GET /station,1715680800100,1715680800800,True,Exit\n"
+                 "t1,s2,s0,ts-order,compute,1715680800100,1715680800150,false,Local\n")
+    from crashlens_core.ingest import ingest_file
+
+    report = ingest_file(ws, "spans", str(p), "csv")
+    assert (report.loaded, report.rejected) == (3, 0), report.to_json()
+    rows = dict((r[0], r[1:]) for r in ws.con.execute(
+        "SELECT span_id, parent_id, status, kind, flags FROM spans ORDER BY span_id").fetchall())
+    assert rows["s0"][:3] == (None, "ok", "server") and not rows["s0"][3]  # a root, not an orphan
+    assert rows["s1"][:3] == ("s0", "error", "client")
+    assert rows["s2"][:3] == ("s0", "ok", "internal")

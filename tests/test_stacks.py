@@ -271,3 +271,13 @@ def test_dotnet_inner_exceptions_and_async_frames():
 ])
 def test_in_app_defaults(language, qualified, path, expected):
     assert is_in_app(language, qualified, path) is expected
+
+
+def test_a_java_trace_flattened_onto_one_line_is_still_found():
+    flat = ("2023-01-30 11:50:00 ERROR [ts-station-service] query failed com.mongodb.MongoTimeoutException: "
+            "Timed out after 30000 ms\tat com.mongodb.internal.Cluster.select(Cluster.java:182)"
+            "\tat station.service.StationServiceImpl.query(StationServiceImpl.java:41)"
+            "\tat station.controller.StationController.query(StationController.java:28)")
+    (st,) = extract_stacks(flat)
+    assert st.exception == "com.mongodb.MongoTimeoutException" and len(st.frames) == 3
+    assert st.frames[1].function == "query" and st.frames[1].line == 41

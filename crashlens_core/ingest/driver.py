@@ -35,7 +35,7 @@ FORMAT_CHOICES = {
 # Fields a --map can target, across kinds.
 MAP_FIELDS = frozenset({
     "ts", "level", "service", "host", "message", "trace_id", "span_id", "parent_id", "name", "start_ts", "end_ts",
-    "duration_ms", "duration_us", "duration_ns", "status", "kind", "args_digest", "result_digest", "incident_id", "value",
+    "duration_ms", "duration_us", "duration_ns", "status", "error", "kind", "args_digest", "result_digest", "incident_id", "value",
     "labels", "attributes",
 })
 Progress = Callable[[float, str], None]

@@ -61,7 +61,7 @@ MAX_INLINE_JSON = 4 << 10  # args/result kept in attributes only below this size
 
 _HEX = re.compile(r"[0-9a-fA-F]+")
 _KINDS = ("internal", "server", "client", "producer", "consumer")  # OTLP SpanKind 1..5
-_NO_PARENT = {"", "root", "null", "none", "nil"}
+_NO_PARENT = {"", "root", "null", "none", "nil", "-1"}  # -1: SkyWalking's ParentSpan of a root
 _ERROR_WORDS = {"error", "err", "failed", "fail", "failure", "exception", "timeout", "timedout", "aborted",
                 "crashed", "fatal", "statuscodeerror"}
 _OK_WORDS = {"ok", "success", "succeeded", "successful", "completed", "complete", "done", "passed", "pass",
@@ -72,7 +72,7 @@ _OK_WORDS = {"ok", "success", "succeeded", "successful", "completed", "complete"
 SPAN_FIELD_ALIASES: dict[str, tuple[str, ...]] = {
     "trace_id": (*LOG_ALIASES["trace_id"], "trace"),
     "span_id": (*LOG_ALIASES["span_id"], "span", "id"),
-    "parent_id": ("parent_id", "parentid", "parent_span_id", "parentspanid", "parent"),
+    "parent_id": ("parent_id", "parentid", "parent_span_id", "parentspanid", "parent", "parentspan", "parent_span"),
     "service": ("service", "servicename", "service_name", "service.name", "pod:podname", "pod:pod", "pod:pod_name"),
     "name": ("tool", "name", "operation", "operationname", "operation_name", "span_name", "spanname", "tool_name"),
     "start_ts": ("start_ts", "start", "starttime", "start_time", "starttimeunixnano", "started_at", "startts",
@@ -83,7 +83,8 @@ SPAN_FIELD_ALIASES: dict[str, tuple[str, ...]] = {
     "duration_ns": ("duration_ns", "durationns", "duration_nanos", "durationnanos"),
     "duration_s": ("duration_s", "duration_sec", "duration_seconds", "durationseconds"),
     "status": ("status", "status_code", "statuscode", "state", "outcome"),
-    "kind": ("kind", "span_kind", "spankind"),
+    "error": ("error", "iserror", "is_error", "haserror", "has_error", "failed"),   # a boolean flag (SkyWalking IsError)
+    "kind": ("kind", "span_kind", "spankind", "spantype", "span_type"),
     "args_digest": ("args_digest", "argsdigest"),
     "result_digest": ("result_digest", "resultdigest"),
     "attributes": ("attributes", "attrs"),
@@ -141,6 +142,21 @@ def _status(value: Any) -> str:
     return "error" if word in _ERROR_WORDS else "ok" if word in _OK_WORDS else "unset"
 
 
+_TRUE_WORDS = {"true", "1", "yes", "y", "t"}
+_FALSE_WORDS = {"false", "0", "no", "n", "f"}
+# SkyWalking span types, mapped onto OTLP kinds
+_KIND_WORDS = {"entry": "server", "exit": "client", "local": "internal"}
+
+
+def _status_of(status: Any, error_flag: Any) -> str:
+    """``status`` when it says something, else a boolean error flag (True/False, 1/0, yes/no)."""
+    state = _status(status)
+    if state != "unset" or error_flag in (None, ""):
+        return state
+    word = str(error_flag).strip().lower()
+    return "error" if error_flag is True or word in _TRUE_WORDS else "ok" if error_flag is False or word in _FALSE_WORDS else state
+
+
 def _kind(value: Any) -> str | None:
     if isinstance(value, int) and not isinstance(value, bool):
         return _KINDS[value - 1] if 1 <= value <= 5 else None
@@ -149,7 +165,7 @@ def _kind(value: Any) -> str | None:
     word = value.strip().lower().removeprefix("span_kind_")
     if word.isdigit():
         return _kind(int(word))
-    return word if word in _KINDS else None
+    return word if word in _KINDS else _KIND_WORDS.get(word)
 
 
 def _iso_or_none(convert: Callable[[Any], datetime], value: Any) -> str | None:
@@ -283,7 +299,7 @@ def _span_from_fields(f: dict[str, Any], extra: dict[str, Any], line: int | None
                 attrs[key] = f[key]
     trace_id = _norm_id(f.get("trace_id")) or _norm_id(f.get("incident_id")) or "agentops"
     return _row(trace_id=trace_id, span_id=span_id, parent_id=_norm_id(f.get("parent_id")), service=f.get("service"),
-                name=name, start=start, end=end, status=_status(f.get("status")), kind=_kind(f.get("kind")),
+                name=name, start=start, end=end, status=_status_of(f.get("status"), f.get("error")), kind=_kind(f.get("kind")),
                 attributes=attrs, line=line, args_digest=digests[0], result_digest=digests[1],
                 incident_id=f.get("incident_id"))
 

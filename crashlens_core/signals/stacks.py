@@ -222,7 +222,12 @@ def extract_stacks(text: str | None, in_app_include: Sequence[str] = (), in_app_
     >>> [s.exception for s in extract_stacks("boom\\njava.lang.IllegalStateException: no\\n\\tat a.B.c(B.java:3)\\nok")]
     ['java.lang.IllegalStateException']
     """
-    if not text or not _has_marker(text):
+    if not text:
+        return []
+    if "\n" not in text and text.count("\tat ") >= 2:
+        # a Java trace flattened onto one line with its tabs kept (SkyWalking, some log shippers)
+        text = text.replace("\tat ", "\n\tat ").replace("Caused by: ", "\nCaused by: ")
+    if not _has_marker(text):
         return []
     lines = text.splitlines()
     rules = (tuple(in_app_include), tuple(in_app_exclude))
