@@ -5,8 +5,8 @@ Not a page itself (app.py lists the pages explicitly with st.navigation).
 
 from __future__ import annotations
 
-from contextlib import contextmanager
-from typing import Iterator
+from contextlib import contextmanager, nullcontext
+from typing import Any, Iterator
 
 import streamlit as st
 
@@ -32,8 +32,19 @@ def workspace_for_run(settings: Settings) -> Iterator[None]:
     try:
         yield
     finally:
+        ws.close()  # first: after st.stop() any Streamlit call here (even session_state) raises again
         st.session_state.pop(_WS_KEY, None)
-        ws.close()
+
+
+def fragment_workspace() -> Any:
+    """The context a fragment runs its body in. A fragment's own rerun (timed, or a widget inside
+    it) runs without app.py's per-run workspace, so it opens one for itself; a full run reuses
+    the run's. ``with common.fragment_workspace(): ws = common.workspace()``."""
+    try:
+        open_now = workspace().con is not None
+    except KeyError:
+        open_now = False
+    return nullcontext() if open_now else workspace_for_run(settings())
 
 
 def workspace() -> Workspace:

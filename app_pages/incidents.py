@@ -7,6 +7,7 @@ Every figure comes from an aggregated core call; log text is shown inert (st.cod
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from datetime import timedelta
 
 import plotly.graph_objects as go
@@ -30,41 +31,61 @@ ws = common.workspace()
 settings = common.settings()
 
 # ------------------------------------------------------------------ list
-incidents = ws.list_incidents(limit=1000)
-top = st.columns([3, 3, 2, 2])
-f_status = top[0].multiselect("Status", INCIDENT_STATUSES, key="inc_f_status")
-all_services = sorted({s for i in incidents for s in i.services})
-f_services = top[1].multiselect("Service", all_services, key="inc_f_services")
-f_sev = top[2].multiselect("Severity", SEVERITIES, key="inc_f_sev")
-with top[3]:
-    st.write("")
-    if st.button("Detect incidents", key="inc_detect", icon=":material/radar:", width="stretch",
-                 help="Look for error and latency bursts in everything ingested and open an incident per burst group"):
-        try:
-            with st.spinner("Looking for bursts…"):
-                report = detect_incidents(ws, settings, actor="analyst")
-            st.toast(f"{len(report.bursts)} bursts, {len(report.created)} new incidents")
-            incidents = ws.list_incidents(limit=1000)
-        except CrashLensError as exc:
-            common.show_error(exc)
+@st.fragment(run_every=settings.live_refresh_s or None)
+def incident_list() -> None:
+    """Redrawn on its own, so incidents found by `crashlens ingest logs --follow` appear without a reload."""
+    context = common.fragment_workspace()
+    alone = not isinstance(context, nullcontext)  # this fragment's own rerun, not the whole page's
+    with context:
+        ws = common.workspace()
+        incidents = ws.list_incidents(limit=1000)
+        top = st.columns([3, 3, 2, 2])
+        f_status = top[0].multiselect("Status", INCIDENT_STATUSES, key="inc_f_status")
+        all_services = sorted({s for i in incidents for s in i.services})
+        f_services = top[1].multiselect("Service", all_services, key="inc_f_services")
+        f_sev = top[2].multiselect("Severity", SEVERITIES, key="inc_f_sev")
+        with top[3]:
+            st.write("")
+            if st.button("Detect incidents", key="inc_detect", icon=":material/radar:", width="stretch",
+                         help="Look for error and latency bursts in everything ingested and open an incident per burst group"):
+                try:
+                    with st.spinner("Looking for bursts…"):
+                        report = detect_incidents(ws, common.settings(), actor="analyst")
+                    st.toast(f"{len(report.bursts)} bursts, {len(report.created)} new incidents")
+                    incidents = ws.list_incidents(limit=1000)
+                except CrashLensError as exc:
+                    common.show_error(exc)
 
-shown = [i for i in incidents
-         if (not f_status or i.status in f_status) and (not f_sev or i.severity in f_sev)
-         and (not f_services or set(i.services) & set(f_services))]
+    shown = [i for i in incidents
+             if (not f_status or i.status in f_status) and (not f_sev or i.severity in f_sev)
+             and (not f_services or set(i.services) & set(f_services))]
 
-if not incidents:
-    st.info("No incidents yet. Ingest logs and spans (Logs page) — detection runs after every ingest — or build the "
-            "demo workspace with `crashlens demo`.", icon=":material/lightbulb:")
-    st.stop()
+    if not incidents:
+        st.info("No incidents yet. Ingest logs and spans (Logs page) — detection runs after every ingest — or build the "
+                "demo workspace with `crashlens demo`.", icon=":material/lightbulb:")
+        st.stop()
 
-rows = [{"id": i.id[:8], "title": i.title, "status": i.status, "severity": i.severity, "services": ", ".join(i.services),
-         "window start (UTC)": i.window_start, "minutes": round((i.window_end - i.window_start).total_seconds() / 60, 1)
-         if i.window_start and i.window_end else None, "source": i.source} for i in shown]
-event = st.dataframe(rows, hide_index=True, width="stretch", on_select="rerun", selection_mode="single-row",
-                     key="inc_table")
-picked = event.selection.rows if event and event.selection else []
-if picked:
-    st.query_params["incident"] = shown[picked[0]].id
+    rows = [{"id": i.id[:8], "title": i.title, "status": i.status, "severity": i.severity, "services": ", ".join(i.services),
+             "window start (UTC)": i.window_start, "minutes": round((i.window_end - i.window_start).total_seconds() / 60, 1)
+             if i.window_start and i.window_end else None, "source": i.source} for i in shown]
+    ids = [i.id for i in shown]
+    if ids != st.session_state.get("_inc_shown_ids") or "inc_table" not in st.session_state:
+        # The rows moved (new incidents on top, filters) or the table is new: a selection is a row
+        # index, so point it at the incident in the URL again.
+        current = st.query_params.get("incident")
+        st.session_state["inc_table"] = {"selection": {"rows": [ids.index(current)] if current in ids else [],
+                                                       "columns": [], "cells": []}}
+    st.session_state["_inc_shown_ids"] = ids
+    event = st.dataframe(rows, hide_index=True, width="stretch", on_select="rerun", selection_mode="single-row",
+                         key="inc_table")
+    picked = event.selection.rows if event and event.selection else []
+    if picked and shown[picked[0]].id != st.query_params.get("incident"):
+        st.query_params["incident"] = shown[picked[0]].id
+        if alone:  # a pick in this fragment's own rerun: the incident below is drawn by the whole page
+            st.rerun()
+
+
+incident_list()
 selected_id = st.query_params.get("incident")
 if not selected_id:
     st.caption("Select an incident in the table to see its timeline, fingerprints, templates and baseline comparison.")

@@ -1,5 +1,6 @@
 """Overview: what the workspace holds, and how to fill it when it is empty."""
 
+
 import streamlit as st
 
 from app_pages import common
@@ -35,15 +36,24 @@ if not any(counts[k] for k in ("logs", "spans", "metrics")):
     with c2:
         st.page_link("app_pages/logs.py", label="Upload your data", icon=":material/upload:")
 else:
-    incidents = ws.list_incidents(limit=20)
-    if incidents:
-        st.subheader("Recent incidents")
-        st.page_link("app_pages/incidents.py", label="Open the incidents", icon=":material/crisis_alert:")
-        st.dataframe(
-            [{"id": i.id[:8], "title": i.title, "status": i.status, "severity": i.severity, "services": ", ".join(i.services),
-              "window start (UTC)": i.window_start, "source": i.source} for i in incidents],
-            hide_index=True, width="stretch",
-        )
+    @st.fragment(run_every=common.settings().live_refresh_s or None)
+    def recent_incidents() -> None:
+        """Redrawn on its own, so incidents found by `crashlens ingest logs --follow` appear without a reload."""
+        with common.fragment_workspace():
+            incidents = common.workspace().list_incidents(limit=20)
+            total = common.workspace().counts()["incidents"]
+        if total != counts["incidents"]:  # new incidents: redraw the whole page, so the figures above agree
+            st.rerun()
+        if incidents:
+            st.subheader("Recent incidents")
+            st.page_link("app_pages/incidents.py", label="Open the incidents", icon=":material/crisis_alert:")
+            st.dataframe(
+                [{"id": i.id[:8], "title": i.title, "status": i.status, "severity": i.severity, "services": ", ".join(i.services),
+                  "window start (UTC)": i.window_start, "source": i.source} for i in incidents],
+                hide_index=True, width="stretch",
+            )
+
+    recent_incidents()
     st.subheader("Investigation KPIs")
     render_kpis(ws, common.settings())
     st.subheader("Recent ingest batches")

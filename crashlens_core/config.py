@@ -47,6 +47,10 @@ class Settings:
     ingest_block_mb: int = _opt(64, "Megabytes of input parsed per chunk while ingesting (bounds memory).", "CRASHLENS_INGEST_BLOCK_MB")
     max_reported_errors: int = _opt(1000, "Rejected lines reported per file (counts are never capped).", "CRASHLENS_MAX_REPORTED_ERRORS")
     lock_timeout_s: float = _opt(3.0, "Seconds to wait for a workspace another process is writing before giving up.", "CRASHLENS_LOCK_TIMEOUT")
+    # live mode: `crashlens ingest logs --follow`, and the pages that refresh on their own
+    follow_interval_s: float = _opt(2.0, "Seconds appended lines gather before `ingest logs --follow` ingests them as one batch.", "CRASHLENS_FOLLOW_INTERVAL")
+    follow_batch_lines: int = _opt(5000, "Appended lines that make `ingest logs --follow` ingest a batch at once, before the interval is up.", "CRASHLENS_FOLLOW_BATCH_LINES")
+    live_refresh_s: float = _opt(10.0, "Seconds between automatic refreshes of the recent incidents (Overview) and the incident list; 0 turns them off.", "CRASHLENS_LIVE_REFRESH")
     # traces and metrics
     trace_compare_typical: int = _opt(50, "Error-free traces of the same root operation a trace is compared with.", "CRASHLENS_TRACE_COMPARE_TYPICAL")
     suspect_min_new_errors: int = _opt(3, "Unexpected erroring traces (beyond the baseline rate) a service must originate before errors count for it.", "CRASHLENS_SUSPECT_MIN_NEW_ERRORS")

@@ -9,6 +9,12 @@ from ._common import EXIT_USER_ERROR, print_json, open_workspace, progress_print
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
+    if getattr(args, "follow", False):
+        return cmd_follow(args)
+    if any(getattr(args, k, None) for k in ("interval", "batch_lines", "from_end", "no_notify")):
+        from ..errors import InputError
+
+        raise InputError("--interval, --batch-lines, --from-end and --no-notify only apply to --follow", hint="add --follow")
     from ..ingest import ingest_files
 
     from ..ingest import parse_map
@@ -53,6 +59,36 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_follow(args: argparse.Namespace) -> int:
+    """`ingest logs --follow`: keep ingesting appended lines, one output line per batch, until Ctrl-C."""
+    import signal
+
+    from ..ingest import parse_map
+    from ..ingest.follow import Follower
+    from ._common import settings_for
+
+    settings = settings_for(args)
+    defaults = {k: v for k, v in (("service", args.service), ("host", args.host)) if v}
+    follower = Follower(args.files, settings, fmt=args.format, mapping=parse_map(args.map), defaults=defaults,
+                        interval=args.interval, batch_lines=args.batch_lines, from_end=args.from_end,
+                        detect=not args.no_detect, notify=not args.no_notify)
+    # `kill` and `docker stop` send SIGTERM: stop as cleanly as on Ctrl-C.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    sys.stderr.write(f"following {len(follower.files)} file(s) into {settings.workspace}, a batch every "
+                     f"{follower.interval:g} s or {follower.batch_lines:,} lines (Ctrl-C to stop)\n")
+
+    def show(batch) -> None:
+        if args.json:
+            print_json(batch.to_json())
+        else:
+            from datetime import datetime
+
+            print(f"{datetime.now():%H:%M:%S} {batch.summary()}")
+        sys.stdout.flush()
+
+    done = follower.run(show)
+    sys.stderr.write(done.summary() + "\n")
+    return 0
 
 
 def register(sub, common):
@@ -72,4 +108,17 @@ def register(sub, common):
         p.add_argument("--service", help="service name for records that carry none")
         p.add_argument("--host", help="host name for records that carry none")
         p.add_argument("--no-detect", action="store_true", help="label templates and fingerprints but do not run incident detection")
+        if kind == "logs":
+            live = p.add_argument_group("live mode", "follow files as they grow, like tail -F (rotation and truncation "
+                                        "handled); ingest appended lines in batches until Ctrl-C")
+            live.add_argument("--follow", action="store_true", help="keep running and ingest lines appended to FILE...; "
+                              "prints one line per batch (--json: one JSON object per batch). docker:CONTAINER needs the Docker SDK")
+            live.add_argument("--interval", type=float, metavar="SECONDS", help="seconds appended lines gather before they are "
+                              "ingested as one batch (default: setting follow_interval_s, 2)")
+            live.add_argument("--batch-lines", type=int, metavar="N", help="ingest at once when N lines are waiting "
+                              "(default: setting follow_batch_lines, 5000)")
+            live.add_argument("--from-end", action="store_true", help="skip what the files hold now; only appended lines "
+                              "(a file followed before resumes where it stopped either way)")
+            live.add_argument("--no-notify", action="store_true", help="do not post new incidents to Slack "
+                              "(posted when CRASHLENS_SLACK_WEBHOOK_URL is set)")
         p.set_defaults(func=cmd_ingest)
