@@ -232,3 +232,27 @@ def test_unknown_format_is_refused(ws, tmp_path):
     p.write_text("x\n")
     with pytest.raises(InputError, match="unknown logs format"):
         ingest_file(ws, "logs", str(p), "xml")
+
+
+def test_re_ingest_identity_is_the_full_sha256_even_when_head_and_tail_match(ws, tmp_path):
+    """A new file is hashed while it is read; a file whose size, first and last MiB match an
+    earlier one is hashed in full first, so only identical content is skipped."""
+    import hashlib
+
+    from crashlens_core.ingest import ingest_file
+
+    def make(path, middle: str):
+        head = [json.dumps({"ts": "2024-05-14T10:00:00Z", "msg": f"head {i:06d}"}) for i in range(30_000)]
+        tail = [json.dumps({"ts": "2024-05-14T11:00:00Z", "msg": f"tail {i:06d}"}) for i in range(30_000)]
+        path.write_text("\n".join(head + [json.dumps({"ts": "2024-05-14T10:30:00Z", "msg": middle})] + tail) + "\n")
+
+    a, b = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
+    make(a, "middle AAAA")
+    make(b, "middle BBBB")  # same size, same first and last MiB, other content
+    ra, rb = ingest_file(ws, "logs", str(a)), ingest_file(ws, "logs", str(b))
+    assert not ra.skipped and not rb.skipped and ra.loaded == rb.loaded == 60_001
+    again = ingest_file(ws, "logs", str(a))
+    assert again.skipped and again.batch_id == ra.batch_id
+    stored = dict(ws.con.execute("SELECT id, digest FROM ingest_batches").fetchall())
+    assert stored[ra.batch_id] == hashlib.sha256(a.read_bytes()).hexdigest()
+    assert stored[rb.batch_id] == hashlib.sha256(b.read_bytes()).hexdigest()

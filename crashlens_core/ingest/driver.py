@@ -157,8 +157,13 @@ def ingest_file(
         raise InputError(f"unknown {kind} format {fmt!r}", hint=f"use one of auto, {', '.join(known)}")
     fmt = _detect(kind, source) if fmt == "auto" else fmt
     report = IngestReport(path=source.name, format=fmt, kind=kind)
-    digest = source.digest()
-    earlier = ws.find_batch(kind, digest)
+    quick = source.quick_id()
+    earlier, digest = None, None
+    if ws.batches_with_quick_id(kind, quick):  # maybe seen before: only now pay for the full hash
+        digest = source.digest()
+        earlier = ws.find_batch(kind, digest)
+    else:
+        source.track_digest()  # a new file: hash it in the pass that reads it
     if earlier is not None:
         report.skipped = True
         report.batch_id = earlier["id"]
@@ -166,7 +171,7 @@ def ingest_file(
         return report
     cap = settings.max_reported_errors
     with ws.transaction():
-        batch_id = ws.begin_batch(kind, source.name, fmt, digest, source.size())
+        batch_id = ws.begin_batch(kind, source.name, fmt, digest or "pending", source.size(), quick_id=quick)
         report.batch_id = batch_id
         if kind == "logs":
             from .logs import SQL_LOG_FORMATS
@@ -188,7 +193,8 @@ def ingest_file(
 
             _ingest_rows(ws, "metrics", parse_metrics(source, fmt, mapping), batch_id, source.name, report, cap,
                          defaults or {}, progress)
-        ws.finish_batch(batch_id, report.loaded, report.rejected, [(e.line, e.reason) for e in report.errors])
+        ws.finish_batch(batch_id, report.loaded, report.rejected, [(e.line, e.reason) for e in report.errors],
+                        digest=digest or source.tracked_or_full_digest())
     ws.checkpoint()
     report.seconds = time.perf_counter() - started
     if progress:

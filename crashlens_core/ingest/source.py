@@ -27,10 +27,18 @@ _GZIP_MAGIC = b"\x1f\x8b"
 
 @dataclass
 class Source:
-    """One input file. ``name`` is what reports show (the path as the user gave it)."""
+    """One input file. ``name`` is what reports show (the path as the user gave it).
+
+    The sha256 of a file (its re-ingest identity) costs a full read. ``track_digest()`` makes
+    the next complete ``blocks()`` pass hash the bytes it reads anyway, so ingesting a new
+    file reads it once; ``quick_id()`` (size + first and last MiB) tells cheaply whether a file
+    *may* have been seen before, and only then is the full digest computed up front.
+    """
 
     path: Path
     name: str
+    _tracker: Any = None          # hashlib object while a tracked pass runs
+    _tracked: str | None = None   # the digest a complete tracked pass produced
 
     @classmethod
     def from_path(cls, path: str | Path) -> "Source":
@@ -62,17 +70,42 @@ class Source:
                 h.update(block)
         return h.hexdigest()
 
+    def quick_id(self) -> str:
+        """A cheap content identity: size and the first and last MiB. Equal files have equal ids."""
+        h = hashlib.sha256()
+        size = self.size()
+        h.update(str(size).encode())
+        with open(self.path, "rb") as fh:
+            h.update(fh.read(1 << 20))
+            if size > 2 << 20:
+                fh.seek(size - (1 << 20))
+                h.update(fh.read(1 << 20))
+        return h.hexdigest()
+
+    def track_digest(self) -> None:
+        """Hash the stored bytes during the next ``blocks()`` pass (plain files only)."""
+        self._tracker, self._tracked = (None if self.is_gzip else hashlib.sha256()), None
+
+    def tracked_or_full_digest(self) -> str:
+        """The digest of a complete tracked pass, else a separate full read."""
+        return self._tracked or self.digest()
+
     def size(self) -> int:
         return self.path.stat().st_size
 
     def blocks(self, block_bytes: int = BLOCK_BYTES) -> Iterator[bytes]:
         """Blocks that each end on a newline (the last one gets one added)."""
         rest = b""
+        tracker, self._tracker = self._tracker, None  # one pass only, from the first byte
         with self.open_binary() as fh:
             while True:
                 block = fh.read(block_bytes)
                 if not block:
+                    if tracker is not None:
+                        self._tracked = tracker.hexdigest()  # read to the end: the digest is complete
                     break
+                if tracker is not None:
+                    tracker.update(block)
                 data = rest + block if rest else block
                 cut = data.rfind(b"\n") + 1
                 if cut == 0:

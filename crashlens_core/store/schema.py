@@ -235,14 +235,21 @@ CREATE TABLE kn_images (
 CREATE TABLE kn_state (key VARCHAR PRIMARY KEY, value VARCHAR);
 """
 
+# v7: a cheap content identity per batch (size + first/last MiB), so a new file is hashed in
+# the same pass that reads it and only a possible re-ingest pays for a separate full hash.
+_V7 = """
+ALTER TABLE ingest_batches ADD COLUMN quick_id VARCHAR;
+"""
+
 # Version numbers are reserved per concern so parallel work never collides:
 #   2 signals (templates, fingerprints)   3 knowledge (sources, chunks)   4 traces/metrics
 #   5 rca and kpi                          6 bundles
 # A workspace applies every migration it has not seen, in list order.
-MIGRATIONS: list[tuple[int, str, str]] = [
+MIGRATIONS: list[tuple[int, str, str]] = [  # (7: ingest quick identity)
     (1, "initial schema: batches, logs, spans, metrics, incidents, artifacts, rca_runs", _V1),
     (2, "log signals: templates and exception fingerprints", _V2),
     (3, "knowledge: sources, file hashes, chunks, embedding cache, document images", _V3),
     (5, "rca runs: status, notice, evidence time, window, recorded evidence and responses", _V5),
+    (7, "ingest batches: quick content identity", _V7),
 ]
 LATEST_VERSION = max(v for v, _, _ in MIGRATIONS)

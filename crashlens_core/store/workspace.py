@@ -177,20 +177,31 @@ class Workspace:
         row = row[0] if row else None
         return None if row is None else {"id": row[0], "path": row[1], "loaded": row[2], "rejected": row[3]}
 
-    def begin_batch(self, kind: str, path: str, fmt: str, digest: str, size: int) -> int:
-        """Register a batch; call inside the batch's transaction so a failure leaves no trace."""
+    def batches_with_quick_id(self, kind: str, quick_id: str) -> list[dict[str, Any]]:
+        """Finished batches whose file had this quick identity (size + first/last MiB)."""
+        rows = self.con.execute(
+            "SELECT id, path, loaded, rejected, digest FROM ingest_batches WHERE kind = ? AND quick_id = ? AND status = 'done'",
+            [kind, quick_id]).fetchall()
+        return [{"id": r[0], "path": r[1], "loaded": r[2], "rejected": r[3], "digest": r[4]} for r in rows]
+
+    def begin_batch(self, kind: str, path: str, fmt: str, digest: str, size: int, quick_id: str | None = None) -> int:
+        """Register a batch; call inside the batch's transaction so a failure leaves no trace.
+        ``digest`` may be a placeholder that ``finish_batch(digest=…)`` replaces."""
         self._require_writable()
         batch_id = self.con.execute("SELECT coalesce(max(id), 0) + 1 FROM ingest_batches").fetchall()[0][0]
         self.con.execute(
-            "INSERT INTO ingest_batches (id, kind, path, format, digest, size, started_ts, status) VALUES (?, ?, ?, ?, ?, ?, ?, 'running')",
-            [batch_id, kind, path, fmt, digest, size, utcnow()],
+            "INSERT INTO ingest_batches (id, kind, path, format, digest, size, started_ts, status, quick_id) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, 'running', ?)",
+            [batch_id, kind, path, fmt, digest, size, utcnow(), quick_id],
         )
         return batch_id
 
-    def finish_batch(self, batch_id: int, loaded: int, rejected: int, errors: Sequence[tuple[int | None, str]]) -> None:
+    def finish_batch(self, batch_id: int, loaded: int, rejected: int, errors: Sequence[tuple[int | None, str]],
+                     digest: str | None = None) -> None:
         self.con.execute(
-            "UPDATE ingest_batches SET finished_ts = ?, loaded = ?, rejected = ?, status = 'done' WHERE id = ?",
-            [utcnow(), loaded, rejected, batch_id],
+            "UPDATE ingest_batches SET finished_ts = ?, loaded = ?, rejected = ?, status = 'done', "
+            "digest = coalesce(?, digest) WHERE id = ?",
+            [utcnow(), loaded, rejected, digest, batch_id],
         )
         if errors:
             self.con.executemany("INSERT INTO ingest_errors VALUES (?, ?, ?)", [[batch_id, line, reason] for line, reason in errors])
