@@ -189,3 +189,20 @@ def test_tar_links_and_bombs_are_refused(tmp_path):
     junk.write_bytes(b"not an archive at all")
     with pytest.raises(CrashLensError, match="not a zip or tar"):
         extract_archive(junk, tmp_path / "j", Settings())
+
+
+def test_a_relative_workspace_folder_works_like_make_run_s_default(tmp_path, monkeypatch):
+    """`make run` uses the relative data/workspace; git runs with another cwd, so paths must be absolute."""
+    from crashlens_core.config import Settings
+    from crashlens_core.knowledge.sources import add_repo, list_repos
+    from crashlens_core.store import Workspace
+
+    src = make_repo(tmp_path / "src", {"shop/app.py": "def handler():\n    raise ValueError('boom')\n"})
+    monkeypatch.chdir(tmp_path)
+    with Workspace.open("data/workspace") as ws:
+        assert ws.folder.is_absolute()
+        add_repo(ws, Settings(), str(src))
+        (repo,) = list_repos(ws)
+        assert repo.root == tmp_path / "data" / "workspace" / "repos" / repo.name
+        assert (repo.root / "shop" / "app.py").exists() and repo.commit
+    assert not (tmp_path / "data" / "workspace" / "repos" / "data").exists()

@@ -57,7 +57,9 @@ class Workspace:
     @classmethod
     def open(cls, folder: str | Path, read_only: bool = False, lock_timeout: float = 3.0,
              memory_limit_mb: int = 768) -> "Workspace":
-        folder = Path(folder)
+        # absolute from here on: git and the PDF parser run in child processes with other cwds,
+        # and `make run`'s default workspace is the relative data/workspace
+        folder = Path(folder).expanduser().absolute()
         db = folder / DB_FILE
         if read_only and not db.exists():
             raise WorkspaceError(f"no workspace at {folder}", hint="run `crashlens demo` or ingest some data first")
