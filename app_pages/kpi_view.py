@@ -68,6 +68,15 @@ def _trend_chart(k: dict[str, Any]) -> None:
     fig.add_trace(go.Scatter(x=x, y=[d["cost_usd"] for d in days], name="LLM cost (USD)", mode="lines+markers"), secondary_y=True)
     _layout(fig, "Day (UTC)", "Incidents per day")
     fig.update_yaxes(title_text="LLM cost (USD per day)", secondary_y=True, rangemode="tozero")
+    # whole days on the axis, even when there is only one (plotly would zoom into milliseconds)
+    fig.update_xaxes(type="date", tickformat="%Y-%m-%d", dtick=86_400_000)
+    fig.update_traces(width=86_400_000 * 0.4, selector=dict(type="bar"))  # bars a day wide, not a hairline
+    fig.update_layout(barmode="group")
+    if len(x) == 1:
+        from datetime import date, timedelta
+
+        only = date.fromisoformat(str(x[0])[:10])
+        fig.update_xaxes(range=[str(only - timedelta(days=3)), str(only + timedelta(days=3))])
     st.plotly_chart(fig, width="stretch", key="kpi_trend_chart")
 
 
