@@ -12,6 +12,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from ..ingest.normalize import canonical_json  # one canonical form for RCA digests and bundle signatures
+
 __all__ = ["canonical_json", "strict_loads", "StrictJSONError"]
 
 
@@ -19,13 +21,6 @@ class StrictJSONError(ValueError):
     """The bytes are not one strictly valid JSON document; ``str()`` says where and why."""
 
 
-def canonical_json(value: Any) -> bytes:
-    """The canonical UTF-8 bytes of a JSON value.
-
-    >>> canonical_json({"b": [1, 2.5], "a": "é"})
-    b'{"a":"\\xc3\\xa9","b":[1,2.5]}'
-    """
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode("utf-8")
 
 
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:

@@ -149,6 +149,16 @@ def json_default(value: Any) -> Any:
     return str(value)
 
 
+def canonical_json(value: Any) -> bytes:
+    """Canonical JSON: sorted keys, no insignificant whitespace, UTF-8, no NaN or infinities.
+    The same value always gives the same bytes (what RCA digests and bundle signatures cover).
+
+    >>> canonical_json({"b": [1, 2.5], "a": "é"})
+    b'{"a":"\\xc3\\xa9","b":[1,2.5]}'
+    """
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode("utf-8")
+
+
 def canonical_digest(value: Any) -> str:
     """sha256 of the canonical JSON of a value (AgentOps args/result digests)."""
     blob = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=json_default)

@@ -25,7 +25,6 @@ import json
 import os
 import re
 import shutil
-import threading
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,9 +32,10 @@ from typing import Any
 
 from ..store import Workspace
 from ..store import knowledge as kstore
+from ..store.files import atomic_write_bytes, fsync_dir
 
 __all__ = ["Hit", "tokenize", "literal_words", "LexicalIndex", "DenseIndex", "load_lexical", "load_dense",
-           "sync_dense", "hybrid_rank", "index_dir", "atomic_write_bytes", "evidence_id"]
+           "sync_dense", "hybrid_rank", "index_dir", "evidence_id"]
 
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*|\d+")
 _CAMEL = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|\d+")
@@ -72,31 +72,6 @@ def literal_words(text: str) -> list[str]:
 
 def index_dir(ws: Workspace) -> Path:
     return Path(ws.folder) / "index"
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` so that ``path`` is either the old or the new file, never half of one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-    _fsync_dir(path.parent)
-
-
-def _fsync_dir(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 @dataclass
@@ -218,7 +193,7 @@ class LexicalIndex:
             folder.rename(old)
         tmp.rename(folder)
         shutil.rmtree(old, ignore_errors=True)
-        _fsync_dir(folder.parent)
+        fsync_dir(folder.parent)
 
     @classmethod
     def load(cls, folder: Path) -> "LexicalIndex":

@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from .traces import time_window
+from .files import time_window
 
 __all__ = ["active_bins", "error_bins", "latency_bins"]
 

@@ -11,6 +11,7 @@ import json
 from datetime import datetime, timedelta
 from typing import Any, Sequence
 
+from .files import time_window
 from .workspace import Workspace, utcnow
 
 __all__ = [
@@ -187,13 +188,8 @@ def trace_spans(ws: Workspace, trace_id: str, limit: int = 200) -> list[dict[str
 def search_logs(ws: Workspace, terms: Sequence[str], start: datetime | None, end: datetime | None,
                 services: Sequence[str], limit: int = 20) -> list[dict[str, Any]]:
     """Lines matching any of ``terms`` (case-insensitive), errors first, then by how many terms they hit."""
-    where, params = ["true"], []
-    if start is not None:
-        where.append("ts >= ?")
-        params.append(start)
-    if end is not None:
-        where.append("ts < ?")
-        params.append(end)
+    window, params = time_window("ts", start, end)
+    where = [window]
     if services:
         where.append(f"lower(service) IN ({', '.join('?' for _ in services)})")
         params += [s.lower() for s in services]

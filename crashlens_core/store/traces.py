@@ -15,6 +15,7 @@ from typing import Any, Sequence
 
 import pyarrow as pa
 
+from .files import time_window
 from .workspace import Workspace
 
 __all__ = [
@@ -31,20 +32,7 @@ __all__ = [
     "metric_window_stats",
     "metric_series",
     "incident_trace_ids",
-    "time_window",
 ]
-
-
-def time_window(col: str, start: datetime | None, end: datetime | None) -> tuple[str, list[Any]]:
-    """``col >= start AND col < end`` (either side optional) and its parameters."""
-    where, params = [], []
-    if start is not None:
-        where.append(f"{col} >= ?")
-        params.append(start)
-    if end is not None:
-        where.append(f"{col} < ?")
-        params.append(end)
-    return (" AND ".join(where) or "true"), params
 
 
 def _selection(trace_ids: Sequence[str] | None, start: datetime | None, end: datetime | None,

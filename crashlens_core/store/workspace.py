@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import threading
 import time
@@ -26,6 +25,7 @@ import duckdb
 from ..errors import InvalidTransition, InputError, NotFound, WorkspaceError, WorkspaceInUse
 from ..models import INCIDENT_STATUSES, SEVERITIES, STATUS_TRANSITIONS, Artifact, Incident
 from . import linesql
+from .files import atomic_write_bytes, time_window
 from .schema import LATEST_VERSION, MIGRATIONS
 
 __all__ = ["Workspace", "DB_FILE", "utcnow"]
@@ -318,12 +318,9 @@ class Workspace:
         if text:
             where.append("contains(lower(message), lower(?))")
             params.append(text)
-        if start is not None:
-            where.append("ts >= ?")
-            params.append(start)
-        if end is not None:
-            where.append("ts < ?")
-            params.append(end)
+        window, window_params = time_window("ts", start, end)
+        where.append(window)
+        params += window_params
         if batch_id is not None:
             where.append("batch_id = ?")
             params.append(batch_id)
@@ -450,13 +447,7 @@ class Workspace:
         digest = hashlib.sha256(content).hexdigest()
         path = self._artifact_path(digest)
         if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(f".{digest}.{os.getpid()}.tmp")
-            with open(tmp, "wb") as fh:
-                fh.write(content)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, path)
+            atomic_write_bytes(path, content)
         with self.transaction():
             self.con.execute(
                 "INSERT INTO artifacts VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (digest) DO NOTHING",

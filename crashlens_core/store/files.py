@@ -1,0 +1,54 @@
+"""Small pieces every writer of workspace files shares: a time-window SQL clause and the
+atomic file write (temp file, fsync, rename, fsync of the folder).
+
+Kept apart from ``workspace`` so the store's SQL modules and the knowledge index use the same
+two pieces without reaching into the Workspace class.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+__all__ = ["time_window", "atomic_write_bytes", "fsync_dir"]
+
+
+def time_window(col: str, start: datetime | None, end: datetime | None) -> tuple[str, list[Any]]:
+    """``col >= start AND col < end`` (either side optional; ``true`` when neither) and its parameters."""
+    where, params = [], []
+    if start is not None:
+        where.append(f"{col} >= ?")
+        params.append(start)
+    if end is not None:
+        where.append(f"{col} < ?")
+        params.append(end)
+    return (" AND ".join(where) or "true"), params
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` so that ``path`` is either the old or the new file, never half of one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    with open(tmp, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+    fsync_dir(path.parent)
+
+
+def fsync_dir(folder: Path) -> None:
+    """Make a rename in ``folder`` durable (best effort: not every filesystem allows it)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
