@@ -5,7 +5,9 @@ Measures, on generated inputs (seeded, so every run sees the same bytes):
 1. 1,000,000 JSON Lines log records (~150 bytes each): ``ingest_file`` into a fresh
    workspace (includes the final CHECKPOINT) vs DuckDB's own
    ``CREATE TABLE t AS SELECT * FROM read_json(..., format='newline_delimited')`` + CHECKPOINT
-   into a fresh DuckDB file. Target: CrashLens within 2x of DuckDB's own load.
+   into a fresh DuckDB file. Target: CrashLens within 2x of DuckDB's own load. The same file
+   with every 100th line cut short shows what the reject pass (line numbers and reasons)
+   costs; DuckDB's own load would refuse that file.
 2. 1,000,000 physical plain-text lines (``2024-05-14T10:03:21.123Z INFO [checkout] ...``),
    2% of them continuation lines of Python/Java stack traces. Target: >= 250,000 lines/s.
 3. Peak memory (max RSS) of each CrashLens run. Target: under 1 GB.
@@ -76,6 +78,13 @@ def gen_jsonl(path: Path, n: int) -> None:
         parts.append(f'{{"ts":"{next(ts)}","level":"{rng.choice(LEVELS)}","service":"{svc}","host":"{svc}-{rng.randrange(12):02d}",'
                      f'"msg":"{_messages(rng)}","trace_id":"{rng.getrandbits(64):016x}"}}\n')
     path.write_text("".join(parts))
+
+
+def gen_jsonl_with_bad(good: Path, path: Path, every: int = 100) -> None:
+    """The same records with every ``every``-th line broken (cut short): exercises the reject pass."""
+    with open(good) as src, open(path, "w") as out:
+        for n, line in enumerate(src, start=1):
+            out.write(line[: len(line) // 2] + "\n" if n % every == 0 else line)
 
 
 def gen_text(path: Path, n: int, trace_share: float = 0.02) -> None:
@@ -153,10 +162,12 @@ def main() -> None:
     base.mkdir(parents=True, exist_ok=True)
     n = args.lines
     jsonl, text = base / f"logs-{n}.jsonl", base / f"logs-{n}.log"
+    jsonl_bad = base / f"logs-{n}-1pct-bad.jsonl"
     try:
         t0 = time.perf_counter()
         _ = jsonl.exists() or gen_jsonl(jsonl, n)
         _ = text.exists() or gen_text(text, n)
+        _ = jsonl_bad.exists() or gen_jsonl_with_bad(jsonl, jsonl_bad)
         with open(text, "rb") as fh:  # records = lines starting with a timestamp (also right when reused)
             records = sum(1 for ln in fh if ln[:2] == b"20")
         print(f"inputs in {base} ({time.perf_counter() - t0:.1f}s): {jsonl.name} {jsonl.stat().st_size / 2**20:.0f} MB "
@@ -167,6 +178,9 @@ def main() -> None:
         cj = run_child("jsonl", jsonl, base)
         print(f"crashlens jsonl    : {cj['seconds']:.2f}s  {cj['loaded']:,} loaded  {cj['rejected']:,} rejected  "
               f"(report.seconds {cj['report_seconds']:.2f})  maxrss {cj['maxrss_mb']:.0f} MB  db {cj['db_mb']:.0f} MB")
+        cb = run_child("jsonl", jsonl_bad, base)
+        print(f"crashlens jsonl 1% : {cb['seconds']:.2f}s  {cb['loaded']:,} loaded  {cb['rejected']:,} rejected, each with its line "
+              f"(every 100th line cut short)  maxrss {cb['maxrss_mb']:.0f} MB")
         ct = run_child("text", text, base)
         print(f"crashlens text     : {ct['seconds']:.2f}s  {ct['loaded']:,} loaded (expected {records:,})  {ct['rejected']:,} rejected  "
               f"(report.seconds {ct['report_seconds']:.2f})  maxrss {ct['maxrss_mb']:.0f} MB  db {ct['db_mb']:.0f} MB")
@@ -178,6 +192,8 @@ def main() -> None:
     rows = [
         ("JSONL ingest time", f"{cj['seconds']:.2f}s", f"DuckDB read_json {ref['seconds']:.2f}s", f"ratio {ratio:.2f}x",
          "CrashLens within 2x of DuckDB's own load", ratio <= 2.0),
+        ("JSONL, 1% malformed", f"{cb['seconds']:.2f}s", f"DuckDB read_json {ref['seconds']:.2f}s", f"ratio {cb['seconds'] / ref['seconds']:.2f}x",
+         f"{cb['rejected']:,} rejects reported", cb["rejected"] == n // 100 and cb["loaded"] == n - n // 100),
         ("text lines/s", f"{lps:,.0f}", f"{ct['loaded']:,} records", f"{n:,} lines / {ct['seconds']:.2f}s",
          ">= 250,000 lines/s", lps >= 250_000),
         ("peak RSS jsonl", f"{cj['maxrss_mb']:.0f} MB", f"DuckDB {ref['maxrss_mb']:.0f} MB", "", "< 1 GB", cj["maxrss_mb"] < 1024),

@@ -41,11 +41,14 @@ def test_extra_keys_are_kept_however_the_json_is_spaced(ws, tmp_path):
     p.write_text('{"ts": "2024-05-14T10:00:00Z", "msg": "a"}\n'
                  '{"ts" : "2024-05-14T10:00:01Z", "msg" : "b", "user" : "u1"}\n'
                  '{"ts":"2024-05-14T10:00:02Z","msg":"c \\":\\" d","order":7}\n'
-                 '{"ts":"2024-05-14T10:00:03Z","msg":"e","nested":{"k":1}}\n')
+                 '{"ts":"2024-05-14T10:00:03Z","msg":"e","nested":{"k":1}}\n'
+                 '{"ts":"2024-05-14T10:00:04Z","msg":"f","span_id":null,"zone"\t:"eu"}\n'
+                 '{"ts":"2024-05-14T10:00:05Z","msg":"g","time":"2024-05-14T10:00:05Z"}\n')
     r = ingest_file(ws, "logs", str(p))
-    assert (r.loaded, r.rejected) == (4, 0)
+    assert (r.loaded, r.rejected) == (6, 0)
     got = [(m, json.loads(a) if a else None) for m, a in ws.con.execute("SELECT message, attributes FROM logs ORDER BY ts").fetchall()]
-    assert got == [("a", None), ("b", {"user": "u1"}), ('c ":" d', {"order": 7}), ("e", {"nested": {"k": 1}})]
+    assert got == [("a", None), ("b", {"user": "u1"}), ('c ":" d', {"order": 7}), ("e", {"nested": {"k": 1}}),
+                   ("f", {"zone": "eu"}), ("g", None)]
 
 
 def test_ninety_thousand_good_ten_thousand_bad(ws, tmp_path):
@@ -65,6 +68,50 @@ def test_ninety_thousand_good_ten_thousand_bad(ws, tmp_path):
     assert ws.con.execute("SELECT count(*), count(DISTINCT id) FROM logs").fetchall()[0] == (90_000, 90_000)
     reasons = {e.reason.split(" (")[0] for e in r.errors}
     assert {"not valid JSON", "JSON value is not an object", "no timestamp"} <= reasons
+
+
+def test_jsonl_stream_spans_many_blocks_and_keys_that_change_midway(ws, tmp_path, monkeypatch):
+    """The one-statement stream, cut into many tiny blocks: line numbers run on, and lines whose
+    keys the sampled head never showed are read as exactly as the others."""
+    from crashlens_core.ingest import driver
+
+    monkeypatch.setattr(driver, "_STREAM_BLOCK_BYTES", 4096)
+    monkeypatch.setattr(driver, "_SAMPLE_BYTES", 2048)
+    p = tmp_path / "drift.jsonl"
+    with open(p, "w") as fh:
+        for n in range(1, 3001):
+            if n == 1500:
+                fh.write("not json\n\n")  # line 1500 bad, line 1501 blank
+            elif n < 2000:
+                fh.write(json.dumps({"ts": f"2024-05-14T10:00:{n % 60:02d}Z", "level": "info", "msg": f"a {n}"}) + "\n")
+            else:  # another logger's spelling, and an extra key
+                fh.write(json.dumps({"@timestamp": f"2024-05-14T11:00:{n % 60:02d}Z", "severity": "ERROR",
+                                     "message": f"b {n}", "app": "cart", "user": f"u{n}"}) + "\n")
+    calls = []
+    r = ingest_file(ws, "logs", str(p), progress=lambda f, msg: calls.append(f))
+    assert (r.loaded, r.rejected) == (2999, 1) and [e.line for e in r.errors] == [1500]
+    assert calls[-1] == 1.0
+    first, last = (ws.con.execute(f"SELECT level, service, message, attributes, source_line FROM logs WHERE source_line = {n}").fetchall()[0]
+                   for n in (1499, 3001))
+    assert first == ("INFO", None, "a 1499", None, 1499)
+    assert last[:3] == ("ERROR", "cart", "b 3000") and json.loads(last[3]) == {"user": "u3000"} and last[4] == 3001
+    assert ws.con.execute("SELECT count(*) FROM logs WHERE level = 'ERROR' AND service = 'cart'").fetchall()[0][0] == 1001
+
+
+@pytest.mark.parametrize("fmt, line", [("jsonl", '{{"ts": "2024-05-14T10:00:{s:02d}Z", "msg": "m {n}"}}'),
+                                       ("text", "2024-05-14T10:00:{s:02d}Z INFO m {n}"),
+                                       ("logfmt", "ts=2024-05-14T10:00:{s:02d}Z level=info msg=\"m {n}\"")])
+def test_truncated_gzip_keeps_what_was_read_and_says_so(ws, tmp_path, fmt, line):
+    body = "".join(line.format(s=n % 60, n=n) + "\n" for n in range(20_000)).encode()
+    whole = gzip.compress(body)
+    p = tmp_path / f"cut.{fmt}.gz"
+    p.write_bytes(whole[: len(whole) * 2 // 3])
+    r = ingest_file(ws, "logs", str(p), fmt)
+    assert 1000 < r.loaded < 20_000
+    assert any("ends early" in e.reason for e in r.errors) and "ends early" in r.note
+    if fmt == "jsonl":  # every line before the damage is whole and good, except maybe the one it cuts
+        assert {e.line for e in r.errors} <= {None, r.loaded + 1} and r.rejected <= 1
+    assert ws.con.execute("SELECT count(*) FROM logs").fetchall()[0][0] == r.loaded
 
 
 def test_reported_errors_are_capped_but_counts_are_not(ws, tmp_path):

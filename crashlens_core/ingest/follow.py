@@ -39,7 +39,8 @@ from ..config import Settings
 from ..errors import ConfigError, CrashLensError, InputError, WorkspaceInUse
 from ..models import IngestError, IngestReport, Incident
 from ..store import Workspace
-from .driver import _arrow_lines, _ingest_rows, formats_for
+from .driver import formats_for, ingest_rows
+from .lines import arrow_lines
 from .source import Source
 
 __all__ = ["Chunk", "TailedFile", "FileBatch", "FollowBatch", "FollowSummary", "Follower", "DOCKER_PREFIX", "STATE_FILE",
@@ -593,7 +594,7 @@ def _ingest_stretch(ws: Workspace, first: Chunk, data: bytes, fmt: str, mapping:
         if fmt in SQL_LOG_FORMATS:
             ctx: dict[str, Any] = {"batch_id": batch_id, "base_id": ws.log_id_base(), "source": first.name,
                                    "service": defaults.get("service"), "host": defaults.get("host")}
-            result = ws.load_log_lines(_arrow_lines(data, first.first_line), fmt, ctx, cap, True)
+            result = ws.load_log_lines(arrow_lines(data, first.first_line), fmt, ctx, cap, True)
             report.loaded, report.rejected = result.loaded, result.rejected
             report.errors = [IngestError(line, reason) for line, reason in result.errors]
             if ctx.get("no_timestamps"):
@@ -605,7 +606,7 @@ def _ingest_stretch(ws: Workspace, first: Chunk, data: bytes, fmt: str, mapping:
             shift = first.first_line - (2 if with_header else 1)
             path = Path(first.key) if Path(first.key).exists() else Path(os.curdir)  # syslog reads a year from its mtime
             rows = _shifted(parse_logs(_BytesSource(path=path, name=first.name, data=body), fmt, mapping), shift)
-            _ingest_rows(ws, "logs", rows, batch_id, first.name, report, cap, defaults, None)
+            ingest_rows(ws, "logs", rows, batch_id, first.name, report, cap, defaults, None)
         ws.finish_batch(batch_id, report.loaded, report.rejected, [(e.line, e.reason) for e in report.errors])
     ws.checkpoint()
     report.seconds = time.perf_counter() - started

@@ -10,6 +10,7 @@ import gzip
 import hashlib
 import io
 import json
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, Iterator
@@ -23,6 +24,7 @@ BLOCK_BYTES = 32 << 20
 # file is refused rather than risking the machine.
 MAX_DOCUMENT_BYTES = 512 << 20
 _GZIP_MAGIC = b"\x1f\x8b"
+_GZIP_ERRORS = (EOFError, zlib.error, gzip.BadGzipFile)
 
 
 @dataclass
@@ -39,6 +41,7 @@ class Source:
     name: str
     _tracker: Any = None          # hashlib object while a tracked pass runs
     _tracked: str | None = None   # the digest a complete tracked pass produced
+    read_error: str | None = None  # why a compressed file could not be read to its end
 
     @classmethod
     def from_path(cls, path: str | Path) -> "Source":
@@ -99,7 +102,7 @@ class Source:
         tracker, self._tracker = self._tracker, None  # one pass only, from the first byte
         with self.open_binary() as fh:
             while True:
-                block = fh.read(block_bytes)
+                block = self._read(fh, block_bytes)
                 if not block:
                     if tracker is not None:
                         self._tracked = tracker.hexdigest()  # read to the end: the digest is complete
@@ -116,16 +119,44 @@ class Source:
         if rest:
             yield rest + b"\n"
 
+    def _read(self, fh: BinaryIO, n: int) -> bytes:
+        """Read up to ``n`` bytes; a truncated or corrupt gzip ends the file here, and says so.
+
+        Gzip is read in ``read1`` steps: a plain ``read`` that hits the damage would throw away
+        everything it had decompressed in that call.
+        """
+        if not isinstance(fh, gzip.GzipFile):
+            return fh.read(n)
+        parts, got = [], 0
+        try:
+            while got < n and (part := fh.read1(n - got)):
+                parts.append(part)
+                got += len(part)
+        except _GZIP_ERRORS as exc:
+            self._note_read_error(exc)
+        return b"".join(parts)
+
+    def _note_read_error(self, exc: BaseException) -> None:
+        self.read_error = (f"compressed data ends early or is corrupt ({exc or type(exc).__name__}): "
+                           "the lines before it were read, anything after it is lost")
+
     def lines(self) -> Iterator[tuple[int, str]]:
         """(line number starting at 1, text without the newline); undecodable bytes replaced."""
         with self.open_binary() as fh:
             text = io.TextIOWrapper(fh, encoding="utf-8", errors="replace", newline="")
-            for number, line in enumerate(text, start=1):
-                yield number, line.rstrip("\r\n")
+            try:
+                for number, line in enumerate(text, start=1):
+                    yield number, line.rstrip("\r\n")
+            except _GZIP_ERRORS as exc:
+                self._note_read_error(exc)
 
     def head(self, n_bytes: int = 64 << 10) -> str:
+        parts, got = [], 0
         with self.open_binary() as fh:
-            return fh.read(n_bytes).decode("utf-8", errors="replace")
+            while got < n_bytes and (part := self._read(fh, min(n_bytes - got, 16 << 10))):
+                parts.append(part)
+                got += len(part)
+        return b"".join(parts).decode("utf-8", errors="replace")
 
     def read_json_document(self) -> Any:
         """Parse the whole file as one JSON document, or raise InputError with the line."""
@@ -135,7 +166,11 @@ class Source:
                 hint="split it, or export as JSON Lines",
             )
         with self.open_binary() as fh:
-            blob = fh.read(MAX_DOCUMENT_BYTES + 1)
+            try:
+                blob = fh.read(MAX_DOCUMENT_BYTES + 1)
+            except _GZIP_ERRORS as exc:
+                raise InputError(f"{self.name}: compressed data ends early or is corrupt ({exc or type(exc).__name__})",
+                                 hint="a JSON document must be complete: compress it again, or export as JSON Lines") from None
         if len(blob) > MAX_DOCUMENT_BYTES:
             raise InputError(f"{self.name}: document larger than {MAX_DOCUMENT_BYTES >> 20} MB", hint="split it")
         try:
