@@ -16,12 +16,15 @@ with st.expander("Upload logs, spans or metrics", icon=":material/upload:", expa
     with st.form("upload", clear_on_submit=False):
         kind = st.segmented_control("What the files hold", ["logs", "spans", "metrics"], default="logs", key="upload_kind")
         files = st.file_uploader("Files (gzip welcome)", accept_multiple_files=True, key="upload_files")
-        c1, c2, c3 = st.columns([1, 2, 1])
+        c1, c2, c3, c4 = st.columns([1, 2, 1, 1])
         fmt = c1.selectbox("Format", ["auto", *sorted({f for fs in FORMAT_CHOICES.values() for f in fs})],
                            help="auto detects the format from the first lines")
         mapping_text = c2.text_input("Column mapping (CSV)", placeholder="TraceID=trace_id, pod:PodName=service",
                                      help="COLUMN=FIELD pairs, comma-separated")
         service = c3.text_input("Service (when records carry none)")
+        tz = c4.text_input("Time zone", value=common.settings().log_tz, key="upload_tz",
+                           help="Zone of timestamps written without an offset, e.g. Europe/Paris or +08:00; "
+                                "timestamps with Z or an offset are exact whatever this says")
         submitted = st.form_submit_button("Ingest", type="primary", icon=":material/input:")
     if submitted:
         kind = kind or "logs"
@@ -35,10 +38,11 @@ with st.expander("Upload logs, spans or metrics", icon=":material/upload:", expa
             for i, up in enumerate(files):
                 try:
                     mapping = parse_map([m for m in mapping_text.split(",") if m.strip()])
+                    settings = common.settings().replace(log_tz=tz.strip() or "UTC")
                     path = save_upload(ws, up.name, up.getvalue())
                     report = ingest_file(
                         ws, kind, str(path), fmt, mapping, defaults={"service": service} if service else None,
-                        settings=common.settings(), display_name=up.name,
+                        settings=settings, display_name=up.name,
                         progress=lambda f, msg, i=i: bar.progress(min((i + f) / len(files), 1.0), text=msg[:120]),
                     )
                     reports.append(report)

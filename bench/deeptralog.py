@@ -25,13 +25,13 @@ The data carries no root-cause label; DeepTraLog labels traces, not services. Th
   microservice": the faulty service is the caller that omits the key; its callee answers 4xx
   (the callee's span is where the error shows, the defect is in the caller).
 
-Two gaps of the core's CSV/text parsers are bridged here, openly, by rewriting the inputs
-(the rewritten files then go through the real ``ingest_files`` with a ``--map``):
-``IsError`` True/False is not a status word the span parser knows (→ ``Status`` error/ok),
-``ParentSpan`` ``-1`` is not a "no parent" value (→ empty), ``SpanType`` Entry/Exit/Local is not
-a span kind (→ ``Kind`` server/client/internal); and the ``text`` log format does not read the
-SkyWalking pattern (service, level, trace id would be lost), so logs become JSONL with the
-local-time offset, estimated from log lines matched to spans by trace id, written into ``ts``.
+The raw logs go through the real ``ingest_files`` as they are, in the ``text`` format: it reads
+the SW_CTX context (service, instance, trace id, span id = segment.index) and the logger layout,
+and ``log_tz`` (the local-time offset, estimated from log lines matched to spans by span id)
+turns their local times into UTC. The span export is rewritten before its ``--map`` ingest
+(``IsError`` → ``Status``, ``SpanType`` → ``Kind``, ``ParentSpan`` ``-1`` → empty), a bridge
+kept from before the span parser learnt those columns; the JSONL log copy that
+``write_inputs`` also writes is what ``determine_truth`` reads.
 """
 
 from __future__ import annotations
@@ -45,6 +45,8 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pandas as pd
+
+from crashlens_core.config import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "rca-dev" / "deeptralog"
@@ -230,14 +232,24 @@ def prepare(folder: Path, dest: Path) -> dict:
     times += [r["local"] - offset for r in logs]
     # the window is all of the folder's data (a case holds only its fault period), end exclusive
     return {"spans": spans, "logs": logs, "unmatched": unmatched, "offset": offset, "matched": matched,
-            "span_path": span_path, "log_path": log_path, "start": min(times), "end": max(times) + timedelta(seconds=1)}
+            "span_path": span_path, "log_path": log_path, "raw_logs": sorted(folder.glob("*.log")),
+            "start": min(times), "end": max(times) + timedelta(seconds=1)}
+
+
+def tz_of(offset: timedelta) -> str:
+    """The estimated local-time offset as a ``log_tz`` setting: +08:00."""
+    minutes = int(offset.total_seconds() // 60)
+    return f"{'+' if minutes >= 0 else '-'}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
 
 
 def ingest(ws, prepared: dict) -> tuple[int, int, list[str]]:
     """Both files through the real ingest path; (log lines loaded, spans loaded, problems)."""
     from crashlens_core.ingest import ingest_files
 
-    logs = ingest_files(ws, "logs", [str(prepared["log_path"])], "jsonl")
+    # The raw SkyWalking logs as they are: the text format reads SW_CTX (service, instance,
+    # trace and span ids) and the logger layout; log_tz reads their local times.
+    logs = ingest_files(ws, "logs", [str(p) for p in prepared["raw_logs"]], "text",
+                        settings=Settings(workspace=ws.folder, log_tz=tz_of(prepared["offset"])))
     spans = ingest_files(ws, "spans", [str(prepared["span_path"])], "csv", SPAN_MAP)
     problems = [f"{r.path}: {r.rejected} rejected ({'; '.join(e.reason for e in r.errors[:2])})"
                 for r in logs + spans if r.rejected or r.errors]
@@ -245,13 +257,13 @@ def ingest(ws, prepared: dict) -> tuple[int, int, list[str]]:
 
 
 def raw_text_check(log_path: Path, folder: Path) -> str:
-    """What the core's own ``text`` format makes of a raw SkyWalking log (why the logs are converted)."""
+    """What the core's own ``text`` format, format detection included, makes of a raw SkyWalking log."""
     from crashlens_core.ingest import ingest_files
     from crashlens_core.store import Workspace
 
     with Workspace.open(folder) as ws:
         rep = ingest_files(ws, "logs", [str(log_path)])[0]
-        n, svc, trace, level = ws.con.execute(
-            "SELECT count(*), count(service), count(trace_id), count(level) FROM logs").fetchall()[0]
-    return (f"{log_path.name} as-is (format {rep.format}): {n} lines loaded, {svc} with a service, {trace} with a trace id, "
-            f"{level} with a level, times taken as UTC (they are local)")
+        n, svc, trace, span, level = ws.con.execute(
+            "SELECT count(*), count(service), count(trace_id), count(span_id), count(level) FROM logs").fetchall()[0]
+    return (f"{log_path.name} as-is (format {rep.format}): {n} records loaded, {svc} with a service, {trace} with a trace id, "
+            f"{span} with a span id, {level} with a level")

@@ -181,8 +181,8 @@ def deeptralog() -> None:
               f"{normal_dir.name} ({len(normal['logs'])} log lines, {len(normal['spans'])} spans, {base[0]:%Y-%m-%d %H:%M:%S} "
               f"+{(base[1] - base[0]).total_seconds():.0f} s, fault-free, services {', '.join(sorted(set(normal['spans']['Service'])))})")
         print("   core text format on a raw log: " + dtl.raw_text_check(sorted(cases[0].folder.glob("*.log"))[0], Path(tmp) / "ws-raw"))
-        print("   so logs go in as JSONL (SW_CTX → service, instance, trace_id, span_id; the local-time offset estimated from log lines matched to spans) and "
-              "spans as CSV with IsError → Status, SpanType → Kind, ParentSpan -1 → none (see bench/deeptralog.py)")
+        print("   so logs go in as they are (format text; log_tz = the local-time offset, estimated from log lines matched to spans) and "
+              "spans as the CSV export with a --map (see bench/deeptralog.py)")
         print("   ranks are among distinct services: rca = offline analyzer (run_rca, baseline = normal run); rca/nb = the same "
               "with the default baseline (the equal window before: empty); traces = rank_suspect_services (baseline = normal run); "
               "'-' = not among the suspects")

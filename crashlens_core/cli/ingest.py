@@ -107,6 +107,8 @@ def register(sub, common):
                        "(prefix the column with pod: to turn a Kubernetes pod name into its service)")
         p.add_argument("--service", help="service name for records that carry none")
         p.add_argument("--host", help="host name for records that carry none")
+        p.add_argument("--tz", metavar="ZONE", help="time zone of timestamps written without an offset, e.g. Europe/Paris or "
+                       "+08:00 (default: setting log_tz, UTC)")
         p.add_argument("--no-detect", action="store_true", help="label templates and fingerprints but do not run incident detection")
         if kind == "logs":
             live = p.add_argument_group("live mode", "follow files as they grow, like tail -F (rotation and truncation "

@@ -11,21 +11,22 @@ from __future__ import annotations
 import time
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FuturesTimeout
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import pyarrow as pa
 
-from ..config import Settings
+from ..config import Settings, parse_timezone
 from ..errors import CrashLensError, InputError
 from ..models import IngestError, IngestReport
 from ..store import Workspace
-from .normalize import json_default
+from .normalize import json_default, naive_times_in
 from .lines import LineStream, arrow_lines, read_ahead
 from .source import Source
 
-__all__ = ["KINDS", "FORMAT_CHOICES", "MAP_FIELDS", "ingest_file", "ingest_files", "formats_for", "parse_map", "save_upload", "ingest_rows"]
+__all__ = ["KINDS", "FORMAT_CHOICES", "MAP_FIELDS", "ingest_file", "ingest_files", "formats_for", "parse_map", "save_upload", "ingest_rows", "log_times"]
 
 KINDS = ("logs", "spans", "metrics")
 # Listed here (not imported from the parsers) so `crashlens --help` stays fast.
@@ -173,7 +174,7 @@ def ingest_file(
         report.note = f"same content already ingested as batch {earlier['id']} ({earlier['path']}); nothing added"
         return report
     cap = settings.max_reported_errors
-    with ws.transaction():
+    with ws.transaction(), log_times(ws, settings):
         batch_id = ws.begin_batch(kind, source.name, fmt, digest or "pending", source.size(), quick_id=quick)
         report.batch_id = batch_id
         if kind == "logs":
@@ -206,6 +207,18 @@ def ingest_file(
     if progress:
         progress(1.0, f"{source.name}: {report.loaded:,} loaded, {report.rejected:,} rejected")
     return report
+
+
+@contextmanager
+def log_times(ws: Workspace, settings: Settings) -> Iterator[None]:
+    """While a file is parsed, timestamps written without an offset are times in ``settings.log_tz``.
+
+    Both parsers honour it: the Python ones through ``normalize.naive_times_in``, the SQL ones
+    through the DuckDB session time zone.
+    """
+    name, zone = parse_timezone(settings.log_tz)
+    with naive_times_in(zone), ws.naive_timezone(name):
+        yield
 
 
 # ---------------------------------------------------------------- line formats (SQL)

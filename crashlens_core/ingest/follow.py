@@ -39,7 +39,7 @@ from ..config import Settings
 from ..errors import ConfigError, CrashLensError, InputError, WorkspaceInUse
 from ..models import IngestError, IngestReport, Incident
 from ..store import Workspace
-from .driver import formats_for, ingest_rows
+from .driver import formats_for, ingest_rows, log_times
 from .lines import arrow_lines
 from .source import Source
 
@@ -588,7 +588,7 @@ def _ingest_stretch(ws: Workspace, first: Chunk, data: bytes, fmt: str, mapping:
         report.note = f"same lines already ingested as batch {earlier['id']}; nothing added"
         return report
     cap = settings.max_reported_errors
-    with ws.transaction():
+    with ws.transaction(), log_times(ws, settings):
         batch_id = ws.begin_batch("logs", first.name, fmt, digest, len(data))
         report.batch_id = batch_id
         if fmt in SQL_LOG_FORMATS:

@@ -9,14 +9,17 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from datetime import datetime, timezone
-from typing import Any
+from contextlib import contextmanager
+from contextvars import ContextVar
+from datetime import datetime, timedelta, timezone, tzinfo
+from typing import Any, Iterator
 
 from ..models import LEVEL_WORDS, LOG_ALIASES
 
 __all__ = [
     "LOG_ALIASES",
     "parse_ts",
+    "naive_times_in",
     "epoch_to_dt",
     "normalize_level",
     "unwrap_docker",
@@ -56,6 +59,23 @@ _ISO_RE = re.compile(
     r"^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,9}))?)?\s*(Z|z|UTC|[+-]\d{2}:?\d{2})?$"
 )
 _FORMATS = ("%d/%b/%Y:%H:%M:%S %z", "%a %b %d %H:%M:%S %Y", "%b %d %H:%M:%S %Y", "%Y/%m/%d %H:%M:%S", "%d.%m.%Y %H:%M:%S")
+
+
+# The zone of timestamps written without an offset, while a file is parsed (None: UTC).
+_NAIVE_TZ: ContextVar[tzinfo | None] = ContextVar("crashlens_naive_tz", default=None)
+@contextmanager
+def naive_times_in(zone: tzinfo | None) -> Iterator[None]:
+    """While parsing, read timestamps that carry no offset as times in ``zone`` (stored as UTC)."""
+    token = _NAIVE_TZ.set(None if zone is timezone.utc else zone)
+    try:
+        yield
+    finally:
+        _NAIVE_TZ.reset(token)
+
+
+def _from_naive(dt: datetime) -> datetime:
+    zone = _NAIVE_TZ.get()
+    return dt if zone is None else dt.replace(tzinfo=zone).astimezone(timezone.utc).replace(tzinfo=None)
 
 
 def epoch_to_dt(value: float) -> datetime:
@@ -103,10 +123,9 @@ def parse_ts(value: Any, default_year: int | None = None) -> datetime | None:
             sign = 1 if tz[0] == "+" else -1
             digits = tz[1:].replace(":", "")
             offset = sign * (int(digits[:2]) * 60 + int(digits[2:]))
-            from datetime import timedelta
-
             dt -= timedelta(minutes=offset)
-        return dt
+            return dt
+        return dt if tz else _from_naive(dt)
     if re.fullmatch(r"-?\d+(\.\d+)?", text):
         return parse_ts(float(text))
     for fmt in _FORMATS:
@@ -114,10 +133,10 @@ def parse_ts(value: Any, default_year: int | None = None) -> datetime | None:
             dt = datetime.strptime(text, fmt)
         except ValueError:
             continue
-        return dt.astimezone(timezone.utc).replace(tzinfo=None) if dt.tzinfo else dt
+        return dt.astimezone(timezone.utc).replace(tzinfo=None) if dt.tzinfo else _from_naive(dt)
     if default_year is not None:
         try:  # syslog RFC 3164 has no year
-            return datetime.strptime(f"{text} {default_year}", "%b %d %H:%M:%S %Y")
+            return _from_naive(datetime.strptime(f"{text} {default_year}", "%b %d %H:%M:%S %Y"))
         except ValueError:
             return None
     return None

@@ -36,6 +36,22 @@ LINE_RE = (
     r"(?:\[([^\]\s]{1,64})\]:?(?:\s+|$))?"
     r"((?s:.*))$"
 )
+# Java logger layouts, tried when LINE_RE finds no level (or finds Spring Boot's "pid ---"):
+#   logback   2021-08-07 19:10:41.655 [main] INFO  c.f.Bar - message
+#   SkyWalking  … [SW_CTX:[service,instance,traceId,segmentId,spanIndex]] [thread] INFO  c.f.Bar -message
+#   Spring Boot 2021-08-07 19:10:41.655  INFO 12345 --- [  main] c.f.Bar  : message
+#   log4j     2021-08-07 19:10:41,655 INFO [main] c.f.Bar: message (its thread is LINE_RE's service)
+# The logger must be a dotted name, so "ts INFO Payment: ok" keeps "Payment: ok" as its message.
+LOGGER_LINE_RE = (
+    r"^\[?(" + TS_RE + r")\]?\s+"
+    r"(?:\[SW_CTX:\[([^,\]]*),([^,\]]*),([^,\]]*),([^,\]]*),([^,\]]*)\]\]\s+)?"
+    r"(?:\[([^\]]{0,200})\]\s+)?"
+    r"((?i:" + _LEVEL_WORDS + r"))\s+"
+    r"(?:\d+\s+---\s+\[([^\]]{0,200})\]\s+)?"
+    r"(?:([\w$]+(?:\.[\w$]+)+)\s*[-:]\s?)?"
+    r"((?s:.*))$"
+)
+_LOGGER_GROUPS = ["ts", "sw_svc", "sw_inst", "sw_trace", "sw_seg", "sw_idx", "thread", "lvl", "thread2", "logger", "body"]
 START_RE = r"^\[?" + TS_RE
 # Lines that continue the previous record when they have no timestamp of their own.
 CONTINUATION_RE = (
@@ -292,9 +308,41 @@ def _grouped(con: Any, ctx: dict[str, Any], cap: int, is_last: bool, line_expr: 
     return LineChunkResult(loaded, rejected, errors, carry_from)
 
 
+def _first_line_parts(records: str) -> str:
+    """Each record's first line read into parts: pts, psvc, phost, plvl, pbody, ptrace, pspan, pattrs.
+
+    LINE_RE first (one regex per record); LOGGER_LINE_RE only for the records it leaves
+    without a level, or with Spring Boot's "pid ---" (CASE evaluates it on those rows only).
+    A SkyWalking context gives service, instance (host: the part after "@"), trace id and span
+    id (segment.index, as SkyWalking's span export writes it); thread and logger go to attributes.
+    """
+    def val(x: str) -> str:
+        return f"nullif(nullif({x}, ''), 'N/A')"
+
+    return f"""
+        SELECT *,
+          CASE WHEN jm THEN j.ts ELSE p.ts END AS pts,
+          CASE WHEN jm THEN {val('j.sw_svc')} ELSE nullif(p.svc, '') END AS psvc,
+          CASE WHEN jm THEN {val("regexp_extract(j.sw_inst, '([^@]*)$', 1)")} END AS phost,
+          CASE WHEN jm THEN j.lvl ELSE nullif(p.lvl, '') END AS plvl,
+          CASE WHEN jm THEN j.body ELSE p.body END AS pbody,
+          coalesce(CASE WHEN jm THEN {val('j.sw_trace')} END,
+                   nullif(regexp_extract(first_line, {_q(_TRACE_RE)}, 1), '')) AS ptrace,
+          coalesce(CASE WHEN jm AND {val('j.sw_seg')} IS NOT NULL THEN j.sw_seg || '.' || j.sw_idx END,
+                   nullif(regexp_extract(first_line, {_q(_SPAN_RE)}, 1), '')) AS pspan,
+          CASE WHEN jm THEN nullif(json_merge_patch('{{}}', json_object(
+                 'thread', nullif(trim(coalesce(nullif(j.thread, ''), j.thread2)), ''),
+                 'logger', nullif(j.logger, ''))), '{{}}') END AS pattrs
+        FROM (SELECT *, coalesce(j.lvl, '') <> '' AS jm
+              FROM (SELECT *, CASE WHEN p.lvl = '' OR regexp_matches(p.body, '^\\d+ +--- ')
+                                   THEN regexp_extract(first_line, {_q(LOGGER_LINE_RE)}, {_LOGGER_GROUPS}) END AS j
+                    FROM (SELECT *, regexp_extract(first_line, {_q(LINE_RE)}, ['ts', 'lvl', 'svc', 'body']) AS p
+                          FROM ({records}))))"""
+
+
 _MESSAGE_FROM_PARTS = """
-    CASE WHEN cont IS NULL THEN coalesce(NULLIF(p.body, ''), first_line)
-         ELSE coalesce(NULLIF(p.body, ''), first_line) || E'\\n' || cont END"""
+    CASE WHEN cont IS NULL THEN coalesce(NULLIF(pbody, ''), first_line)
+         ELSE coalesce(NULLIF(pbody, ''), first_line) || E'\\n' || cont END"""
 
 
 def _load_text(con: Any, ctx: dict[str, Any], cap: int, is_last: bool) -> LineChunkResult:
@@ -313,11 +361,9 @@ def _load_text(con: Any, ctx: dict[str, Any], cap: int, is_last: bool) -> LineCh
     ctx = dict(ctx)
     ctx["first_cols"] = "NULL AS unused"
     ctx["records_sql"] = f"""
-        SELECT line_no, cl_ts(p.ts) AS ts, NULLIF(p.svc, '') AS service, NULL AS host,
-               cl_level(NULLIF(p.lvl, '')) AS level, {_MESSAGE_FROM_PARTS} AS message,
-               NULLIF(regexp_extract(first_line, {_q(_TRACE_RE)}, 1), '') AS trace_id,
-               NULLIF(regexp_extract(first_line, {_q(_SPAN_RE)}, 1), '') AS span_id, NULL::JSON AS attributes
-        FROM (SELECT *, regexp_extract(first_line, {_q(LINE_RE)}, ['ts', 'lvl', 'svc', 'body']) AS p FROM (__RECORDS__))"""
+        SELECT line_no, cl_ts(pts) AS ts, psvc AS service, phost AS host, cl_level(plvl) AS level,
+               {_MESSAGE_FROM_PARTS} AS message, ptrace AS trace_id, pspan AS span_id, pattrs AS attributes
+        FROM ({_first_line_parts('__RECORDS__')})"""
     return _grouped(con, ctx, cap, is_last, "rtrim(raw, E'\\r\\n')", f"regexp_matches(line, {_q(START_RE)})",
                     "NULL AS unused", "true", None)
 
@@ -326,13 +372,10 @@ def _load_docker(con: Any, ctx: dict[str, Any], cap: int, is_last: bool) -> Line
     ctx = dict(ctx)
     ctx["first_cols"] = "arg_min(dtime, line_no) AS dtime, arg_min(stream, line_no) AS stream"
     ctx["records_sql"] = f"""
-        SELECT line_no, coalesce(cl_ts(dtime), cl_ts(NULLIF(p.ts, ''))) AS ts, NULLIF(p.svc, '') AS service,
-               NULL AS host, cl_level(NULLIF(p.lvl, '')) AS level,
-               {_MESSAGE_FROM_PARTS} AS message,
-               NULLIF(regexp_extract(first_line, {_q(_TRACE_RE)}, 1), '') AS trace_id,
-               NULLIF(regexp_extract(first_line, {_q(_SPAN_RE)}, 1), '') AS span_id,
-               json_object('stream', stream) AS attributes
-        FROM (SELECT *, regexp_extract(first_line, {_q(LINE_RE)}, ['ts', 'lvl', 'svc', 'body']) AS p FROM (__RECORDS__))"""
+        SELECT line_no, coalesce(cl_ts(dtime), cl_ts(NULLIF(pts, ''))) AS ts, psvc AS service, phost AS host,
+               cl_level(plvl) AS level, {_MESSAGE_FROM_PARTS} AS message, ptrace AS trace_id, pspan AS span_id,
+               json_merge_patch(json_object('stream', stream), coalesce(pattrs, '{{}}')) AS attributes
+        FROM ({_first_line_parts('__RECORDS__')})"""
     ok = ("coalesce(CASE WHEN json_valid(raw) THEN json_extract_string(raw, '$.log') IS NOT NULL"
           " AND json_extract_string(raw, '$.time') IS NOT NULL END, false)")
     bad = f"""SELECT line_no, CASE WHEN NOT json_valid(raw) THEN 'not valid JSON'

@@ -167,6 +167,22 @@ class Workspace:
                 raise
             self.con.execute("COMMIT")
 
+    @contextmanager
+    def naive_timezone(self, name: str) -> Iterator[None]:
+        """Meanwhile, SQL parsing reads timestamp text without an offset as times in zone ``name``.
+
+        The session TimeZone decides how such text casts to TIMESTAMPTZ (``linesql`` cl_ts); it is
+        UTC at all other times.
+        """
+        if name == "UTC":
+            yield
+            return
+        self.con.execute("SET TimeZone = " + "'" + name.replace("'", "''") + "'")
+        try:
+            yield
+        finally:
+            self.con.execute("SET TimeZone = 'UTC'")
+
     def interrupt(self) -> None:
         """Stop the statement running on this workspace's connection (from another thread)."""
         self.con.interrupt()
