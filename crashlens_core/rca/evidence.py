@@ -20,6 +20,7 @@ import importlib.util
 import json
 import math
 import re
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Callable, Iterable
@@ -29,6 +30,7 @@ from ..errors import InputError
 from ..models import Evidence, Incident
 from ..store import Workspace
 from ..store import rca as sql
+from ..store.traces import origin_blame
 from .schema import canonical_json, sha256_hex
 
 __all__ = ["EvidenceSet", "assemble_evidence", "resolve_window", "item_digest", "estimate_tokens", "parse_frames",
@@ -242,7 +244,15 @@ def collect_error_logs(ctx: _Ctx) -> list[Evidence]:
 def collect_error_spans(ctx: _Ctx) -> list[Evidence]:
     """Where failures start in traces: failed spans with no failed child, by service, operation, exception."""
     out = []
-    for g in sql.error_span_groups(ctx.ws, ctx.start, ctx.end, ctx.b_start, ctx.b_end):
+    groups = sql.error_span_groups(ctx.ws, ctx.start, ctx.end, ctx.b_start, ctx.b_end)
+    blamed = origin_blame(ctx.ws, [tuple(k) for g in groups for k in g["sample"] or []])
+    for g in groups:
+        # An error that shows here but was caused elsewhere (a silent callee, a refused
+        # request): the group goes to the service at fault when most of its sample says so.
+        votes = Counter((blamed[tuple(k)]["service"], blamed[tuple(k)]["why"]) for k in g["sample"] or [] if tuple(k) in blamed)
+        (blame_service, why), n_votes = votes.most_common(1)[0] if votes else ((None, None), 0)
+        if 2 * n_votes <= len(g["sample"] or []):
+            blame_service, why = None, None
         attrs = _attrs(g["attributes"])
         trace = _stacktrace(attrs)
         frames = parse_frames(trace)
@@ -251,17 +261,25 @@ def collect_error_spans(ctx: _Ctx) -> list[Evidence]:
         message = str(attrs.get("exception.message") or attrs.get("status.message") or "")
         host = attrs.get("host.name") or attrs.get("host") or ""
         version = attrs.get("service.version") or ""
+        where = {"refused": f" Most answered the caller {blame_service} with a 4xx: its request was refused, so the "
+                            f"fault is the caller's, not {g['service']}'s.",
+                 "slow_callee": f" They are calls to {blame_service} that the caller gave up waiting for: {blame_service}'s "
+                                f"span outlived the call, so the fault is {blame_service}'s; {g['service']} only reports it.",
+                 "silent_callee": f" They are calls to {blame_service}, which left no span of its own (timed out or "
+                                  f"unreachable): the fault is {blame_service}'s; {g['service']} only reports it."}.get(why or "", "")
         text = (f"{g['n']} failed spans '{g['name']}' in {g['service']} ({g['traces']} traces) with {g['exc_type']}"
-                f"{': ' + message[:300] if message else ''}; no failed child span, so the failure starts here. "
+                f"{': ' + message[:300] if message else ''}; no failed child span, so the failure starts here.{where} "
                 f"{g['baseline_n']} in the baseline window. First at {_iso(g['first_ts'])}"
                 + (f" on {host}" if host else "") + (f" (version {version})" if version else "") + "."
                 + (f"\nStack trace:\n{_clip(trace, 1500)}" if trace else (f"\nCode: {location}" if location else "")))
         out.append(Evidence(
-            f"span:{g['example_span']}", "span", f"error origin {g['service']}/{g['name']}: {g['exc_type']}", _clip(text),
-            round(1.5 + nov * math.log2(1 + g["n"]), 4),
-            {"signal": "error_span", "service": g["service"], "name": g["name"], "exc_type": g["exc_type"],
+            f"span:{g['example_span']}", "span",
+            f"error origin {g['service']}/{g['name']}: {g['exc_type']}" + (f" (fault: {blame_service}, {why})" if why else ""),
+            _clip(text), round(1.5 + nov * math.log2(1 + g["n"]), 4),
+            {"signal": "error_span", "service": blame_service or g["service"], "name": g["name"], "exc_type": g["exc_type"],
+             "span_service": g["service"], "why": why,
              "message": message[:300], "count": g["n"], "traces": g["traces"], "baseline_count": g["baseline_n"],
-             "expected": _num(g["baseline_n"] * ctx.ratio), "novelty": _num(nov), "location": location, "frames": frames[-8:], "host": host, "version": version,
+             "expected": _num(g["baseline_n"] * ctx.ratio), "novelty": _num(nov), "location": "" if why else location, "frames": frames[-8:], "host": host, "version": version,
              "trace_id": g["trace_id"], "first_ts": _iso(g["first_ts"]), "last_ts": _iso(g["last_ts"])}))
     return out
 

@@ -71,12 +71,12 @@ def default_baseline(window_start: datetime, window_end: datetime) -> tuple[date
 
 def _error_shares(now: dict[str, Any], base: dict[str, Any], ratio: float, min_new: int) -> tuple[dict[str, float], dict[str, list], dict[str, list]]:
     """Excess error origins per service; (shares, reasons, evidence)."""
-    base_counts = {(g["service"], g["name"], g["exception"]): g["count"] for g in base["origins"]}
+    base_counts = {(g["service"], g["name"], g["exception"], g.get("why")): g["count"] for g in base["origins"]}
     excess: dict[str, float] = {}
     reasons: dict[str, list] = {}
     evidence: dict[str, list] = {}
     for g in now["origins"]:
-        expected = base_counts.get((g["service"], g["name"], g["exception"]), 0) * ratio
+        expected = base_counts.get((g["service"], g["name"], g["exception"], g.get("why")), 0) * ratio
         extra = g["count"] - (expected + 3.0 * math.sqrt(expected))
         if extra < min_new:
             continue
@@ -87,11 +87,25 @@ def _error_shares(now: dict[str, Any], base: dict[str, Any], ratio: float, min_n
         on = ""
         if hosts and len(hosts) < 4:
             on = " on " + ", ".join(f"{h} ({c})" for h, c in sorted(hosts.items(), key=lambda kv: -kv[1]))
-        text = f"origin of {g['count']} erroring traces ({what}){on}, {expected:.1f} expected from the baseline"
+        if g.get("why") == "refused":
+            text = (f"sent the requests of {g['count']} erroring traces that {g['via']} refused with a 4xx answer ({what}): "
+                    f"the request is at fault, not {g['via']}; {expected:.1f} expected from the baseline")
+        elif g.get("why") == "slow_callee":
+            text = (f"callee of {g['count']} failed calls from {g['via']} ({what}) that gave up waiting: its span outlived "
+                    f"the call{on}; {expected:.1f} expected from the baseline")
+        elif g.get("why") == "silent_callee":
+            text = (f"callee of {g['count']} failed calls from {g['via']} ({what}) that left no span of its own "
+                    f"(timed out or unreachable){on}; {expected:.1f} expected from the baseline")
+        else:
+            text = f"origin of {g['count']} erroring traces ({what}){on}, {expected:.1f} expected from the baseline"
         reasons.setdefault(svc, []).append(text)
+        title = {"refused": f"request refused (4xx) by {g.get('via')}: sent by {svc}",
+                 "silent_callee": f"silent callee: {svc}, called from {g.get('via')} {g['name']}",
+                 "slow_callee": f"slow callee: {svc}, called from {g.get('via')} {g['name']}"}.get(
+                     g.get("why") or "", f"error origin: {svc} {g['name']}")
         evidence.setdefault(svc, []).extend(
-            Evidence(f"span:{sid}", "span", f"error origin: {svc} {g['name']}",
-                     f"Span {sid} ({svc} {g['name']}) is where one of these errors started: {text}.", float(extra),
+            Evidence(f"span:{sid}", "span", title,
+                     f"Span {sid} ({g.get('via') or svc} {g['name']}) is where one of these errors started; {svc}: {text}.", float(extra),
                      {"service": svc, "name": g["name"], "exception": g["exception"], "count": g["count"]})
             for sid in g["examples"][:3])
     total = sum(excess.values())

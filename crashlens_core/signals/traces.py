@@ -631,7 +631,10 @@ def window_trace_stats(ws: Workspace, window_start: datetime | None, window_end:
     ``blame_ms`` ({service: total ms}; blame moves a wrapper's gap around a remote call to
     the callee), ``top_spans`` ({service: the 3 span ids with the most blamed self time}),
     ``presence`` ({service: traces it appears in}), and ``origins``: one row per
-    (service, span name, exception) error origin with ``count`` and up to 5 example span ids.
+    (service, span name, exception, why) error origin with ``count`` and up to 5 example span
+    ids. ``service`` is the service at fault: the span's own, unless ``why`` says otherwise
+    (``silent_callee``, ``refused``: see ``store.traces.origin_blame``; ``via`` is then the
+    span's own service).
     """
     b = load_batch(ws, window_start=window_start, window_end=window_end)
     ntr = len(b.trace_ids)
@@ -659,13 +662,17 @@ def window_trace_stats(ws: Workspace, window_start: datetime | None, window_end:
     pres = np.unique(b.trace[real] * nsvc + b.service_code[real]) % nsvc
     out["presence"] = {b.services[i]: int(c) for i, c in enumerate(np.bincount(pres, minlength=nsvc)) if c}
     rows = [int(r) for r in b.origins.tolist() if r >= 0]
-    details = tstore.span_details(ws, [(b.trace_ids[b.trace[r]], b.span_ids[r]) for r in rows])
-    groups: dict[tuple[str, str, str], dict[str, Any]] = {}
-    for r in rows:
-        det = details.get((b.trace_ids[b.trace[r]], b.span_ids[r]), {})
-        key = (b.service_of(r), b.names[r], det.get("exception") or "")
+    keys = [(b.trace_ids[b.trace[r]], b.span_ids[r]) for r in rows]
+    details = tstore.span_details(ws, keys)
+    # an error that shows in one service but was caused by another (a silent callee, a refused request)
+    blamed = tstore.origin_blame(ws, keys)
+    groups: dict[tuple[str, str, str, str], dict[str, Any]] = {}
+    for r, span_key in zip(rows, keys):
+        det = details.get(span_key, {})
+        blame = blamed.get(span_key, {})
+        key = (blame.get("service") or b.service_of(r), b.names[r], det.get("exception") or "", blame.get("why") or "")
         g = groups.setdefault(key, {"service": key[0], "name": key[1], "exception": key[2] or None, "count": 0,
-                                    "examples": [], "hosts": {}})
+                                    "examples": [], "hosts": {}, "why": key[3] or None, "via": blame.get("via")})
         g["count"] += 1
         if len(g["examples"]) < 5:
             g["examples"].append(b.span_ids[r])

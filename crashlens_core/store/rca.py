@@ -95,7 +95,8 @@ def error_dimensions(ws: Workspace, start: datetime, end: datetime) -> list[dict
 
 def error_span_groups(ws: Workspace, start: datetime, end: datetime, b_start: datetime, b_end: datetime,
                       limit: int = 20) -> list[dict[str, Any]]:
-    """Where errors start: failed spans with no failed child, grouped by service, operation and exception type."""
+    """Where errors start: failed spans with no failed child, grouped by service, operation and exception type
+    (``sample``: the first five spans of a group, as [trace_id, span_id])."""
     inner = """
         SELECT s.trace_id, s.span_id, s.service, s.name, s.start_ts, s.attributes,
                coalesce(json_extract_string(s.attributes, '$."exception.type"'), 'error') AS exc_type
@@ -105,7 +106,8 @@ def error_span_groups(ws: Workspace, start: datetime, end: datetime, b_start: da
     return _rows(ws, f"""
         WITH w AS ({inner}), b AS ({inner}),
         g AS (SELECT coalesce(service, '') AS service, name, exc_type, count(*) AS n, count(DISTINCT trace_id) AS traces,
-                     min(start_ts) AS first_ts, max(start_ts) AS last_ts, arg_min(span_id, (start_ts, span_id)) AS example_span
+                     min(start_ts) AS first_ts, max(start_ts) AS last_ts, arg_min(span_id, (start_ts, span_id)) AS example_span,
+                     list([trace_id, span_id] ORDER BY start_ts, span_id)[1:5] AS sample
               FROM w GROUP BY ALL),
         bg AS (SELECT coalesce(service, '') AS service, name, exc_type, count(*) AS n FROM b GROUP BY ALL)
         SELECT g.*, coalesce(bg.n, 0) AS baseline_n, w.trace_id, w.attributes

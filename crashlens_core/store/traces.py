@@ -21,6 +21,7 @@ from .workspace import Workspace
 __all__ = [
     "span_table",
     "span_details",
+    "origin_blame",
     "span_attributes",
     "trace_bounds",
     "worst_traces",
@@ -95,6 +96,90 @@ def span_details(ws: Workspace, keys: Sequence[tuple[str, str]]) -> dict[tuple[s
         ws.con.unregister("cl_span_keys")
     keys_out = ("exception", "message", "status_message", "host")
     return {(r[0], r[1]): dict(zip(keys_out, r[2:])) for r in rows}
+
+
+# Where a client writes down whom it called (OTel, older OTel, SkyWalking's export).
+_PEER_KEYS = ("peer.service", "server.address", "net.peer.name", "Peer")
+# A 4xx answer in a log line, the code in group 1: after Spring's HttpClientErrorException,
+# "status code 403" (axios, Go), "HTTP/1.1 404"; or before "Client Error" (Python requests)
+# or a reason phrase. A bare number ("took 403 ms") is not one.
+_CLIENT_ERROR_RES = (
+    r"(?i)(?:HttpClientErrorException(?:\$\w+)?:?\s*|status(?:[ _]?code)?[\s:=]+|HTTP/\d(?:\.\d)?\s+)(4\d\d)\b",
+    r"(?i)\b(4\d\d)\s+(?:Client Error|Bad Request|Unauthorized|Forbidden|Not Found|Conflict|Unprocessable)",
+)
+
+
+def origin_blame(ws: Workspace, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], dict[str, str]]:
+    """For error-origin spans ``(trace_id, span_id)``: the service at fault when it is not the span's own.
+
+    Three cases, where an error shows in one service but was caused by another:
+
+    * ``slow_callee``: a client span that failed (none of its children did) while its callee's
+      span, in another service, was still running at its end: the caller gave up waiting (a
+      timeout). Blame: the callee.
+    * ``silent_callee``: a client span that failed and has no child span, whose peer attribute
+      names a service seen in the workspace. A call that timed out or could not connect
+      leaves no span on the callee's side; the caller only reports it. Blame: the peer.
+    * ``refused``: a span below a span of another service that answered 4xx, told by an HTTP
+      status attribute on either span or by a 4xx logged by the caller's service in the same
+      trace (408 and 429, timeout and rate limit, are not the request's fault). A 4xx says
+      the request was wrong. Blame: the caller.
+
+    Returns ``{key: {"service", "why", "via"}}`` (``via``: the span's own service) for the
+    re-attributed spans only.
+    """
+    if not keys:
+        return {}
+    peer = "coalesce(" + ", ".join(f"json_extract_string(s.attributes, '$.\"{k}\"')" for k in _PEER_KEYS) + ")"
+
+    def status(alias: str) -> str:
+        return (f"try_cast(coalesce(json_extract_string({alias}.attributes, '$.\"http.response.status_code\"'), "
+                f"json_extract_string({alias}.attributes, '$.\"http.status_code\"')) AS INTEGER)")
+
+    ws.con.register("cl_origin_keys", pa.Table.from_pydict({"trace_id": [k[0] for k in keys], "span_id": [k[1] for k in keys]}))
+    try:
+        rows = ws.con.execute(f"""
+            WITH o AS (
+              SELECT s.trace_id, s.span_id, s.service, s.kind, {peer} AS peer, {status('s')} AS code,
+                     p.service AS caller, {status('p')} AS caller_code,
+                     EXISTS (SELECT 1 FROM spans c WHERE c.trace_id = s.trace_id AND c.parent_id = s.span_id) AS has_child,
+                     (SELECT arg_max(c.service, c.end_ts) FROM spans c
+                      WHERE c.trace_id = s.trace_id AND c.parent_id = s.span_id AND c.service IS DISTINCT FROM s.service
+                        AND c.end_ts >= s.end_ts - INTERVAL 50 MILLISECOND) AS outlived_by
+              FROM spans s SEMI JOIN cl_origin_keys k ON s.trace_id = k.trace_id AND s.span_id = k.span_id
+              LEFT JOIN spans p ON p.trace_id = s.trace_id AND p.span_id = s.parent_id),
+            known AS (SELECT DISTINCT service FROM spans WHERE service IS NOT NULL),
+            logged AS (SELECT DISTINCT l.trace_id, l.service FROM logs l SEMI JOIN o ON l.trace_id = o.trace_id
+                       WHERE l.level IN ('ERROR', 'WARN', 'FATAL')
+                         AND coalesce(nullif(regexp_extract(l.message, {_q(_CLIENT_ERROR_RES[0])}, 1), ''),
+                                      regexp_extract(l.message, {_q(_CLIENT_ERROR_RES[1])}, 1)) NOT IN ('', '408', '429'))
+            SELECT o.trace_id, o.span_id, o.service, CASE WHEN o.kind = 'client' THEN o.outlived_by END AS slow_callee,
+                   CASE WHEN o.kind = 'client' AND NOT o.has_child THEN
+                          (SELECT min(k.service) FROM known k
+                           WHERE k.service IS DISTINCT FROM o.service
+                             AND k.service IN (o.peer, split_part(o.peer, ':', 1), split_part(split_part(o.peer, ':', 1), '.', 1)))
+                   END AS callee,
+                   CASE WHEN o.caller IS NOT NULL AND o.caller IS DISTINCT FROM o.service
+                             AND (coalesce(o.code BETWEEN 400 AND 499 AND o.code NOT IN (408, 429), false)
+                                  OR coalesce(o.caller_code BETWEEN 400 AND 499 AND o.caller_code NOT IN (408, 429), false)
+                                  OR EXISTS (SELECT 1 FROM logged g WHERE g.trace_id = o.trace_id AND g.service = o.caller))
+                        THEN o.caller END AS refused_by
+            FROM o""").fetchall()
+    finally:
+        ws.con.unregister("cl_origin_keys")
+    out: dict[tuple[str, str], dict[str, str]] = {}
+    for trace_id, span_id, service, slow, callee, caller in rows:
+        if slow:
+            out[(trace_id, span_id)] = {"service": slow, "why": "slow_callee", "via": service or ""}
+        elif callee:
+            out[(trace_id, span_id)] = {"service": callee, "why": "silent_callee", "via": service or ""}
+        elif caller:
+            out[(trace_id, span_id)] = {"service": caller, "why": "refused", "via": service or ""}
+    return out
+
+
+def _q(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
 
 
 def span_attributes(ws: Workspace, trace_id: str, span_id: str) -> dict[str, Any] | None:
