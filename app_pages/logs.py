@@ -21,7 +21,7 @@ with st.expander("Upload logs, spans or metrics", icon=":material/upload:", expa
                            help="auto detects the format from the first lines")
         mapping_text = c2.text_input("Column mapping (CSV)", placeholder="TraceID=trace_id, pod:PodName=service",
                                      help="COLUMN=FIELD pairs, comma-separated")
-        service = c3.text_input("Service (when records carry none)")
+        service = c3.text_input("Default service", help="Service name for records that carry none")
         tz = c4.text_input("Time zone", value=common.settings().log_tz, key="upload_tz",
                            help="Zone of timestamps written without an offset, e.g. Europe/Paris or +08:00; "
                                 "timestamps with Z or an offset are exact whatever this says")
