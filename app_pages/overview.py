@@ -35,6 +35,16 @@ if not any(counts[k] for k in ("logs", "spans", "metrics")):
             common.show_error(exc)
     with c2:
         st.page_link("app_pages/logs.py", label="Upload your data", icon=":material/upload:")
+
+    @st.fragment(run_every=common.settings().live_refresh_s or None)
+    def wait_for_data() -> None:
+        """Data ingested meanwhile (`crashlens ingest`, `--follow` in a terminal): show it without a reload."""
+        with common.fragment_workspace():
+            now = common.workspace().counts()
+        if any(now[k] for k in ("logs", "spans", "metrics")):
+            st.rerun()
+
+    wait_for_data()
 else:
     @st.fragment(run_every=common.settings().live_refresh_s or None)
     def recent_incidents() -> None:

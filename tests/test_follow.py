@@ -473,3 +473,33 @@ def test_new_incidents_appear_in_the_browser_without_a_reload(tmp_path):
             assert page.locator('[data-testid="stException"]').count() == 0, name
             assert page.locator('[data-testid="stAlertContentError"]').count() == 0, name
         browser.close()
+
+
+@pytest.mark.browser
+def test_an_empty_overview_shows_data_as_soon_as_it_arrives(tmp_path):
+    """Someone starts `crashlens ingest logs --follow` after opening the app: no reload needed."""
+    from playwright.sync_api import expect, sync_playwright
+
+    from .test_browser import CHROMIUM, CHROMIUM_ARGS, _need_chromium, _serve
+
+    _need_chromium()
+    log = tmp_path / "app.jsonl"
+    with _serve(tmp_path / "ws", tmp_path) as base, sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        page = browser.new_page(viewport={"width": 1400, "height": 1400})
+        page.goto(base + "/", wait_until="domcontentloaded")
+        expect(page.get_by_text("This workspace is empty")).to_be_visible(timeout=60_000)
+
+        _quiet_then_burst(log, "ConnectionError", 1800)
+        f = Follower([str(log)], _settings(tmp_path, lock_timeout_s=10))
+        f.poll()
+        for _ in range(20):  # the app may hold the workspace for a moment: the follower waits its turn
+            batch = f.flush()
+            if not batch.waiting:
+                break
+        assert batch.new_incidents
+        expect(page.locator('[data-testid="stMetricValue"]').nth(0)).to_have_text("192", timeout=60_000)
+        expect(page.get_by_text("This workspace is empty")).to_have_count(0)
+        expect(page.locator('[data-testid="stDataFrame"] table').first).to_contain_text("ConnectionError", timeout=60_000)
+        assert page.locator('[data-testid="stException"]').count() == 0
+        browser.close()
