@@ -36,6 +36,15 @@ __all__ = [
 ]
 
 
+# Where a client span writes down whom it called: OTel, older OTel, SkyWalking's export, databases.
+_PEER_KEYS = ("peer.service", "server.address", "net.peer.name", "Peer", "db.system")
+
+
+def _peer(alias: str) -> str:
+    """SQL: the peer a span of ``alias`` names, or NULL."""
+    return "coalesce(" + ", ".join(f"json_extract_string({alias}.attributes, '$.\"{k}\"')" for k in _PEER_KEYS) + ")"
+
+
 def _selection(trace_ids: Sequence[str] | None, start: datetime | None, end: datetime | None,
                limit: int | None) -> tuple[str, list[Any]]:
     """A CTE body listing the selected trace ids (column ``trace_id``)."""
@@ -98,8 +107,6 @@ def span_details(ws: Workspace, keys: Sequence[tuple[str, str]]) -> dict[tuple[s
     return {(r[0], r[1]): dict(zip(keys_out, r[2:])) for r in rows}
 
 
-# Where a client writes down whom it called (OTel, older OTel, SkyWalking's export).
-_PEER_KEYS = ("peer.service", "server.address", "net.peer.name", "Peer")
 # A 4xx answer in a log line, the code in group 1: after Spring's HttpClientErrorException,
 # "status code 403" (axios, Go), "HTTP/1.1 404"; or before "Client Error" (Python requests)
 # or a reason phrase. A bare number ("took 403 ms") is not one.
@@ -130,7 +137,6 @@ def origin_blame(ws: Workspace, keys: Sequence[tuple[str, str]]) -> dict[tuple[s
     """
     if not keys:
         return {}
-    peer = "coalesce(" + ", ".join(f"json_extract_string(s.attributes, '$.\"{k}\"')" for k in _PEER_KEYS) + ")"
 
     def status(alias: str) -> str:
         return (f"try_cast(coalesce(json_extract_string({alias}.attributes, '$.\"http.response.status_code\"'), "
@@ -140,7 +146,7 @@ def origin_blame(ws: Workspace, keys: Sequence[tuple[str, str]]) -> dict[tuple[s
     try:
         rows = ws.con.execute(f"""
             WITH o AS (
-              SELECT s.trace_id, s.span_id, s.service, s.kind, {peer} AS peer, {status('s')} AS code,
+              SELECT s.trace_id, s.span_id, s.service, s.kind, {_peer('s')} AS peer, {status('s')} AS code,
                      p.service AS caller, {status('p')} AS caller_code,
                      EXISTS (SELECT 1 FROM spans c WHERE c.trace_id = s.trace_id AND c.parent_id = s.span_id) AS has_child,
                      (SELECT arg_max(c.service, c.end_ts) FROM spans c
@@ -271,10 +277,6 @@ def trace_ids_by_start(ws: Workspace, start: datetime | None, end: datetime | No
 
 # ---------------------------------------------------------------- service map
 
-_PEER = """coalesce(json_extract_string(c.attributes, '$."peer.service"'),
-                    json_extract_string(c.attributes, '$."server.address"'),
-                    json_extract_string(c.attributes, '$."net.peer.name"'),
-                    json_extract_string(c.attributes, '$."db.system"'))"""
 
 
 def edge_stats(ws: Workspace, start: datetime | None, end: datetime | None) -> list[dict[str, Any]]:
@@ -282,8 +284,9 @@ def edge_stats(ws: Workspace, start: datetime | None, end: datetime | None) -> l
 
     An edge is a parent span whose child runs in another service (the child's duration is
     the call's latency as the callee saw it), or a client span with no child in another
-    service that names its peer (``peer.service``, ``server.address``, ``net.peer.name``,
-    ``db.system``): an edge to that external peer, measured by the client span.
+    service that names its peer (``_PEER_KEYS``: ``peer.service``, ``server.address``,
+    ``net.peer.name``, SkyWalking's ``Peer``, ``db.system``): an edge to that peer, measured by
+    the client span. An edge is external when none of its calls reached a span of the callee.
     """
     clause, params = time_window("c.start_ts", start, end)
     sql = f"""
@@ -296,12 +299,12 @@ def edge_stats(ws: Workspace, start: datetime | None, end: datetime | None) -> l
         WHERE p.service IS DISTINCT FROM c.service
     ),
     peers AS (
-        SELECT c.service AS src, {_PEER} AS dst, true AS external, c.status, c.duration_ms, c.span_id, NULL AS parent_span
+        SELECT c.service AS src, {_peer('c')} AS dst, true AS external, c.status, c.duration_ms, c.span_id, NULL AS parent_span
         FROM c WHERE c.kind = 'client'
           AND c.span_id NOT IN (SELECT parent_span FROM remote)
     ),
     e AS (SELECT * FROM remote UNION ALL SELECT * FROM peers WHERE dst IS NOT NULL AND dst IS DISTINCT FROM src)
-    SELECT coalesce(src, '(unknown)') AS src, coalesce(dst, '(unknown)') AS dst, bool_or(external) AS external,
+    SELECT coalesce(src, '(unknown)') AS src, coalesce(dst, '(unknown)') AS dst, bool_and(external) AS external,
            count(*) AS calls, count(*) FILTER (WHERE status = 'error') AS errors,
            quantile_cont(duration_ms, 0.5) AS p50_ms, quantile_cont(duration_ms, 0.95) AS p95_ms,
            quantile_cont(duration_ms, 0.99) AS p99_ms,
