@@ -149,7 +149,9 @@ if start is not None and end is not None:
         st.dataframe([{"service": s.service, "score": round(s.score, 3), "why": "; ".join(s.reasons),
                        "evidence": ", ".join(s.evidence[:6])} for s in suspects], hide_index=True, width="stretch",
                      key="tr_suspects")
-    smap = service_map(ws, start, end)
+    by_host = st.toggle("Split services by host", key="tr_by_host",
+                        help="One node per service and host (the spans' host.name): a bad instance stands out from its peers")
+    smap = service_map(ws, start, end, by_host=by_host)
     if smap.edges:
         import math
 
@@ -173,7 +175,7 @@ if start is not None and end is not None:
         st.markdown("**Service map**")
         st.plotly_chart(net, width="stretch", key="tr_map")
     if smap.edges and incident:
-        changes = service_map_change(ws, start, end, b_start, b_end)
+        changes = service_map_change(ws, start, end, b_start, b_end, by_host=by_host)
         st.dataframe([c.to_json() for c in changes], hide_index=True, width="stretch", key="tr_edges",
                      column_order=["status", "src", "dst", "calls_per_min", "baseline_calls_per_min", "error_rate",
                                    "baseline_error_rate", "p95_ms", "baseline_p95_ms", "p95_ratio", "external"])

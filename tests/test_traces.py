@@ -240,3 +240,8 @@ def test_traces_page_shows_a_trace_its_origin_comparison_and_incident_window(app
     assert at.selectbox(key="tr_pick").value == "bad"  # the incident's worst trace comes first
     suspects = next(d.value for d in at.dataframe if "why" in d.value.columns)
     assert suspects["service"].iloc[0] == "pay"
+    edges = next(d.value for d in at.dataframe if "p95_ratio" in d.value.columns)
+    assert set(edges["dst"]) == {"pay"}
+    at.toggle(key="tr_by_host").set_value(True).run()  # these spans carry no host: the nodes stay services
+    assert not at.exception
+    assert set(next(d.value for d in at.dataframe if "p95_ratio" in d.value.columns)["dst"]) == {"pay"}

@@ -89,12 +89,13 @@ def cmd_traces(args: argparse.Namespace) -> int:
             from ..signals.servicemap import service_map, service_map_change
 
             if b_start and b_end:
-                changes = service_map_change(ws, need(start, "traces map --from T1 --to T2"), need(end, "traces map --from T1 --to T2"), b_start, b_end)
+                changes = service_map_change(ws, need(start, "traces map --from T1 --to T2"), need(end, "traces map --from T1 --to T2"),
+                                             b_start, b_end, by_host=args.by_host)
                 print_json([c.to_json() for c in changes]) if args.json else [
                     print(f"{c.status:<8} {c.src} → {c.dst}: err {c.baseline_error_rate:.1%} → {c.error_rate:.1%}, p95 {c.baseline_p95_ms} → {c.p95_ms} ms")
                     for c in changes]
             else:
-                m = service_map(ws, start, end)
+                m = service_map(ws, start, end, by_host=args.by_host)
                 print_json(m.to_json()) if args.json else [
                     print(f"{e.src} → {e.dst}: {e.calls} calls, {e.error_rate:.1%} errors, p95 {e.p95_ms} ms") for e in m.edges]
         elif args.action == "compare":
@@ -132,6 +133,7 @@ def register(sub, common):
     p.add_argument("--to", metavar="T2", help="window end, ISO 8601 (exclusive)")
     p.add_argument("--baseline-from", metavar="T3", help="baseline start (default: the same-length window before --from)")
     p.add_argument("--baseline-to", metavar="T4", help="baseline end")
+    p.add_argument("--by-host", action="store_true", help="map: one node per service and host (host.name of the spans)")
     p.add_argument("--limit", type=int, default=20, help="traces / series listed (default 20)")
     p.add_argument("--spans", action="store_true", help="with summary --trace: include every span's row")
     p.set_defaults(func=cmd_traces)

@@ -74,14 +74,19 @@ def _ms(value: Any) -> float | None:
     return None if value is None else round(float(value), 3)
 
 
-def service_map(ws: Workspace, start: datetime | None = None, end: datetime | None = None) -> ServiceMap:
-    """Services and call edges of the spans starting in ``[start, end)`` (everything when open)."""
+def service_map(ws: Workspace, start: datetime | None = None, end: datetime | None = None, *,
+                by_host: bool = False) -> ServiceMap:
+    """Services and call edges of the spans starting in ``[start, end)`` (everything when open).
+
+    ``by_host``: nodes are ``service @ host`` (host from the spans' ``host.name``), so one bad
+    instance stands out from its healthy peers.
+    """
     nodes = [ServiceNode(r["service"], int(r["spans"]), int(r["requests"]), int(r["errors"]),
                          _rate(int(r["errors"]), int(r["requests"])), _ms(r["p50_ms"]), _ms(r["p95_ms"]), _ms(r["p99_ms"]))
-             for r in tstore.service_stats(ws, start, end)]
+             for r in tstore.service_stats(ws, start, end, by_host)]
     edges = [ServiceEdge(r["src"], r["dst"], int(r["calls"]), int(r["errors"]), _rate(int(r["errors"]), int(r["calls"])),
                          _ms(r["p50_ms"]), _ms(r["p95_ms"]), _ms(r["p99_ms"]), bool(r["external"]), r["example_span"])
-             for r in tstore.edge_stats(ws, start, end)]
+             for r in tstore.edge_stats(ws, start, end, by_host)]
     known = {n.service for n in nodes}
     for e in edges:
         if e.external and e.dst not in known:
@@ -118,15 +123,15 @@ def _minutes(start: datetime | None, end: datetime | None) -> float:
 
 
 def service_map_change(ws: Workspace, start: datetime, end: datetime, baseline_start: datetime,
-                       baseline_end: datetime) -> list[EdgeChange]:
+                       baseline_end: datetime, *, by_host: bool = False) -> list[EdgeChange]:
     """Every edge of either window, most changed first (error-rate rise, then p95 ratio, then traffic).
 
     An edge is ``changed`` when its error rate rose by 5 points or more, or its p95 grew by
     half or more, or its call rate halved or doubled; ``new``/``gone`` when it exists in one
     window only.
     """
-    now = {(e.src, e.dst): e for e in service_map(ws, start, end).edges}
-    base = {(e.src, e.dst): e for e in service_map(ws, baseline_start, baseline_end).edges}
+    now = {(e.src, e.dst): e for e in service_map(ws, start, end, by_host=by_host).edges}
+    base = {(e.src, e.dst): e for e in service_map(ws, baseline_start, baseline_end, by_host=by_host).edges}
     m_now, m_base = _minutes(start, end), _minutes(baseline_start, baseline_end)
     out = []
     for key in now.keys() | base.keys():

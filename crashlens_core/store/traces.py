@@ -45,6 +45,15 @@ def _peer(alias: str) -> str:
     return "coalesce(" + ", ".join(f"json_extract_string({alias}.attributes, '$.\"{k}\"')" for k in _PEER_KEYS) + ")"
 
 
+def _node(alias: str, by_host: bool) -> str:
+    """SQL: the map node of a span of ``alias``: its service, or ``service @ host`` when split by host."""
+    if not by_host:
+        return f"{alias}.service"
+    host = (f"coalesce(json_extract_string({alias}.attributes, '$.\"host.name\"'), "
+            f"json_extract_string({alias}.attributes, '$.host'))")
+    return f"CASE WHEN {host} IS NULL THEN {alias}.service ELSE {alias}.service || ' @ ' || {host} END"
+
+
 def _selection(trace_ids: Sequence[str] | None, start: datetime | None, end: datetime | None,
                limit: int | None) -> tuple[str, list[Any]]:
     """A CTE body listing the selected trace ids (column ``trace_id``)."""
@@ -279,7 +288,7 @@ def trace_ids_by_start(ws: Workspace, start: datetime | None, end: datetime | No
 
 
 
-def edge_stats(ws: Workspace, start: datetime | None, end: datetime | None) -> list[dict[str, Any]]:
+def edge_stats(ws: Workspace, start: datetime | None, end: datetime | None, by_host: bool = False) -> list[dict[str, Any]]:
     """Call edges of a window: caller service → callee service (or external peer).
 
     An edge is a parent span whose child runs in another service (the child's duration is
@@ -287,19 +296,20 @@ def edge_stats(ws: Workspace, start: datetime | None, end: datetime | None) -> l
     service that names its peer (``_PEER_KEYS``: ``peer.service``, ``server.address``,
     ``net.peer.name``, SkyWalking's ``Peer``, ``db.system``): an edge to that peer, measured by
     the client span. An edge is external when none of its calls reached a span of the callee.
+    ``by_host``: both ends are ``service @ host`` (an external peer has no host).
     """
     clause, params = time_window("c.start_ts", start, end)
     sql = f"""
     WITH c AS (SELECT trace_id, span_id, parent_id, service, kind, status, start_ts, duration_ms, attributes
                FROM spans c WHERE {clause}),
     remote AS (
-        SELECT p.service AS src, c.service AS dst, false AS external, c.status, c.duration_ms, c.span_id,
+        SELECT {_node('p', by_host)} AS src, {_node('c', by_host)} AS dst, false AS external, c.status, c.duration_ms, c.span_id,
                p.span_id AS parent_span
         FROM c JOIN spans p ON p.trace_id = c.trace_id AND p.span_id = c.parent_id
         WHERE p.service IS DISTINCT FROM c.service
     ),
     peers AS (
-        SELECT c.service AS src, {_peer('c')} AS dst, true AS external, c.status, c.duration_ms, c.span_id, NULL AS parent_span
+        SELECT {_node('c', by_host)} AS src, {_peer('c')} AS dst, true AS external, c.status, c.duration_ms, c.span_id, NULL AS parent_span
         FROM c WHERE c.kind = 'client'
           AND c.span_id NOT IN (SELECT parent_span FROM remote)
     ),
@@ -316,16 +326,18 @@ def edge_stats(ws: Workspace, start: datetime | None, end: datetime | None) -> l
     return [dict(zip(cols, r)) for r in cur.fetchall()]
 
 
-def service_stats(ws: Workspace, start: datetime | None, end: datetime | None) -> list[dict[str, Any]]:
-    """Per service: spans, entry spans (requests: roots and spans called from another service), errors, latency."""
+def service_stats(ws: Workspace, start: datetime | None, end: datetime | None, by_host: bool = False) -> list[dict[str, Any]]:
+    """Per service (``by_host``: per ``service @ host``): spans, entry spans (requests: roots and spans called
+    from another service), errors, latency."""
     clause, params = time_window("c.start_ts", start, end)
     sql = f"""
-    WITH c AS (SELECT trace_id, span_id, parent_id, service, status, duration_ms FROM spans c WHERE {clause}),
+    WITH c AS (SELECT trace_id, span_id, parent_id, service, status, duration_ms, {_node('c', by_host)} AS node
+               FROM spans c WHERE {clause}),
     entry AS (
         SELECT c.*, (c.parent_id IS NULL OR p.span_id IS NULL OR p.service IS DISTINCT FROM c.service) AS is_entry
         FROM c LEFT JOIN spans p ON p.trace_id = c.trace_id AND p.span_id = c.parent_id
     )
-    SELECT coalesce(service, '(unknown)') AS service, count(*) AS spans,
+    SELECT coalesce(node, '(unknown)') AS service, count(*) AS spans,
            count(*) FILTER (WHERE is_entry) AS requests,
            count(*) FILTER (WHERE is_entry AND status = 'error') AS errors,
            count(*) FILTER (WHERE status = 'error') AS error_spans,
