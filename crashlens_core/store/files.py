@@ -1,19 +1,20 @@
-"""Small pieces every writer of workspace files shares: a time-window SQL clause and the
-atomic file write (temp file, fsync, rename, fsync of the folder).
+"""Small pieces the store's modules share: a time-window SQL clause, Arrow data registered
+for one statement, and the atomic file write (temp file, fsync, rename, fsync of the folder).
 
 Kept apart from ``workspace`` so the store's SQL modules and the knowledge index use the same
-two pieces without reaching into the Workspace class.
+pieces without reaching into the Workspace class.
 """
 
 from __future__ import annotations
 
 import os
 import threading
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
-__all__ = ["time_window", "atomic_write_bytes", "fsync_dir"]
+__all__ = ["time_window", "registered", "atomic_write_bytes", "fsync_dir"]
 
 
 def time_window(col: str, start: datetime | None, end: datetime | None) -> tuple[str, list[Any]]:
@@ -26,6 +27,26 @@ def time_window(col: str, start: datetime | None, end: datetime | None) -> tuple
         where.append(f"{col} < ?")
         params.append(end)
     return (" AND ".join(where) or "true"), params
+
+
+@contextmanager
+def registered(con: Any, name: str, data: Any) -> Iterator[None]:
+    """``data`` (an Arrow table or reader) visible to SQL as ``name`` for the block.
+
+    When the block fails inside a transaction, DuckDB refuses even the unregister until the
+    ROLLBACK ("transaction is aborted"); that refusal must not hide the error that caused it.
+    (A name left registered is harmless: the next ``register`` replaces it.)
+    """
+    con.register(name, data)
+    try:
+        yield
+    except BaseException:
+        try:
+            con.unregister(name)
+        except Exception:  # noqa: BLE001 - the block's error is the one to report
+            pass
+        raise
+    con.unregister(name)
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any, Iterable, Sequence
 
+from .files import registered
 from .workspace import Workspace, utcnow
 
 __all__ = [
@@ -110,11 +111,8 @@ def insert_chunks(ws: Workspace, rows: Sequence[dict[str, Any]]) -> int:
         ("source", pa.string()), ("kind", pa.string()), ("path", pa.string()), ("commit", pa.string()),
         ("start_line", pa.int32()), ("end_line", pa.int32()), ("page", pa.int32()), ("symbol", pa.string()),
         ("header", pa.string()), ("text", pa.string()), ("literals", pa.string()), ("content_hash", pa.string())]))
-    ws.con.register("kn_stage", table)
-    try:
+    with registered(ws.con, "kn_stage", table):
         ws.con.execute(f"INSERT INTO kn_chunks SELECT nextval('kn_chunk_ids'), {', '.join(cols)} FROM kn_stage")
-    finally:
-        ws.con.unregister("kn_stage")
     _bump(ws)
     return len(rows)
 
@@ -129,11 +127,8 @@ def delete_chunks_for(ws: Workspace, source: str, paths: Iterable[str] | None = 
             return 0
         import pyarrow as pa
 
-        ws.con.register("kn_del", pa.table({"path": pa.array(paths, pa.string())}))
-        try:
+        with registered(ws.con, "kn_del", pa.table({"path": pa.array(paths, pa.string())})):
             n = ws.con.execute("DELETE FROM kn_chunks WHERE source = ? AND path IN (SELECT path FROM kn_del)", [source]).fetchall()[0][0]
-        finally:
-            ws.con.unregister("kn_del")
     if n:
         _bump(ws)
     return int(n)
@@ -198,11 +193,8 @@ def cached_vectors(ws: Workspace, model: str, hashes: Sequence[str]) -> dict[str
         return {}
     import pyarrow as pa
 
-    ws.con.register("kn_h", pa.table({"h": pa.array(list(hashes), pa.string())}))
-    try:
+    with registered(ws.con, "kn_h", pa.table({"h": pa.array(list(hashes), pa.string())})):
         rows = ws.con.execute("SELECT content_hash, vec FROM kn_vectors JOIN kn_h ON content_hash = h WHERE model = ?", [model]).fetchall()
-    finally:
-        ws.con.unregister("kn_h")
     return {r[0]: r[1] for r in rows}
 
 
@@ -213,11 +205,8 @@ def store_vectors(ws: Workspace, model: str, items: Sequence[tuple[str, bytes]])
 
     table = pa.table({"content_hash": [h for h, _ in items], "vec": pa.array([v for _, v in items], pa.binary())})
     with ws.transaction():
-        ws.con.register("kn_vec", table)
-        try:
+        with registered(ws.con, "kn_vec", table):
             ws.con.execute("INSERT INTO kn_vectors SELECT content_hash, ?, vec FROM kn_vec ON CONFLICT DO NOTHING", [model])
-        finally:
-            ws.con.unregister("kn_vec")
 
 
 def embedded_chunk_ids(ws: Workspace, model: str):

@@ -27,6 +27,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from .files import registered
+
 __all__ = ["masked_sql", "first_line_expression", "as_string_array", "mask_distinct", "masked_messages_for_batch",
            "assign_template_ids", "relabel_templates"]
 
@@ -134,11 +136,8 @@ def mask_distinct(messages: pa.Array | pa.ChunkedArray | Sequence[str | None], m
             tbl = pa.table({"i": pa.array(np.arange(len(part), dtype=np.int32)), "msg": part})
             # Record batches are DuckDB's unit of parallel scan: one big batch would use one core.
             tbl = pa.Table.from_batches(tbl.to_batches(max_chunksize=_BATCH))
-            cur.register("cl_mask_in", tbl)
-            try:
+            with registered(cur, "cl_mask_in", tbl):
                 res = cur.sql(masked_sql("cl_mask_in", "i", "msg", masks)).to_arrow_table()
-            finally:
-                cur.unregister("cl_mask_in")
             keys = res.column("k").combine_chunks()
             rows = res.column("i").to_numpy()
             # Numbering the distinct strings is Arrow's hash kernel (C++, first-occurrence
@@ -194,8 +193,7 @@ def assign_template_ids(con: Any, batch_id: int, masks: Sequence[Sequence[str | 
         return 0
     tbl = pa.table({"k": pa.array(list(masked_to_id), pa.string()),
                     "tid": pa.array(list(masked_to_id.values()), pa.string())})
-    con.register("cl_tpl_map", tbl)
-    try:
+    with registered(con, "cl_tpl_map", tbl):
         res = con.execute(
             f"""UPDATE logs SET template_id = x.tid
                 FROM (SELECT r.id, m.tid
@@ -204,8 +202,6 @@ def assign_template_ids(con: Any, batch_id: int, masks: Sequence[Sequence[str | 
                 WHERE logs.id = x.id AND logs.batch_id = ?""",
             [int(batch_id), int(batch_id)],
         ).fetchall()
-    finally:
-        con.unregister("cl_tpl_map")
     return int(res[0][0]) if res else 0
 
 
@@ -214,10 +210,7 @@ def relabel_templates(con: Any, mapping: dict[str, str]) -> int:
     if not mapping:
         return 0
     tbl = pa.table({"old": pa.array(list(mapping), pa.string()), "new": pa.array(list(mapping.values()), pa.string())})
-    con.register("cl_tpl_relabel", tbl)
-    try:
+    with registered(con, "cl_tpl_relabel", tbl):
         res = con.execute(
             "UPDATE logs SET template_id = m.new FROM cl_tpl_relabel m WHERE logs.template_id = m.old").fetchall()
-    finally:
-        con.unregister("cl_tpl_relabel")
     return int(res[0][0]) if res else 0

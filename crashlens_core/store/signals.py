@@ -14,6 +14,7 @@ from typing import Any, Sequence
 
 import pyarrow as pa
 
+from .files import registered
 from .masksql import assign_template_ids, masked_messages_for_batch, relabel_templates
 
 __all__ = [
@@ -73,16 +74,13 @@ def save_templates(ws: Any, meta: Sequence[tuple[str, str, int, str | None]]) ->
                     "seq": pa.array([m[2] for m in meta], pa.int64()),
                     "replaced_by": pa.array([m[3] for m in meta], pa.string())})
     con = ws.con
-    con.register("cl_tpl_meta", tbl)
-    try:
+    with registered(con, "cl_tpl_meta", tbl):
         con.execute("DELETE FROM templates WHERE template_id IN (SELECT id FROM cl_tpl_meta)")
         con.execute(f"""
             INSERT INTO templates
             SELECT m.id, m.template, m.seq, m.replaced_by, coalesce(s.n, 0), s.first_ts, s.last_ts,
                    s.example, s.example_log_id, s.levels, s.services
             FROM cl_tpl_meta m LEFT JOIN ({_TEMPLATE_STATS}) s ON s.id = m.id""")
-    finally:
-        con.unregister("cl_tpl_meta")
 
 
 # ---------------------------------------------------------------- fingerprints
@@ -109,11 +107,8 @@ def set_fingerprints(ws: Any, ids: Sequence[int], fingerprints: Sequence[str]) -
     if not ids:
         return 0
     tbl = pa.table({"id": pa.array(ids, pa.int64()), "fp": pa.array(fingerprints, pa.string())})
-    ws.con.register("cl_fp_rows", tbl)
-    try:
+    with registered(ws.con, "cl_fp_rows", tbl):
         res = ws.con.execute("UPDATE logs SET fingerprint = m.fp FROM cl_fp_rows m WHERE logs.id = m.id").fetchall()
-    finally:
-        ws.con.unregister("cl_fp_rows")
     return int(res[0][0]) if res else 0
 
 
@@ -134,8 +129,7 @@ def save_fingerprints(ws: Any, meta: Sequence[dict[str, Any]]) -> None:
     data = {c: pa.array([m.get(c) for m in meta], pa.string()) for c in cols}
     data["frames"] = pa.array([json.dumps(m.get("frames") or []) for m in meta], pa.string())
     con = ws.con
-    con.register("cl_fp_meta", pa.table(data))
-    try:
+    with registered(con, "cl_fp_meta", pa.table(data)):
         con.execute("CREATE OR REPLACE TEMP TABLE cl_fp_old AS "
                     "SELECT * FROM fingerprints WHERE fingerprint IN (SELECT id FROM cl_fp_meta)")
         con.execute("DELETE FROM fingerprints WHERE fingerprint IN (SELECT id FROM cl_fp_meta)")
@@ -147,8 +141,6 @@ def save_fingerprints(ws: Any, meta: Sequence[dict[str, Any]]) -> None:
                    coalesce(o.example_log_id, s.example_log_id), coalesce(o.example, s.example)
             FROM cl_fp_meta m JOIN ({_FP_STATS}) s ON s.id = m.id LEFT JOIN cl_fp_old o ON o.fingerprint = m.id""")
         con.execute("DROP TABLE cl_fp_old")
-    finally:
-        con.unregister("cl_fp_meta")
 
 
 def known_fingerprints(ws: Any, ids: Sequence[str]) -> list[str]:

@@ -15,7 +15,7 @@ from typing import Any, Sequence
 
 import pyarrow as pa
 
-from .files import time_window
+from .files import registered, time_window
 from .workspace import Workspace
 
 __all__ = [
@@ -98,8 +98,7 @@ def span_details(ws: Workspace, keys: Sequence[tuple[str, str]]) -> dict[tuple[s
     if not keys:
         return {}
     tbl = pa.table({"trace_id": [k[0] for k in keys], "span_id": [k[1] for k in keys]})
-    ws.con.register("cl_span_keys", tbl)
-    try:
+    with registered(ws.con, "cl_span_keys", tbl):
         rows = ws.con.execute("""
             SELECT s.trace_id, s.span_id,
                    any_value(json_extract_string(s.attributes, '$."exception.type"')),
@@ -110,8 +109,6 @@ def span_details(ws: Workspace, keys: Sequence[tuple[str, str]]) -> dict[tuple[s
                                       json_extract_string(s.attributes, '$.host')))
             FROM spans s SEMI JOIN cl_span_keys k ON s.trace_id = k.trace_id AND s.span_id = k.span_id
             GROUP BY s.trace_id, s.span_id""").fetchall()
-    finally:
-        ws.con.unregister("cl_span_keys")
     keys_out = ("exception", "message", "status_message", "host")
     return {(r[0], r[1]): dict(zip(keys_out, r[2:])) for r in rows}
 
@@ -151,8 +148,7 @@ def origin_blame(ws: Workspace, keys: Sequence[tuple[str, str]]) -> dict[tuple[s
         return (f"try_cast(coalesce(json_extract_string({alias}.attributes, '$.\"http.response.status_code\"'), "
                 f"json_extract_string({alias}.attributes, '$.\"http.status_code\"')) AS INTEGER)")
 
-    ws.con.register("cl_origin_keys", pa.Table.from_pydict({"trace_id": [k[0] for k in keys], "span_id": [k[1] for k in keys]}))
-    try:
+    with registered(ws.con, "cl_origin_keys", pa.Table.from_pydict({"trace_id": [k[0] for k in keys], "span_id": [k[1] for k in keys]})):
         rows = ws.con.execute(f"""
             WITH o AS (
               SELECT s.trace_id, s.span_id, s.service, s.kind, {_peer('s')} AS peer, {status('s')} AS code,
@@ -180,8 +176,6 @@ def origin_blame(ws: Workspace, keys: Sequence[tuple[str, str]]) -> dict[tuple[s
                                   OR EXISTS (SELECT 1 FROM logged g WHERE g.trace_id = o.trace_id AND g.service = o.caller))
                         THEN o.caller END AS refused_by
             FROM o""").fetchall()
-    finally:
-        ws.con.unregister("cl_origin_keys")
     out: dict[tuple[str, str], dict[str, str]] = {}
     for trace_id, span_id, service, slow, callee, caller in rows:
         if slow:

@@ -25,7 +25,7 @@ import duckdb
 from ..errors import InvalidTransition, InputError, NotFound, WorkspaceError, WorkspaceInUse
 from ..models import INCIDENT_STATUSES, SEVERITIES, STATUS_TRANSITIONS, Artifact, Incident
 from . import linesql
-from .files import atomic_write_bytes, time_window
+from .files import atomic_write_bytes, registered, time_window
 from .schema import LATEST_VERSION, MIGRATIONS
 
 __all__ = ["Workspace", "DB_FILE", "utcnow"]
@@ -237,21 +237,15 @@ class Workspace:
     def load_log_lines(self, table: Any, fmt: str, ctx: dict[str, Any], cap: int, is_last: bool) -> linesql.LineChunkResult:
         """Parse an Arrow table ``(line_no, raw)`` of one line format into ``logs`` (SQL fast path)."""
         self._require_writable()
-        self.con.register("cl_stage", table)
-        try:
+        with registered(self.con, "cl_stage", table):
             if fmt == "text" and "no_timestamps" not in ctx:
                 ctx["no_timestamps"] = not linesql.sniff_text_has_timestamps(self.con)
             return linesql.load_log_chunk(self.con, fmt, ctx, cap, is_last)
-        finally:
-            self.con.unregister("cl_stage")
 
     def sample_jsonl_keys(self, table: Any) -> set[str]:
         """Top-level keys of the JSON objects among an Arrow ``(line_no, raw)`` table's lines."""
-        self.con.register("cl_stage", table)
-        try:
+        with registered(self.con, "cl_stage", table):
             return linesql.sample_jsonl_keys(self.con)
-        finally:
-            self.con.unregister("cl_stage")
 
     def insert_jsonl_stream(self, reader: Any, ctx: dict[str, Any], present: set[str]) -> int:
         """Append the records of a stream of ``(line_no, raw)`` batches of JSON Lines in one INSERT.
@@ -261,31 +255,22 @@ class Workspace:
         for ``jsonl_rejects``. Returns the rows added.
         """
         self._require_writable()
-        self.con.register("cl_stage", reader)
-        try:
+        with registered(self.con, "cl_stage", reader):
             return linesql.insert_jsonl(self.con, ctx, present)
-        finally:
-            self.con.unregister("cl_stage")
 
     def jsonl_rejects(self, table: Any, cap: int, batch_id: int) -> tuple[int, list[tuple[int, str]]]:
         """(count, first ``cap`` (line, reason)) of the lines of an Arrow ``(line_no, raw)`` table that batch ``batch_id`` holds no record of."""
-        self.con.register("cl_stage", table)
-        try:
+        with registered(self.con, "cl_stage", table):
             return linesql.jsonl_rejects(self.con, cap, batch_id)
-        finally:
-            self.con.unregister("cl_stage")
 
     def append_rows(self, table_name: str, table: Any) -> int:
         """Append an Arrow table whose columns are a subset of ``table_name``'s (Python parsers)."""
         self._require_writable()
         if table_name not in ("logs", "spans", "metrics"):
             raise ValueError(table_name)
-        self.con.register("cl_rows", table)
-        try:
+        with registered(self.con, "cl_rows", table):
             cols = ", ".join(table.column_names)
             return self.con.execute(f"INSERT INTO {table_name} ({cols}) SELECT {cols} FROM cl_rows").fetchall()[0][0]
-        finally:
-            self.con.unregister("cl_rows")
 
     def span_edges(self, batch_id: int) -> list[tuple[str, str, str | None]]:
         """(trace, span, parent) for every trace the batch touched, including earlier batches' spans."""
@@ -310,13 +295,10 @@ class Workspace:
             "span_id": [k[1] for k in keys],
             "flags": [sorted(flags[k]) for k in keys],
         })
-        self.con.register("cl_flags", tbl)
-        try:
+        with registered(self.con, "cl_flags", tbl):
             self.con.execute(
                 "UPDATE spans SET flags = f.flags FROM cl_flags f WHERE spans.trace_id = f.trace_id AND spans.span_id = f.span_id"
             )
-        finally:
-            self.con.unregister("cl_flags")
 
     def list_batches(self, limit: int = 50) -> list[dict[str, Any]]:
         rows = self.con.execute(
