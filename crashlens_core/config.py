@@ -48,9 +48,14 @@ def parse_timezone(text: str) -> tuple[str, tzinfo]:
             raise ConfigError(f"time zone offset {text!r} is out of range", hint="offsets run from -12:00 to +14:00")
         delta = timedelta(hours=hours, minutes=minutes) * (1 if sign == "+" else -1)
         return f"GMT{sign}{hours:02d}:{minutes:02d}", timezone(delta)
-    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
     try:
+        # The system zone files also hold names DuckDB refuses ("localtime", "posix/…", "right/…"):
+        # only the IANA names both know are accepted.
+        if (text not in available_timezones() or text.startswith(("posix/", "right/"))
+                or text in ("localtime", "posixrules", "Factory")):
+            raise ValueError(text)
         return text, ZoneInfo(text)
     except (ZoneInfoNotFoundError, ValueError):
         raise ConfigError(f"unknown time zone {text!r}",

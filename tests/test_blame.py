@@ -96,3 +96,20 @@ def test_a_peer_that_is_not_a_known_service_keeps_the_blame_at_home(ws, tmp_path
                               span("y", "b", "a", "orders", "POST card", 1, 3001, "error", "client",
                                    {"peer.service": "card-gateway.example.com:443"})])
     assert origin_blame(ws, [("y", "b")]) == {}
+
+
+def test_a_call_that_failed_after_its_callee_answered_is_not_a_timeout(ws, tmp_path):
+    """The callee's span ended well before the caller's call did (a client-side failure), or the
+    call was answered 4xx (as OpenTelemetry records it: on the client span): no callee is blamed."""
+    load_spans(ws, tmp_path, [
+        span("r1", "a", None, "orders", "GET /cart", 0, 30, "error", "server"),
+        span("r1", "b", "a", "orders", "GET /price", 1, 29, "error", "client", {"peer.service": "pricing", "http.status_code": 403}),
+        span("r1", "c", "b", "pricing", "GET /price", 2, 29, "ok", "server"),
+        span("r2", "a", None, "orders", "GET /cart", 0, 30, "error", "server"),
+        span("r2", "b", "a", "orders", "GET /price", 1, 29, "error", "client", {"peer.service": "pricing"}),
+        span("r2", "c", "b", "pricing", "GET /price", 2, 10, "ok", "server"),
+        span("r3", "a", None, "orders", "GET /cart", 0, 3010, "error", "server"),
+        span("r3", "b", "a", "orders", "GET /price", 1, 3001, "error", "client", {"peer.service": "pricing"}),
+        span("r3", "c", "b", "pricing", "GET /price", 2, 2990, "ok", "server")])  # ended 11 ms early: clock skew, still a timeout
+    got = origin_blame(ws, [("r1", "b"), ("r2", "b"), ("r3", "b")])
+    assert got == {("r3", "b"): {"service": "pricing", "why": "slow_callee", "via": "orders"}}

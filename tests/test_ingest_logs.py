@@ -157,6 +157,10 @@ java.lang.IllegalStateException: boom
 2021-08-07 19:10:42.655  INFO 12345 --- [           main] c.f.SpringApp                 : spring boot
 2021-08-07 19:10:43.000 INFO Payment: ok
 2024-05-14T10:03:22.123Z [checkout] no level here
+2024-05-14T10:03:23.000Z [api] ERROR boom
+2024-05-14T10:03:24.000Z [SW_CTX: N/A] [main] WARN  o.a.c.c.C.[.[.[/].[dispatcherServlet] -servlet init
+2024-05-14T10:03:25.000Z [TID:ab12.61.1627] [exec-1] INFO  c.f.Pay - paid
+2024-05-14T10:03:26.000Z  INFO 4242 --- [shop] [  exec-2] [0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331] c.f.Cart : added
 """
 
 
@@ -165,7 +169,7 @@ def test_text_reads_java_logger_layouts(ws, tmp_path):
     p = tmp_path / "java.log"
     p.write_text(JAVA_LINES)
     r = ingest_file(ws, "logs", str(p))
-    assert (r.format, r.loaded, r.rejected) == ("text", 6, 0)
+    assert (r.format, r.loaded, r.rejected) == ("text", 10, 0)
     got = [(lvl, svc, host, tid, sid, msg, json.loads(a) if a else None)
            for lvl, svc, host, tid, sid, msg, a in rows(ws, r.batch_id, "level, service, host, trace_id, span_id, message, attributes")]
     assert got == [
@@ -177,6 +181,11 @@ def test_text_reads_java_logger_layouts(ws, tmp_path):
         ("INFO", None, None, None, None, "spring boot", {"thread": "main", "logger": "c.f.SpringApp"}),
         ("INFO", None, None, None, None, "Payment: ok", None),  # no dotted logger name: the message is kept whole
         (None, "checkout", None, None, None, "no level here", None),
+        ("ERROR", "api", None, None, None, "boom", None),  # no logger name: the bracket stays the service
+        ("WARN", None, None, None, None, "servlet init", {"thread": "main", "logger": "o.a.c.c.C.[.[.[/].[dispatcherServlet]"}),
+        ("INFO", None, None, "ab12.61.1627", None, "paid", {"thread": "exec-1", "logger": "c.f.Pay"}),
+        ("INFO", "shop", None, "0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331", "added",
+         {"thread": "exec-2", "logger": "c.f.Cart"}),
     ]
 
 
@@ -366,3 +375,31 @@ def test_re_ingest_identity_is_the_full_sha256_even_when_head_and_tail_match(ws,
     stored = dict(ws.con.execute("SELECT id, digest FROM ingest_batches").fetchall())
     assert stored[ra.batch_id] == hashlib.sha256(a.read_bytes()).hexdigest()
     assert stored[rb.batch_id] == hashlib.sha256(b.read_bytes()).hexdigest()
+
+
+def test_a_failure_mid_ingest_is_reported_as_itself_and_the_zone_is_reset(ws, tmp_path, monkeypatch):
+    """A failing statement aborts the transaction; neither the unregister nor the time-zone reset may hide it."""
+    import duckdb
+
+    from crashlens_core.store import linesql
+
+    p = tmp_path / "a.jsonl"
+    p.write_text('{"ts": "2024-05-14 10:00:00", "msg": "naive"}\n')
+    real = linesql.insert_jsonl
+    monkeypatch.setattr(linesql, "insert_jsonl", lambda con, ctx, present: con.execute("SELECT error('disk went away')").fetchall())
+    with pytest.raises(duckdb.Error, match="disk went away"):
+        ingest_file(ws, "logs", str(p), settings=Settings(log_tz="Asia/Shanghai"))
+    assert ws.con.execute("SELECT current_setting('TimeZone')").fetchall()[0][0] == "UTC"
+    monkeypatch.setattr(linesql, "insert_jsonl", real)
+    r = ingest_file(ws, "logs", str(p))  # UTC now: the naive time is not shifted by the earlier zone
+    assert r.loaded == 1 and ws.con.execute("SELECT ts FROM logs").fetchall()[0][0] == datetime(2024, 5, 14, 10, 0)
+
+
+@pytest.mark.parametrize("fmt, line", [("jsonl", '{"ts": "2024-10-27 02:30:00", "msg": "x"}'),
+                                       ("logfmt", "ts=2024-10-27T02:30:00 msg=x"), ("text", "2024-10-27 02:30:00 INFO x")])
+def test_the_repeated_hour_when_dst_ends_reads_the_same_in_every_parser(ws, tmp_path, fmt, line):
+    """02:30 happens twice in Paris that night; SQL and Python parsers both take the later one (01:30 UTC)."""
+    p = tmp_path / f"dst.{fmt}"
+    p.write_text(line + "\n")
+    assert ingest_file(ws, "logs", str(p), fmt, settings=Settings(log_tz="Europe/Paris")).loaded == 1
+    assert ws.con.execute("SELECT ts FROM logs").fetchall()[0][0] == datetime(2024, 10, 27, 1, 30)

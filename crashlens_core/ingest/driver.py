@@ -174,7 +174,8 @@ def ingest_file(
         report.note = f"same content already ingested as batch {earlier['id']} ({earlier['path']}); nothing added"
         return report
     cap = settings.max_reported_errors
-    with ws.transaction(), log_times(ws, settings):
+    # the zone outside the transaction: it is set before BEGIN and reset after COMMIT or ROLLBACK
+    with log_times(ws, settings), ws.transaction():
         batch_id = ws.begin_batch(kind, source.name, fmt, digest or "pending", source.size(), quick_id=quick)
         report.batch_id = batch_id
         if kind == "logs":

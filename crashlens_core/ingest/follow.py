@@ -588,7 +588,7 @@ def _ingest_stretch(ws: Workspace, first: Chunk, data: bytes, fmt: str, mapping:
         report.note = f"same lines already ingested as batch {earlier['id']}; nothing added"
         return report
     cap = settings.max_reported_errors
-    with ws.transaction(), log_times(ws, settings):
+    with log_times(ws, settings), ws.transaction():
         batch_id = ws.begin_batch("logs", first.name, fmt, digest, len(data))
         report.batch_id = batch_id
         if fmt in SQL_LOG_FORMATS:

@@ -32,10 +32,10 @@ def _int_array(values: np.ndarray, dtype: pa.DataType) -> pa.Array:
 
 
 def arrow_lines(data: bytes, first_line: int) -> pa.Table:
-    """Zero-copy ``(line_no, raw)`` table over a block that ends with a newline.
+    """Zero-copy ``(line_no, raw)`` table over a block that ends with a newline (each raw line keeps it).
 
     >>> arrow_lines(b"a\\nbb\\n", 7).to_pydict()
-    {'line_no': [7, 8], 'raw': ['a', 'bb']}
+    {'line_no': [7, 8], 'raw': ['a\\n', 'bb\\n']}
     """
     buf = np.frombuffer(data, np.uint8)
     newlines = np.flatnonzero(buf == _NEWLINE)

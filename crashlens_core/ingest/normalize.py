@@ -75,7 +75,9 @@ def naive_times_in(zone: tzinfo | None) -> Iterator[None]:
 
 def _from_naive(dt: datetime) -> datetime:
     zone = _NAIVE_TZ.get()
-    return dt if zone is None else dt.replace(tzinfo=zone).astimezone(timezone.utc).replace(tzinfo=None)
+    # fold=1: a local time that occurs twice (the hour repeated when DST ends) is read as the
+    # later one, as DuckDB's cast does, so SQL and Python parsers agree.
+    return dt if zone is None else dt.replace(tzinfo=zone, fold=1).astimezone(timezone.utc).replace(tzinfo=None)
 
 
 def epoch_to_dt(value: float) -> datetime:

@@ -85,7 +85,7 @@ def _error_shares(now: dict[str, Any], base: dict[str, Any], ratio: float, min_n
         what = f"{g['exception']} in {g['name']}" if g["exception"] else f"errors in {g['name']}"
         hosts = g.get("hosts") or {}
         on = ""
-        if hosts and len(hosts) < 4:
+        if hosts and len(hosts) < 4 and g.get("why") != "slow_callee" and g.get("why") != "silent_callee":  # hosts of the span, not of the callee
             on = " on " + ", ".join(f"{h} ({c})" for h, c in sorted(hosts.items(), key=lambda kv: -kv[1]))
         if g.get("why") == "refused":
             text = (f"sent the requests of {g['count']} erroring traces that {g['via']} refused with a 4xx answer ({what}): "

@@ -37,21 +37,26 @@ LINE_RE = (
     r"((?s:.*))$"
 )
 # Java logger layouts, tried when LINE_RE finds no level (or finds Spring Boot's "pid ---"):
-#   logback   2021-08-07 19:10:41.655 [main] INFO  c.f.Bar - message
-#   SkyWalking  … [SW_CTX:[service,instance,traceId,segmentId,spanIndex]] [thread] INFO  c.f.Bar -message
-#   Spring Boot 2021-08-07 19:10:41.655  INFO 12345 --- [  main] c.f.Bar  : message
-#   log4j     2021-08-07 19:10:41,655 INFO [main] c.f.Bar: message (its thread is LINE_RE's service)
-# The logger must be a dotted name, so "ts INFO Payment: ok" keeps "Payment: ok" as its message.
+#   logback      2021-08-07 19:10:41.655 [main] INFO  c.f.Bar - message
+#   SkyWalking   … [SW_CTX:[service,instance,traceId,segmentId,spanIndex]] [thread] INFO  c.f.Bar -message
+#                … [SW_CTX: N/A] …, and its toolkit's [TID:traceId] / [TID: N/A]
+#   Spring Boot  2021-08-07 19:10:41.655  INFO 12345 --- [  main] c.f.Bar  : message
+#   Spring Boot 3.2+  … INFO 12345 --- [app] [  main] [traceId-spanId] c.f.Bar : message
+#   log4j        2021-08-07 19:10:41,655 INFO [main] c.f.Bar: message (its thread is LINE_RE's service)
+# The logger must be a dotted name (Tomcat's abbreviated "o.a.c.c.C.[.[.[/].[dispatcherServlet]"
+# too), so "ts INFO Payment: ok" keeps "Payment: ok" as its message.
 LOGGER_LINE_RE = (
     r"^\[?(" + TS_RE + r")\]?\s+"
-    r"(?:\[SW_CTX:\[([^,\]]*),([^,\]]*),([^,\]]*),([^,\]]*),([^,\]]*)\]\]\s+)?"
+    r"(?:\[SW_CTX:\s*(?:N/A|\[([^,\]]*),([^,\]]*),([^,\]]*),([^,\]]*),([^,\]]*)\])\]\s+)?"
+    r"(?:\[TID:\s*([^\]\s]*)\]\s+)?"
     r"(?:\[([^\]]{0,200})\]\s+)?"
     r"((?i:" + _LEVEL_WORDS + r"))\s+"
-    r"(?:\d+\s+---\s+\[([^\]]{0,200})\]\s+)?"
-    r"(?:([\w$]+(?:\.[\w$]+)+)\s*[-:]\s?)?"
+    r"(?:\d+\s+---\s+(?:\[([^\]]{0,200})\]\s+)?\[([^\]]{0,200})\]\s+(?:\[([0-9a-fA-F]{16,32})-([0-9a-fA-F]{8,16})\]\s+)?)?"
+    r"(?:([\w$]+(?:\.(?:[\w$]+|\[[^\]\s]*\]?))+)\s*[-:]\s?)?"
     r"((?s:.*))$"
 )
-_LOGGER_GROUPS = ["ts", "sw_svc", "sw_inst", "sw_trace", "sw_seg", "sw_idx", "thread", "lvl", "thread2", "logger", "body"]
+_LOGGER_GROUPS = ["ts", "sw_svc", "sw_inst", "sw_trace", "sw_seg", "sw_idx", "tid", "thread", "lvl", "sb_app", "thread2",
+                  "sb_trace", "sb_span", "logger", "body"]
 START_RE = r"^\[?" + TS_RE
 # Lines that continue the previous record when they have no timestamp of their own.
 CONTINUATION_RE = (
@@ -322,17 +327,21 @@ def _first_line_parts(records: str) -> str:
     return f"""
         SELECT *,
           CASE WHEN jm THEN j.ts ELSE p.ts END AS pts,
-          CASE WHEN jm THEN {val('j.sw_svc')} ELSE nullif(p.svc, '') END AS psvc,
+          -- a bracket before the level is a thread when a logger name follows (logback), else
+          -- the service, as LINE_RE reads "ts [api] …"
+          CASE WHEN jm THEN coalesce({val('j.sw_svc')}, nullif(j.sb_app, ''), CASE WHEN j.logger = '' THEN nullif(p.svc, '') END)
+               ELSE nullif(p.svc, '') END AS psvc,
           CASE WHEN jm THEN {val("regexp_extract(j.sw_inst, '([^@]*)$', 1)")} END AS phost,
           CASE WHEN jm THEN j.lvl ELSE nullif(p.lvl, '') END AS plvl,
           CASE WHEN jm THEN j.body ELSE p.body END AS pbody,
-          coalesce(CASE WHEN jm THEN {val('j.sw_trace')} END,
+          coalesce(CASE WHEN jm THEN coalesce({val('j.sw_trace')}, {val('j.tid')}, nullif(j.sb_trace, '')) END,
                    nullif(regexp_extract(first_line, {_q(_TRACE_RE)}, 1), '')) AS ptrace,
           coalesce(CASE WHEN jm AND {val('j.sw_seg')} IS NOT NULL THEN j.sw_seg || '.' || j.sw_idx END,
+                   CASE WHEN jm THEN nullif(j.sb_span, '') END,
                    nullif(regexp_extract(first_line, {_q(_SPAN_RE)}, 1), '')) AS pspan,
-          CASE WHEN jm THEN nullif(json_merge_patch('{{}}', json_object(
+          CASE WHEN jm AND j.logger <> '' THEN nullif(json_merge_patch('{{}}', json_object(
                  'thread', nullif(trim(coalesce(nullif(j.thread, ''), j.thread2)), ''),
-                 'logger', nullif(j.logger, ''))), '{{}}') END AS pattrs
+                 'logger', j.logger)), '{{}}') END AS pattrs
         FROM (SELECT *, coalesce(j.lvl, '') <> '' AS jm
               FROM (SELECT *, CASE WHEN p.lvl = '' OR regexp_matches(p.body, '^\\d+ +--- ')
                                    THEN regexp_extract(first_line, {_q(LOGGER_LINE_RE)}, {_LOGGER_GROUPS}) END AS j

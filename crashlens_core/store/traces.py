@@ -127,9 +127,10 @@ def origin_blame(ws: Workspace, keys: Sequence[tuple[str, str]]) -> dict[tuple[s
 
     Three cases, where an error shows in one service but was caused by another:
 
-    * ``slow_callee``: a client span that failed (none of its children did) while its callee's
-      span, in another service, was still running at its end: the caller gave up waiting (a
-      timeout). Blame: the callee.
+    * ``slow_callee``: a client span that failed (none of its children did, and it was not
+      answered 4xx) while its callee's span, in another service, was still running at its end
+      (2% of the call's time, at most 50 ms, allowed for clock skew): the caller gave up
+      waiting (a timeout). Blame: the callee.
     * ``silent_callee``: a client span that failed and has no child span, whose peer attribute
       names a service seen in the workspace. A call that timed out or could not connect
       leaves no span on the callee's side; the caller only reports it. Blame: the peer.
@@ -154,9 +155,12 @@ def origin_blame(ws: Workspace, keys: Sequence[tuple[str, str]]) -> dict[tuple[s
               SELECT s.trace_id, s.span_id, s.service, s.kind, {_peer('s')} AS peer, {status('s')} AS code,
                      p.service AS caller, {status('p')} AS caller_code,
                      EXISTS (SELECT 1 FROM spans c WHERE c.trace_id = s.trace_id AND c.parent_id = s.span_id) AS has_child,
+                     -- still running when the call ended (a little clock skew allowed: 2% of the call, at most 50 ms)
                      (SELECT arg_max(c.service, c.end_ts) FROM spans c
                       WHERE c.trace_id = s.trace_id AND c.parent_id = s.span_id AND c.service IS DISTINCT FROM s.service
-                        AND c.end_ts >= s.end_ts - INTERVAL 50 MILLISECOND) AS outlived_by
+                        AND c.end_ts >= s.end_ts - least(INTERVAL 50 MILLISECOND,
+                                                         to_microseconds(CAST(0.02 * coalesce(s.duration_ms, 0) * 1000 AS BIGINT)))
+                     ) AS outlived_by
               FROM spans s SEMI JOIN cl_origin_keys k ON s.trace_id = k.trace_id AND s.span_id = k.span_id
               LEFT JOIN spans p ON p.trace_id = s.trace_id AND p.span_id = s.parent_id),
             known AS (SELECT DISTINCT service FROM spans WHERE service IS NOT NULL),
@@ -164,8 +168,10 @@ def origin_blame(ws: Workspace, keys: Sequence[tuple[str, str]]) -> dict[tuple[s
                        WHERE l.level IN ('ERROR', 'WARN', 'FATAL')
                          AND coalesce(nullif(regexp_extract(l.message, {_q(_CLIENT_ERROR_RES[0])}, 1), ''),
                                       regexp_extract(l.message, {_q(_CLIENT_ERROR_RES[1])}, 1)) NOT IN ('', '408', '429'))
-            SELECT o.trace_id, o.span_id, o.service, CASE WHEN o.kind = 'client' THEN o.outlived_by END AS slow_callee,
-                   CASE WHEN o.kind = 'client' AND NOT o.has_child THEN
+            SELECT o.trace_id, o.span_id, o.service,
+                   -- a call answered 4xx did not time out: the request was refused, the caller's own doing
+                   CASE WHEN o.kind = 'client' AND NOT coalesce(o.code BETWEEN 400 AND 499, false) THEN o.outlived_by END AS slow_callee,
+                   CASE WHEN o.kind = 'client' AND NOT o.has_child AND NOT coalesce(o.code BETWEEN 400 AND 499, false) THEN
                           (SELECT min(k.service) FROM known k
                            WHERE k.service IS DISTINCT FROM o.service
                              AND k.service IN (o.peer, split_part(o.peer, ':', 1), split_part(split_part(o.peer, ':', 1), '.', 1)))

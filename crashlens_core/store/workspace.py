@@ -22,7 +22,7 @@ from typing import Any, Iterator, Sequence
 
 import duckdb
 
-from ..errors import InvalidTransition, InputError, NotFound, WorkspaceError, WorkspaceInUse
+from ..errors import ConfigError, InvalidTransition, InputError, NotFound, WorkspaceError, WorkspaceInUse
 from ..models import INCIDENT_STATUSES, SEVERITIES, STATUS_TRANSITIONS, Artifact, Incident
 from . import linesql
 from .files import atomic_write_bytes, registered, time_window
@@ -177,7 +177,11 @@ class Workspace:
         if name == "UTC":
             yield
             return
-        self.con.execute("SET TimeZone = " + "'" + name.replace("'", "''") + "'")
+        try:
+            self.con.execute("SET TimeZone = " + "'" + name.replace("'", "''") + "'")
+        except duckdb.Error:
+            raise ConfigError(f"time zone {name!r} is not one DuckDB knows",
+                              hint="use an IANA name such as Europe/Paris, or an offset such as +08:00") from None
         try:
             yield
         finally:
