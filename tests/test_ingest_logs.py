@@ -403,3 +403,20 @@ def test_the_repeated_hour_when_dst_ends_reads_the_same_in_every_parser(ws, tmp_
     p.write_text(line + "\n")
     assert ingest_file(ws, "logs", str(p), fmt, settings=Settings(log_tz="Europe/Paris")).loaded == 1
     assert ws.con.execute("SELECT ts FROM logs").fetchall()[0][0] == datetime(2024, 10, 27, 1, 30)
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "text", "logfmt"])
+def test_a_byte_order_mark_a_tab_indent_and_crlf_lose_nothing(ws, tmp_path, fmt):
+    """Files from Windows tools: BOM on line 1, CRLF endings; a JSON object indented by a tab; no message key."""
+    lines = {"jsonl": ['{"ts": "2024-05-14T10:00:00Z", "msg": "first"}', '\t{"ts": "2024-05-14T10:00:01Z", "msg": "tabbed"}',
+                       '{"ts": "2024-05-14T10:00:02Z", "user": "u1"}'],
+             "text": ["2024-05-14T10:00:00Z INFO first", "2024-05-14T10:00:01Z INFO tabbed", "2024-05-14T10:00:02Z INFO third"],
+             "logfmt": ["ts=2024-05-14T10:00:00Z msg=first", "ts=2024-05-14T10:00:01Z msg=tabbed", "ts=2024-05-14T10:00:02Z msg=third"]}[fmt]
+    p = tmp_path / f"win.{fmt}"
+    p.write_bytes(b"\xef\xbb\xbf" + "\r\n".join(lines).encode() + b"\r\n")
+    r = ingest_file(ws, "logs", str(p), "logfmt" if fmt == "logfmt" else "auto")  # (two pairs a line read as text)
+    assert (r.format, r.loaded, r.rejected) == (fmt, 3, 0), r.errors
+    got = [m for (m,) in ws.con.execute("SELECT message FROM logs ORDER BY source_line").fetchall()]
+    assert got[:2] == ["first", "tabbed"]
+    if fmt == "jsonl":  # no message key: the line itself, without its line ending
+        assert got[2] == '{"ts": "2024-05-14T10:00:02Z", "user": "u1"}'

@@ -25,6 +25,7 @@ BLOCK_BYTES = 32 << 20
 MAX_DOCUMENT_BYTES = 512 << 20
 _GZIP_MAGIC = b"\x1f\x8b"
 _GZIP_ERRORS = (EOFError, zlib.error, gzip.BadGzipFile)
+_BOM = b"\xef\xbb\xbf"
 
 
 @dataclass
@@ -100,6 +101,7 @@ class Source:
         """Blocks that each end on a newline (the last one gets one added)."""
         rest = b""
         tracker, self._tracker = self._tracker, None  # one pass only, from the first byte
+        first = True
         with self.open_binary() as fh:
             while True:
                 block = self._read(fh, block_bytes)
@@ -109,6 +111,8 @@ class Source:
                     break
                 if tracker is not None:
                     tracker.update(block)
+                if first:  # a UTF-8 byte-order mark (Windows tools write one) is not part of line 1
+                    block, first = block.removeprefix(_BOM), False
                 data = rest + block if rest else block
                 cut = data.rfind(b"\n") + 1
                 if cut == 0:
@@ -143,7 +147,7 @@ class Source:
     def lines(self) -> Iterator[tuple[int, str]]:
         """(line number starting at 1, text without the newline); undecodable bytes replaced."""
         with self.open_binary() as fh:
-            text = io.TextIOWrapper(fh, encoding="utf-8", errors="replace", newline="")
+            text = io.TextIOWrapper(fh, encoding="utf-8-sig", errors="replace", newline="")
             try:
                 for number, line in enumerate(text, start=1):
                     yield number, line.rstrip("\r\n")
@@ -156,7 +160,7 @@ class Source:
             while got < n_bytes and (part := self._read(fh, min(n_bytes - got, 16 << 10))):
                 parts.append(part)
                 got += len(part)
-        return b"".join(parts).decode("utf-8", errors="replace")
+        return b"".join(parts).removeprefix(_BOM).decode("utf-8", errors="replace")
 
     def read_json_document(self) -> Any:
         """Parse the whole file as one JSON document, or raise InputError with the line."""
@@ -174,7 +178,7 @@ class Source:
         if len(blob) > MAX_DOCUMENT_BYTES:
             raise InputError(f"{self.name}: document larger than {MAX_DOCUMENT_BYTES >> 20} MB", hint="split it")
         try:
-            return json.loads(blob.decode("utf-8", errors="replace"))
+            return json.loads(blob.decode("utf-8-sig", errors="replace"))
         except json.JSONDecodeError as exc:
             raise InputError(
                 f"{self.name}: line {exc.lineno}: not valid JSON ({exc.msg})",

@@ -121,7 +121,7 @@ _LEVEL_MAP = "MAP {" + ", ".join(f"'{k}': '{v}'" for k, v in LEVEL_WORDS.items()
 
 # DuckDB evaluates both sides of AND, and json_type() raises on invalid JSON: guard it.
 # An object starts with "{" (cheap); json_valid then parses once.
-_IS_OBJECT = "(starts_with(ltrim(raw), '{') AND json_valid(raw))"
+_IS_OBJECT = "(starts_with(ltrim(raw, E' \\t'), '{') AND json_valid(raw))"
 # Not blank: one non-space character found (RE2 stops at the first, ~15x cheaper than trim()).
 _NOT_BLANK = "regexp_matches(raw, '[^ \\t\\r\\n]')"
 
@@ -212,7 +212,7 @@ def _jsonl_records(present: set[str]) -> str:
     # 1% bad lines: DuckDB redoes a whole vector row by row after an error.) Lines left out
     # are explained by jsonl_rejects.
     return f"""
-        SELECT line_no, cl_ts(ts) AS ts, service, host, cl_level(level) AS level, coalesce(message, raw) AS message,
+        SELECT line_no, cl_ts(ts) AS ts, service, host, cl_level(level) AS level, coalesce(message, rtrim(raw, E'\\r\\n')) AS message,
                trace_id, span_id,
                CASE WHEN simple THEN NULL ELSE nullif(json_merge_patch(raw, {_STRIP}), '{{}}') END AS attributes
         FROM (
@@ -223,7 +223,7 @@ def _jsonl_records(present: set[str]) -> str:
             FROM (
               SELECT line_no, raw, v, len(json_keys(raw)) = ({found}) AS simple
               FROM (SELECT line_no, raw, json_extract_string(raw, {fast_paths}) AS v
-                    FROM cl_stage WHERE (starts_with(raw, '{{') OR starts_with(ltrim(raw), '{{')) AND json_valid(raw)))))
+                    FROM cl_stage WHERE (starts_with(raw, '{{') OR starts_with(ltrim(raw, E' \\t'), '{{')) AND json_valid(raw)))))
         WHERE cl_ts(ts) IS NOT NULL"""
 
 
