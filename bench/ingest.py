@@ -7,7 +7,8 @@ Measures, on generated inputs (seeded, so every run sees the same bytes):
    ``CREATE TABLE t AS SELECT * FROM read_json(..., format='newline_delimited')`` + CHECKPOINT
    into a fresh DuckDB file. Target: CrashLens within 2x of DuckDB's own load. The same file
    with every 100th line cut short shows what the reject pass (line numbers and reasons)
-   costs; DuckDB's own load would refuse that file.
+   costs; DuckDB's own load would refuse that file. 1M nginx access-log lines show the
+   ``access`` format's rate (no target).
 2. 1,000,000 physical plain-text lines (``2024-05-14T10:03:21.123Z INFO [checkout] ...``),
    2% of them continuation lines of Python/Java stack traces. Target: >= 250,000 lines/s.
 3. Peak memory (max RSS) of each CrashLens run. Target: under 1 GB.
@@ -87,6 +88,18 @@ def gen_jsonl_with_bad(good: Path, path: Path, every: int = 100) -> None:
             out.write(line[: len(line) // 2] + "\n" if n % every == 0 else line)
 
 
+def gen_access(path: Path, n: int) -> None:
+    """nginx Combined Log Format, 2% 5xx and 5% 4xx answers, a request time at the end."""
+    rng, parts, sec = random.Random(5), [], 1715680800
+    for k in range(n):
+        sec += rng.randrange(0, 2)
+        status = rng.choices((200, 304, 404, 502), weights=(88, 5, 5, 2))[0]
+        stamp = time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(sec))
+        parts.append(f'10.0.{rng.randrange(256)}.{rng.randrange(256)} - - [{stamp}] "GET /api/v1/items/{rng.randrange(99999)} HTTP/1.1" '
+                     f'{status} {rng.randrange(100, 9000)} "https://shop.example/" "Mozilla/5.0 (X11; Linux x86_64)" 0.{rng.randrange(999):03d}\n')
+    path.write_text("".join(parts))
+
+
 def gen_text(path: Path, n: int, trace_share: float = 0.02) -> None:
     """Write exactly n physical lines, trace_share of them stack-trace continuation lines."""
     rng, ts, parts, cont = random.Random(3), _stamps(random.Random(4)), [], 0
@@ -163,11 +176,13 @@ def main() -> None:
     n = args.lines
     jsonl, text = base / f"logs-{n}.jsonl", base / f"logs-{n}.log"
     jsonl_bad = base / f"logs-{n}-1pct-bad.jsonl"
+    access = base / f"access-{n}.log"
     try:
         t0 = time.perf_counter()
         _ = jsonl.exists() or gen_jsonl(jsonl, n)
         _ = text.exists() or gen_text(text, n)
         _ = jsonl_bad.exists() or gen_jsonl_with_bad(jsonl, jsonl_bad)
+        _ = access.exists() or gen_access(access, n)
         with open(text, "rb") as fh:  # records = lines starting with a timestamp (also right when reused)
             records = sum(1 for ln in fh if ln[:2] == b"20")
         print(f"inputs in {base} ({time.perf_counter() - t0:.1f}s): {jsonl.name} {jsonl.stat().st_size / 2**20:.0f} MB "
@@ -181,6 +196,8 @@ def main() -> None:
         cb = run_child("jsonl", jsonl_bad, base)
         print(f"crashlens jsonl 1% : {cb['seconds']:.2f}s  {cb['loaded']:,} loaded  {cb['rejected']:,} rejected, each with its line "
               f"(every 100th line cut short)  maxrss {cb['maxrss_mb']:.0f} MB")
+        ca = run_child("access", access, base)
+        print(f"crashlens access   : {ca['seconds']:.2f}s  {ca['loaded']:,} loaded  {ca['rejected']:,} rejected  maxrss {ca['maxrss_mb']:.0f} MB")
         ct = run_child("text", text, base)
         print(f"crashlens text     : {ct['seconds']:.2f}s  {ct['loaded']:,} loaded (expected {records:,})  {ct['rejected']:,} rejected  "
               f"(report.seconds {ct['report_seconds']:.2f})  maxrss {ct['maxrss_mb']:.0f} MB  db {ct['db_mb']:.0f} MB")
@@ -196,6 +213,8 @@ def main() -> None:
          f"{cb['rejected']:,} rejects reported", cb["rejected"] == n // 100 and cb["loaded"] == n - n // 100),
         ("text lines/s", f"{lps:,.0f}", f"{ct['loaded']:,} records", f"{n:,} lines / {ct['seconds']:.2f}s",
          ">= 250,000 lines/s", lps >= 250_000),
+        ("access log lines/s", f"{n / ca['seconds']:,.0f}", "nginx combined format", f"{n:,} lines / {ca['seconds']:.2f}s",
+         "(no target; every line loaded)", ca["loaded"] == n and ca["rejected"] == 0),
         ("peak RSS jsonl", f"{cj['maxrss_mb']:.0f} MB", f"DuckDB {ref['maxrss_mb']:.0f} MB", "", "< 1 GB", cj["maxrss_mb"] < 1024),
         ("peak RSS text", f"{ct['maxrss_mb']:.0f} MB", "", "", "< 1 GB", ct["maxrss_mb"] < 1024),
     ]

@@ -290,6 +290,54 @@ def test_syslog_3164_and_5424(ws, tmp_path):
     assert got[1][:4] == ("INFO", "nginx", "web-1", "upstream timed out") and json.loads(got[1][4])["iut"] == "3"
 
 
+def test_syslog_as_daemons_write_it_without_pri_and_year(ws, tmp_path):
+    """/var/log/messages and auth.log: no <PRI>, no year. Detected as syslog; a line dated after the file
+    was written is last year's; naive times read in log_tz."""
+    import os
+
+    p = tmp_path / "auth.log"
+    p.write_text("Dec 30 23:59:58 combo sshd(pam_unix)[19939]: authentication failure; rhost=218.188.2.4\n"
+                 "Jan  2 00:00:01 combo  -- root[2421]: ROOT LOGIN ON tty2\n"
+                 "Jan  2 00:00:02 combo kernel: Linux version 2.6.5\n")
+    written = datetime(2024, 1, 3, 12, 0).timestamp()
+    os.utime(p, (written, written))
+    r = ingest_file(ws, "logs", str(p), settings=Settings(log_tz="+01:00"))
+    assert (r.format, r.loaded, r.rejected) == ("syslog", 3, 0), r.errors
+    got = ws.con.execute("SELECT ts, level, service, host, message FROM logs ORDER BY source_line").fetchall()
+    assert got[0] == (datetime(2023, 12, 30, 22, 59, 58), None, "sshd(pam_unix)", "combo", "authentication failure; rhost=218.188.2.4")
+    assert got[1][0] == datetime(2024, 1, 1, 23, 0, 1) and got[1][2:] == ("root", "combo", "ROOT LOGIN ON tty2")
+    assert got[2][2] == "kernel"
+
+
+ACCESS_LINES = """\
+127.0.0.1 - frank [10/Oct/2000:13:55:36 -0700] "GET /apache_pb.gif HTTP/1.0" 200 2326
+10.0.0.5 - - [14/May/2024:10:00:01 +0000] "POST /api/v1/orders/42 HTTP/1.1" 502 157 "https://shop.example/cart" "Mozilla/5.0 (X11)" 0.512
+10.0.0.6 - - [14/May/2024:10:00:02 +0000] "GET /missing HTTP/1.1" 404 - "-" "curl/8.0"
+10.0.0.7 - - [14/May/2024:10:00:03 +0000] "\\x16\\x03\\x01" 400 0 "-" "-"
+not an access line
+
+10.0.0.8 - - [99/Xxx/2024:10:00:03 +0000] "GET / HTTP/1.1" 200 1
+"""
+
+
+def test_access_log_of_nginx_and_apache(ws, tmp_path):
+    """Common and Combined Log Format: detected; 5xx ERROR, 4xx WARN; request fields as attributes; bad lines named."""
+    p = tmp_path / "access.log.gz"
+    p.write_bytes(gzip.compress(ACCESS_LINES.encode()))
+    r = ingest_file(ws, "logs", str(p), defaults={"service": "web"})
+    assert (r.format, r.loaded, r.rejected) == ("access", 4, 2)
+    assert [(e.line, e.reason) for e in r.errors] == [
+        (5, "not an access log line (Common or Combined Log Format)"), (7, "unparseable time 99/Xxx/2024:10:00:03 +0000")]
+    got = [(ts, lvl, svc, msg, json.loads(a)) for ts, lvl, svc, msg, a in rows(ws, r.batch_id, "ts, level, service, message, attributes")]
+    assert got[0][:4] == (datetime(2000, 10, 10, 20, 55, 36), "INFO", "web", "GET /apache_pb.gif 200")
+    assert got[0][4] == {"client.address": "127.0.0.1", "user": "frank", "http.method": "GET", "url.path": "/apache_pb.gif",
+                         "http.protocol": "HTTP/1.0", "http.status_code": 200, "http.response.bytes": 2326}
+    assert got[1][1:4] == ("ERROR", "web", "POST /api/v1/orders/42 502")
+    assert got[1][4]["user_agent"] == "Mozilla/5.0 (X11)" and got[1][4]["extra"] == "0.512" and got[1][4]["http.referer"]
+    assert got[2][1] == "WARN" and "http.response.bytes" not in got[2][4] and "http.referer" not in got[2][4]
+    assert got[3][3] == "\\x16\\x03\\x01 400" and got[3][4]["http.request"] == "\\x16\\x03\\x01"
+
+
 def test_csv_with_mapping_unwraps_docker_and_pods(ws, tmp_path):
     p = tmp_path / "nezha_log.csv"
     p.write_text(

@@ -31,7 +31,7 @@ __all__ = ["KINDS", "FORMAT_CHOICES", "MAP_FIELDS", "ingest_file", "ingest_files
 KINDS = ("logs", "spans", "metrics")
 # Listed here (not imported from the parsers) so `crashlens --help` stays fast.
 FORMAT_CHOICES = {
-    "logs": ("jsonl", "logfmt", "syslog", "text", "docker", "csv", "otlp"),
+    "logs": ("jsonl", "logfmt", "syslog", "text", "docker", "csv", "otlp", "access"),
     "spans": ("native", "otlp", "jaeger", "zipkin", "csv"),
     "metrics": ("csv", "otlp", "prometheus"),
 }

@@ -12,7 +12,7 @@ import csv
 import io
 import json
 import re
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Iterator
 
 from ..errors import InputError
@@ -23,11 +23,13 @@ from .source import Source
 
 __all__ = ["LOG_FORMATS", "SQL_LOG_FORMATS", "LOG_ROW_KEYS", "detect_log_format", "parse_logs"]
 
-LOG_FORMATS = ("jsonl", "logfmt", "syslog", "text", "docker", "csv", "otlp")
-SQL_LOG_FORMATS = ("jsonl", "text", "docker")
+LOG_FORMATS = ("jsonl", "logfmt", "syslog", "text", "docker", "csv", "otlp", "access")
+SQL_LOG_FORMATS = ("jsonl", "text", "docker", "access")
 LOG_ROW_KEYS = ("ts", "level", "service", "host", "message", "trace_id", "span_id", "attributes", "line")
 
-_SYSLOG_RE = re.compile(r"^<\d{1,3}>")
+_SYSLOG_RE = re.compile(r"^<\d{1,3}>|^[A-Z][a-z]{2} [ \d]\d \d{2}:\d{2}:\d{2} \S+ [^:\[\s]+(?:\[\d+\])?: ")
+# nginx / Apache Common and Combined Log Format: client ident user [time] "request" status bytes ...
+_ACCESS_RE = re.compile(r'^\S+ \S+ \S+ \[\d{2}/[A-Z][a-z]{2}/\d{4}:\d{2}:\d{2}:\d{2} [+-]\d{4}\] "[^"]*" \d{3} (?:\d+|-)')
 _LOGFMT_PAIR = re.compile(r'([A-Za-z_][\w.\-/@]*)=("(?:[^"\\]|\\.)*"|[^\s"]*)')
 _CSV_FIELDS = tuple(LOG_ALIASES)
 
@@ -64,6 +66,8 @@ def detect_log_format(source: Source) -> str:
         return "jsonl"
     if _SYSLOG_RE.match(first):
         return "syslog"
+    if _ACCESS_RE.match(first):
+        return "access"
     pairs = _LOGFMT_PAIR.findall(first)
     if len(pairs) >= 3 and len("".join(k + "=" + v for k, v in pairs)) >= 0.6 * len(first.replace(" ", "")):
         return "logfmt"
@@ -122,12 +126,16 @@ def _parse_logfmt(source: Source) -> Iterator[dict | IngestError]:
 
 
 _RFC5424 = re.compile(r"^<(\d{1,3})>1 (\S+) (\S+) (\S+) (\S+) (\S+) (-|(?:\[(?:[^\]\\]|\\.)*\])+)(?: (.*))?$", re.S)
-_RFC3164 = re.compile(r"^<(\d{1,3})>([A-Z][a-z]{2} [ \d]\d \d{2}:\d{2}:\d{2}) (\S+) ([^:\[\s]+)(?:\[(\d+)\])?:? ?(.*)$", re.S)
+# The <PRI> is optional: files written by syslog daemons (/var/log/messages, auth.log) drop it.
+_RFC3164 = re.compile(r"^(?:<(\d{1,3})>)?([A-Z][a-z]{2} [ \d]\d \d{2}:\d{2}:\d{2}) (\S+) +(?:-- )?([^:\[\s]+)(?:\[(\d+)\])?:? ?(.*)$", re.S)
 _SD_PARAM = re.compile(r'([\w.\-]+)="((?:[^"\\]|\\.)*)"')
 
 
 def _parse_syslog(source: Source) -> Iterator[dict | IngestError]:
-    year = datetime.fromtimestamp(source.path.stat().st_mtime).year  # RFC 3164 has no year
+    # RFC 3164 has no year: the file's, unless that puts a line after the file was last written
+    # (a December line in a file written in January is last year's)
+    written = datetime.fromtimestamp(source.path.stat().st_mtime)
+    year = written.year
     for line_no, line in source.lines():
         if not line.strip():
             continue
@@ -155,10 +163,12 @@ def _parse_syslog(source: Source) -> Iterator[dict | IngestError]:
             if ts is None:
                 yield IngestError(line_no, f"unparseable syslog timestamp {ts_txt}")
                 continue
-            attrs = {"facility": int(pri) // 8}
+            if ts > written + timedelta(days=2):
+                ts = parse_ts(re.sub(r"\s+", " ", ts_txt), default_year=year - 1) or ts
+            attrs = {"facility": int(pri) // 8} if pri else {}
             if pid:
                 attrs["pid"] = int(pid)
-            yield _row(line_no, ts, msg, level=int(pri) % 8, service=tag, host=host, attributes=attrs)
+            yield _row(line_no, ts, msg, level=int(pri) % 8 if pri else None, service=tag, host=host, attributes=attrs)
             continue
         yield IngestError(line_no, "not an RFC 3164 or RFC 5424 syslog line")
 

@@ -25,7 +25,7 @@ from ..models import LEVEL_WORDS, LOG_ALIASES, LOG_LEVELS
 __all__ = ["LineChunkResult", "LINE_FORMATS", "load_log_chunk", "create_macros", "sniff_text_has_timestamps",
            "sample_jsonl_keys", "insert_jsonl", "jsonl_rejects"]
 
-LINE_FORMATS = ("jsonl", "text", "docker")
+LINE_FORMATS = ("jsonl", "text", "docker", "access")
 
 TS_RE = r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:[.,]\d{1,9})?(?:Z|[+-]\d{2}:?\d{2})?"
 _LEVEL_WORDS = "trace|debug|info|notice|warn|warning|error|err|critical|crit|fatal|severe|panic|emerg|alert"
@@ -43,6 +43,7 @@ LINE_RE = (
 #   Spring Boot  2021-08-07 19:10:41.655  INFO 12345 --- [  main] c.f.Bar  : message
 #   Spring Boot 3.2+  … INFO 12345 --- [app] [  main] [traceId-spanId] c.f.Bar : message
 #   log4j        2021-08-07 19:10:41,655 INFO [main] c.f.Bar: message (its thread is LINE_RE's service)
+#                2015-07-29 17:41:44,747 - INFO  [QuorumPeer…] - message (ZooKeeper)
 # The logger must be a dotted name (Tomcat's abbreviated "o.a.c.c.C.[.[.[/].[dispatcherServlet]"
 # too), so "ts INFO Payment: ok" keeps "Payment: ok" as its message.
 LOGGER_LINE_RE = (
@@ -50,6 +51,7 @@ LOGGER_LINE_RE = (
     r"(?:\[SW_CTX:\s*(?:N/A|\[([^,\]]*),([^,\]]*),([^,\]]*),([^,\]]*),([^,\]]*)\])\]\s+)?"
     r"(?:\[TID:\s*([^\]\s]*)\]\s+)?"
     r"(?:\[([^\]]{0,200})\]\s+)?"
+    r"(?:-\s+)?"  # log4j's "%d - %p …" (ZooKeeper)
     r"((?i:" + _LEVEL_WORDS + r"))\s+"
     r"(?:\d+\s+---\s+(?:\[([^\]]{0,200})\]\s+)?\[([^\]]{0,200})\]\s+(?:\[([0-9a-fA-F]{16,32})-([0-9a-fA-F]{8,16})\]\s+)?)?"
     r"(?:([\w$]+(?:\.(?:[\w$]+|\[[^\]\s]*\]?))+)\s*[-:]\s?)?"
@@ -403,6 +405,46 @@ def _load_docker(con: Any, ctx: dict[str, Any], cap: int, is_last: bool) -> Line
     )
 
 
+# nginx's and Apache's access log, Combined Log Format (the referer and user agent optional:
+# Common Log Format), with anything after them (request time, upstream…) kept as "extra".
+ACCESS_RE = (
+    r'^(\S+) (\S+) (\S+) \[(\d{2}/[A-Za-z]{3}/\d{4}:\d{2}:\d{2}:\d{2} [+-]\d{4})\] '
+    r'"(?:(\S+) (\S+)(?: (HTTP/[\d.]+))?|([^"]*))" (\d{3}) (\d+|-)(?: "([^"]*)" "([^"]*)")?\s*(.*?)\s*$'
+)
+_ACCESS_GROUPS = ["client", "ident", "user", "ts", "method", "path", "protocol", "request", "status", "bytes", "referer",
+                  "agent", "extra"]
+
+
+def _load_access(con: Any, ctx: dict[str, Any], cap: int) -> LineChunkResult:
+    """One request per line; 5xx is an ERROR, 4xx a WARN, the rest INFO; the fields go to attributes."""
+    def val(x: str) -> str:
+        return f"nullif(nullif(a.{x}, ''), '-')"
+
+    parsed = f"""SELECT line_no, a FROM (
+                   SELECT line_no, regexp_extract(rtrim(raw, E'\\r\\n'), {_q(ACCESS_RE)}, {_ACCESS_GROUPS}) AS a
+                   FROM cl_stage WHERE {_NOT_BLANK})"""
+    loaded = _insert_records(con, f"""
+        SELECT line_no, CAST(try_strptime(a.ts, '%d/%b/%Y:%H:%M:%S %z') AT TIME ZONE 'UTC' AS TIMESTAMP) AS ts,
+               NULL AS service, NULL AS host,
+               CASE WHEN a.status >= '500' THEN 'ERROR' WHEN a.status >= '400' THEN 'WARN' ELSE 'INFO' END AS level,
+               coalesce(nullif(a.method, '') || ' ' || a.path, nullif(a.request, ''), '-') || ' ' || a.status AS message,
+               NULL AS trace_id, NULL AS span_id,
+               json_merge_patch('{{}}', json_object(
+                   'client.address', {val('client')}, 'user', {val('user')}, 'http.method', {val('method')},
+                   'url.path', {val('path')}, 'http.protocol', {val('protocol')}, 'http.request', {val('request')},
+                   'http.status_code', CAST(a.status AS INTEGER), 'http.response.bytes', try_cast({val('bytes')} AS BIGINT),
+                   'http.referer', {val('referer')}, 'user_agent', {val('agent')}, 'extra', {val('extra')})) AS attributes
+        FROM ({parsed}) WHERE a.status <> '' AND try_strptime(a.ts, '%d/%b/%Y:%H:%M:%S %z') IS NOT NULL""", ctx)
+    blank, total = _blank_and_total(con, loaded)
+    if loaded + blank == total:
+        return LineChunkResult(loaded, 0, [], None)
+    rejected, errors = _rejects(con, f"""
+        SELECT line_no, CASE WHEN a.status = '' THEN 'not an access log line (Common or Combined Log Format)'
+                             ELSE 'unparseable time ' || a.ts END AS reason
+        FROM ({parsed}) WHERE a.status = '' OR try_strptime(a.ts, '%d/%b/%Y:%H:%M:%S %z') IS NULL""", cap)
+    return LineChunkResult(loaded, rejected, errors, None)
+
+
 def load_log_chunk(con: Any, fmt: str, ctx: dict[str, Any], cap: int, is_last: bool) -> LineChunkResult:
     """Parse the registered ``cl_stage`` table (line_no, raw) and append its records to ``logs``.
 
@@ -415,6 +457,8 @@ def load_log_chunk(con: Any, fmt: str, ctx: dict[str, Any], cap: int, is_last: b
         return _load_text(con, ctx, cap, is_last)
     if fmt == "docker":
         return _load_docker(con, ctx, cap, is_last)
+    if fmt == "access":
+        return _load_access(con, ctx, cap)
     raise ValueError(f"not a line format: {fmt}")
 
 
