@@ -417,14 +417,23 @@ _ACCESS_GROUPS = ["client", "ident", "user", "ts", "method", "path", "protocol",
 
 def _load_access(con: Any, ctx: dict[str, Any], cap: int) -> LineChunkResult:
     """One request per line; 5xx is an ERROR, 4xx a WARN, the rest INFO; the fields go to attributes."""
+    # Materialized: otherwise the optimizer copies the regexp into the filter and into each field
+    # taken from the struct, and a line is matched several times (5.1 s against 1.9 s per 1M lines).
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE cl_access AS
+                    SELECT line_no, a, try_strptime(a.ts, '%d/%b/%Y:%H:%M:%S %z') AS t FROM (
+                      SELECT line_no, regexp_extract(rtrim(raw, E'\\r\\n'), {_q(ACCESS_RE)}, {_ACCESS_GROUPS}) AS a
+                      FROM cl_stage WHERE {_NOT_BLANK})""")
+    result = _insert_access(con, ctx, cap)
+    con.execute("DROP TABLE cl_access")  # (after a failure it stays till the next CREATE OR REPLACE)
+    return result
+
+
+def _insert_access(con: Any, ctx: dict[str, Any], cap: int) -> LineChunkResult:
     def val(x: str) -> str:
         return f"nullif(nullif(a.{x}, ''), '-')"
 
-    parsed = f"""SELECT line_no, a FROM (
-                   SELECT line_no, regexp_extract(rtrim(raw, E'\\r\\n'), {_q(ACCESS_RE)}, {_ACCESS_GROUPS}) AS a
-                   FROM cl_stage WHERE {_NOT_BLANK})"""
     loaded = _insert_records(con, f"""
-        SELECT line_no, CAST(try_strptime(a.ts, '%d/%b/%Y:%H:%M:%S %z') AT TIME ZONE 'UTC' AS TIMESTAMP) AS ts,
+        SELECT line_no, CAST(t AT TIME ZONE 'UTC' AS TIMESTAMP) AS ts,
                NULL AS service, NULL AS host,
                CASE WHEN a.status >= '500' THEN 'ERROR' WHEN a.status >= '400' THEN 'WARN' ELSE 'INFO' END AS level,
                coalesce(nullif(a.method, '') || ' ' || a.path, nullif(a.request, ''), '-') || ' ' || a.status AS message,
@@ -432,16 +441,16 @@ def _load_access(con: Any, ctx: dict[str, Any], cap: int) -> LineChunkResult:
                json_merge_patch('{{}}', json_object(
                    'client.address', {val('client')}, 'user', {val('user')}, 'http.method', {val('method')},
                    'url.path', {val('path')}, 'http.protocol', {val('protocol')}, 'http.request', {val('request')},
-                   'http.status_code', CAST(a.status AS INTEGER), 'http.response.bytes', try_cast({val('bytes')} AS BIGINT),
+                   'http.status_code', try_cast(a.status AS INTEGER), 'http.response.bytes', try_cast({val('bytes')} AS BIGINT),
                    'http.referer', {val('referer')}, 'user_agent', {val('agent')}, 'extra', {val('extra')})) AS attributes
-        FROM ({parsed}) WHERE a.status <> '' AND try_strptime(a.ts, '%d/%b/%Y:%H:%M:%S %z') IS NOT NULL""", ctx)
+        FROM cl_access WHERE a.status <> '' AND t IS NOT NULL""", ctx)
     blank, total = _blank_and_total(con, loaded)
     if loaded + blank == total:
         return LineChunkResult(loaded, 0, [], None)
-    rejected, errors = _rejects(con, f"""
+    rejected, errors = _rejects(con, """
         SELECT line_no, CASE WHEN a.status = '' THEN 'not an access log line (Common or Combined Log Format)'
                              ELSE 'unparseable time ' || a.ts END AS reason
-        FROM ({parsed}) WHERE a.status = '' OR try_strptime(a.ts, '%d/%b/%Y:%H:%M:%S %z') IS NULL""", cap)
+        FROM cl_access WHERE a.status = '' OR t IS NULL""", cap)
     return LineChunkResult(loaded, rejected, errors, None)
 
 
