@@ -113,3 +113,22 @@ def test_a_call_that_failed_after_its_callee_answered_is_not_a_timeout(ws, tmp_p
         span("r3", "c", "b", "pricing", "GET /price", 2, 2990, "ok", "server")])  # ended 11 ms early: clock skew, still a timeout
     got = origin_blame(ws, [("r1", "b"), ("r2", "b"), ("r3", "b")])
     assert got == {("r3", "b"): {"service": "pricing", "why": "slow_callee", "via": "orders"}}
+
+
+def test_a_4xx_logged_in_another_span_of_the_caller_does_not_count(ws, tmp_path):
+    """With span ids on the log lines, only the calling span (or the one that made the call) counts."""
+    load_spans(ws, tmp_path, [span("z1", "a", None, "orders", "GET /cart", 0, 60, "error", "server"),
+                              span("z1", "b", "a", "orders", "GET /price", 1, 29, "error", "client"),
+                              span("z1", "c", "b", "pricing", "GET /price", 2, 28, "error", "server"),
+                              span("z1", "d", "a", "orders", "GET /stock", 30, 59, "ok", "client"),
+                              span("z2", "a", None, "orders", "GET /cart", 0, 30, "error", "server"),
+                              span("z2", "b", "a", "orders", "GET /price", 1, 29, "error", "client"),
+                              span("z2", "c", "b", "pricing", "GET /price", 2, 28, "error", "server")])
+    logs = tmp_path / "orders.jsonl"
+    logs.write_text("".join(json.dumps(r) + "\n" for r in [
+        {"ts": "2024-05-14T10:00:00.040Z", "level": "WARN", "service": "orders", "trace_id": "z1", "span_id": "d",
+         "msg": "stock check: status code 404"},  # another call of the same request
+        {"ts": "2024-05-14T10:00:00.020Z", "level": "ERROR", "service": "orders", "trace_id": "z2", "span_id": "a",
+         "msg": "price denied: HttpClientErrorException: 403 null"}]))  # the span that made the call
+    assert ingest_file(ws, "logs", str(logs)).loaded == 2
+    assert origin_blame(ws, [("z1", "c"), ("z2", "c")]) == {("z2", "c"): {"service": "orders", "why": "refused", "via": "pricing"}}

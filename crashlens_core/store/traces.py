@@ -136,8 +136,9 @@ def origin_blame(ws: Workspace, keys: Sequence[tuple[str, str]]) -> dict[tuple[s
       leaves no span on the callee's side; the caller only reports it. Blame: the peer.
     * ``refused``: a span below a span of another service that answered 4xx, told by an HTTP
       status attribute on either span or by a 4xx logged by the caller's service in the same
-      trace (408 and 429, timeout and rate limit, are not the request's fault). A 4xx says
-      the request was wrong. Blame: the caller.
+      trace, in the calling span or the one that made the call when the log line has a span
+      id (408 and 429, timeout and rate limit, are not the request's fault). A 4xx says the
+      request was wrong. Blame: the caller.
 
     Returns ``{key: {"service", "why", "via"}}`` (``via``: the span's own service) for the
     re-attributed spans only.
@@ -153,7 +154,7 @@ def origin_blame(ws: Workspace, keys: Sequence[tuple[str, str]]) -> dict[tuple[s
         rows = ws.con.execute(f"""
             WITH o AS (
               SELECT s.trace_id, s.span_id, s.service, s.kind, {_peer('s')} AS peer, {status('s')} AS code,
-                     p.service AS caller, {status('p')} AS caller_code,
+                     p.service AS caller, {status('p')} AS caller_code, p.span_id AS caller_span, p.parent_id AS caller_parent,
                      EXISTS (SELECT 1 FROM spans c WHERE c.trace_id = s.trace_id AND c.parent_id = s.span_id) AS has_child,
                      -- still running when the call ended (a little clock skew allowed: 2% of the call, at most 50 ms)
                      (SELECT arg_max(c.service, c.end_ts) FROM spans c
@@ -164,7 +165,7 @@ def origin_blame(ws: Workspace, keys: Sequence[tuple[str, str]]) -> dict[tuple[s
               FROM spans s SEMI JOIN cl_origin_keys k ON s.trace_id = k.trace_id AND s.span_id = k.span_id
               LEFT JOIN spans p ON p.trace_id = s.trace_id AND p.span_id = s.parent_id),
             known AS (SELECT DISTINCT service FROM spans WHERE service IS NOT NULL),
-            logged AS (SELECT DISTINCT l.trace_id, l.service FROM logs l SEMI JOIN o ON l.trace_id = o.trace_id
+            logged AS (SELECT DISTINCT l.trace_id, l.service, l.span_id FROM logs l SEMI JOIN o ON l.trace_id = o.trace_id
                        WHERE l.level IN ('ERROR', 'WARN', 'FATAL')
                          AND coalesce(nullif(regexp_extract(l.message, {_q(_CLIENT_ERROR_RES[0])}, 1), ''),
                                       regexp_extract(l.message, {_q(_CLIENT_ERROR_RES[1])}, 1)) NOT IN ('', '408', '429'))
@@ -179,7 +180,11 @@ def origin_blame(ws: Workspace, keys: Sequence[tuple[str, str]]) -> dict[tuple[s
                    CASE WHEN o.caller IS NOT NULL AND o.caller IS DISTINCT FROM o.service
                              AND (coalesce(o.code BETWEEN 400 AND 499 AND o.code NOT IN (408, 429), false)
                                   OR coalesce(o.caller_code BETWEEN 400 AND 499 AND o.caller_code NOT IN (408, 429), false)
-                                  OR EXISTS (SELECT 1 FROM logged g WHERE g.trace_id = o.trace_id AND g.service = o.caller))
+                                  -- logged by the caller around this call: in its client span or the span
+                                  -- that made it (a log line without a span id counts for the whole trace)
+                                  OR EXISTS (SELECT 1 FROM logged g WHERE g.trace_id = o.trace_id AND g.service = o.caller
+                                             AND (g.span_id IS NULL
+                                                  OR g.span_id IN (lower(o.caller_span), lower(o.caller_parent)))))
                         THEN o.caller END AS refused_by
             FROM o""").fetchall()
     out: dict[tuple[str, str], dict[str, str]] = {}
