@@ -189,6 +189,34 @@ def test_text_reads_java_logger_layouts(ws, tmp_path):
     ]
 
 
+SHAPES = """\
+2024/05/14 10:00:00 [error] 1234#0: *17 connect() failed (111: Connection refused) while connecting to upstream
+[Sun Dec 04 04:47:44 2005] [error] mod_jk child workerEnv in error state 6
+[Wed Oct 11 14:32:52.123456 2023] [core:error] [pid 35708] AH00037: Symbolic link not allowed
+17/06/09 20:10:40 INFO executor.CoarseGrainedExecutorBackend: Registered signal handlers
+2024-05-14 10:00:01,123 - shop.payments - ERROR - charge failed
+Traceback (most recent call last):
+ValueError: boom
+"""
+
+
+def test_text_reads_nginx_apache_log4j_and_python_timestamps(ws, tmp_path):
+    """Record starts in the shapes of nginx's and Apache's error logs, log4j's yy/MM/dd and Python's logging format;
+    naive, so read in log_tz."""
+    p = tmp_path / "shapes.log"
+    p.write_text(SHAPES)
+    r = ingest_file(ws, "logs", str(p), settings=Settings(log_tz="+01:00"))
+    assert (r.format, r.loaded, r.rejected) == ("text", 5, 0)
+    got = rows(ws, r.batch_id, "ts, level, message, attributes")
+    assert [g[0] for g in got] == [datetime(2024, 5, 14, 9, 0), datetime(2005, 12, 4, 3, 47, 44),
+                                   datetime(2023, 10, 11, 13, 32, 52, 123456), datetime(2017, 6, 9, 19, 10, 40),
+                                   datetime(2024, 5, 14, 9, 0, 1, 123000)]
+    assert [g[1] for g in got] == ["ERROR", "ERROR", "ERROR", "INFO", "ERROR"]
+    assert got[2][2] == "[pid 35708] AH00037: Symbolic link not allowed"
+    assert got[4][2] == "charge failed\nTraceback (most recent call last):\nValueError: boom"
+    assert json.loads(got[4][3]) == {"logger": "shop.payments"}
+
+
 def test_text_records_straddling_chunks_are_joined(ws, tmp_path):
     # ~2.5 MB with 1 MB chunks: several records cross chunk boundaries.
     p = tmp_path / "big.log"

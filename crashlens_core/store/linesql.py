@@ -27,12 +27,18 @@ __all__ = ["LineChunkResult", "LINE_FORMATS", "load_log_chunk", "create_macros",
 
 LINE_FORMATS = ("jsonl", "text", "docker", "access")
 
-TS_RE = r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:[.,]\d{1,9})?(?:Z|[+-]\d{2}:?\d{2})?"
+TS_RE = (r"(?:\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:[.,]\d{1,9})?(?:Z|[+-]\d{2}:?\d{2})?"  # ISO 8601
+         r"|\d{4}/\d{2}/\d{2} \d{2}:\d{2}:\d{2}"                                        # nginx error log
+         r"|[A-Z][a-z]{2} [A-Z][a-z]{2} [ \d]\d \d{2}:\d{2}:\d{2}(?:\.\d{1,6})? \d{4}"   # Apache error log, ctime
+         r"|\d{2}/\d{2}/\d{2} \d{2}:\d{2}:\d{2})")                                        # log4j yy/MM/dd (Spark, Hadoop)
+# The shapes other than ISO 8601, for strptime; all naive.
+# (%y first: strptime takes the first format that fits, and %Y would read "17/06/09" as year 17.)
+_TS_FORMATS = "['%y/%m/%d %H:%M:%S', '%Y/%m/%d %H:%M:%S', '%a %b %d %H:%M:%S %Y', '%a %b %d %H:%M:%S.%f %Y']"
 _LEVEL_WORDS = "trace|debug|info|notice|warn|warning|error|err|critical|crit|fatal|severe|panic|emerg|alert"
 # ts [LEVEL] [service] rest ; level and service optional. One regex evaluation per record.
 LINE_RE = (
     r"^\[?(" + TS_RE + r")\]?\s+"
-    r"(?:\[?((?i:" + _LEVEL_WORDS + r"))\]?:?(?:\s+|$))?"
+    r"(?:\[?(?:[\w-]+:)?((?i:" + _LEVEL_WORDS + r"))\]?:?(?:\s+|$))?"  # Apache 2.4 writes [module:level]
     r"(?:\[([^\]\s]{1,64})\]:?(?:\s+|$))?"
     r"((?s:.*))$"
 )
@@ -43,6 +49,7 @@ LINE_RE = (
 #   Spring Boot  2021-08-07 19:10:41.655  INFO 12345 --- [  main] c.f.Bar  : message
 #   Spring Boot 3.2+  … INFO 12345 --- [app] [  main] [traceId-spanId] c.f.Bar : message
 #   log4j        2021-08-07 19:10:41,655 INFO [main] c.f.Bar: message (its thread is LINE_RE's service)
+#   Python       2021-08-07 19:10:41,655 - shop.payments - ERROR - message (logging's documented format)
 #                2015-07-29 17:41:44,747 - INFO  [QuorumPeer…] - message (ZooKeeper)
 # The logger must be a dotted name (Tomcat's abbreviated "o.a.c.c.C.[.[.[/].[dispatcherServlet]"
 # too), so "ts INFO Payment: ok" keeps "Payment: ok" as its message.
@@ -51,14 +58,15 @@ LOGGER_LINE_RE = (
     r"(?:\[SW_CTX:\s*(?:N/A|\[([^,\]]*),([^,\]]*),([^,\]]*),([^,\]]*),([^,\]]*)\])\]\s+)?"
     r"(?:\[TID:\s*([^\]\s]*)\]\s+)?"
     r"(?:\[([^\]]{0,200})\]\s+)?"
-    r"(?:-\s+)?"  # log4j's "%d - %p …" (ZooKeeper)
+    r"(?:-\s+(?:([\w.$-]+)\s+-\s+)?)?"  # log4j's "%d - %p" (ZooKeeper); Python's "%(asctime)s - %(name)s - %(levelname)s"
     r"((?i:" + _LEVEL_WORDS + r"))\s+"
+    r"(?:-\s+)?"
     r"(?:\d+\s+---\s+(?:\[([^\]]{0,200})\]\s+)?\[([^\]]{0,200})\]\s+(?:\[([0-9a-fA-F]{16,32})-([0-9a-fA-F]{8,16})\]\s+)?)?"
     r"(?:([\w$]+(?:\.(?:[\w$]+|\[[^\]\s]*\]?))+)\s*[-:]\s?)?"
     r"((?s:.*))$"
 )
-_LOGGER_GROUPS = ["ts", "sw_svc", "sw_inst", "sw_trace", "sw_seg", "sw_idx", "tid", "thread", "lvl", "sb_app", "thread2",
-                  "sb_trace", "sb_span", "logger", "body"]
+_LOGGER_GROUPS = ["ts", "sw_svc", "sw_inst", "sw_trace", "sw_seg", "sw_idx", "tid", "thread", "pylogger", "lvl", "sb_app",
+                  "thread2", "sb_trace", "sb_span", "logger", "body"]
 START_RE = r"^\[?" + TS_RE
 # Lines that continue the previous record when they have no timestamp of their own.
 CONTINUATION_RE = (
@@ -100,13 +108,18 @@ def create_macros(con: Any) -> None:
         """
     )
     con.execute(
-        """
+        f"""
         CREATE OR REPLACE TEMP MACRO cl_ts(x) AS coalesce(
             -- "…Z" is UTC already: a plain TIMESTAMP cast is exact and much cheaper. (That cast
             -- would drop any other offset, so those go through TIMESTAMPTZ.)
             CASE WHEN ends_with(x, 'Z') THEN try_cast(x AS TIMESTAMP) END,
-            CAST(try_cast(replace(x, ',', '.') AS TIMESTAMPTZ) AT TIME ZONE 'UTC' AS TIMESTAMP),
-            cl_epoch(try_cast(x AS DOUBLE)))
+            CASE WHEN substr(x, 5, 1) = '-' THEN
+              CAST(try_cast(replace(x, ',', '.') AS TIMESTAMPTZ) AT TIME ZONE 'UTC' AS TIMESTAMP) END,
+            cl_epoch(try_cast(x AS DOUBLE)),
+            -- the other shapes of TS_RE, before DuckDB's own guess (which reads "17/06/09" as year 17);
+            -- naive, so read in the session time zone like ISO text
+            CAST(CAST(try_strptime(regexp_replace(x, '  +', ' '), {_TS_FORMATS}) AS TIMESTAMPTZ) AT TIME ZONE 'UTC' AS TIMESTAMP),
+            CAST(try_cast(replace(x, ',', '.') AS TIMESTAMPTZ) AT TIME ZONE 'UTC' AS TIMESTAMP))
         """
     )
 
@@ -331,7 +344,7 @@ def _first_line_parts(records: str) -> str:
           CASE WHEN jm THEN j.ts ELSE p.ts END AS pts,
           -- a bracket before the level is a thread when a logger name follows (logback), else
           -- the service, as LINE_RE reads "ts [api] …"
-          CASE WHEN jm THEN coalesce({val('j.sw_svc')}, nullif(j.sb_app, ''), CASE WHEN j.logger = '' THEN nullif(p.svc, '') END)
+          CASE WHEN jm THEN coalesce({val('j.sw_svc')}, nullif(j.sb_app, ''), CASE WHEN jlogger IS NULL THEN nullif(p.svc, '') END)
                ELSE nullif(p.svc, '') END AS psvc,
           CASE WHEN jm THEN {val("regexp_extract(j.sw_inst, '([^@]*)$', 1)")} END AS phost,
           CASE WHEN jm THEN j.lvl ELSE nullif(p.lvl, '') END AS plvl,
@@ -341,10 +354,10 @@ def _first_line_parts(records: str) -> str:
           coalesce(CASE WHEN jm AND {val('j.sw_seg')} IS NOT NULL THEN j.sw_seg || '.' || j.sw_idx END,
                    CASE WHEN jm THEN nullif(j.sb_span, '') END,
                    nullif(regexp_extract(first_line, {_q(_SPAN_RE)}, 1), '')) AS pspan,
-          CASE WHEN jm AND j.logger <> '' THEN nullif(json_merge_patch('{{}}', json_object(
+          CASE WHEN jm AND jlogger IS NOT NULL THEN nullif(json_merge_patch('{{}}', json_object(
                  'thread', nullif(trim(coalesce(nullif(j.thread, ''), j.thread2)), ''),
-                 'logger', j.logger)), '{{}}') END AS pattrs
-        FROM (SELECT *, coalesce(j.lvl, '') <> '' AS jm
+                 'logger', jlogger)), '{{}}') END AS pattrs
+        FROM (SELECT *, coalesce(j.lvl, '') <> '' AS jm, coalesce(nullif(j.logger, ''), nullif(j.pylogger, '')) AS jlogger
               FROM (SELECT *, CASE WHEN p.lvl = '' OR regexp_matches(p.body, '^\\d+ +--- ')
                                    THEN regexp_extract(first_line, {_q(LOGGER_LINE_RE)}, {_LOGGER_GROUPS}) END AS j
                     FROM (SELECT *, regexp_extract(first_line, {_q(LINE_RE)}, ['ts', 'lvl', 'svc', 'body']) AS p
