@@ -68,8 +68,14 @@ def test_trace_comparison_new_missing_slower_erroring(ws, tmp_path):
     assert c.differences[0].kind == "erroring"
 
 
-def test_service_map_split_by_host_shows_the_bad_instance(ws, tmp_path):
+def test_service_map_split_by_host_shows_the_bad_instance(tmp_path):
     """api runs on two hosts; only api-2 fails. Per service the edge is 50% errors; per host it is 0% and 100%."""
+    import json
+
+    from crashlens_core.store import Workspace
+
+    from .conftest import run_cli
+
     recs = []
     for k in range(20):
         t, base, host = f"h{k}", k * 100, f"api-{k % 2 + 1}"
@@ -80,13 +86,18 @@ def test_service_map_split_by_host_shows_the_bad_instance(ws, tmp_path):
                       attrs={"host.name": host}),
                  span(t, "d", "s", "api", "POST card", base + 3, base + 20, kind="client",
                       attrs={"peer.service": "card-gateway", "host.name": host})]
-    load_spans(ws, tmp_path, recs)
     end = T0 + timedelta(minutes=1)
-    assert {(e.src, e.dst, e.error_rate) for e in service_map(ws, T0, end).edges} == {
-        ("gw", "api", 0.5), ("api", "card-gateway", 0.0)}
-    m = service_map(ws, T0, end, by_host=True)
-    assert {(e.src, e.dst, e.calls, e.error_rate) for e in m.edges} == {
-        ("gw @ gw-1", "api @ api-1", 10, 0.0), ("gw @ gw-1", "api @ api-2", 10, 1.0),
-        ("api @ api-1", "card-gateway", 10, 0.0), ("api @ api-2", "card-gateway", 10, 0.0)}
+    with Workspace.open(tmp_path / "ws") as ws:
+        load_spans(ws, tmp_path, recs)
+        assert {(e.src, e.dst, e.error_rate) for e in service_map(ws, T0, end).edges} == {
+            ("gw", "api", 0.5), ("api", "card-gateway", 0.0)}
+        m = service_map(ws, T0, end, by_host=True)
+    by_host = {("gw @ gw-1", "api @ api-1", 10, 0.0), ("gw @ gw-1", "api @ api-2", 10, 1.0),
+               ("api @ api-1", "card-gateway", 10, 0.0), ("api @ api-2", "card-gateway", 10, 0.0)}
+    assert {(e.src, e.dst, e.calls, e.error_rate) for e in m.edges} == by_host
     nodes = {n.service: n for n in m.nodes}
     assert nodes["api @ api-2"].error_rate == 1.0 and nodes["api @ api-1"].error_rate == 0.0 and nodes["card-gateway"].external
+    # the same through the command line
+    res = run_cli("traces", "map", "--from", T0.isoformat(), "--to", end.isoformat(), "--by-host", "--json", workspace=tmp_path / "ws")
+    assert res.returncode == 0, res.stderr
+    assert {(e["src"], e["dst"], e["calls"], e["error_rate"]) for e in json.loads(res.stdout)["edges"]} == by_host

@@ -22,11 +22,12 @@ from ..config import Settings, parse_timezone
 from ..errors import CrashLensError, InputError
 from ..models import IngestError, IngestReport
 from ..store import Workspace
-from .normalize import json_default, naive_times_in
 from .lines import LineStream, arrow_lines, read_ahead
+from .normalize import json_default, naive_times_in
 from .source import Source
 
-__all__ = ["KINDS", "FORMAT_CHOICES", "MAP_FIELDS", "ingest_file", "ingest_files", "formats_for", "parse_map", "save_upload", "ingest_rows", "log_times"]
+__all__ = ["KINDS", "FORMAT_CHOICES", "MAP_FIELDS", "ingest_file", "ingest_files", "formats_for", "parse_map", "save_upload",
+           "ingest_rows", "log_times"]
 
 KINDS = ("logs", "spans", "metrics")
 # Listed here (not imported from the parsers) so `crashlens --help` stays fast.
