@@ -357,13 +357,13 @@ def test_access_log_of_nginx_and_apache(ws, tmp_path):
     assert [(e.line, e.reason) for e in r.errors] == [
         (5, "not an access log line (Common or Combined Log Format)"), (7, "unparseable time 99/Xxx/2024:10:00:03 +0000")]
     got = [(ts, lvl, svc, msg, json.loads(a)) for ts, lvl, svc, msg, a in rows(ws, r.batch_id, "ts, level, service, message, attributes")]
-    assert got[0][:4] == (datetime(2000, 10, 10, 20, 55, 36), "INFO", "web", "GET /apache_pb.gif 200")
+    assert got[0][:4] == (datetime(2000, 10, 10, 20, 55, 36), "INFO", "web", "GET /apache_pb.gif 200 OK")
     assert got[0][4] == {"client.address": "127.0.0.1", "user": "frank", "http.method": "GET", "url.path": "/apache_pb.gif",
                          "http.protocol": "HTTP/1.0", "http.status_code": 200, "http.response.bytes": 2326}
-    assert got[1][1:4] == ("ERROR", "web", "POST /api/v1/orders/42 502")
+    assert got[1][1:4] == ("ERROR", "web", "POST /api/v1/orders/42 502 Bad Gateway")
     assert got[1][4]["user_agent"] == "Mozilla/5.0 (X11)" and got[1][4]["extra"] == "0.512" and got[1][4]["http.referer"]
     assert got[2][1] == "WARN" and "http.response.bytes" not in got[2][4] and "http.referer" not in got[2][4]
-    assert got[3][3] == "\\x16\\x03\\x01 400" and got[3][4]["http.request"] == "\\x16\\x03\\x01"
+    assert got[3][3] == "\\x16\\x03\\x01 400 Bad Request" and got[3][4]["http.request"] == "\\x16\\x03\\x01"
 
 
 def test_csv_with_mapping_unwraps_docker_and_pods(ws, tmp_path):
@@ -496,3 +496,25 @@ def test_a_byte_order_mark_a_tab_indent_and_crlf_lose_nothing(ws, tmp_path, fmt)
     assert got[:2] == ["first", "tabbed"]
     if fmt == "jsonl":  # no message key: the line itself, without its line ending
         assert got[2] == '{"ts": "2024-05-14T10:00:02Z", "user": "u1"}'
+
+
+def test_a_burst_of_502s_in_an_access_log_opens_an_incident(ws, tmp_path):
+    """An hour of nginx traffic with three minutes of 502s: one incident, titled with the reason phrase."""
+    import random
+    import time
+
+    from crashlens_core.signals.refresh import refresh_signals
+
+    rng, lines, t0 = random.Random(3), [], 1715680800
+    for s in range(0, 3600, 2):
+        for k in range(3):
+            status = 502 if 1800 <= s < 1980 and k < 2 else rng.choices((200, 404, 500), weights=(97, 2, 1))[0]
+            stamp = time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(t0 + s))
+            lines.append(f'10.0.0.{rng.randrange(250)} - - [{stamp}] "POST /api/v1/orders/{rng.randrange(9999)} HTTP/1.1" '
+                         f'{status} 157 "-" "curl/8"\n')
+    p = tmp_path / "nginx.log"
+    p.write_text("".join(lines))
+    assert ingest_file(ws, "logs", str(p), defaults={"service": "web"}).loaded == 5400
+    created = refresh_signals(ws, Settings(workspace=ws.folder)).detection.created
+    assert [i.title for i in created] == ["POST <*> <*> Bad Gateway in web"]
+    assert created[0].window_start == datetime(2024, 5, 14, 10, 30) and created[0].services == ["web"]

@@ -426,6 +426,13 @@ ACCESS_RE = (
 )
 _ACCESS_GROUPS = ["client", "ident", "user", "ts", "method", "path", "protocol", "request", "status", "bytes", "referer",
                   "agent", "extra"]
+# Reason phrases: templates mask the number, so "502 Bad Gateway" keeps what the status was in an incident's title.
+_REASONS = {"200": "OK", "201": "Created", "204": "No Content", "301": "Moved Permanently", "302": "Found",
+            "304": "Not Modified", "400": "Bad Request", "401": "Unauthorized", "403": "Forbidden", "404": "Not Found",
+            "405": "Method Not Allowed", "408": "Request Timeout", "409": "Conflict", "413": "Payload Too Large",
+            "429": "Too Many Requests", "499": "Client Closed Request", "500": "Internal Server Error", "502": "Bad Gateway",
+            "503": "Service Unavailable", "504": "Gateway Timeout"}
+_REASON_MAP = "MAP {" + ", ".join(f"'{k}': '{v}'" for k, v in _REASONS.items()) + "}"
 
 
 def _load_access(con: Any, ctx: dict[str, Any], cap: int) -> LineChunkResult:
@@ -449,7 +456,8 @@ def _insert_access(con: Any, ctx: dict[str, Any], cap: int) -> LineChunkResult:
         SELECT line_no, CAST(t AT TIME ZONE 'UTC' AS TIMESTAMP) AS ts,
                NULL AS service, NULL AS host,
                CASE WHEN a.status >= '500' THEN 'ERROR' WHEN a.status >= '400' THEN 'WARN' ELSE 'INFO' END AS level,
-               coalesce(nullif(a.method, '') || ' ' || a.path, nullif(a.request, ''), '-') || ' ' || a.status AS message,
+               coalesce(nullif(a.method, '') || ' ' || a.path, nullif(a.request, ''), '-') || ' ' || a.status
+                 || coalesce(' ' || {_REASON_MAP}[a.status], '') AS message,
                NULL AS trace_id, NULL AS span_id,
                json_merge_patch('{{}}', json_object(
                    'client.address', {val('client')}, 'user', {val('user')}, 'http.method', {val('method')},
