@@ -87,6 +87,17 @@ def test_upload_reads_naive_times_in_the_zone_given(app_env):
     assert got == [("local time", "08:00:00"), ("utc time", "10:00:01")]
 
 
+def test_upload_with_an_unknown_time_zone_says_so_and_loads_nothing(app_env):
+    at = _run("app_pages/logs.py")
+    at.file_uploader(key="upload_files").set_value([("local.log", b"2024-05-14 10:00:00 INFO x\n", "text/plain")])
+    at.text_input(key="upload_tz").input("Mars/Olympus")
+    at.button[0].click().run()
+    assert not at.exception
+    errors = " ".join(e.value for e in at.error)
+    assert "local.log" in errors and "unknown time zone 'Mars/Olympus'" in errors and "Next step" in errors
+    assert not any("loaded" in s.value for s in at.success)
+
+
 def test_upload_of_an_unreadable_document_shows_cause_and_next_step(app_env):
     at = _run("app_pages/logs.py")
     at.segmented_control(key="upload_kind").set_value("spans")
