@@ -10,6 +10,11 @@ from ._common import EXIT_USER_ERROR, print_json, open_workspace, progress_print
 
 def cmd_ingest(args: argparse.Namespace) -> int:
     if getattr(args, "follow", False):
+        if getattr(args, "pattern", None) is not None:
+            from ..errors import InputError
+
+            raise InputError("--pattern is not read in --follow mode yet", hint="ingest the file with --pattern, or follow it "
+                                                                                 "with a built-in --format")
         return cmd_follow(args)
     if any(getattr(args, k, None) for k in ("interval", "batch_lines", "from_end", "no_notify")):
         from ..errors import InputError
@@ -24,7 +29,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     ws, settings = open_workspace(args)
     with ws:
         reports = ingest_files(ws, args.kind, args.files, args.format, mapping, defaults=defaults, settings=settings,
-                               progress=progress_printer(not args.json))
+                               progress=progress_printer(not args.json), pattern=getattr(args, "pattern", None))
         signals = None
         if args.kind in ("logs", "spans") and any(r.loaded for r in reports):
             from ..signals.refresh import refresh_signals
@@ -105,6 +110,13 @@ def register(sub, common):
         p.add_argument("--format", default="auto", choices=("auto", *FORMAT_CHOICES[kind]), help="input format (default: detect)")
         p.add_argument("--map", action="append", metavar="COL=FIELD", help="map a CSV column to a field, e.g. --map TraceID=trace_id "
                        "(prefix the column with pod: to turn a Kubernetes pod name into its service)")
+        if kind == "logs":
+            p.add_argument("--pattern", metavar="REGEX|GROK",
+                           help="your own line format: a regex with named groups (ts, level, service, host, message, "
+                                "trace_id, span_id; others become attributes), e.g. '(?P<ts>\\S+ \\S+) (?P<level>\\w+) "
+                                "(?P<message>.*)', or Grok as in Logstash, e.g. '%%{TIMESTAMP_ISO8601:ts} "
+                                "%%{LOGLEVEL:level} %%{GREEDYDATA:message}'; lines that do not match join the record "
+                                "before them (stack traces)")
         p.add_argument("--service", help="service name for records that carry none")
         p.add_argument("--host", help="host name for records that carry none")
         p.add_argument("--tz", metavar="ZONE", help="time zone of timestamps written without an offset, e.g. Europe/Paris or "

@@ -120,11 +120,16 @@ def ingest_files(
     defaults: dict[str, str] | None = None,
     settings: Settings | None = None,
     progress: Progress | None = None,
+    pattern: str | None = None,
 ) -> list[IngestReport]:
     """Ingest several files of one kind; a file that fails whole is reported, the others go on.
 
     >>> # ingest_files(ws, "logs", ["app.log.gz", "events.jsonl"])  → one IngestReport per file
     """
+    if pattern is not None:
+        from .pattern import compile_pattern
+
+        compile_pattern(pattern)  # a bad pattern is the user's one mistake, said once, not once per file
     reports = []
     for i, path in enumerate(paths):
         def sub(frac: float, msg: str, i: int = i) -> None:
@@ -132,7 +137,8 @@ def ingest_files(
                 progress((i + frac) / len(paths), msg)
 
         try:
-            reports.append(ingest_file(ws, kind, path, fmt, mapping, defaults=defaults, settings=settings, progress=sub))
+            reports.append(ingest_file(ws, kind, path, fmt, mapping, defaults=defaults, settings=settings, progress=sub,
+                                       pattern=pattern))
         except CrashLensError as exc:
             reports.append(IngestReport(path=str(path), format=fmt, kind=kind,
                                         errors=[IngestError(None, exc.one_line())], note="file not ingested"))
@@ -150,17 +156,31 @@ def ingest_file(
     settings: Settings | None = None,
     progress: Progress | None = None,
     display_name: str | None = None,
+    pattern: str | None = None,
 ) -> IngestReport:
-    """Ingest one file of ``kind`` (logs, spans, metrics) into the workspace as one batch."""
+    """Ingest one file of ``kind`` (logs, spans, metrics) into the workspace as one batch.
+
+    ``pattern`` (logs only) is the user's own line format, a regex with named groups or Grok
+    (see ``ingest.pattern``); it replaces format detection.
+    """
     settings = settings or Settings()
     started = time.perf_counter()
     known = formats_for(kind)
+    line_pattern = None
+    if pattern is not None:
+        if kind != "logs":
+            raise InputError("--pattern reads log lines only", hint=f"drop --pattern for {kind}")
+        if fmt not in ("auto", "pattern"):
+            raise InputError(f"--pattern and --format {fmt} both say how to read the file", hint="give one of them")
+        from .pattern import compile_pattern
+
+        line_pattern = compile_pattern(pattern)  # a bad pattern fails before anything is read
     source = Source.from_path(path)
     if display_name:
         source.name = display_name
-    if fmt != "auto" and fmt not in known:
+    if fmt != "auto" and fmt not in known and not line_pattern:
         raise InputError(f"unknown {kind} format {fmt!r}", hint=f"use one of auto, {', '.join(known)}")
-    fmt = _detect(kind, source) if fmt == "auto" else fmt
+    fmt = "pattern" if line_pattern else _detect(kind, source) if fmt == "auto" else fmt
     report = IngestReport(path=source.name, format=fmt, kind=kind)
     quick = source.quick_id()
     earlier, digest = None, None
@@ -182,7 +202,12 @@ def ingest_file(
         if kind == "logs":
             from .logs import SQL_LOG_FORMATS
 
-            if fmt in SQL_LOG_FORMATS:
+            if line_pattern is not None:
+                from .pattern import parse_with_pattern
+
+                ingest_rows(ws, "logs", parse_with_pattern(source, line_pattern), batch_id, source.name, report, cap,
+                            defaults or {}, progress)
+            elif fmt in SQL_LOG_FORMATS:
                 _ingest_log_lines(ws, source, fmt, batch_id, report, cap, defaults or {}, settings, progress)
             else:
                 from .logs import parse_logs

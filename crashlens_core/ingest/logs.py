@@ -94,6 +94,9 @@ def _row(line: int | None, ts: datetime | None, message: str, *, level: Any = No
     }
 
 
+make_row = _row  # the one row shape, for the parsers of other modules (ingest.pattern)
+
+
 def _pick(record: dict[str, Any], field: str) -> Any:
     for key in LOG_ALIASES[field]:
         if key in record and record[key] not in (None, ""):
