@@ -36,7 +36,7 @@ TEXT_LINE = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z) (DEBUG|INFO|W
                        r"\[([\w-]+)\] (.*) trace_id=([0-9a-f]{32}) span_id=([0-9a-f]{16})$")
 FRAME = re.compile(r'File "([^"]+)", line (\d+), in (\S+)')
 KINDS = {"code_bug", "dependency_timeout", "config_error", "slow_query", "pool_exhaustion",
-         "bad_deploy", "agent_stale_data"}
+         "bad_deploy", "agent_stale_data", "wrong_return"}
 
 
 def git(repo: Path, *args: str) -> str:
@@ -237,6 +237,40 @@ def test_pool_exhaustion_pins_the_pool(runs):
     result = by_kind(runs, "pool_exhaustion")
     peaks = [float(r["value"]) for r in metric(result, "db_pool_in_use") if in_fault(result, r["ts"])]
     assert max(peaks) == 4
+
+
+def _span_names(result) -> list[tuple[str, str]]:
+    """(start time ISO, span name) of every span the run exported."""
+    doc = json.loads(result.files["spans"].read_text())
+    out = []
+    for resource in doc["resourceSpans"]:
+        for scope in resource["scopeSpans"]:
+            for span in scope["spans"]:
+                ts = datetime.fromtimestamp(int(span["startTimeUnixNano"]) / 1e9, tz=timezone.utc)
+                out.append((ts.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z", span["name"]))
+    return out
+
+
+def test_wrong_return_faults_raise_nothing_and_only_change_behaviour(runs, repo):
+    results = [r for r in runs.values() if r.ground_truth["kind"] == "wrong_return"]
+    assert len({r.ground_truth["root_cause"]["service"] for r in results}) >= 3  # not one service's trick
+    for result in results:
+        truth = result.ground_truth
+        cause = truth["root_cause"]
+        # the ground truth is the replaced method's own definition in the deployed version
+        source = (repo / cause["file"]).read_text().splitlines()[cause["line"] - 1]
+        assert source.lstrip().startswith(f"def {cause['function']}("), source
+        assert truth["incident_details"]["problem_type"]
+        assert truth["incident_details"]["service"] is None  # the report names a symptom, not a service
+        records = read_logs(result)
+        faulty = [r for r in records if in_fault(result, r["ts"])]
+        assert faulty
+        assert not [r for r in faulty if r["level"] in ("ERROR", "CRITICAL")], result.scenario
+        # calls the method made before the fault vanish during it
+        spans = _span_names(result)
+        before = {n for ts, n in spans if not in_fault(result, ts)}
+        during = {n for ts, n in spans if in_fault(result, ts)}
+        assert before - during, result.scenario
 
 
 def test_agent_incident_and_native_spans(runs):

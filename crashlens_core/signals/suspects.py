@@ -1,6 +1,6 @@
 """Root-cause service ranking from traces and metrics, each suspect with the evidence ids behind it.
 
-Three signals, each turned into a share in [0, 1] per service, then weighted:
+Four signals, each turned into a share in [0, 1] per service, then weighted:
 
 - **errors** (``W_ERRORS``): error origins in the window (``traces.window_trace_stats``),
   grouped by (service, operation, exception), minus what the baseline's rate predicts for
@@ -16,6 +16,10 @@ Three signals, each turned into a share in [0, 1] per service, then weighted:
   to 200 (certain). A series of
   an external peer (``peer.service`` of client spans, e.g. a card gateway) counts for the
   services that call it.
+
+- **behaviour** (``W_BEHAVIOUR``): calls and log templates a service stopped (or started)
+  making against the baseline, normalised for traffic (``signals.behaviour``): the only sign
+  of a fault that raises nothing and slows nothing, such as a method returning a wrong value.
 
 Evidence ids follow DESIGN.md: ``span:<span_id>`` (error origins, slowest spans) and
 ``metric:<service>.<name>[@host]``.
@@ -34,13 +38,15 @@ from ..config import Settings
 from ..errors import InputError
 from ..models import Evidence
 from ..store import Workspace
+from .behaviour import behaviour_changes, behaviour_shares
 from .metrics_anomaly import metric_anomalies
 from .servicemap import service_map
 from .traces import window_trace_stats
 
-__all__ = ["ServiceSuspect", "rank_suspect_services", "default_baseline", "W_ERRORS", "W_LATENCY", "W_METRICS"]
+__all__ = ["ServiceSuspect", "rank_suspect_services", "default_baseline", "W_ERRORS", "W_LATENCY", "W_METRICS",
+           "W_BEHAVIOUR"]
 
-W_ERRORS, W_LATENCY, W_METRICS = 0.5, 0.3, 0.2
+W_ERRORS, W_LATENCY, W_METRICS, W_BEHAVIOUR = 0.5, 0.3, 0.2, 0.3
 METRIC_SURE = 200.0  # robust deviations at which a metric anomaly counts fully (noise: settings.metric_noise_score)
 SLOWDOWN_FULL = 0.2  # traces 20% slower per trace → the latency signal counts fully
 
@@ -181,15 +187,26 @@ def rank_suspect_services(ws: Workspace, window_start: datetime, window_end: dat
             peers.setdefault(edge.dst, set()).add(edge.src)
     anomalies = metric_anomalies(ws, window_start, window_end, baseline_start, baseline_end)
     m_share, m_reasons, m_evidence = _metric_shares(anomalies, peers, span_services, settings.metric_noise_score)
+    changes = behaviour_changes(ws, (window_start, window_end), (baseline_start, baseline_end))
+    b_share = behaviour_shares(changes)
+    b_reasons: dict[str, list] = {}
+    b_evidence: dict[str, list] = {}
+    for change in changes:
+        if len(b_reasons.get(change.service, [])) < 3:
+            b_reasons.setdefault(change.service, []).append(change.describe())
+            b_evidence.setdefault(change.service, []).append(change.to_evidence())
     out = []
-    for svc in e_share.keys() | l_share.keys() | m_share.keys():
-        comp = {"errors": e_share.get(svc, 0.0), "latency": l_share.get(svc, 0.0), "metrics": m_share.get(svc, 0.0)}
-        score = W_ERRORS * comp["errors"] + W_LATENCY * comp["latency"] + W_METRICS * comp["metrics"]
+    for svc in e_share.keys() | l_share.keys() | m_share.keys() | b_share.keys():
+        comp = {"errors": e_share.get(svc, 0.0), "latency": l_share.get(svc, 0.0), "metrics": m_share.get(svc, 0.0),
+                "behaviour": b_share.get(svc, 0.0)}
+        score = (W_ERRORS * comp["errors"] + W_LATENCY * comp["latency"] + W_METRICS * comp["metrics"]
+                 + W_BEHAVIOUR * comp["behaviour"])
         if score <= 0:
             continue
-        reasons = e_reasons.get(svc, []) + l_reasons.get(svc, []) + m_reasons.get(svc, [])
+        reasons = e_reasons.get(svc, []) + l_reasons.get(svc, []) + m_reasons.get(svc, []) + b_reasons.get(svc, [])
         first: dict[str, Evidence] = {}
-        for item in e_evidence.get(svc, []) + l_evidence.get(svc, []) + m_evidence.get(svc, []):
+        for item in (e_evidence.get(svc, []) + l_evidence.get(svc, []) + m_evidence.get(svc, [])
+                     + b_evidence.get(svc, [])):
             first.setdefault(item.id, item)
         items = list(first.values())
         out.append(ServiceSuspect(svc, score, reasons, [e.id for e in items], comp, items))

@@ -123,7 +123,9 @@ def _file_business_report(ws: Workspace, scenario: str, truth: dict[str, Any], s
         pass
     details = dict(truth.get("incident_details") or {})
     window = truth.get("fault_window") or {}
-    service = (truth.get("root_cause") or {}).get("service")
+    # A report names the feature people saw fail when it can (the ETA agent); a report of a
+    # wrong result ("no confirmation e-mail") may name none: then "service" is in details as None.
+    service = details.pop("service") if "service" in details else (truth.get("root_cause") or {}).get("service")
     problem = str(details.get("problem_type") or "problem").replace("_", " ")
     title = f"{problem} on order {details['order_id']}" if details.get("order_id") else f"{problem} reported"
     if details.get("eta_delta_hours") is not None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import heapq
 import logging
 import random
+import sys
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -85,6 +86,7 @@ class _Run:
         self._lb = rng("balancer")
         self.hosts = {name: _Host(name, spec.base_version, dict(FLEET_ENV)) for name in spec.hosts}
         self.eta_outcomes: list[truth.EtaOutcome] = []
+        self.injected_calls: list[truth.InjectedCall] = []
         self._events: list[tuple[int, int, str, Any]] = []
         self._seq = 0
 
@@ -137,8 +139,36 @@ class _Run:
         elif event.action == "carrier_stale":
             world.faults["carrier_stale_carrier"] = event.args["carrier"]
             world.faults["carrier_stale_as_of_us"] = at_us - event.args["hours_old"] * HOUR_US
+        elif event.action == "method_return":
+            self._inject_return(event.args["target"], event.args.get("value"))
         else:
             raise ValueError(f"unknown scenario action {event.action!r}")
+
+    def _inject_return(self, target: str, value: Any) -> None:
+        """Make ``module:Class.method`` of every loaded version return ``value`` at entry.
+
+        The class is patched, so instances already booted are affected too, as a JVM agent
+        rewrites the loaded class. Each call is recorded for the ground truth.
+        """
+        module_name, _, qualname = target.partition(":")
+        class_name, _, method_name = qualname.rpartition(".")
+        for loaded in self.loader.versions.values():
+            module = sys.modules[f"{loaded.package}.{module_name}"]
+            owner = getattr(module, class_name) if class_name else module
+            original = getattr(owner, method_name)
+            code = original.__code__
+            site = truth.InjectedSite(service=getattr(module, "SERVICE", module_name),
+                                      file=self.loader.scrub(code.co_filename), function=method_name,
+                                      line=code.co_firstlineno)
+
+            def injected(*args: Any, _site: truth.InjectedSite = site, **kwargs: Any) -> Any:
+                current = self.tracer.current
+                self.injected_calls.append(truth.InjectedCall(
+                    self.clock.now_us, _site, self.tracer.host, self.tracer.version,
+                    current.trace_id if current else "", tuple(a for a in args if isinstance(a, str))))
+                return value
+
+            setattr(owner, method_name, injected)
 
     def _dispatch(self, request: traffic.Request) -> None:
         healthy = [h for h in self.hosts.values() if h.up]
@@ -242,6 +272,14 @@ def _ground_truth(run: _Run, seed: int, repo_dir: Path,
             "tracking": worst.tracking,
             "trace_id": worst.trace_id,
         }
+    elif spec.locate == "injected_method":
+        first = truth.first_injected_call(run.injected_calls, window)
+        cause = truth.from_injected_call(first)
+        order = next((a for a in first.str_args if a.startswith("o-")), None)
+        incident = {"problem_type": spec.report or "wrong_result", "reported_at": iso_us(run.end_us), "service": None}
+        if order:
+            incident["order_id"] = order
+        incident["example_trace_id"] = first.trace_id
     else:
         raise ValueError(f"unknown locate rule {spec.locate!r}")
     if spec.culprit_host is not None and cause.host != spec.culprit_host:

@@ -47,7 +47,7 @@ class Event:
     """Something that happens at ``at_s`` seconds after the fault window opens."""
 
     at_s: float
-    action: str  # deploy | restart | gateway_degraded | drop_index | carrier_stale
+    action: str  # deploy | restart | gateway_degraded | drop_index | carrier_stale | method_return
     host: str | None = None
     version: str | None = None
     args: dict[str, Any] = field(default_factory=dict)
@@ -58,7 +58,7 @@ class ScenarioSpec:
     scenario: Scenario
     slot: int  # default start: the base date plus this many hours, so runs never overlap
     events: tuple[Event, ...]
-    locate: str  # exception | slowest_query | stale_tool_call
+    locate: str  # exception | slowest_query | stale_tool_call | injected_method
     expected_exception: str | None = None
     base_version: str = HEAD_VERSION
     baseline_s: int = 300
@@ -69,6 +69,8 @@ class ScenarioSpec:
     culprit_version: str | None = None
     blame: bool = False  # root-cause commit = git blame of the faulting line
     hosts: tuple[str, ...] = HOSTS
+    # A fault no signal shows reaches people as a business report: its problem type.
+    report: str | None = None
 
 
 SPECS: tuple[ScenarioSpec, ...] = (
@@ -127,6 +129,31 @@ SPECS: tuple[ScenarioSpec, ...] = (
         slot=6, locate="stale_tool_call",
         load=Load(checkout=0.35, stock=0.15, eta=0.5),
         events=(Event(0, "carrier_stale", args={"carrier": "ParcelPro", "hours_old": 6}),)),
+    # Wrong return values, injected as ChaosBlade's `jvm return` does (the method returns the
+    # given value at entry, its body never runs), as in the Nezha data sets: nothing raises,
+    # nothing slows; only behaviour changes (calls, logs and spans that vanish).
+    ScenarioSpec(
+        Scenario("confirmation-mail-skipped", "wrong_return",
+                 "Notifier.send_confirmation returns True without sending: orders are placed and "
+                 "paid, but no confirmation e-mail leaves the shop and nothing logs an error; "
+                 "customers report missing confirmations."),
+        slot=7, locate="injected_method", report="missing_confirmation_email",
+        events=(Event(0, "method_return", args={"target": "notifications:Notifier.send_confirmation", "value": True}),)),
+    ScenarioSpec(
+        Scenario("charge-not-captured", "wrong_return",
+                 "Payments._charge returns a stale charge id without calling the card gateway: "
+                 "checkouts succeed and orders read paid, but no money is captured; finance's "
+                 "reconciliation reports paid orders the gateway never saw."),
+        slot=8, locate="injected_method", report="uncaptured_payments",
+        events=(Event(0, "method_return", args={"target": "payments:Payments._charge", "value": "ch_7f3a0c1d"}),)),
+    ScenarioSpec(
+        Scenario("stock-not-reserved", "wrong_return",
+                 "Inventory.reserve returns without taking units out of stock: every checkout "
+                 "succeeds, stock levels never fall and the warehouse reports orders for items "
+                 "it does not have."),
+        slot=9, locate="injected_method", report="oversold_stock",
+        load=Load(checkout=0.7, stock=0.2, eta=0.1),
+        events=(Event(0, "method_return", args={"target": "inventory:Inventory.reserve", "value": None}),)),
 )
 
 

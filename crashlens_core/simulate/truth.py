@@ -15,8 +15,8 @@ from typing import Any, Iterable
 from .loader import DEPLOY_PREFIX
 from .runtime import SpanRecord
 
-__all__ = ["RootCause", "EtaOutcome", "last_frame", "from_exception", "from_slowest_query",
-           "from_stale_tool_call", "worst_eta_outcome"]
+__all__ = ["RootCause", "EtaOutcome", "InjectedSite", "InjectedCall", "last_frame", "from_exception",
+           "from_slowest_query", "from_stale_tool_call", "worst_eta_outcome", "first_injected_call", "from_injected_call"]
 
 _FRAME = re.compile(r'^\s*File "(?P<file>[^"]+)", line (?P<line>\d+), in (?P<function>\S+)', re.MULTILINE)
 
@@ -127,3 +127,38 @@ def worst_eta_outcome(outcomes: Iterable[EtaOutcome], window: tuple[int, int]) -
     if not inside:
         raise RuntimeError("the scenario answered no ETA questions in the fault window")
     return max(inside, key=lambda o: (o.true_eta_us - o.predicted_eta_us, -o.at_us))
+
+
+@dataclass(frozen=True)
+class InjectedSite:
+    """The method a return-value fault replaced: where its code is."""
+
+    service: str
+    file: str  # deployed path, /app/shop/...
+    function: str
+    line: int  # the def line
+
+
+@dataclass(frozen=True)
+class InjectedCall:
+    """One call the fault answered instead of the method's body."""
+
+    at_us: int
+    site: InjectedSite
+    host: str
+    version: str
+    trace_id: str
+    str_args: tuple[str, ...]
+
+
+def first_injected_call(calls: Iterable[InjectedCall], window: tuple[int, int]) -> InjectedCall:
+    inside = [c for c in calls if window[0] <= c.at_us < window[1]]
+    if not inside:
+        raise RuntimeError("the injected method was never called in the fault window")
+    return min(inside, key=lambda c: (c.at_us, c.trace_id))
+
+
+def from_injected_call(call: InjectedCall) -> RootCause:
+    """The replaced method itself: its service, file, function and def line."""
+    site = call.site
+    return RootCause(site.service, _repo_path(site.file), site.function, site.line, call.host, call.version, call.trace_id)
