@@ -20,7 +20,7 @@ What Sentry does with a stack trace, offline:
   bug, from the trace alone (crash-site order, in-app, test frames demoted, the class a
   failing test is named after) and, when resolved, from recent changes on the frame lines.
 
-Every git call goes through ``knowledge.gitsafe.run_git`` (scrubbed environment, no hooks).
+Every git call goes through ``knowledge.gitrepo`` (GitPython in the ``gitsafe`` sandbox).
 
 >>> from crashlens_core.signals.stacks import parse_stack
 >>> st = parse_stack("boom\\njava.lang.NullPointerException\\n\\tat com.acme.Cart.total(Cart.java:12)\\n\\tat com.acme.CartTest.testTotal(CartTest.java:30)")
@@ -33,14 +33,14 @@ from __future__ import annotations
 import math
 import os
 import re
-import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from ..signals.stacks import Frame, StackTrace, looks_like_test
-from .gitsafe import GitError, check_rev, run_git
+from .gitrepo import BlameLine, blame as git_blame, head as git_head, log as git_log, show_file
+from .gitsafe import GitError, check_rev
 
 __all__ = ["RepoRef", "BlameLine", "ResolvedFrame", "ResolvedStack", "SuspectCommit", "Suspect",
            "FrameReport",
@@ -59,16 +59,6 @@ class RepoRef:
 
     name: str
     root: Path
-
-
-@dataclass(frozen=True)
-class BlameLine:
-    commit: str
-    author: str
-    email: str
-    time: datetime  # naive UTC
-    summary: str
-    boundary: bool = False
 
 
 @dataclass
@@ -240,10 +230,7 @@ def _read_lines(repo: RepoRef, path: str, revision: str | None, cache: dict) -> 
         return cache[key]
     text: str | None = None
     if revision:
-        try:
-            text = run_git(["show", f"{revision}:{path}"], repo.root, timeout=30, max_output=_MAX_FILE_BYTES)
-        except GitError:
-            text = None
+        text = show_file(repo.root, revision, path, max_bytes=_MAX_FILE_BYTES)
     else:
         full = (repo.root / path).resolve()
         try:
@@ -255,81 +242,12 @@ def _read_lines(repo: RepoRef, path: str, revision: str | None, cache: dict) -> 
     return cache[key]
 
 
-def _ignore_revs(repo: RepoRef) -> list[str]:
-    """The well-formed commit ids of the repo's ``.git-blame-ignore-revs``.
-
-    git refuses the whole blame on one malformed line, so only full hex ids are passed on.
-    """
-    f = repo.root / ".git-blame-ignore-revs"
-    if not f.is_file():
-        return []
-    return [ln.strip() for ln in f.read_text(encoding="utf-8", errors="replace").splitlines()
-            if re.fullmatch(r"[0-9a-fA-F]{40}(?:[0-9a-fA-F]{24})?", ln.strip())]
-
-
 def _blame(repo: RepoRef, path: str, ranges: list[tuple[int, int]], revision: str | None) -> dict[int, BlameLine]:
-    if not ranges or not (repo.root / ".git").exists():
-        return {}
-    args = ["blame", "--line-porcelain"]
-    ignore = _ignore_revs(repo)
-    tmp = None
-    if ignore:
-        fd, tmp = tempfile.mkstemp(prefix="crashlens-ignore-revs-")
-        with os.fdopen(fd, "w") as fh:
-            fh.write("\n".join(ignore) + "\n")
-        args += ["--ignore-revs-file", tmp]
-    for a, b in _merge_ranges(ranges):
-        args += ["-L", f"{a},{b}"]
-    args += [revision] if revision else []
-    args += ["--", path]
-    try:
-        return _parse_porcelain(run_git(args, repo.root, timeout=60))
-    except GitError:
-        return {}
-    finally:
-        if tmp:
-            os.unlink(tmp)
-
-
-def _merge_ranges(ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
-    merged: list[list[int]] = []
-    for a, b in sorted(ranges):
-        if merged and a <= merged[-1][1] + 1:
-            merged[-1][1] = max(merged[-1][1], b)
-        else:
-            merged.append([a, b])
-    return [(a, b) for a, b in merged]
-
-
-def _parse_porcelain(out: str) -> dict[int, BlameLine]:
-    result: dict[int, BlameLine] = {}
-    head: dict[str, str] = {}
-    sha, final = "", 0
-    for line in out.splitlines():
-        if line.startswith("\t"):
-            ts = int(head.get("author-time", "0") or 0)
-            result[final] = BlameLine(sha, head.get("author", ""), head.get("author-mail", "").strip("<>"),
-                                      datetime.fromtimestamp(ts, timezone.utc).replace(tzinfo=None),
-                                      head.get("summary", ""), "boundary" in head)
-            head = {}
-            continue
-        parts = line.split(" ")
-        if len(parts) >= 3 and re.fullmatch(r"[0-9a-f]{40}(?:[0-9a-f]{24})?", parts[0]) and not head:
-            sha, final = parts[0], int(parts[2])
-            head = {"_": "1"}
-            continue
-        key, _, value = line.partition(" ")
-        head[key] = value
-    return result
+    return git_blame(repo.root, path, ranges, revision, timeout=60)
 
 
 def _head(repo: RepoRef) -> str | None:
-    if not (repo.root / ".git").exists():
-        return None
-    try:
-        return run_git(["rev-parse", "HEAD"], repo.root, timeout=30).strip() or None
-    except GitError:
-        return None
+    return git_head(repo.root)
 
 
 def _find_revision(repo: RepoRef, frames: list[ResolvedFrame], before: datetime | None, cache: dict) -> str | None:
@@ -337,12 +255,9 @@ def _find_revision(repo: RepoRef, frames: list[ResolvedFrame], before: datetime 
     checks = [(rf.path, rf.frame.line, rf.frame.source) for rf in frames if rf.frame.source and rf.frame.line and rf.path]
     if not checks or not (repo.root / ".git").exists():
         return None
-    args = ["log", "--format=%H", "-n", "60"]
-    if before is not None:
-        args.append(f"--before={before.isoformat(timespec='seconds')}Z")
-    args += ["--", *sorted({p for p, _, _ in checks})]
     try:
-        commits = run_git(args, repo.root, timeout=30).split()
+        commits = [c.sha for c in git_log(repo.root, paths=sorted({p for p, _, _ in checks}), max_count=60,
+                                          before=before, files=False, timeout=30)]
     except GitError:
         return None
     best, best_hits = None, 0
