@@ -106,8 +106,15 @@ def hits(ranked: list[str], truth: set[str], k: int) -> bool:
     return any(name in truth for name in ranked[:k])
 
 
+def candidates(stacks: list[StackTrace]) -> list[str]:
+    """Ceiling of re-ranking: every candidate CrashLens considers (the classes of the frames and the
+    classes the failing tests are named after). A hit when a modified class is among them at all;
+    the gap to it is what ranking can still win, the rest needs candidates beyond the trace."""
+    return [s.name for s in rank_suspects(stacks, limit=10**6)]
+
+
 METHODS = (("CrashLens suspect ranking", "ours"), ("first non-JDK, non-test frame", "base"),
-           ("first frame", "first"))
+           ("first frame", "first"), ("ceiling: fixed class a candidate", "ceiling"))
 
 
 def score(bugs: list[dict]) -> dict:
@@ -128,12 +135,18 @@ def score(bugs: list[dict]) -> dict:
             for key, ranked in (("ours", ours([st])), ("base", baseline(st)), ("first", first_frame(st))):
                 per_trace[key][0] += hits(ranked, bug["truth"], 1)
                 per_trace[key][1] += hits(ranked, bug["truth"], 3)
+            ceiling = hits(candidates([st]), bug["truth"], 10**6)
+            per_trace["ceiling"][0] += ceiling
+            per_trace["ceiling"][1] += ceiling
         if not stacks:
             continue
         n_bugs += 1
         for key, ranked in (("ours", ours(stacks)), ("base", baseline(stacks[0])), ("first", first_frame(stacks[0]))):
             per_bug[key][0] += hits(ranked, bug["truth"], 1)
             per_bug[key][1] += hits(ranked, bug["truth"], 3)
+        ceiling = hits(candidates(stacks), bug["truth"], 10**6)
+        per_bug["ceiling"][0] += ceiling
+        per_bug["ceiling"][1] += ceiling
     return {"trace": per_trace, "bug": per_bug, "n_traces": n_traces, "n_bugs": n_bugs, "unparsed": unparsed}
 
 

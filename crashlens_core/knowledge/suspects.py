@@ -27,7 +27,7 @@ from typing import Any, Sequence
 from ..signals.stacks import Frame, StackTrace, looks_like_test
 from .codemap import BlameLine, ResolvedFrame, ResolvedStack
 
-__all__ = ["SuspectCommit", "Suspect", "suspect_commits", "rank_suspects"]
+__all__ = ["SuspectCommit", "Suspect", "Weights", "WEIGHTS", "suspect_commits", "rank_suspects"]
 
 @dataclass
 class SuspectCommit:
@@ -158,16 +158,50 @@ def _tested_unit(frame: Frame) -> tuple[str, str, None] | None:
     return None
 
 
+@dataclass(frozen=True)
+class Weights:
+    """The weights of ``rank_suspects``, one per general property of stack traces.
+
+    The defaults were chosen by a grid search on the tune half of ``bench/frames.py``
+    (Defects4J projects Chart, Codec, Gson, Jsoup) and are reported on the other half; none
+    is per project. Tried there and left out: a bonus for the application frame a test calls
+    directly (no gain).
+    """
+
+    # each call away from the crash site is weaker evidence: the innermost frame executed the
+    # faulty statement or received the bad value; callers only passed it on
+    step: float = 0.75
+    # a cause is where the failure started; the exceptions wrapping it were raised by code that
+    # only caught and re-threw (root cause over wrapper)
+    depth: float = 0.6
+    # test code is rarely what a fix changes: it is the observer, not the faulty unit
+    test: float = 0.1
+    # the class a failing test is named after is the unit under test (``FooTest`` -> ``Foo``);
+    # for the outermost test frame (the test that ran) and for inner test helpers
+    tested: float = 0.8
+    tested_helper: float = 0.25
+    # ... but a name is indirect evidence: when the exception was raised inside application
+    # code (an in-app, non-test frame exists), the raising frames speak more directly than the
+    # test's name, so the name bonus is scaled by this factor
+    tested_with_app_frames: float = 0.5
+    # a unit seen in several frames (recursion, several methods on the path) gains a little
+    multi: float = 0.25
+
+
+WEIGHTS = Weights()
+
+
 def rank_suspects(stacks: StackTrace | Sequence[StackTrace], resolved: Sequence[ResolvedStack] = (),
-                  limit: int = 10) -> list[Suspect]:
+                  limit: int = 10, weights: Weights = WEIGHTS) -> list[Suspect]:
     """Suspect classes/modules for one or several traces of the same failure, best first.
 
     From the traces: the crash site's unit first and callers after it (weight 0.75 per
     step; root causes before the exceptions wrapping them), in-app frames only (all frames
     when none is), test code demoted to a tenth, and the unit a failing test class is named
     after added (``FooTest`` → ``Foo``). From ``resolved`` stacks: a bonus for units whose
-    frame lines were changed recently (blame).
+    frame lines were changed recently (blame). ``weights``: see ``Weights``.
     """
+    w = weights
     stacks = [stacks] if isinstance(stacks, StackTrace) else list(stacks)
     units: dict[tuple[str, str, str | None], dict[str, Any]] = {}
 
@@ -183,11 +217,13 @@ def rank_suspects(stacks: StackTrace | Sequence[StackTrace], resolved: Sequence[
             frames = [f for f in exc.frames if f.in_app and (f.function or f.file)] or list(exc.frames)
             tests = [f for f in frames if looks_like_test(f)]
             test_ids = {id(f) for f in tests}
+            app_raised = any(f.in_app and id(f) not in test_ids for f in exc.frames)
+            name_factor = w.tested_with_app_frames if app_raised else 1.0
             step = 0
             for f in frames:
                 u = unit(_unit(f))
                 test = id(f) in test_ids
-                weight = (0.75 ** step) * (0.8 ** depth) * (0.1 if test else 1.0)
+                weight = (w.step ** step) * (w.depth ** depth) * (w.test if test else 1.0)
                 u["weights"].append(weight)
                 if weight > u["best"]:
                     u["frame"], u["best"] = f, weight
@@ -197,7 +233,8 @@ def rank_suspects(stacks: StackTrace | Sequence[StackTrace], resolved: Sequence[
                     if tested:
                         # the outermost test frame is the test that ran; inner ones are its helpers
                         t = unit(tested)
-                        t["tested"] = max(t["tested"], (0.6 if f is tests[-1] else 0.25) * (0.8 ** depth))
+                        bonus_t = (w.tested if f is tests[-1] else w.tested_helper) * name_factor * (w.depth ** depth)
+                        t["tested"] = max(t["tested"], bonus_t)
                         note(t, f"named by the failing test {f.class_ or f.file}")
                     continue
                 note(u, "crash site (innermost in-app frame)" if step == 0 and depth == 0 else
@@ -229,15 +266,15 @@ def rank_suspects(stacks: StackTrace | Sequence[StackTrace], resolved: Sequence[
                 bonus[key] = (b, f"line last changed by {bl.commit[:7]} ({bl.author}, {bl.time:%Y-%m-%d}: {bl.summary[:60]})")
     out: list[Suspect] = []
     for key, u in units.items():
-        weights = sorted(u["weights"], reverse=True) or [0.0]
+        frame_weights = sorted(u["weights"], reverse=True) or [0.0]
         # frame evidence (the best frame, more frames add a little) plus the test-name evidence
-        score = weights[0] + 0.25 * min(sum(weights[1:]), 1.0) + u["tested"]
+        score = frame_weights[0] + w.multi * min(sum(frame_weights[1:]), 1.0) + u["tested"]
         reasons = list(u["reasons"])
         if key in bonus:
             score += bonus[key][0]
             reasons.append(bonus[key][1])
-        if len(weights) > 1:
-            reasons.append(f"{len(weights)} frames")
+        if len(frame_weights) > 1:
+            reasons.append(f"{len(frame_weights)} frames")
         f = u["frame"]
         out.append(Suspect(key[1], key[0], f.function if f else None, f.file if f else None, f.line if f else None,
                            score, "; ".join(reasons)))
