@@ -194,6 +194,20 @@ def test_the_raising_frame_outranks_the_test_s_name_but_the_name_decides_a_bare_
     assert top.name == "com.acme.Cart" and "named by the failing test" in top.why
 
 
+def test_a_project_whose_package_is_on_the_library_list_is_ranked_by_its_test_s_package():
+    """Mockito's own code is org.mockito.* (a library for everyone else): no frame is in-app."""
+    st = parse_stack("java.lang.IndexOutOfBoundsException: Index: 1, Size: 1\n"
+                     "\tat java.util.ArrayList.rangeCheck(ArrayList.java:657)\n"
+                     "\tat java.util.ArrayList.get(ArrayList.java:433)\n"
+                     "\tat org.mockito.internal.invocation.InvocationMatcher.argAt(InvocationMatcher.java:90)\n"
+                     "\tat org.mockito.internal.verification.Times.verify(Times.java:40)\n"
+                     "\tat org.mockito.VerificationTest.shouldVerify(VerificationTest.java:22)" + _JUNIT_TAIL)
+    assert not any(f.in_app for f in st.frames)
+    names = [s.name for s in rank_suspects([st])]
+    assert names[0] == "org.mockito.internal.invocation.InvocationMatcher"
+    assert not any(n.startswith(("java.", "sun.", "junit.")) for n in names)
+
+
 def test_a_root_cause_outranks_the_wrapper_that_re_threw_it():
     st = parse_stack("com.acme.ServiceException: lookup failed\n"
                      "\tat com.acme.Service.find(Service.java:50)\n"

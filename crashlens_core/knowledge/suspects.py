@@ -191,6 +191,24 @@ class Weights:
 WEIGHTS = Weights()
 
 
+_REFLECT = re.compile(r"(?:^|\.)reflect(?:\.|$)")
+
+
+def _own_code(frames: Sequence[Frame]) -> list[Frame]:
+    """When no frame is in-app (the project's own package is on the library list, as for a
+    project named like a framework): the frames in the package of the test that ran.
+
+    Relies on two general properties of JVM tests: runners call the test method through
+    reflection (the frame printed just before the first ``*.reflect.*`` frame is the test),
+    and a project's tests live in its own package hierarchy (its first two name parts).
+    """
+    for i, f in enumerate(frames[1:], 1):
+        if f.module and _REFLECT.search(f.module) and frames[i - 1].module and looks_like_test(frames[i - 1]):
+            root = ".".join(frames[i - 1].module.split(".")[:2]) + "."
+            return [g for g in frames if g.module and (g.module + ".").startswith(root)]
+    return []
+
+
 def rank_suspects(stacks: StackTrace | Sequence[StackTrace], resolved: Sequence[ResolvedStack] = (),
                   limit: int = 10, weights: Weights = WEIGHTS) -> list[Suspect]:
     """Suspect classes/modules for one or several traces of the same failure, best first.
@@ -214,7 +232,8 @@ def rank_suspects(stacks: StackTrace | Sequence[StackTrace], resolved: Sequence[
 
     for st in stacks:
         for depth, exc in enumerate(reversed(st.chain())):  # root cause first
-            frames = [f for f in exc.frames if f.in_app and (f.function or f.file)] or list(exc.frames)
+            frames = ([f for f in exc.frames if f.in_app and (f.function or f.file)] or _own_code(exc.frames)
+                      or list(exc.frames))
             tests = [f for f in frames if looks_like_test(f)]
             test_ids = {id(f) for f in tests}
             app_raised = any(f.in_app and id(f) not in test_ids for f in exc.frames)
