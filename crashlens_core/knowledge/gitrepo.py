@@ -201,14 +201,23 @@ def merge_ranges(ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
 
 
 def show_file(root: Path, rev: str, path: str, *, max_bytes: int = 4 * 2**20, timeout: float = 30) -> str | None:
-    """The text of ``path`` at ``rev``; None when it is not there or larger than ``max_bytes``."""
+    """The text of ``path`` at ``rev``; None when it is not there or larger than ``max_bytes``.
+
+    Read as a blob through GitPython's object database (``git cat-file --batch``): the raw
+    bytes of the commit, no textconv or filter a repository could configure.
+    """
     if not _has_git(root):
         return None
-    repo = open_repo(root, timeout=timeout, max_output=max_bytes)
+    import git
+
+    repo = open_repo(root, timeout=timeout)
     try:
         with translate_errors(repo.git):
-            return repo.git.show(f"{check_rev(rev)}:{path}", strip_newline_in_stdout=False)
-    except GitError:
+            obj = repo.commit(check_rev(rev)).tree / path
+            if obj.type != "blob" or obj.size > max_bytes:
+                return None
+            return obj.data_stream.read().decode("utf-8", "replace")
+    except (GitError, KeyError, ValueError, git.BadName, git.BadObject):
         return None
     finally:
         repo.close()

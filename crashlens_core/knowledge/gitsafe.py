@@ -25,6 +25,7 @@ Repositories come from strangers, so git is run as if the repo were hostile:
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import signal
@@ -244,21 +245,20 @@ def _limits(timeout: float = 60, protocols: Iterable[str] = DEFAULT_PROTOCOLS, m
     return Limits(float(timeout), tuple(protocols), int(max_output), tuple(tuple(kv) for kv in extra_config), watch)  # type: ignore[misc]
 
 
-_CLASSES: dict[int, Any] = {}
-
-
 def _git_class(lim: Limits) -> Any:
-    """A ``git.Git`` subclass bound to ``lim`` (built once per process; limits are per class)."""
+    """A ``git.Git`` subclass bound to ``lim``: GitPython builds its wrappers from a class
+    (``Repo.GitCommandWrapperType(working_dir)``), so per-call limits live on a small subclass."""
+    return type("SandboxedGit", (_base_class(),), {"limits": lim, "killed": []})
+
+
+@functools.lru_cache(maxsize=1)
+def _base_class() -> Any:
     import git
 
-    base = _CLASSES.get(0)
-    if base is None:
-        base = _CLASSES[0] = _make_base(git)
-    return type("SandboxedGit", (base,), {"limits": lim, "killed": []})
-
-
-def _make_base(git: Any) -> Any:
     class SandboxedGit(git.Git):
+        """``git.Git`` with ``execute`` replaced (see ``sandboxed_repo_class``); Popen extras
+        GitPython may pass are not forwarded."""
+
         limits: Limits = Limits()
 
         def execute(self, command: Any, istream: Any = None, with_extended_output: bool = False,

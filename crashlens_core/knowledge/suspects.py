@@ -205,7 +205,10 @@ def _own_code(frames: Sequence[Frame]) -> list[Frame]:
     for i, f in enumerate(frames[1:], 1):
         if f.module and _REFLECT.search(f.module) and frames[i - 1].module and looks_like_test(frames[i - 1]):
             root = ".".join(frames[i - 1].module.split(".")[:2]) + "."
-            return [g for g in frames if g.module and (g.module + ".").startswith(root)]
+            own = [g for g in frames if g.module and (g.module + ".").startswith(root)]
+            # tests in a package of their own (org.acmeusage for org.acme) say nothing about the
+            # code: then every frame stays a candidate
+            return own if any(not looks_like_test(g) for g in own) else []
     return []
 
 
