@@ -208,6 +208,17 @@ def test_a_project_whose_package_is_on_the_library_list_is_ranked_by_its_test_s_
     assert not any(n.startswith(("java.", "sun.", "junit.")) for n in names)
 
 
+def test_a_precondition_helper_that_raised_hands_the_crash_site_to_its_caller():
+    st = parse_stack("java.lang.IllegalArgumentException: String must not be empty\n"
+                     "\tat com.acme.helper.Validate.notEmpty(Validate.java:92)\n"
+                     "\tat com.acme.nodes.DocumentType.<init>(DocumentType.java:20)\n"
+                     "\tat com.acme.parser.TreeBuilder.process(TreeBuilder.java:120)\n"
+                     "\tat com.acme.ParserApiTest.parsesDoctype(ParserApiTest.java:9)" + _JUNIT_TAIL)
+    names = [s.name for s in rank_suspects([st])]
+    assert names[:2] == ["com.acme.nodes.DocumentType", "com.acme.parser.TreeBuilder"]
+    assert "com.acme.helper.Validate" in names
+
+
 def test_a_root_cause_outranks_the_wrapper_that_re_threw_it():
     st = parse_stack("com.acme.ServiceException: lookup failed\n"
                      "\tat com.acme.Service.find(Service.java:50)\n"

@@ -186,9 +186,22 @@ class Weights:
     tested_with_app_frames: float = 0.5
     # a unit seen in several frames (recursion, several methods on the path) gains a little
     multi: float = 0.25
+    # a precondition helper that raised (``Validate.notEmpty``): its weight, the caller moves up
+    guard: float = 0.3
 
 
 WEIGHTS = Weights()
+
+
+# Precondition helpers (commons-lang/jsoup ``Validate.notEmpty``, Guava ``Preconditions.checkArgument``,
+# Spring ``Assert.notNull``, ``Require``/``Ensure`` guards): the frame that raises only reports
+# that its caller broke a contract, so the caller is the suspect. Matched by the class names such
+# dedicated helpers share across libraries, not by any one project's class.
+_GUARD_CLASS = re.compile(r"^(?:Validate|Preconditions?|Asserts?|Checks?|Guards?|Verify|Ensure|Requires?|Contracts?)$")
+
+
+def _is_guard(frame: Frame) -> bool:
+    return bool(_GUARD_CLASS.match((frame.class_ or "").split("$", 1)[0]))
 
 
 _REFLECT = re.compile(r"(?:^|\.)reflect(?:\.|$)")
@@ -242,9 +255,15 @@ def rank_suspects(stacks: StackTrace | Sequence[StackTrace], resolved: Sequence[
             app_raised = any(f.in_app and id(f) not in test_ids for f in exc.frames)
             name_factor = w.tested_with_app_frames if app_raised else 1.0
             step = 0
-            for f in frames:
+            for i, f in enumerate(frames):
                 u = unit(_unit(f))
                 test = id(f) in test_ids
+                if w.guard != 1.0 and step == 0 and not test and i + 1 < len(frames) and _is_guard(f):
+                    # the raising precondition helper: weak evidence, and its caller takes the crash site's place
+                    u["weights"].append(w.guard * (w.depth ** depth))
+                    u["frame"] = u["frame"] or f
+                    note(u, "precondition helper that raised")
+                    continue
                 weight = (w.step ** step) * (w.depth ** depth) * (w.test if test else 1.0)
                 u["weights"].append(weight)
                 if weight > u["best"]:
