@@ -171,6 +171,66 @@ def test_suspects_from_the_trace_alone():
     assert names[-1] == "com.acme.CartTest"
 
 
+_JUNIT_TAIL = """
+\tat sun.reflect.NativeMethodAccessorImpl.invoke0(Native Method)
+\tat java.lang.reflect.Method.invoke(Method.java:498)
+\tat junit.framework.TestCase.runTest(TestCase.java:176)
+\tat junit.framework.TestCase.runBare(TestCase.java:141)"""
+
+
+def test_the_raising_frame_outranks_the_test_s_name_but_the_name_decides_a_bare_assertion():
+    """A test's name is indirect evidence: it leads only when no application frame raised."""
+    raised = parse_stack("java.lang.NullPointerException\n"
+                         "\tat com.acme.Pricing.total(Pricing.java:40)\n"
+                         "\tat com.acme.Checkout.run(Checkout.java:12)\n"
+                         "\tat com.acme.Cart.sum(Cart.java:30)\n"
+                         "\tat com.acme.CartTest.testSum(CartTest.java:22)" + _JUNIT_TAIL)
+    assert [s.name for s in rank_suspects([raised])][:2] == ["com.acme.Pricing", "com.acme.Cart"]
+    asserted = parse_stack("junit.framework.AssertionFailedError: expected:<2> but was:<3>\n"
+                           "\tat junit.framework.Assert.fail(Assert.java:57)\n"
+                           "\tat junit.framework.Assert.assertEquals(Assert.java:100)\n"
+                           "\tat com.acme.CartTest.testSum(CartTest.java:22)" + _JUNIT_TAIL)
+    top = rank_suspects([asserted])[0]
+    assert top.name == "com.acme.Cart" and "named by the failing test" in top.why
+
+
+def test_a_project_whose_package_is_on_the_library_list_is_ranked_by_its_test_s_package():
+    """Mockito's own code is org.mockito.* (a library for everyone else): no frame is in-app."""
+    st = parse_stack("java.lang.IndexOutOfBoundsException: Index: 1, Size: 1\n"
+                     "\tat java.util.ArrayList.rangeCheck(ArrayList.java:657)\n"
+                     "\tat java.util.ArrayList.get(ArrayList.java:433)\n"
+                     "\tat org.mockito.internal.invocation.InvocationMatcher.argAt(InvocationMatcher.java:90)\n"
+                     "\tat org.mockito.internal.verification.Times.verify(Times.java:40)\n"
+                     "\tat org.mockito.VerificationTest.shouldVerify(VerificationTest.java:22)" + _JUNIT_TAIL)
+    assert not any(f.in_app for f in st.frames)
+    names = [s.name for s in rank_suspects([st])]
+    assert names[0] == "org.mockito.internal.invocation.InvocationMatcher"
+    assert not any(n.startswith(("java.", "sun.", "junit.")) for n in names)
+
+
+def test_a_precondition_helper_that_raised_hands_the_crash_site_to_its_caller():
+    st = parse_stack("java.lang.IllegalArgumentException: String must not be empty\n"
+                     "\tat com.acme.helper.Validate.notEmpty(Validate.java:92)\n"
+                     "\tat com.acme.nodes.DocumentType.<init>(DocumentType.java:20)\n"
+                     "\tat com.acme.parser.TreeBuilder.process(TreeBuilder.java:120)\n"
+                     "\tat com.acme.ParserApiTest.parsesDoctype(ParserApiTest.java:9)" + _JUNIT_TAIL)
+    names = [s.name for s in rank_suspects([st])]
+    assert names[:2] == ["com.acme.nodes.DocumentType", "com.acme.parser.TreeBuilder"]
+    assert "com.acme.helper.Validate" in names
+
+
+def test_a_root_cause_outranks_the_wrapper_that_re_threw_it():
+    st = parse_stack("com.acme.ServiceException: lookup failed\n"
+                     "\tat com.acme.Service.find(Service.java:50)\n"
+                     "\tat com.acme.Service.handle(Service.java:20)\n"
+                     "\tat com.acme.ApiTest.testFind(ApiTest.java:9)" + _JUNIT_TAIL + "\n"
+                     "Caused by: java.lang.IllegalStateException: Expected a long\n"
+                     "\tat com.acme.json.Reader.nextLong(Reader.java:965)\n"
+                     "\tat com.acme.json.Parser.parse(Parser.java:48)\n"
+                     "\t... 6 more")
+    assert rank_suspects([st])[0].name == "com.acme.json.Reader"
+
+
 def test_cli_frames_json_contract(shop):
     res = run_cli("frames", str(shop["trace"]), "--json", "--repo", str(shop["repo"]),
                   "--from", "2024-05-14T10:05:00Z", "--to", "2024-05-14T10:08:00Z", workspace=shop["base"] / "nows")

@@ -206,3 +206,87 @@ def test_a_relative_workspace_folder_works_like_make_run_s_default(tmp_path, mon
         assert repo.root == tmp_path / "data" / "workspace" / "repos" / repo.name
         assert (repo.root / "shop" / "app.py").exists() and repo.commit
     assert not (tmp_path / "data" / "workspace" / "repos" / "data").exists()
+
+
+# ---------------------------------------------------------------- GitPython in the sandbox
+def test_a_hostile_parent_environment_does_not_reach_gitpython_s_children(tmp_path, monkeypatch):
+    """GitPython starts children from os.environ; the sandbox hands them the scrubbed env only."""
+    from crashlens_core.knowledge.gitrepo import log
+    from crashlens_core.knowledge.gitsafe import clone_repo, open_repo
+
+    repo = make_repo(tmp_path / "r", {"a.txt": "hello\n"})
+    other = make_repo(tmp_path / "other", {"b.txt": "elsewhere\n"})
+    marker = tmp_path / "ssh-ran"
+    monkeypatch.setenv("GIT_SSH_COMMAND", f"touch {marker}; false")
+    monkeypatch.setenv("GIT_CONFIG_COUNT", "1")
+    monkeypatch.setenv("GIT_CONFIG_KEY_0", "core.hooksPath")
+    monkeypatch.setenv("GIT_CONFIG_VALUE_0", str(tmp_path / "evil-hooks"))
+    monkeypatch.setenv("GIT_CONFIG_PARAMETERS", "'user.name'='hostile'")
+    monkeypatch.setenv("GIT_DIR", str(other / ".git"))
+    monkeypatch.setenv("GITHUB_TOKEN", "ghp_secret")
+    # the repo's own .git, not the GIT_DIR of the parent
+    assert [c.files for c in log(repo)] == [("a.txt",)]
+    g = open_repo(repo).git
+    assert g.config("--get", "core.hooksPath") == "/dev/null"
+    with pytest.raises(Exception):   # user.name from GIT_CONFIG_PARAMETERS is not set
+        g.config("--get", "user.name")
+    assert "ghp_secret" not in run_git(["config", "--list"], repo)
+    # the ssh command of the parent never runs (ours does, in batch mode, and fails to connect)
+    with pytest.raises(GitError):
+        clone_repo("ssh://git@127.0.0.1:1/x.git", tmp_path / "c", protocols=("ssh",), timeout=20)
+    assert not marker.exists()
+    assert not (tmp_path / "c").exists() or not any((tmp_path / "c").iterdir())
+
+
+@pytest.mark.parametrize("url, options, why", [
+    ("ext::sh -c touch% /tmp/crashlens-pwned", (), "ext::"),
+    ("https://github.com/a/b.git", ("--upload-pack=touch /tmp/crashlens-pwned",), "--upload-pack"),
+    ("https://github.com/a/b.git", ("-c core.sshCommand=touch",), "-c"),
+])
+def test_gitpython_s_own_guard_stays_on_behind_our_url_check(tmp_path, url, options, why):
+    """Even a URL or option that slipped past validate_url is refused by GitPython before git runs."""
+    from crashlens_core.knowledge.gitsafe import clone_repo
+
+    with pytest.raises(GitError) as err:
+        clone_repo(url, tmp_path / "dest", options=options, protocols=("https", "ext"))
+    assert "GitPython's guard" in err.value.message and why in err.value.message
+    assert err.value.hint
+    assert not (tmp_path / "dest").exists()
+
+
+def test_log_reads_commits_with_author_time_summary_and_files(tmp_path):
+    from datetime import datetime
+
+    from crashlens_core.knowledge.gitrepo import commit_diff, head, log
+
+    repo = make_repo(tmp_path / "r", {"a.py": "x = 1\n", "pkg/b c.py": "y = 2\n"})
+    (repo / "a.py").write_text("x = 3\n")
+    env_date = {"GIT_AUTHOR_DATE": "2024-05-08T13:27:00+02:00"}
+    subprocess.run(["git", "commit", "-qam", "Fix x\n\nlonger body"], cwd=repo, check=True,
+                   env={"PATH": os.environ["PATH"], "HOME": str(tmp_path), "GIT_CONFIG_NOSYSTEM": "1",
+                        "GIT_AUTHOR_NAME": "Dana K", "GIT_AUTHOR_EMAIL": "dana@x", "GIT_COMMITTER_NAME": "t",
+                        "GIT_COMMITTER_EMAIL": "t@x", **env_date})
+    newest, first = log(repo)
+    assert newest.sha == head(repo) and newest.parents == (first.sha,)
+    assert (newest.author, newest.email, newest.summary) == ("Dana K", "dana@x", "Fix x")
+    assert newest.time == datetime(2024, 5, 8, 11, 27)          # naive UTC
+    assert newest.files == ("a.py",) and set(first.files) == {"a.py", "pkg/b c.py"}
+    assert [c.sha for c in log(repo, paths=["pkg/b c.py"])] == [first.sha]
+    assert log(repo, max_count=1, files=False)[0].files == ()
+    assert "+x = 3" in commit_diff(repo, newest.sha)
+    with pytest.raises(GitError):
+        log(repo, rev="--output=/tmp/x")
+    assert log(tmp_path) == []
+
+
+def test_fetch_update_brings_a_clone_to_its_remote_s_new_commit(tmp_path):
+    from crashlens_core.knowledge.acquire import fetch_update
+
+    src = make_repo(tmp_path / "src", {"m.py": "x = 1\n"})
+    dest = tmp_path / "dest"
+    first = clone_local(src, dest, Settings(knowledge_clone_depth=1))
+    (src / "m.py").write_text("x = 2\n")
+    _git(src, "commit", "-qam", "two")
+    new = fetch_update(dest, Settings(knowledge_clone_depth=1), ("file",))
+    assert new != first and new == _git(src, "rev-parse", "HEAD").strip()
+    assert (dest / "m.py").read_text() == "x = 2\n"

@@ -1,7 +1,8 @@
 """Knowledge: code repositories, PDF runbooks and log templates, indexed for search and stack frames.
 
 Modules, one concept each (import them directly; nothing heavy is imported here):
-- ``gitsafe``  — ``run_git`` / ``scrubbed_env``: every git child process, sandboxed.
+- ``gitsafe``  — GitPython in a sandbox (scrubbed env, no hooks, limits): every git child process.
+- ``gitrepo``  — history through GitPython: ``log`` (commits with files), ``blame``, ``show_file``.
 - ``acquire``  — clone by allow-listed https/ssh URL, local path, safe archive extraction.
 - ``chunking`` — file selection and chunks (Python by AST with a header line, windows otherwise).
 - ``pdf``      — PDF text per page with headings and images, parsed in a limited child process.

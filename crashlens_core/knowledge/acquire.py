@@ -6,8 +6,9 @@ Everything here assumes hostile input:
   (leading ``-``), control characters and odd host names are refused; credentials are
   stripped from everything stored or shown (an https password is used for the one clone
   through an ``http.extraHeader``, never written to ``.git/config``).
-- git runs through ``gitsafe.run_git`` (scrubbed environment, no hooks, no submodules, no
-  symlinks), user text always after ``--``, with a time limit and a size watch.
+- git runs through GitPython in the ``gitsafe`` sandbox (scrubbed environment, no hooks, no
+  submodules, no symlinks; GitPython's own ``ext::``/``--upload-pack`` guards on), user text
+  always after ``--``, with a time limit and a size watch.
 - archives (zip, tar, tar.gz/bz2/xz): entries that would land outside the target, links,
   devices and ``.git`` folders are skipped; total size, entry count and the
   compression ratio are capped while extracting (the declared sizes are not trusted).
@@ -32,7 +33,8 @@ from urllib.parse import unquote
 
 from ..config import Settings
 from ..errors import InputError
-from .gitsafe import GitError, check_rev, redact_url, run_git
+from .gitrepo import head as _git_head
+from .gitsafe import GitError, check_rev, clone_repo, open_repo, redact_url, translate_errors
 
 __all__ = ["RepoUrl", "validate_url", "derive_name", "clone_url", "clone_local", "copy_tree", "extract_archive",
            "head_commit", "fetch_update", "tree_size", "ARCHIVE_SUFFIXES"]
@@ -162,11 +164,8 @@ def clone_url(repo: RepoUrl, dest: Path, settings: Settings, progress: Progress 
     """Clone ``repo`` into ``dest`` (which must not exist); the HEAD commit."""
     if progress:
         progress(0.0, f"cloning {repo.display}")
-    args = ["clone", "--no-tags", "--single-branch", "--no-recurse-submodules"]
-    if settings.knowledge_clone_depth > 0:
-        args += ["--depth", str(int(settings.knowledge_clone_depth))]
     extra = [("http.extraHeader", repo.auth_header)] if repo.auth_header else []
-    _run_clone(args + ["--", repo.url, str(dest)], dest, settings, protocols=(repo.scheme,), extra_config=extra)
+    _run_clone(repo.url, dest, settings, protocols=(repo.scheme,), extra_config=extra)
     return head_commit(dest)
 
 
@@ -176,20 +175,21 @@ def clone_local(src: Path, dest: Path, settings: Settings) -> str:
     ``--no-local`` through a ``file://`` URL: objects are copied, never hard-linked or
     followed through symlinks of the source, and ``--depth`` applies.
     """
-    args = ["clone", "--no-local", "--no-tags", "--single-branch", "--no-recurse-submodules"]
-    if settings.knowledge_clone_depth > 0:
-        args += ["--depth", str(int(settings.knowledge_clone_depth))]
-    _run_clone(args + ["--", src.resolve().as_uri(), str(dest)], dest, settings, protocols=("file",))
+    _run_clone(src.resolve().as_uri(), dest, settings, protocols=("file",), local=True)
     return head_commit(dest)
 
 
-def _run_clone(args: list[str], dest: Path, settings: Settings, protocols: tuple[str, ...],
-               extra_config: list[tuple[str, str]] | None = None) -> None:
+def _run_clone(url: str, dest: Path, settings: Settings, protocols: tuple[str, ...],
+               extra_config: list[tuple[str, str]] | None = None, local: bool = False) -> None:
+    """``Repo.clone_from`` with our fixed flags, in the sandbox, under the time and size limits."""
     limit = settings.knowledge_max_repo_mb * 2**20
+    options = ["--no-tags", "--single-branch", "--no-recurse-submodules"] + (["--no-local"] if local else [])
+    if settings.knowledge_clone_depth > 0:
+        options.append(f"--depth={int(settings.knowledge_clone_depth)}")
     dest.parent.mkdir(parents=True, exist_ok=True)
     try:
-        run_git(args, dest.parent, timeout=settings.knowledge_git_timeout_s, protocols=protocols,
-                extra_config=extra_config or (), watch=_size_watch(dest, limit))
+        clone_repo(url, dest, options=options, timeout=settings.knowledge_git_timeout_s, protocols=protocols,
+                   extra_config=extra_config or (), watch=_size_watch(dest, limit)).close()
     except GitError:
         shutil.rmtree(dest, ignore_errors=True)
         raise
@@ -201,23 +201,23 @@ def _run_clone(args: list[str], dest: Path, settings: Settings, protocols: tuple
 
 def head_commit(root: Path) -> str | None:
     """The commit checked out in ``root``, or None when it has no git history."""
-    if not (root / ".git").exists():
-        return None
-    try:
-        return run_git(["rev-parse", "--verify", "-q", "HEAD^{commit}"], root, timeout=30).strip() or None
-    except GitError:
-        return None
+    return _git_head(root)
 
 
 def fetch_update(root: Path, settings: Settings, protocols: tuple[str, ...], auth_header: str = "") -> str:
     """Bring a clone to its remote's latest commit (re-sync); the new HEAD commit."""
-    args = ["fetch", "--no-tags", "--no-recurse-submodules"]
+    kwargs: dict = {"no_tags": True, "recurse_submodules": "no"}
     if settings.knowledge_clone_depth > 0:
-        args += ["--depth", str(int(settings.knowledge_clone_depth))]
+        kwargs["depth"] = int(settings.knowledge_clone_depth)
     extra = [("http.extraHeader", auth_header)] if auth_header else []
-    run_git(args + ["origin"], root, timeout=settings.knowledge_git_timeout_s, protocols=protocols, extra_config=extra)
-    target = check_rev(run_git(["rev-parse", "--verify", "FETCH_HEAD^{commit}"], root, timeout=30).strip())
-    run_git(["reset", "-q", "--hard", target], root, timeout=settings.knowledge_git_timeout_s)
+    repo = open_repo(root, timeout=settings.knowledge_git_timeout_s, protocols=protocols, extra_config=extra)
+    try:
+        with translate_errors(repo.git):
+            repo.remote("origin").fetch(**kwargs)  # GitPython's fetch guards (--upload-pack …) stay on
+            target = check_rev(repo.git.rev_parse("--verify", "FETCH_HEAD^{commit}").strip())
+            repo.git.reset("-q", "--hard", target)
+    finally:
+        repo.close()
     return target
 
 
