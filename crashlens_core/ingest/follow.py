@@ -300,7 +300,7 @@ class FollowSummary:
 
 
 def incident_summary(inc: Incident, files: list[str]) -> dict[str, Any]:
-    """The Slack summary of a newly detected incident (``share.post_slack`` redacts and escapes it)."""
+    """The Slack summary of a newly detected incident (``slack.post_slack`` redacts and escapes it)."""
     window = f"{inc.window_start:%Y-%m-%d %H:%M:%S}–{inc.window_end:%H:%M:%S} UTC" if inc.window_start and inc.window_end else "no window"
     return {
         "title": f"New incident ({inc.severity}): {inc.title}",
@@ -441,7 +441,7 @@ class Follower:
         return batch
 
     def _notify(self, batch: FollowBatch) -> None:
-        from ..share import post_slack
+        from ..slack import post_slack
 
         for inc in batch.new_incidents:
             try:
