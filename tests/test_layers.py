@@ -1,8 +1,10 @@
-"""Imports run one way through the house.
+"""Imports run one way through the house, and modules keep their private names to themselves.
 
 Every module of ``crashlens_core`` is parsed (not imported) and every import in it is checked:
 module level and inside functions, relative and absolute. An import may point to a module of
-its own layer or a lower one, never a higher one (DESIGN.md, "The core, by concern").
+its own layer or a lower one, never a higher one (DESIGN.md, "The core, by concern"). A name
+starting with one underscore is private to the module that defines it: no other module imports
+it, and no module reaches into another module's object for it (``ws._helper()``).
 """
 
 from __future__ import annotations
@@ -59,6 +61,10 @@ PENDING_LAYER = {
     ("crashlens_core.rca.engine", "crashlens_core.kpi"),
     ("crashlens_core.rca.replay", "crashlens_core.bundle"),
 }
+PENDING_PRIVATE = {
+    ("crashlens_core.rca.ask", "_optional"), ("crashlens_core.rca.engine", "_optional"),
+    ("crashlens_core.rca.ask", "_content"), ("crashlens_core.rca.ask", "_neutralise"), ("crashlens_core.rca.ask", "_cost"),
+}
 
 
 @dataclass(frozen=True)
@@ -72,7 +78,8 @@ class Module:
         return self.name if self.is_package else self.name.rpartition(".")[0]
 
     def where(self, line: int) -> str:
-        return f"{self.path.relative_to(ROOT)}:{line}"
+        shown = self.path.relative_to(ROOT) if self.path.is_relative_to(ROOT) else self.path
+        return f"{shown}:{line}"
 
 
 @dataclass(frozen=True)
@@ -136,10 +143,10 @@ def _is_ours(name: str) -> bool:
     return top == "crashlens_core" or top in ("app", "app_pages", "pages")
 
 
-def layer_violations() -> list[tuple[tuple[str, str], str]]:
+def layer_violations(modules: list[Module] = MODULES) -> list[tuple[tuple[str, str], str]]:
     """((importer, imported), "file:line: what") for every import against the layer order."""
     out = []
-    for module in MODULES:
+    for module in modules:
         own = layer_of(module.name)
         for imp in imports_of(module):
             if not _is_ours(imp.target):
@@ -148,6 +155,71 @@ def layer_violations() -> list[tuple[tuple[str, str], str]]:
             if theirs is not None and own is not None and theirs > own:
                 out.append(((module.name, imp.target), f"{module.where(imp.line)}: {module.name} ({LAYER_NAMES[own]}) "
                                                        f"imports {imp.target} ({LAYER_NAMES[theirs]})"))
+    return out
+
+
+def _private(name: str) -> bool:
+    return name.startswith("_") and not (name.startswith("__") and name.endswith("__"))
+
+
+def private_import_violations(modules: list[Module] = MODULES) -> list[tuple[tuple[str, str], str]]:
+    """`from x import _y` from another module, or a path through another package's `_module`:
+    ((importer, private name), "file:line: what")."""
+    out = []
+    for module in modules:
+        for imp in imports_of(module):
+            if not imp.target.startswith("crashlens_core"):
+                continue
+            for name in imp.names:
+                if _private(name) and imp.target != module.name:
+                    out.append(((module.name, name), f"{module.where(imp.line)}: {module.name} imports private {name} "
+                                                     f"from {imp.target}"))
+            parts = imp.target.split(".")
+            for i, part in enumerate(parts):
+                owner = ".".join(parts[:i])  # the package a private module belongs to
+                if _private(part) and not (module.name + ".").startswith(owner + "."):
+                    out.append(((module.name, part), f"{module.where(imp.line)}: {module.name} imports from {imp.target}, "
+                                                     f"private to {owner}"))
+    return out
+
+
+def _defined_private_names(tree: ast.AST) -> set[str]:
+    """Private names a module defines: functions, classes, attributes it assigns, parameters."""
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Store):
+            names.add(node.attr)
+        elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+            names.add(node.id)
+        elif isinstance(node, ast.arg):
+            names.add(node.arg)
+        elif isinstance(node, ast.alias):
+            names.add(node.asname or node.name)
+    return {n for n in names if _private(n)}
+
+
+def private_attribute_violations(modules: list[Module] = MODULES) -> list[str]:
+    """``obj._name`` where ``_name`` is defined by another core module and not by this one.
+
+    A module may use its own private attributes on any object (its classes' instances passed
+    around); reaching for one that only another module defines couples the two through a
+    name that module is free to change.
+    """
+    trees = {m.name: ast.parse(m.path.read_text(encoding="utf-8")) for m in modules}
+    owned = {name: _defined_private_names(tree) for name, tree in trees.items()}
+    owners: dict[str, set[str]] = {}
+    for name, privs in owned.items():
+        for p in privs:
+            owners.setdefault(p, set()).add(name)
+    out = []
+    for module in modules:
+        for node in ast.walk(trees[module.name]):
+            if isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Load) and _private(node.attr) \
+                    and node.attr not in owned[module.name] and node.attr in owners:
+                who = ", ".join(sorted(owners[node.attr]))
+                out.append(f"{module.where(node.lineno)}: {module.name} uses {node.attr}, private to {who}")
     return out
 
 
@@ -170,6 +242,16 @@ def test_every_core_module_has_a_declared_layer():
 
 def test_imports_run_one_way_through_the_layers():
     _check("imports against the layer order", layer_violations(), PENDING_LAYER)
+
+
+def test_no_module_imports_another_modules_private_names():
+    _check("private imports", private_import_violations(), PENDING_PRIVATE)
+
+
+def test_no_module_uses_another_modules_private_attributes():
+    violations = private_attribute_violations()
+    print(_report("private attribute uses", violations))
+    assert violations == [], _report("private attribute uses", violations)
 
 
 # ---------------------------------------------------------------- the checker checks itself
@@ -201,6 +283,32 @@ def test_layer_of_takes_the_longest_declared_prefix():
     assert layer_of("crashlens_core") == 0
     assert layer_of("crashlens_core.undeclared_module") is None
     assert layer_of("somewhere_else") is None
+
+
+def test_private_names_are_recognised_but_dunders_are_not():
+    assert _private("_require_writable")
+    assert _private("_common")
+    assert not _private("__version__")
+    assert not _private("public")
+
+
+def test_private_imports_and_attribute_uses_across_modules_are_caught(tmp_path):
+    owner = _module_at(tmp_path, "crashlens_core.store.fake",
+                       "class W:\n    def _helper(self):\n        return self._state\n    def run(self):\n        return self._helper()\n"
+                       "def _shared():\n    pass\n")
+    user = _module_at(tmp_path, "crashlens_core.knowledge.fake",
+                      "from ..store.fake import _shared, W\n"
+                      "from ..cli._common import settings_for\n"
+                      "def go(ws):\n    ws._helper()\n    return ws._own\n"
+                      "class K:\n    _own = 1\n")
+    imports = [text.split(": ", 1)[1] for _, text in private_import_violations([owner, user])]
+    assert imports == ["crashlens_core.knowledge.fake imports private _shared from crashlens_core.store.fake",
+                       "crashlens_core.knowledge.fake imports from crashlens_core.cli._common, private to crashlens_core.cli"]
+    uses = [text.split(": ", 1)[1] for text in private_attribute_violations([owner, user])]
+    assert uses == ["crashlens_core.knowledge.fake uses _helper, private to crashlens_core.store.fake"]
+    # the owner's own uses and a name the user defines itself are not reported
+    assert private_import_violations([owner]) == []
+    assert private_attribute_violations([owner]) == []
 
 
 def test_core_imports_without_streamlit():

@@ -151,7 +151,8 @@ class Workspace:
         linesql.create_macros(cur)
         return cur
 
-    def _require_writable(self) -> None:
+    def require_writable(self) -> None:
+        """Raise ``WorkspaceError`` unless this workspace may be changed (every writer calls it first)."""
         if self.read_only:
             raise WorkspaceError("workspace was opened read-only", hint="open it without read_only to change it")
 
@@ -213,7 +214,7 @@ class Workspace:
     def begin_batch(self, kind: str, path: str, fmt: str, digest: str, size: int, quick_id: str | None = None) -> int:
         """Register a batch; call inside the batch's transaction so a failure leaves no trace.
         ``digest`` may be a placeholder that ``finish_batch(digest=…)`` replaces."""
-        self._require_writable()
+        self.require_writable()
         batch_id = self.con.execute("SELECT coalesce(max(id), 0) + 1 FROM ingest_batches").fetchall()[0][0]
         self.con.execute(
             "INSERT INTO ingest_batches (id, kind, path, format, digest, size, started_ts, status, quick_id) "
@@ -240,7 +241,7 @@ class Workspace:
 
     def load_log_lines(self, table: Any, fmt: str, ctx: dict[str, Any], cap: int, is_last: bool) -> linesql.LineChunkResult:
         """Parse an Arrow table ``(line_no, raw)`` of one line format into ``logs`` (SQL fast path)."""
-        self._require_writable()
+        self.require_writable()
         with registered(self.con, "cl_stage", table):
             if fmt == "text" and "no_timestamps" not in ctx:
                 ctx["no_timestamps"] = not linesql.sniff_text_has_timestamps(self.con)
@@ -258,7 +259,7 @@ class Workspace:
         and parsing overlap, and write full row groups; lines that hold no record are left
         for ``jsonl_rejects``. Returns the rows added.
         """
-        self._require_writable()
+        self.require_writable()
         with registered(self.con, "cl_stage", reader):
             return linesql.insert_jsonl(self.con, ctx, present)
 
@@ -269,7 +270,7 @@ class Workspace:
 
     def append_rows(self, table_name: str, table: Any) -> int:
         """Append an Arrow table whose columns are a subset of ``table_name``'s (Python parsers)."""
-        self._require_writable()
+        self.require_writable()
         if table_name not in ("logs", "spans", "metrics"):
             raise ValueError(table_name)
         with registered(self.con, "cl_rows", table):
@@ -396,7 +397,7 @@ class Workspace:
         actor: str | None = None,
     ) -> Incident:
         """Open an incident. ``details`` keeps business fields (order_id, eta_delta_hours, problem_type)."""
-        self._require_writable()
+        self.require_writable()
         if not title.strip():
             raise InputError("an incident needs a title", hint="describe what is broken, e.g. 'checkout 500s'")
         if severity not in SEVERITIES:
@@ -440,7 +441,7 @@ class Workspace:
 
     def set_incident_status(self, incident_id: str, status: str, actor: str | None = None, note: str = "") -> Incident:
         """Move an incident along its workflow; approving records who and when."""
-        self._require_writable()
+        self.require_writable()
         inc = self.get_incident(incident_id)
         if status not in INCIDENT_STATUSES:
             raise InputError(f"unknown status {status!r}", hint=f"use one of {', '.join(INCIDENT_STATUSES)}")
@@ -476,14 +477,15 @@ class Workspace:
         return [dict(zip(("ts", "from_status", "to_status", "actor", "note"), r)) for r in rows]
 
     # ---------------------------------------------------------------- artifacts
-    def _artifact_path(self, digest: str) -> Path:
+    def artifact_path(self, digest: str) -> Path:
+        """Where the content of artifact ``digest`` lives (``artifacts/ab/abcd…``), whether or not it exists."""
         return self.folder / "artifacts" / digest[:2] / digest
 
     def put_artifact(self, content: bytes, mime: str = "application/octet-stream", *, pii_masked: bool = False, name: str = "") -> Artifact:
         """Store content by its sha256; storing the same bytes again returns the existing artifact."""
-        self._require_writable()
+        self.require_writable()
         digest = hashlib.sha256(content).hexdigest()
-        path = self._artifact_path(digest)
+        path = self.artifact_path(digest)
         if not path.exists():
             atomic_write_bytes(path, content)
         with self.transaction():
@@ -504,7 +506,7 @@ class Workspace:
         """The artifact's bytes, checked against its digest (a damaged file is an error, not data)."""
         art = self.get_artifact(digest)
         try:
-            data = self._artifact_path(art.digest).read_bytes()
+            data = self.artifact_path(art.digest).read_bytes()
         except FileNotFoundError:
             raise WorkspaceError(f"artifact {digest} is registered but its file is missing", hint="re-import the source") from None
         if hashlib.sha256(data).hexdigest() != art.digest:
