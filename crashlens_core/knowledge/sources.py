@@ -16,7 +16,6 @@ Every function takes ``progress(frac, msg)`` (optional) and raises ``CrashLensEr
 
 from __future__ import annotations
 
-import hashlib
 import re
 import shutil
 import time
@@ -28,6 +27,7 @@ from ..config import Settings
 from ..errors import InputError, NotFound
 from ..store import Workspace, utcnow
 from ..store import knowledge as kstore
+from ..store.files import file_sha256
 from . import acquire
 from .chunking import Chunk, chunk_file, classify_file, safe_list_files
 from .merkle import build_tree, diff_trees, scan_leaves
@@ -250,7 +250,7 @@ def add_pdfs(ws: Workspace, settings: Settings, paths: Sequence[Path], progress:
         if step:
             step(0.0, f"reading {label}")
         try:
-            digest = hashlib.sha256(path.read_bytes()).hexdigest()
+            digest = file_sha256(path)
         except OSError as exc:
             results.append({"name": name, "status": "refused", "reason": f"{label}: cannot read ({exc.strerror})"})
             continue

@@ -1,5 +1,6 @@
 """Small pieces the store's modules share: a time-window SQL clause, Arrow data registered
-for one statement, and the atomic file write (temp file, fsync, rename, fsync of the folder).
+for one statement, the atomic file write (temp file, fsync, rename, fsync of the folder), and
+the sha256 of a file (the content identity of ingested files, repo files and bundle members).
 
 Kept apart from ``workspace`` so the store's SQL modules and the knowledge index use the same
 pieces without reaching into the Workspace class.
@@ -7,6 +8,7 @@ pieces without reaching into the Workspace class.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import threading
 from contextlib import contextmanager
@@ -14,7 +16,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Iterator
 
-__all__ = ["time_window", "registered", "atomic_write_bytes", "fsync_dir"]
+__all__ = ["time_window", "registered", "atomic_write_bytes", "fsync_dir", "file_sha256"]
 
 
 def time_window(col: str, start: datetime | None, end: datetime | None) -> tuple[str, list[Any]]:
@@ -59,6 +61,19 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         os.fsync(fh.fileno())
     os.replace(tmp, path)
     fsync_dir(path.parent)
+
+
+def file_sha256(path: str | Path) -> str:
+    """sha256 hex of a file's bytes as stored, read in blocks (bounded memory, any size).
+
+    >>> import tempfile
+    >>> with tempfile.NamedTemporaryFile() as f:
+    ...     _ = f.write(b"abc"); f.flush()
+    ...     file_sha256(f.name)[:16]
+    'ba7816bf8f01cfea'
+    """
+    with open(path, "rb") as fh:
+        return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
 def fsync_dir(folder: Path) -> None:

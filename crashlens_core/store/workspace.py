@@ -417,17 +417,34 @@ class Workspace:
             self.con.execute("INSERT INTO incident_events VALUES (?, ?, NULL, 'open', ?, ?)", [inc_id, now, actor, f"created ({source})"])
         return self.get_incident(inc_id)
 
-    def get_incident(self, incident_id: str) -> Incident:
+    MIN_ID_PREFIX = 4  # shorter prefixes would match by accident as incidents accumulate
+
+    def get_incident(self, id_or_prefix: str) -> Incident:
+        """The incident with this id, or the only one whose id starts with it (at least 4 characters,
+        as the pages and ``crashlens incidents show`` accept from a shortened link or listing).
+
+        Raises ``NotFound`` when nothing matches and ``InputError`` when the prefix is ambiguous,
+        naming the candidates so the next try can be exact.
+        """
+        wanted = (id_or_prefix or "").strip()
         cols = ", ".join(self._INCIDENT_COLS)
-        row = self.con.execute(f"SELECT {cols} FROM incidents WHERE id = ?", [incident_id]).fetchall()
-        row = row[0] if row else None
-        if row is None:
-            matches = self.con.execute(f"SELECT {cols} FROM incidents WHERE starts_with(id, ?)", [incident_id]).fetchall() \
-                if len(incident_id) >= 4 else []
-            if len(matches) == 1:
-                return self._row_to_incident(matches[0])
-            raise NotFound(f"no incident {incident_id!r}", hint="`crashlens incidents list` shows the ids")
-        return self._row_to_incident(row)
+        row = self.con.execute(f"SELECT {cols} FROM incidents WHERE id = ?", [wanted]).fetchall()
+        if row:
+            return self._row_to_incident(row[0])
+        if len(wanted) < self.MIN_ID_PREFIX:
+            raise NotFound(f"no incident {wanted!r}",
+                           hint=f"give the full id or at least {self.MIN_ID_PREFIX} of its first characters; "
+                                "`crashlens incidents list` shows the ids")
+        # one more than shown, to say whether the list was cut
+        matches = self.con.execute(f"SELECT {cols} FROM incidents WHERE starts_with(id, ?) ORDER BY id LIMIT 6",
+                                   [wanted]).fetchall()
+        if len(matches) == 1:
+            return self._row_to_incident(matches[0])
+        if not matches:
+            raise NotFound(f"no incident {wanted!r}", hint="`crashlens incidents list` shows the ids")
+        shown = ", ".join(r[0] for r in matches[:5]) + (", …" if len(matches) > 5 else "")
+        raise InputError(f"incident id prefix {wanted!r} matches more than one incident: {shown}",
+                         hint="give more characters of the id")
 
     def list_incidents(self, status: str | None = None, limit: int = 500) -> list[Incident]:
         cols = ", ".join(self._INCIDENT_COLS)
