@@ -1,4 +1,4 @@
-"""Small pieces the store's modules share: a time-window SQL clause, Arrow data registered
+"""Small pieces the store's modules share: the clock (naive UTC), a time-window SQL clause, Arrow data registered
 for one statement, the atomic file write (temp file, fsync, rename, fsync of the folder), and
 the sha256 of a file (the content identity of ingested files, repo files and bundle members).
 
@@ -12,11 +12,16 @@ import hashlib
 import os
 import threading
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator
 
-__all__ = ["time_window", "registered", "atomic_write_bytes", "fsync_dir", "file_sha256"]
+__all__ = ["utcnow", "time_window", "registered", "atomic_write_bytes", "fsync_dir", "file_sha256"]
+
+
+def utcnow() -> datetime:
+    """Now in UTC as a naive datetime: the store keeps every time as naive UTC (DESIGN.md)."""
+    return datetime.now(timezone.utc).replace(tzinfo=None)
 
 
 def time_window(col: str, start: datetime | None, end: datetime | None) -> tuple[str, list[Any]]:
