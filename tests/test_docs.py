@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import argparse
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -64,3 +66,12 @@ def test_readme_commands_are_real_commands():
         if words and words[0] not in known:
             unknown.append(line)
     assert unknown == []
+
+
+@pytest.mark.parametrize("module", ["crashlens_core", "crashlens_core.cli"])
+def test_python_dash_m_runs_the_same_command(module):
+    from crashlens_core import __version__
+
+    out = subprocess.run([sys.executable, "-m", module, "--version"], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == f"crashlens {__version__}"
