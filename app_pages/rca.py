@@ -134,7 +134,7 @@ with a1:
 with a2:
     if settings.slack_webhook_url:
         if st.button("Share to Slack", icon=":material/share:", key="rca_share"):
-            from crashlens_core.share import post_slack
+            from crashlens_core.slack import post_slack
 
             try:
                 post_slack(settings.slack_webhook_url, dict(report.to_json(), title=inc.title))

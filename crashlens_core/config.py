@@ -67,10 +67,14 @@ def parse_timezone(text: str) -> tuple[str, tzinfo]:
 class Settings:
     """Everything a user can configure, with defaults that work offline on a laptop.
 
-    >>> Settings().engine
-    'offline'
-    >>> Settings.from_env({"GROQ_API_KEY": "gsk_x"}).engine
+    ``engine`` is the explicit choice (empty: none); ``active_engine`` is the one an analysis uses.
+
+    >>> Settings().engine, Settings().active_engine
+    ('', 'offline')
+    >>> Settings.from_env({"GROQ_API_KEY": "gsk_x"}).active_engine
     'groq'
+    >>> Settings.from_env({"GROQ_API_KEY": "gsk_x", "CRASHLENS_ENGINE": "offline"}).active_engine
+    'offline'
     """
 
     workspace: Path = _opt(Path("data/workspace"), "Workspace folder: the DuckDB file, indexes and artifacts.", "CRASHLENS_HOME")

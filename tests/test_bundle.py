@@ -26,7 +26,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
 from crashlens_core.bundle import (BundleInvalid, export_bundle, import_bundle, keyid, open_bundle, pae, public_key_pem,
                                    signing_key, verify_bundle, workspace_public_key)
-from crashlens_core.bundle.canonical import canonical_json, strict_loads
+from crashlens_core.canonical import canonical_json, strict_loads
 from crashlens_core.bundle.dsse import parse_envelope, sign_envelope
 from crashlens_core.bundle.keys import key_path
 from crashlens_core.errors import ConfigError, InputError, InvalidTransition

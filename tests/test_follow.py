@@ -21,8 +21,8 @@ import pytest
 
 from crashlens_core.config import Settings
 from crashlens_core.errors import ConfigError, InputError
-from crashlens_core.ingest import follow as follow_mod
-from crashlens_core.ingest.follow import STATE_FILE, Follower
+from crashlens_core.live import follow as follow_mod
+from crashlens_core.live.follow import STATE_FILE, Follower
 from crashlens_core.store import Workspace
 
 from .conftest import CRASHLENS, run_cli

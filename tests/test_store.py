@@ -48,6 +48,22 @@ def test_incident_workflow_records_approver_and_history(ws):
         ws.get_incident("does-not-exist")
 
 
+def test_get_incident_takes_a_unique_prefix_and_says_why_it_cannot(ws):
+    a = ws.create_incident("a", incident_id="abcd1234-0000")
+    b = ws.create_incident("b", incident_id="abcd9999-0000")
+    assert ws.get_incident("abcd1").id == a.id
+    assert ws.get_incident(" abcd9 ").id == b.id  # pasted with spaces
+    assert ws.get_incident(a.id).title == "a"
+    with pytest.raises(InputError, match="matches more than one incident: abcd1234-0000, abcd9999-0000") as err:
+        ws.get_incident("abcd")
+    assert "more characters" in err.value.hint
+    with pytest.raises(NotFound, match="no incident 'abc'") as err:
+        ws.get_incident("abc")  # too short to be a prefix, even though two ids start with it
+    assert "at least 4" in err.value.hint
+    with pytest.raises(NotFound, match="no incident 'ffff'"):
+        ws.get_incident("ffff")
+
+
 def test_disallowed_transition_names_the_allowed_ones(ws):
     inc = ws.create_incident("x")
     with pytest.raises(InvalidTransition) as err:

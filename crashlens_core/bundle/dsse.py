@@ -19,7 +19,7 @@ from typing import Any
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from .canonical import StrictJSONError, canonical_json, strict_loads
+from ..canonical import StrictJSONError, canonical_json, strict_loads
 
 __all__ = ["pae", "sign_envelope", "parse_envelope", "verify_signature", "Envelope", "EnvelopeError"]
 

@@ -28,12 +28,13 @@ from pathlib import Path
 from typing import Any
 
 from .. import __version__
+from ..canonical import canonical_json
 from ..config import Settings
 from ..errors import InputError, WorkspaceError
 from ..store import Workspace
 from ..store import bundle as sql
+from ..store.files import file_sha256
 from .archive import TarWriter, path_problem
-from .canonical import canonical_json
 from .dsse import sign_envelope
 from .keys import keyid, signing_key
 from .markdown import report_markdown
@@ -125,7 +126,7 @@ def export_bundle(ws: Workspace, settings: Settings | None, incident_id: str, ou
             redacted = tmp / digest
             changed = red.artifact(src, redacted, art.get("mime") or "", f"artifacts/{digest}")
             if changed:
-                new = _file_sha256(redacted)
+                new = file_sha256(redacted)
                 mapping[digest] = new
                 red.redacted_files.append(f"artifacts/{new}")
                 files[f"artifacts/{new}"] = (redacted, new)
@@ -203,7 +204,3 @@ def export_bundle(ws: Workspace, settings: Settings | None, incident_id: str, ou
                         artifacts=len(art_meta), keyid=kid, statement_sha256=hashlib.sha256(payload).hexdigest(),
                         redaction=predicate["redaction"])
 
-
-def _file_sha256(path: Path) -> str:
-    with open(path, "rb") as fh:
-        return hashlib.file_digest(fh, "sha256").hexdigest()

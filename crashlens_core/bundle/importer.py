@@ -16,10 +16,10 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from ..canonical import StrictJSONError, strict_loads
 from ..errors import InputError
 from ..store import Workspace
 from ..store import bundle as sql
-from .canonical import StrictJSONError, strict_loads
 from .verify import Source, open_bundle
 
 _HEX64 = re.compile(r"[0-9a-f]{64}")

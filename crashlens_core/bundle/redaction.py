@@ -16,9 +16,9 @@ from collections import deque
 from pathlib import Path
 from typing import Any
 
+from ..canonical import canonical_json
 from ..config import Settings
 from ..redact import Redactor, redact_lines
-from .canonical import canonical_json
 
 __all__ = ["BundleRedactor"]
 

@@ -30,9 +30,9 @@ from typing import Any, BinaryIO, Iterator
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from ..canonical import StrictJSONError, canonical_json, strict_loads
 from ..errors import InputError, NotFound
 from .archive import CHUNK, ArchiveError, Entry, hash_member, path_problem, read_member, scan
-from .canonical import StrictJSONError, canonical_json, strict_loads
 from .dsse import EnvelopeError, parse_envelope, verify_signature
 from .export import ENVELOPE_NAME, PAYLOAD_TYPE, PREDICATE_TYPE, STATEMENT_TYPE
 from .keys import keyid, load_public_key

@@ -16,10 +16,10 @@ import sys
 from typing import Sequence
 
 from .. import __version__
-from ..errors import CrashLensError
+from ..errors import CrashLensError as _CrashLensError
 from ._common import EXIT_USER_ERROR
 
-__all__ = ["main", "build_parser", "EXIT_USER_ERROR"]
+__all__ = ["main", "build_parser", "EXIT_USER_ERROR", "COMMANDS"]
 
 COMMANDS = ("ingest", "incidents", "templates", "compare", "simulate", "redact", "kpi", "bundle", "frames", "rca", "index", "search", "traces")
 
@@ -48,7 +48,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.json = getattr(args, "json", False)
     try:
         return int(args.func(args) or 0)
-    except CrashLensError as exc:
+    except _CrashLensError as exc:
         sys.stderr.write(f"crashlens: {exc.one_line()}\n")
         return EXIT_USER_ERROR
     except BrokenPipeError:  # `crashlens … | head`: the reader has what it wanted

@@ -9,6 +9,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from ..canonical import json_default
 from ..config import Settings
 from ..errors import InputError
 
@@ -16,8 +17,6 @@ EXIT_USER_ERROR = 2
 
 
 def print_json(value: Any) -> None:
-    from ..ingest.normalize import json_default  # lazily: --help stays free of duckdb and arrow
-
     sys.stdout.write(json.dumps(value, default=json_default, ensure_ascii=False) + "\n")
 
 

@@ -69,7 +69,7 @@ def cmd_follow(args: argparse.Namespace) -> int:
     import signal
 
     from ..ingest import parse_map
-    from ..ingest.follow import Follower
+    from ..live.follow import Follower
     from ._common import settings_for
 
     settings = settings_for(args)

@@ -6,7 +6,6 @@ field aliases from ``models.LOG_ALIASES``.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from contextlib import contextmanager
@@ -14,6 +13,7 @@ from contextvars import ContextVar
 from datetime import datetime, timedelta, timezone, tzinfo
 from typing import Any, Iterator
 
+from ..canonical import canonical_digest, json_default  # re-exported: the parsers take them from here
 from ..models import LEVEL_WORDS, LOG_ALIASES
 
 __all__ = [
@@ -160,30 +160,6 @@ def unwrap_docker(message: str) -> tuple[str, dict[str, Any]]:
         return message, {}
     extra = {"stream": obj["stream"]} if "stream" in obj else {}
     return obj["log"].rstrip("\r\n"), extra
-
-
-def json_default(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, (bytes, bytearray)):
-        return value.hex()
-    return str(value)
-
-
-def canonical_json(value: Any) -> bytes:
-    """Canonical JSON: sorted keys, no insignificant whitespace, UTF-8, no NaN or infinities.
-    The same value always gives the same bytes (what RCA digests and bundle signatures cover).
-
-    >>> canonical_json({"b": [1, 2.5], "a": "é"})
-    b'{"a":"\\xc3\\xa9","b":[1,2.5]}'
-    """
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode("utf-8")
-
-
-def canonical_digest(value: Any) -> str:
-    """sha256 of the canonical JSON of a value (AgentOps args/result digests)."""
-    blob = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=json_default)
-    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
 
 # Deployment pods end in -<pod-template-hash>-<5 chars>; the hash uses Kubernetes' safe

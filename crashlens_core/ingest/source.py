@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, BinaryIO, Iterator
 
 from ..errors import InputError
+from ..store.files import file_sha256
 
 __all__ = ["Source", "MAX_DOCUMENT_BYTES", "BLOCK_BYTES"]
 
@@ -68,11 +69,7 @@ class Source:
 
     def digest(self) -> str:
         """sha256 of the file as stored (compressed or not): the re-ingest identity."""
-        h = hashlib.sha256()
-        with open(self.path, "rb") as fh:
-            for block in iter(lambda: fh.read(1 << 20), b""):
-                h.update(block)
-        return h.hexdigest()
+        return file_sha256(self.path)
 
     def quick_id(self) -> str:
         """A cheap content identity: size and the first and last MiB. Equal files have equal ids."""

@@ -12,3 +12,5 @@ Modules, one concept each (import them directly; nothing heavy is imported here)
 - ``sources``  — add / sync / remove / list sources; ``list_repos`` for frames and blame.
 - ``service``  — ``search``, ``embed_pending``, ``index_demo_sources``.
 """
+
+__all__: list[str] = []  # nothing is re-exported here: import the submodule that owns the concept

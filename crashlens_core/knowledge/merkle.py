@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any, Mapping
 
+from ..store.files import file_sha256
+
 __all__ = ["Leaf", "scan_leaves", "build_tree", "diff_trees", "root_hash"]
 
 
@@ -31,14 +33,6 @@ class Leaf:
     size: int
     mtime_ns: int
     note: str = ""     # why the file is not indexed ('' = indexed)
-
-
-def _file_hash(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def scan_leaves(root: Path, verdicts: Mapping[str, str], previous: Mapping[str, Mapping[str, Any]]) -> dict[str, Leaf]:
@@ -62,7 +56,7 @@ def scan_leaves(root: Path, verdicts: Mapping[str, str], previous: Mapping[str, 
         if old and not old.get("note") and old.get("size") == size and old.get("mtime_ns") == mtime and old.get("hash"):
             out[rel] = Leaf(rel, old["hash"], size, mtime)
         else:
-            out[rel] = Leaf(rel, _file_hash(full), size, mtime)
+            out[rel] = Leaf(rel, file_sha256(full), size, mtime)
     return out
 
 

@@ -124,7 +124,7 @@ def embed_pending(ws: Workspace, settings: Settings, progress: Progress | None =
     from .embed import backend_key, get_backend
     from .embed import embed_pending as _embed
 
-    ws._require_writable()
+    ws.require_writable()
     if backend is None and kstore.count_pending(ws, backend_key(settings)) == 0:
         # nothing to embed: don't pay seconds for loading the model, just check FAISS
         t0 = time.perf_counter()

@@ -16,7 +16,6 @@ Every function takes ``progress(frac, msg)`` (optional) and raises ``CrashLensEr
 
 from __future__ import annotations
 
-import hashlib
 import re
 import shutil
 import time
@@ -28,6 +27,7 @@ from ..config import Settings
 from ..errors import InputError, NotFound
 from ..store import Workspace, utcnow
 from ..store import knowledge as kstore
+from ..store.files import file_sha256
 from . import acquire
 from .chunking import Chunk, chunk_file, classify_file, safe_list_files
 from .merkle import build_tree, diff_trees, scan_leaves
@@ -122,7 +122,7 @@ def add_repo(ws: Workspace, settings: Settings, spec: str, name: str | None = No
     Returns the sync summary (files, chunks, changed, deleted, seconds). Embeddings are
     left pending: call ``service.embed_pending`` next.
     """
-    ws._require_writable()
+    ws.require_writable()
     spec = (spec or "").strip()
     local = Path(spec).expanduser() if spec and not spec.startswith("-") and "://" not in spec else None
     if local is not None and local.is_file() and spec.lower().endswith(acquire.ARCHIVE_SUFFIXES):
@@ -167,7 +167,7 @@ def _add_local(ws: Workspace, settings: Settings, src: Path, name: str | None, p
 def add_archive(ws: Workspace, settings: Settings, archive: Path, name: str | None = None,
                 progress: Progress | None = None, display_name: str | None = None) -> dict[str, Any]:
     """Add a source tree from a zip or tar archive (extracted safely; no history, so no blame)."""
-    ws._require_writable()
+    ws.require_writable()
     label = display_name or Path(archive).name
     name = _check_name(ws, name or acquire.derive_name(label), replace=False)
     dest = repos_dir(ws) / name
@@ -240,7 +240,7 @@ def add_pdfs(ws: Workspace, settings: Settings, paths: Sequence[Path], progress:
     """
     from .pdf import PdfRefused, parse_pdf, pdf_chunks
 
-    ws._require_writable()
+    ws.require_writable()
     results = []
     for i, path in enumerate(paths):
         path = Path(path)
@@ -250,7 +250,7 @@ def add_pdfs(ws: Workspace, settings: Settings, paths: Sequence[Path], progress:
         if step:
             step(0.0, f"reading {label}")
         try:
-            digest = hashlib.sha256(path.read_bytes()).hexdigest()
+            digest = file_sha256(path)
         except OSError as exc:
             results.append({"name": name, "status": "refused", "reason": f"{label}: cannot read ({exc.strerror})"})
             continue
@@ -315,7 +315,7 @@ def refresh_log_templates(ws: Workspace, force: bool = False) -> dict[str, Any] 
 # ---------------------------------------------------------------- sync and remove
 def sync_source(ws: Workspace, settings: Settings, name: str, progress: Progress | None = None) -> dict[str, Any]:
     """Bring a source up to date: fetch (URL), re-clone/copy (local path), re-read (PDF); re-index incrementally."""
-    ws._require_writable()
+    ws.require_writable()
     src = kstore.get_source(ws, name)
     if src is None:
         raise NotFound(f"no knowledge source {name!r}", hint="`crashlens index list` shows the sources")
@@ -344,7 +344,7 @@ def sync_source(ws: Workspace, settings: Settings, name: str, progress: Progress
 
 def remove_source(ws: Workspace, name: str) -> None:
     """Forget a source: its chunks, files and stored copy (cached vectors stay, keyed by content)."""
-    ws._require_writable()
+    ws.require_writable()
     src = kstore.get_source(ws, name)
     if src is None:
         raise NotFound(f"no knowledge source {name!r}", hint="`crashlens index list` shows the sources")

@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Iterable, Mapping
 
 from ..errors import CrashLensError
-from ..ingest.normalize import canonical_json  # re-exported: evidence and replay take it from here
+from ..canonical import canonical_json  # re-exported: evidence and replay take it from here
 
 __all__ = ["SCHEMA_ID", "REPORT_JSON_SCHEMA", "RcaReport", "Claim", "Suspect", "Hypothesis", "TimelineEvent",
            "ReportInvalid", "validate_report", "canonical_json", "sha256_hex", "PATCH_LABEL"]

@@ -24,7 +24,8 @@ from .driver import DEFAULT_START, SimulationResult
 from .driver import run as _run
 from .repo import build_sample_repo
 from .runbook import build_runbook_pdf
-from .scenarios import Scenario, get_spec, list_scenarios
+from .scenarios import Scenario, list_scenarios
+from .scenarios import get_spec as _get_spec
 
 __all__ = [
     "Scenario",
@@ -48,5 +49,5 @@ def run_scenario(name: str, out_dir: Path, seed: int = 0, repo_dir: Path | None 
     scenarios never overlap). ``progress(fraction, message)`` is called as it runs.
     Raises InputError for an unknown scenario name.
     """
-    spec = get_spec(name)
+    spec = _get_spec(name)
     return _run(spec, Path(out_dir), seed=seed, repo_dir=repo_dir, start=start, progress=progress)

@@ -99,7 +99,7 @@ def artifact_rows(ws: Workspace, digests: list[str]) -> list[dict[str, Any]]:
 
 
 def artifact_file(ws: Workspace, digest: str) -> Path:
-    return ws._artifact_path(digest)
+    return ws.artifact_path(digest)
 
 
 def store_artifact_stream(ws: Workspace, digest: str, write_to: Callable[[BinaryIO], None]) -> None:
@@ -109,7 +109,7 @@ def store_artifact_stream(ws: Workspace, digest: str, write_to: Callable[[Binary
     wrong or half-written artifact. The database row is written separately (in the import's
     transaction); a file without a row is harmless (content-addressed, re-used next time).
     """
-    path = ws._artifact_path(digest)
+    path = ws.artifact_path(digest)
     if path.exists():
         return
     path.parent.mkdir(parents=True, exist_ok=True)

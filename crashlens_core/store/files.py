@@ -1,5 +1,6 @@
-"""Small pieces the store's modules share: a time-window SQL clause, Arrow data registered
-for one statement, and the atomic file write (temp file, fsync, rename, fsync of the folder).
+"""Small pieces the store's modules share: the clock (naive UTC), a time-window SQL clause, Arrow data registered
+for one statement, the atomic file write (temp file, fsync, rename, fsync of the folder), and
+the sha256 of a file (the content identity of ingested files, repo files and bundle members).
 
 Kept apart from ``workspace`` so the store's SQL modules and the knowledge index use the same
 pieces without reaching into the Workspace class.
@@ -7,14 +8,20 @@ pieces without reaching into the Workspace class.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import threading
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator
 
-__all__ = ["time_window", "registered", "atomic_write_bytes", "fsync_dir"]
+__all__ = ["utcnow", "time_window", "registered", "atomic_write_bytes", "fsync_dir", "file_sha256"]
+
+
+def utcnow() -> datetime:
+    """Now in UTC as a naive datetime: the store keeps every time as naive UTC (DESIGN.md)."""
+    return datetime.now(timezone.utc).replace(tzinfo=None)
 
 
 def time_window(col: str, start: datetime | None, end: datetime | None) -> tuple[str, list[Any]]:
@@ -59,6 +66,19 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         os.fsync(fh.fileno())
     os.replace(tmp, path)
     fsync_dir(path.parent)
+
+
+def file_sha256(path: str | Path) -> str:
+    """sha256 hex of a file's bytes as stored, read in blocks (bounded memory, any size).
+
+    >>> import tempfile
+    >>> with tempfile.NamedTemporaryFile() as f:
+    ...     _ = f.write(b"abc"); f.flush()
+    ...     file_sha256(f.name)[:16]
+    'ba7816bf8f01cfea'
+    """
+    with open(path, "rb") as fh:
+        return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
 def fsync_dir(folder: Path) -> None:

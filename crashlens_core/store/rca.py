@@ -259,4 +259,4 @@ def read_artifact_unchecked(ws: Workspace, digest: str) -> bytes:
     """An artifact's bytes even when they no longer match its digest, so strict replay can name
     the evidence item that changed instead of only the damaged file."""
     ws.get_artifact(digest)  # NotFound for an unknown digest
-    return ws._artifact_path(digest).read_bytes()
+    return ws.artifact_path(digest).read_bytes()

@@ -10,7 +10,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from crashlens_core.errors import ConfigError
-from crashlens_core.share import ShareError, post_slack
+from crashlens_core.slack import SlackError, post_slack
 
 PLANTED = "gsk_" + "Q7x9Lm2Vb8Nc4Rt6Yp1Wd3Kf5Hj0Gs8Aa"
 
@@ -98,7 +98,7 @@ def test_summary_arrives_redacted_link_less_and_well_formed(hook):
 @pytest.mark.parametrize("status,hint_word", [(403, "revoked"), (404, "deleted"), (410, "archived"), (500, "settings")])
 def test_http_errors_become_clear_errors_without_the_secret_url(hook, status, hint_word):
     hook.status, hook.body = status, b"invalid_token"
-    with pytest.raises(ShareError) as exc:
+    with pytest.raises(SlackError) as exc:
         post_slack(hook.url, SUMMARY)
     assert f"HTTP {status}" in exc.value.message and hint_word in exc.value.hint
     assert "secretpath" not in exc.value.one_line()
@@ -106,14 +106,14 @@ def test_http_errors_become_clear_errors_without_the_secret_url(hook, status, hi
 
 def test_redirects_are_not_followed(hook):
     hook.status = 302
-    with pytest.raises(ShareError, match="HTTP 302"):
+    with pytest.raises(SlackError, match="HTTP 302"):
         post_slack(hook.url, SUMMARY)
     assert len(hook.requests) == 1
 
 
 def test_timeout_is_a_clear_error(hook):
     hook.delay = 1.5
-    with pytest.raises(ShareError, match="did not answer within 0.3 s"):
+    with pytest.raises(SlackError, match="did not answer within 0.3 s"):
         post_slack(hook.url, SUMMARY, timeout=0.3)
 
 
@@ -127,5 +127,5 @@ def test_unreachable_and_unsafe_urls():
     h = _Hook()
     url = h.url
     h.close()  # nothing listens there any more
-    with pytest.raises(ShareError, match="cannot reach"):
+    with pytest.raises(SlackError, match="cannot reach"):
         post_slack(url, SUMMARY, timeout=2)

@@ -1,6 +1,7 @@
-"""Sharing an RCA summary to Slack through an incoming webhook.
+"""Posting to Slack through an incoming webhook: an RCA summary shared from the RCA page, a new
+incident found in live mode.
 
-Owns what leaves the machine when a person clicks "share": a short, link-less message
+Owns what leaves the machine for Slack: a short, link-less message
 (title, root cause, confidence, top suspects) in which every string has been through the
 ``Redactor`` first and Slack's control characters are escaped, so a log line cannot ping
 ``@channel`` or smuggle a link. The webhook URL is itself a credential: it must be https
@@ -26,14 +27,14 @@ from typing import Any
 from .errors import ConfigError, CrashLensError
 from .redact import Redactor
 
-__all__ = ["post_slack", "slack_payload", "ShareError"]
+__all__ = ["post_slack", "slack_payload", "SlackError"]
 
 _URL = re.compile(r"\b(?:https?|ftp|file|s3|gs)://\S+|\bwww\.\S+", re.I)
 _MAX_TEXT = 2900  # Slack caps a section's text at 3000 characters
 _TOP_SUSPECTS = 3
 
 
-class ShareError(CrashLensError):
+class SlackError(CrashLensError):
     """Slack refused or did not answer the shared summary."""
 
 
@@ -117,7 +118,7 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
 
 def post_slack(webhook_url: str, summary: dict[str, Any], timeout: float = 10) -> None:
     """Post an RCA summary (``title``, ``root_cause``, ``confidence``, ``suspects``…) to a Slack
-    incoming webhook. Raises ``ConfigError`` for an unusable URL and ``ShareError`` when Slack
+    incoming webhook. Raises ``ConfigError`` for an unusable URL and ``SlackError`` when Slack
     answers with an error or not at all.
 
     >>> post_slack("http://example.com/hook", {"title": "x"})
@@ -139,13 +140,13 @@ def post_slack(webhook_url: str, summary: dict[str, Any], timeout: float = 10) -
         hint = {400: "Slack rejected the message format", 403: "the webhook token is invalid or revoked",
                 404: "the webhook does not exist (deleted?)", 410: "the channel was archived",
                 429: "rate limited: wait a minute and share again"}.get(exc.code, "check the webhook URL in the settings")
-        raise ShareError(f"Slack webhook on {where} answered HTTP {exc.code}{': ' + detail[:80] if detail else ''}", hint=hint) from None
+        raise SlackError(f"Slack webhook on {where} answered HTTP {exc.code}{': ' + detail[:80] if detail else ''}", hint=hint) from None
     except (TimeoutError, socket.timeout):
-        raise ShareError(f"Slack webhook on {where} did not answer within {timeout:g} s", hint="check the network, then share again") from None
+        raise SlackError(f"Slack webhook on {where} did not answer within {timeout:g} s", hint="check the network, then share again") from None
     except urllib.error.URLError as exc:
         reason = exc.reason
         if isinstance(reason, (TimeoutError, socket.timeout)):
-            raise ShareError(f"Slack webhook on {where} did not answer within {timeout:g} s", hint="check the network, then share again") from None
-        raise ShareError(f"cannot reach the Slack webhook on {where}: {reason}", hint="check the network and the webhook URL") from None
+            raise SlackError(f"Slack webhook on {where} did not answer within {timeout:g} s", hint="check the network, then share again") from None
+        raise SlackError(f"cannot reach the Slack webhook on {where}: {reason}", hint="check the network and the webhook URL") from None
     except OSError as exc:
-        raise ShareError(f"cannot reach the Slack webhook on {where}: {exc.strerror or exc}", hint="check the network and the webhook URL") from None
+        raise SlackError(f"cannot reach the Slack webhook on {where}: {exc.strerror or exc}", hint="check the network and the webhook URL") from None

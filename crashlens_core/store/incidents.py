@@ -1,0 +1,144 @@
+"""Incidents: opening one, finding it by id or unique prefix, listing, moving it along its workflow.
+
+The workflow (open → investigating → rca_ready → approved → resolved, see
+``models.STATUS_TRANSITIONS``) is enforced here, and every change is an ``incident_events``
+row with who and why.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import datetime
+from typing import Any, Sequence
+
+from ..errors import InputError, InvalidTransition, NotFound
+from ..models import INCIDENT_STATUSES, SEVERITIES, STATUS_TRANSITIONS, Incident
+from .connection import WorkspaceCore
+from .files import utcnow
+
+__all__ = ["IncidentsMixin"]
+
+
+class IncidentsMixin(WorkspaceCore):
+    """Create, find, list and move incidents; their event history."""
+
+    _INCIDENT_COLS = ("id", "title", "status", "severity", "services", "window_start", "window_end", "fingerprint",
+                      "created_ts", "resolved_ts", "approved_by", "approved_ts", "details", "source", "read_only")
+
+    def _row_to_incident(self, row: Sequence[Any]) -> Incident:
+        values = dict(zip(self._INCIDENT_COLS, row))
+        values["services"] = list(values["services"] or [])
+        values["details"] = json.loads(values["details"]) if values["details"] else {}
+        return Incident(**values)
+
+    def create_incident(
+        self,
+        title: str,
+        *,
+        severity: str = "sev3",
+        services: Sequence[str] = (),
+        window_start: datetime | None = None,
+        window_end: datetime | None = None,
+        fingerprint: str | None = None,
+        details: dict[str, Any] | None = None,
+        source: str = "manual",
+        incident_id: str | None = None,
+        actor: str | None = None,
+    ) -> Incident:
+        """Open an incident. ``details`` keeps business fields (order_id, eta_delta_hours, problem_type)."""
+        self.require_writable()
+        if not title.strip():
+            raise InputError("an incident needs a title", hint="describe what is broken, e.g. 'checkout 500s'")
+        if severity not in SEVERITIES:
+            raise InputError(f"unknown severity {severity!r}", hint=f"use one of {', '.join(SEVERITIES)}")
+        if window_start and window_end and window_end < window_start:
+            raise InputError("incident window ends before it starts", hint="swap --from and --to")
+        now = utcnow()
+        inc_id = incident_id or str(uuid.uuid4())
+        with self.transaction():
+            self.con.execute(
+                """INSERT INTO incidents (id, title, status, severity, services, window_start, window_end, fingerprint,
+                                          created_ts, updated_ts, details, source, read_only)
+                   VALUES (?, ?, 'open', ?, ?, ?, ?, ?, ?, ?, ?, ?, false)""",
+                [inc_id, title.strip(), severity, list(services), window_start, window_end, fingerprint, now, now,
+                 json.dumps(details or {}, sort_keys=True, default=str), source],
+            )
+            self.con.execute("INSERT INTO incident_events VALUES (?, ?, NULL, 'open', ?, ?)", [inc_id, now, actor, f"created ({source})"])
+        return self.get_incident(inc_id)
+
+    MIN_ID_PREFIX = 4  # shorter prefixes would match by accident as incidents accumulate
+
+    def get_incident(self, id_or_prefix: str) -> Incident:
+        """The incident with this id, or the only one whose id starts with it (at least 4 characters,
+        as the pages and ``crashlens incidents show`` accept from a shortened link or listing).
+
+        Raises ``NotFound`` when nothing matches and ``InputError`` when the prefix is ambiguous,
+        naming the candidates so the next try can be exact.
+        """
+        wanted = (id_or_prefix or "").strip()
+        cols = ", ".join(self._INCIDENT_COLS)
+        row = self.con.execute(f"SELECT {cols} FROM incidents WHERE id = ?", [wanted]).fetchall()
+        if row:
+            return self._row_to_incident(row[0])
+        if len(wanted) < self.MIN_ID_PREFIX:
+            raise NotFound(f"no incident {wanted!r}",
+                           hint=f"give the full id or at least {self.MIN_ID_PREFIX} of its first characters; "
+                                "`crashlens incidents list` shows the ids")
+        # one more than shown, to say whether the list was cut
+        matches = self.con.execute(f"SELECT {cols} FROM incidents WHERE starts_with(id, ?) ORDER BY id LIMIT 6",
+                                   [wanted]).fetchall()
+        if len(matches) == 1:
+            return self._row_to_incident(matches[0])
+        if not matches:
+            raise NotFound(f"no incident {wanted!r}", hint="`crashlens incidents list` shows the ids")
+        shown = ", ".join(r[0] for r in matches[:5]) + (", …" if len(matches) > 5 else "")
+        raise InputError(f"incident id prefix {wanted!r} matches more than one incident: {shown}",
+                         hint="give more characters of the id")
+
+    def list_incidents(self, status: str | None = None, limit: int = 500) -> list[Incident]:
+        cols = ", ".join(self._INCIDENT_COLS)
+        if status is not None and status not in INCIDENT_STATUSES:
+            raise InputError(f"unknown status {status!r}", hint=f"use one of {', '.join(INCIDENT_STATUSES)}")
+        where, params = ("WHERE status = ?", [status]) if status else ("", [])
+        rows = self.con.execute(
+            f"SELECT {cols} FROM incidents {where} ORDER BY coalesce(window_start, created_ts) DESC LIMIT ?", params + [limit]
+        ).fetchall()
+        return [self._row_to_incident(r) for r in rows]
+
+    def set_incident_status(self, incident_id: str, status: str, actor: str | None = None, note: str = "") -> Incident:
+        """Move an incident along its workflow; approving records who and when."""
+        self.require_writable()
+        inc = self.get_incident(incident_id)
+        if status not in INCIDENT_STATUSES:
+            raise InputError(f"unknown status {status!r}", hint=f"use one of {', '.join(INCIDENT_STATUSES)}")
+        if inc.read_only:
+            raise InvalidTransition(f"incident {inc.id} was imported from a bundle and is read-only", hint="it cannot change status here")
+        if status == inc.status:
+            return inc
+        if status not in STATUS_TRANSITIONS[inc.status]:
+            allowed = ", ".join(STATUS_TRANSITIONS[inc.status])
+            raise InvalidTransition(f"cannot move incident from {inc.status} to {status}", hint=f"from {inc.status} it can go to: {allowed}")
+        if status == "approved" and not (actor or "").strip():
+            raise InputError("approving needs the approver's name", hint="pass --by NAME")
+        now = utcnow()
+        sets = ["status = ?", "updated_ts = ?"]
+        params: list[Any] = [status, now]
+        if status == "approved":
+            sets += ["approved_by = ?", "approved_ts = ?"]
+            params += [actor, now]
+        if status == "resolved":
+            sets.append("resolved_ts = ?")
+            params.append(now)
+        elif inc.status == "resolved":
+            sets.append("resolved_ts = NULL")
+        with self.transaction():
+            self.con.execute(f"UPDATE incidents SET {', '.join(sets)} WHERE id = ?", params + [inc.id])
+            self.con.execute("INSERT INTO incident_events VALUES (?, ?, ?, ?, ?, ?)", [inc.id, now, inc.status, status, actor, note])
+        return self.get_incident(inc.id)
+
+    def incident_events(self, incident_id: str) -> list[dict[str, Any]]:
+        rows = self.con.execute(
+            "SELECT ts, from_status, to_status, actor, note FROM incident_events WHERE incident_id = ? ORDER BY ts", [incident_id]
+        ).fetchall()
+        return [dict(zip(("ts", "from_status", "to_status", "actor", "note"), r)) for r in rows]
