@@ -94,6 +94,7 @@ def scenarios(ws_dir: Path) -> None:
     print(f"{'scenario':<26} {'kind':<18} {'service':>7} {'file':>5} {'func':>5} {'commit':>7} {'t_rca s':>8}  top suspect")
     totals = {"service1": 0, "file3": 0, "code": 0, "n": 0}
     times = []
+    per_kind: dict[str, list] = {}
     with Workspace.open(ws_dir) as ws:
         for path in truths:
             truth = json.loads(path.read_text())
@@ -110,6 +111,7 @@ def scenarios(ws_dir: Path) -> None:
             r_commit = _rank(sus, lambda s: bool(s.commit) and rc.get("commit") and rc["commit"].startswith(s.commit[:7])) \
                 if rc.get("commit") else None
             times.append(run.seconds)
+            per_kind.setdefault(truth["kind"], []).append(r_service)
             totals["n"] += 1
             totals["service1"] += r_service == 1
             if truth["kind"] in CODE_FAULTS:
@@ -120,6 +122,7 @@ def scenarios(ws_dir: Path) -> None:
             print(f"{truth['scenario']:<26} {truth['kind']:<18} {_fmt(r_service):>7} {_fmt(r_file):>5} {_fmt(r_func):>5} "
                   f"{commit:>7} {run.seconds:8.3f}  {top}")
     print(f"\nservice top-1: {totals['service1']}/{totals['n']}   (target: all {totals['n']})")
+    print("per fault kind (service top-1): " + ", ".join(f"{k} {sum(r == 1 for r in v)}/{len(v)}" for k, v in sorted(per_kind.items())))
     print(f"file top-3 on code-fault scenarios ({', '.join(CODE_FAULTS)}): {totals['file3']}/{totals['code']}   (target: all)")
     print(f"time to RCA (offline, evidence → recorded report): median {sorted(times)[len(times) // 2]:.3f} s, max {max(times):.3f} s")
     print("commit: rank of the true commit when the scenario has one; it needs the code indexed "
