@@ -14,7 +14,9 @@ from crashlens_core.errors import InputError
 from crashlens_core.ingest.normalize import canonical_digest
 from crashlens_core.ingest.source import Source
 from crashlens_core.ingest.spangraph import span_depths, span_graph_flags
-from crashlens_core.ingest.spans import SPAN_ROW_KEYS, detect_span_format, parse_spans, pod_to_service
+from crashlens_core.ingest.normalize import pod_to_service
+from crashlens_core.ingest.spanrow import SPAN_ROW_KEYS
+from crashlens_core.ingest.spans import detect_span_format, parse_spans
 from crashlens_core.models import IngestError
 
 T0 = datetime(2024, 5, 14, 10, 0, 0)
