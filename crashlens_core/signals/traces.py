@@ -193,16 +193,21 @@ def _np(tbl: Any, name: str, dtype: Any) -> np.ndarray:
     return col.to_numpy().astype(dtype, copy=False) if col.num_chunks == 1 else np.asarray(col.to_numpy(), dtype)
 
 
-def _resolve_parents(k: np.ndarray, pk_col: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _resolve_parents(k: np.ndarray, pk_col: Any, server: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Parent row per row from (trace, span) and (trace, parent) key hashes; orphans and repeated ids.
 
     A repeated span id points at its first occurrence (rows are in start order, and the
     stable sort keeps the first occurrence first); a parent id resolves to the first
-    occurrence of that id in the trace.
+    occurrence of that id in the trace. ``server`` marks server spans: of a repeated id a
+    non-server occurrence comes first, as Zipkin orders a shared span's halves (the server
+    half shares the client's id and hangs under it, even when clock skew makes it start first).
     """
     n = len(k)
     order = np.argsort(k, kind="stable")
     ks = k[order]
+    if server is not None and n > 1 and server.any() and (ks[1:] == ks[:-1]).any():
+        order = np.lexsort((server, k))  # stable: start order among equals
+        ks = k[order]
     first_pos = np.zeros(n, np.int64)  # position in `ks` of the first element of each run
     if n:
         run_start = np.ones(n, bool)
@@ -264,8 +269,9 @@ def analyze_table(tbl: Any) -> TraceBatch:
     start = _np(tbl, "start_us", np.int64)
     end = np.maximum(_np(tbl, "end_us", np.int64), start)
     error = _np(tbl, "is_error", bool)
-    parent, orphan, dup = _resolve_parents(_np(tbl, "k", np.uint64), tbl.column("pk"))
     kind_text = pc.fill_null(tbl.column("kind"), "")
+    is_server = pc.equal(kind_text, "server").to_numpy(zero_copy_only=False).astype(bool)
+    parent, orphan, dup = _resolve_parents(_np(tbl, "k", np.uint64), tbl.column("pk"), is_server)
     server_like = pc.is_in(kind_text, value_set=pa.array(["", "server"])).to_numpy(zero_copy_only=False).astype(bool)
     client_like = pc.is_in(kind_text, value_set=pa.array(["", "client", "internal"])).to_numpy(zero_copy_only=False).astype(bool)
     flags = np.zeros(n0, np.int64)
