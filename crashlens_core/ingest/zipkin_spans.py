@@ -23,7 +23,7 @@ This module owns reading that format and merging it the way Zipkin itself does (
 - the two halves of a shared span stay two rows with one id: a server half after a client
   half with the same id is marked shared even when its tracer forgot, and a shared half
   without a parent takes the client half's parent (the tree puts the server half under the
-  client half: ``signals.span_tree``).
+  client half: ``signals.tracetree``).
 
 A span that still has no timestamp after merging is kept (Zipkin keeps it too): its time
 comes from its annotations when it has any; else it is placed at its earliest timed child
