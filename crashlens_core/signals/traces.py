@@ -21,7 +21,7 @@ from ..store import Workspace
 from ..store import traces as tstore
 from .tracetree import FLAG_BITS, TraceBatch, load_batch, strings_of
 
-__all__ = ["TraceSummary", "summarize_trace", "summarize_traces", "error_origin"]
+__all__ = ["TraceSummary", "summaries_of", "summarize_trace", "summarize_traces", "error_origin"]
 
 
 # ====================================================================== records
@@ -113,7 +113,8 @@ def _origin_info(ws: Workspace, b: TraceBatch, rows: list[int]) -> dict[int, dic
     return out
 
 
-def _summaries(ws: Workspace, b: TraceBatch, with_spans: bool) -> list[TraceSummary]:
+def summaries_of(ws: Workspace, b: TraceBatch, with_spans: bool = False) -> list[TraceSummary]:
+    """One ``TraceSummary`` per trace of an analysed batch, earliest first (``with_spans``: waterfall rows too)."""
     n, ntr = b.n, len(b.trace_ids)
     if not ntr:
         return []
@@ -213,13 +214,13 @@ def summarize_trace(ws: Workspace, trace_id: str) -> TraceSummary:
     b = load_batch(ws, trace_ids=[trace_id])
     if not b.trace_ids:
         raise NotFound(f"no trace {trace_id!r}", hint="`crashlens traces summary --json` lists the traces of a window")
-    return _summaries(ws, b, with_spans=True)[0]
+    return summaries_of(ws, b, with_spans=True)[0]
 
 
 def summarize_traces(ws: Workspace, window_start: datetime | None = None, window_end: datetime | None = None,
                      limit: int | None = None, trace_ids: Sequence[str] | None = None) -> list[TraceSummary]:
     """Every trace starting in ``[window_start, window_end)`` (earliest first, at most ``limit``), summarized in bulk."""
-    return _summaries(ws, load_batch(ws, trace_ids=trace_ids, window_start=window_start, window_end=window_end,
+    return summaries_of(ws, load_batch(ws, trace_ids=trace_ids, window_start=window_start, window_end=window_end,
                                      limit=limit), with_spans=False)
 
 

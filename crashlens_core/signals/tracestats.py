@@ -3,7 +3,8 @@
 This module owns ``window_trace_stats``, the one reading of a window's traces that rankings
 (``suspects``), the CLI and pages share, so they name the same error origins: it applies the
 blame rules of ``store.traces.origin_blame`` (a slow or silent callee, a refused request)
-on top of the per-trace error origins of ``tracetree``.
+on top of the per-trace error origins of ``tracetree``; and ``window_summary``, the same
+figures plus the worst traces, as ``crashlens traces summary --from --to --json`` prints them.
 """
 
 from __future__ import annotations
@@ -15,9 +16,10 @@ import numpy as np
 
 from ..store import Workspace
 from ..store import traces as tstore
-from .tracetree import VIRTUAL_ROOT, load_batch
+from .traces import summaries_of
+from .tracetree import VIRTUAL_ROOT, TraceBatch, load_batch
 
-__all__ = ["window_trace_stats"]
+__all__ = ["window_trace_stats", "batch_stats", "window_summary"]
 
 
 def window_trace_stats(ws: Workspace, window_start: datetime | None, window_end: datetime | None) -> dict[str, Any]:
@@ -32,7 +34,11 @@ def window_trace_stats(ws: Workspace, window_start: datetime | None, window_end:
     (``silent_callee``, ``refused``: see ``store.traces.origin_blame``; ``via`` is then the
     span's own service).
     """
-    b = load_batch(ws, window_start=window_start, window_end=window_end)
+    return batch_stats(ws, load_batch(ws, window_start=window_start, window_end=window_end))
+
+
+def batch_stats(ws: Workspace, b: TraceBatch) -> dict[str, Any]:
+    """``window_trace_stats`` of an already analysed batch."""
     ntr = len(b.trace_ids)
     out: dict[str, Any] = {"traces": ntr, "error_traces": 0, "mean_duration_ms": 0.0, "self_ms": {}, "blame_ms": {},
                            "top_spans": {}, "presence": {}, "origins": []}
@@ -76,3 +82,37 @@ def window_trace_stats(ws: Workspace, window_start: datetime | None, window_end:
             g["hosts"][det["host"]] = g["hosts"].get(det["host"], 0) + 1
     out["origins"] = sorted(groups.values(), key=lambda g: -g["count"])
     return out
+
+
+def _by_value(values: dict[str, float]) -> dict[str, float]:
+    return {k: round(v, 3) for k, v in sorted(values.items(), key=lambda kv: (-kv[1], kv[0]))}
+
+
+def window_summary(ws: Workspace, window_start: datetime | None, window_end: datetime | None,
+                   limit: int = 20) -> dict[str, Any]:
+    """A window's traces in one document: counts, time per service, grouped error origins, the worst traces.
+
+    The error origins are ``window_trace_stats``'s (blame rules applied, so they name the
+    service the suspect ranking names), each with up to 3 ``span:`` evidence ids; ``traces``
+    lists at most ``limit`` summaries, erroring traces first, then the slowest.
+
+    >>> # window_summary(ws, t1, t2)["error_origins"][0]["service"]
+    """
+    b = load_batch(ws, window_start=window_start, window_end=window_end)
+    stats = batch_stats(ws, b)
+    summaries = summaries_of(ws, b)
+    worst = sorted(summaries, key=lambda s: (s.error_origin is None, -s.duration_ms))[:limit]
+    return {
+        "window": {"start": window_start.isoformat() if window_start else None,
+                   "end": window_end.isoformat() if window_end else None},
+        "trace_count": stats["traces"],
+        "span_count": b.n_spans,
+        "error_traces": stats["error_traces"],
+        "mean_duration_ms": round(stats["mean_duration_ms"], 3),
+        "self_time_by_service": _by_value(stats["self_ms"]),
+        "blame_ms_by_service": _by_value(stats["blame_ms"]),
+        "error_origins": [{"service": g["service"], "name": g["name"], "exception": g["exception"], "count": g["count"],
+                           "examples": [f"span:{sid}" for sid in g["examples"][:3]], "why": g["why"], "via": g["via"],
+                           "hosts": g["hosts"]} for g in stats["origins"]],
+        "traces": [s.to_json() for s in worst],
+    }
