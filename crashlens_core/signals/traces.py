@@ -21,7 +21,7 @@ from ..store import Workspace
 from ..store import traces as tstore
 from .tracetree import FLAG_BITS, TraceBatch, load_batch, strings_of
 
-__all__ = ["TraceSummary", "summaries_of", "summarize_trace", "summarize_traces", "error_origin"]
+__all__ = ["TraceSummary", "origin_details", "summaries_of", "summarize_trace", "summarize_traces", "error_origin"]
 
 
 # ====================================================================== records
@@ -33,8 +33,10 @@ class TraceSummary:
 
     ``critical_path`` holds Jaeger-style sections ``{span_id, service, name, start_ms, end_ms,
     ms}`` in time order (ms offsets from the trace start); ``error_origin`` is None for a
-    trace without errors, else ``{span_id, service, name, exception, message, path}`` with
-    ``path`` the span ids from the origin up to the root. ``spans`` (per-span rows for a
+    trace without errors, else ``{span_id, service, name, exception, message, path, error_from,
+    error_log}`` with ``path`` the span ids from the origin up to the root, ``error_from``
+    "status" or "logs" (the span errs by an ERROR log line carrying its ids: its trace has no
+    error status) and ``error_log`` that line's evidence id (``log:ID``) or None. ``spans`` (per-span rows for a
     waterfall) is filled by ``summarize_trace`` only.
     """
 
@@ -88,11 +90,32 @@ class TraceSummary:
 # ====================================================================== summaries
 
 
+def origin_details(ws: Workspace, b: TraceBatch, rows: list[int]) -> dict[tuple[str, str], dict[str, Any]]:
+    """Per error-origin row, keyed ``(trace_id, span_id)``: exception, message and host of the span; for an
+    error known from logs (``error_from == "logs"``) the first ERROR line's exception and message fill
+    what the span lacks, and ``error_log`` is its evidence id."""
+    keys = [(b.trace_ids[b.trace[r]], sid) for r, sid in zip(rows, b.span_ids.take(rows))]
+    details = tstore.span_details(ws, keys)
+    logged_rows = {k for r, k in zip(rows, keys) if b.from_logs is not None and b.from_logs[r]}
+    logged = tstore.span_error_logs(ws, sorted(logged_rows))
+    out = {}
+    for key in keys:
+        det = dict(details.get(key, {}))
+        line = logged.get(key)
+        det["error_from"] = "logs" if key in logged_rows else "status"
+        det["error_log"] = f"log:{line['log_id']}" if line else None
+        if line:
+            det["exception"] = det.get("exception") or line["exception"]
+            det["message"] = det.get("message") or det.get("status_message") or line["message"]
+        out[key] = det
+    return out
+
+
 def _origin_info(ws: Workspace, b: TraceBatch, rows: list[int]) -> dict[int, dict[str, Any]]:
     """Error-origin records for the given span rows: names, exception details (one query), path to the root."""
     ids = b.span_ids.take(rows)
     names = b.names.take(rows)
-    details = tstore.span_details(ws, [(b.trace_ids[b.trace[r]], sid) for r, sid in zip(rows, ids)])
+    details = origin_details(ws, b, rows)
     parent = b.parent
     paths = []
     for r in rows:
@@ -108,7 +131,8 @@ def _origin_info(ws: Workspace, b: TraceBatch, rows: list[int]) -> dict[int, dic
         det = details.get((b.trace_ids[b.trace[r]], sid), {})
         out[r] = {"span_id": sid, "service": b.service_of(r), "name": name, "exception": det.get("exception"),
                   "message": det.get("message") or det.get("status_message"), "host": det.get("host"),
-                  "depth": int(b.depth[r]), "path": flat[at:at + len(path_rows)]}
+                  "depth": int(b.depth[r]), "path": flat[at:at + len(path_rows)],
+                  "error_from": det.get("error_from"), "error_log": det.get("error_log")}
         at += len(path_rows)
     return out
 
@@ -201,6 +225,7 @@ def _span_rows(b: TraceBatch, t: int) -> list[dict[str, Any]]:
             "start_ms": round((int(b.start[r]) - t0) / 1000.0, 3), "duration_ms": round((int(b.end[r]) - int(b.start[r])) / 1000.0, 3),
             "self_ms": round(int(b.self_us[r]) / 1000.0, 3), "critical_ms": round(int(b.crit_us[r]) / 1000.0, 3),
             "depth": int(b.depth[r]), "error": bool(b.error[r]), "error_origin": bool(b.origin[r]),
+            "error_from_logs": bool(b.from_logs is not None and b.from_logs[r]),
             "flags": [k for k, bit in FLAG_BITS.items() if b.flags[r] & bit],
         })
     return out

@@ -16,7 +16,7 @@ import numpy as np
 
 from ..store import Workspace
 from ..store import traces as tstore
-from .traces import summaries_of
+from .traces import origin_details, summaries_of
 from .tracetree import VIRTUAL_ROOT, TraceBatch, load_batch
 
 __all__ = ["window_trace_stats", "batch_stats", "window_summary"]
@@ -32,7 +32,8 @@ def window_trace_stats(ws: Workspace, window_start: datetime | None, window_end:
     (service, span name, exception, why) error origin with ``count`` and up to 5 example span
     ids. ``service`` is the service at fault: the span's own, unless ``why`` says otherwise
     (``silent_callee``, ``refused``: see ``store.traces.origin_blame``; ``via`` is then the
-    span's own service).
+    span's own service); ``error_from`` says whether the origin errs by its status or by its
+    ERROR log lines (``logs``: up to 5 of their evidence ids).
     """
     return batch_stats(ws, load_batch(ws, window_start=window_start, window_end=window_end))
 
@@ -65,7 +66,7 @@ def batch_stats(ws: Workspace, b: TraceBatch) -> dict[str, Any]:
     out["presence"] = {b.services[i]: int(c) for i, c in enumerate(np.bincount(pres, minlength=nsvc)) if c}
     rows = [int(r) for r in b.origins.tolist() if r >= 0]
     keys = [(b.trace_ids[b.trace[r]], b.span_ids[r]) for r in rows]
-    details = tstore.span_details(ws, keys)
+    details = origin_details(ws, b, rows)  # an error known only from logs brings its log line's exception
     # an error that shows in one service but was caused by another (a silent callee, a refused request)
     blamed = tstore.origin_blame(ws, keys)
     groups: dict[tuple[str, str, str, str], dict[str, Any]] = {}
@@ -74,10 +75,13 @@ def batch_stats(ws: Workspace, b: TraceBatch) -> dict[str, Any]:
         blame = blamed.get(span_key, {})
         key = (blame.get("service") or b.service_of(r), b.names[r], det.get("exception") or "", blame.get("why") or "")
         g = groups.setdefault(key, {"service": key[0], "name": key[1], "exception": key[2] or None, "count": 0,
-                                    "examples": [], "hosts": {}, "why": key[3] or None, "via": blame.get("via")})
+                                    "examples": [], "hosts": {}, "why": key[3] or None, "via": blame.get("via"),
+                                    "error_from": det.get("error_from"), "logs": []})
         g["count"] += 1
         if len(g["examples"]) < 5:
             g["examples"].append(b.span_ids[r])
+        if det.get("error_log") and len(g["logs"]) < 5:
+            g["logs"].append(det["error_log"])
         if det.get("host"):
             g["hosts"][det["host"]] = g["hosts"].get(det["host"], 0) + 1
     out["origins"] = sorted(groups.values(), key=lambda g: -g["count"])
@@ -113,6 +117,7 @@ def window_summary(ws: Workspace, window_start: datetime | None, window_end: dat
         "blame_ms_by_service": _by_value(stats["blame_ms"]),
         "error_origins": [{"service": g["service"], "name": g["name"], "exception": g["exception"], "count": g["count"],
                            "examples": [f"span:{sid}" for sid in g["examples"][:3]], "why": g["why"], "via": g["via"],
-                           "hosts": g["hosts"]} for g in stats["origins"]],
+                           "hosts": g["hosts"], "error_from": g["error_from"], "logs": g["logs"][:3]}
+                          for g in stats["origins"]],
         "traces": [s.to_json() for s in worst],
     }

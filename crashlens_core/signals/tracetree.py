@@ -20,7 +20,11 @@ error origins and critical-path sections. How it reads a trace:
   (overlapping children counted once); **blame** moves a wrapper's time to the one other
   service all its children run in.
 - **Error origin**: among erroring spans none of whose children errs, the deepest one on an
-  unbroken chain of erroring ancestors to the root (else the deepest at all).
+  unbroken chain of erroring ancestors to the root (else the deepest at all). A span errs
+  by its status (or an exception recorded on it); in a trace where no span does, a span
+  without a status errs when an ERROR/FATAL log line carries its trace and span id: many
+  exporters record failures only in logs (``from_logs``). An explicit ``ok`` status is
+  believed over a log line (an error that was logged and handled).
 
 Work is bulk: numpy over all spans at once (depths by pointer doubling, per-level skew and
 clipping, interval unions by sort + running max); Python runs once per trace only for the
@@ -50,7 +54,8 @@ class TraceBatch:
 
     Per span: ``trace`` (index into ``trace_ids``), ``parent`` (row, -1 for a root), ``depth``,
     ``start``/``end`` (skew-adjusted µs), ``self_us``, ``crit_us`` (time on the critical path),
-    ``error``, ``origin`` (is its trace's error origin), ``flags`` (bit set, see ``FLAG_BITS``).
+    ``error``, ``origin`` (is its trace's error origin), ``flags`` (bit set, see ``FLAG_BITS``),
+    ``from_logs`` (its error comes from its log lines, not its status).
     Per trace: ``roots``, ``origins`` (row or -1) and ``paths`` (critical-path sections).
     """
 
@@ -77,6 +82,7 @@ class TraceBatch:
     origins: np.ndarray
     paths: list[list[tuple[int, int, int]]] = field(default_factory=list)
     blame_code: np.ndarray | None = None
+    from_logs: np.ndarray | None = None
 
     def service_of(self, row: int) -> str:
         return self.services[int(self.service_code[row])]
@@ -212,6 +218,11 @@ def analyze_table(tbl: Any) -> TraceBatch:
     start = _np(tbl, "start_us", np.int64)
     end = np.maximum(_np(tbl, "end_us", np.int64), start)
     error = _np(tbl, "is_error", bool)
+    from_logs = _np(tbl, "log_error", bool)
+    if from_logs.any():  # only in traces whose spans carry no error status at all
+        status_traces = np.bincount(trace, weights=error, minlength=ntr) > 0
+        from_logs &= ~error & ~status_traces[trace]
+        error = error | from_logs
     kind_text = pc.fill_null(tbl.column("kind"), "")
     is_server = pc.equal(kind_text, "server").to_numpy(zero_copy_only=False).astype(bool)
     parent, orphan, dup = _resolve_parents(_np(tbl, "k", np.uint64), tbl.column("pk"), is_server)
@@ -260,6 +271,7 @@ def analyze_table(tbl: Any) -> TraceBatch:
         start = np.concatenate([start, t_lo])
         end = np.concatenate([end, t_hi])
         error = np.concatenate([error, np.zeros(nv, bool)])
+        from_logs = np.concatenate([from_logs, np.zeros(nv, bool)])
         flags = np.concatenate([flags, np.zeros(nv, np.int64)])
         services = services + [VIRTUAL_ROOT]
         service_code = np.concatenate([service_code, np.full(nv, len(services) - 1, np.int64)])
@@ -375,7 +387,8 @@ def analyze_table(tbl: Any) -> TraceBatch:
     return TraceBatch(n=n, n_spans=n0, trace_ids=trace_ids, offsets=starts_of_trace, trace=trace, parent=parent, depth=depth,
                       start=adj_s, end=adj_e, self_us=self_us, crit_us=crit, error=error, origin=origin_flag,
                       flags=flags, service_code=service_code, services=services, span_ids=span_ids, names=names,
-                      kinds=tbl.column("kind"), roots=root_of_trace, origins=origins, paths=paths, blame_code=blame)
+                      kinds=tbl.column("kind"), roots=root_of_trace, origins=origins, paths=paths, blame_code=blame,
+                      from_logs=from_logs)
 
 
 def _critical_paths(roots: np.ndarray, parent: list[int], cs: list[int], ce: list[int], kids: list[int],
