@@ -170,12 +170,21 @@ def test_the_server_half_hangs_under_the_client_half_even_when_skew_makes_it_sta
         # the backend's clock is 30 ms behind: its half starts before the client half
         {"traceId": TRACE, "id": "b", "kind": "SERVER", "name": "get /api", "timestamp": T0_US - 25_000,
          "duration": 40_000, "localEndpoint": BACKEND, "tags": {"error": "boom"}},
+        # the backend's own work names the shared id as its parent: it belongs under the server half
+        {"traceId": TRACE, "id": "c", "parentId": "b", "name": "query", "timestamp": T0_US - 20_000,
+         "duration": 10_000, "localEndpoint": BACKEND},
+        # the frontend decoding the answer, also under id b: it stays under the client half
+        {"traceId": TRACE, "id": "d", "parentId": "b", "name": "decode", "timestamp": T0_US + 55_000,
+         "duration": 2_000, "localEndpoint": FRONTEND},
     ]))
     report = ingest_file(ws, "spans", str(path), "zipkin")
-    assert report.loaded == 3 and report.rejected == 0
+    assert report.loaded == 5 and report.rejected == 0
     s = summarize_trace(ws, TRACE)
-    server = next(r for r in s.spans if r["name"] == "get /api")
-    client = next(r for r in s.spans if r["name"] == "get")
+    by = {r["name"]: r for r in s.spans}
+    server, client = by["get /api"], by["get"]
     assert client["depth"] == 1 and server["depth"] == 2 and "skew_adjusted" in server["flags"]
+    assert by["query"]["depth"] == 3 and by["decode"]["depth"] == 2
+    # shifted with its subtree: the query still starts 5 ms into the (adjusted) server half
+    assert by["query"]["start_ms"] - server["start_ms"] == 5 and client["start_ms"] <= server["start_ms"]
     assert s.root_name == "get /" and not s.issues.get("missing_root")
-    assert s.error_origin["service"] == "backend"
+    assert s.error_origin["service"] == "backend" and s.error_origin["span_id"] == "000000000000000b"

@@ -142,7 +142,8 @@ def _np(tbl: Any, name: str, dtype: Any) -> np.ndarray:
     return col.to_numpy().astype(dtype, copy=False) if col.num_chunks == 1 else np.asarray(col.to_numpy(), dtype)
 
 
-def _resolve_parents(k: np.ndarray, pk_col: Any, server: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _resolve_parents(k: np.ndarray, pk_col: Any, server: np.ndarray | None = None,
+                     service: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Parent row per row from (trace, span) and (trace, parent) key hashes; orphans and repeated ids.
 
     A repeated span id points at its first occurrence (rows are in start order, and the
@@ -150,6 +151,9 @@ def _resolve_parents(k: np.ndarray, pk_col: Any, server: np.ndarray | None = Non
     occurrence of that id in the trace. ``server`` marks server spans: of a repeated id a
     non-server occurrence comes first, as Zipkin orders a shared span's halves (the server
     half shares the client's id and hangs under it, even when clock skew makes it start first).
+    ``service`` (codes): a child naming a repeated id hangs under the occurrence in its own
+    service when there is one, as Zipkin's SpanNode does (the server half of a shared span
+    runs the server's local work; the client half's own work stays under the client half).
     """
     n = len(k)
     order = np.argsort(k, kind="stable")
@@ -170,9 +174,34 @@ def _resolve_parents(k: np.ndarray, pk_col: Any, server: np.ndarray | None = Non
     pos = np.searchsorted(ks, pk).clip(max=max(n - 1, 0))
     found = has_parent & (ks[pos] == pk) if n else np.zeros(0, bool)
     parent = np.where(found, order[pos], -1)
+    if service is not None and dup.any():
+        parent = _same_service_parent(k, pk, dup, found, parent, first_row, service)
     parent = np.where(dup, first_row, parent)
     orphan = has_parent & ~found & ~dup
     return parent.astype(np.int64), orphan, dup
+
+
+def _same_service_parent(k: np.ndarray, pk: np.ndarray, dup: np.ndarray, found: np.ndarray, parent: np.ndarray,
+                         first_row: np.ndarray, service: np.ndarray) -> np.ndarray:
+    """Children of a repeated span id: the occurrence of that id in the child's service, if any."""
+    repeated = np.zeros(len(k), bool)
+    repeated[first_row[dup]] = True
+    repeated |= dup  # every occurrence of an id that occurs more than once
+    kids = np.flatnonzero(found & repeated[np.maximum(parent, 0)] & ~dup)
+    if not len(kids):
+        return parent
+    occ = np.flatnonzero(repeated)
+    mix = np.uint64(0x9E3779B97F4A7C15)  # (key, service) → one 64-bit key; collisions are negligible
+    with np.errstate(over="ignore"):
+        occ_key = k[occ] * mix + service[occ].astype(np.uint64)
+        kid_key = pk[kids] * mix + service[kids].astype(np.uint64)
+    o = np.argsort(occ_key, kind="stable")  # stable: the first occurrence (client first) wins ties
+    sk = occ_key[o]
+    at = np.searchsorted(sk, kid_key).clip(max=len(sk) - 1)
+    hit = sk[at] == kid_key
+    out = parent.copy()
+    out[kids[hit]] = occ[o[at[hit]]]
+    return out
 
 
 def _break_cycles(parent: np.ndarray, start: np.ndarray, stuck: np.ndarray) -> np.ndarray:
@@ -225,7 +254,7 @@ def analyze_table(tbl: Any) -> TraceBatch:
         error = error | from_logs
     kind_text = pc.fill_null(tbl.column("kind"), "")
     is_server = pc.equal(kind_text, "server").to_numpy(zero_copy_only=False).astype(bool)
-    parent, orphan, dup = _resolve_parents(_np(tbl, "k", np.uint64), tbl.column("pk"), is_server)
+    parent, orphan, dup = _resolve_parents(_np(tbl, "k", np.uint64), tbl.column("pk"), is_server, service_code)
     server_like = pc.is_in(kind_text, value_set=pa.array(["", "server"])).to_numpy(zero_copy_only=False).astype(bool)
     client_like = pc.is_in(kind_text, value_set=pa.array(["", "client", "internal"])).to_numpy(zero_copy_only=False).astype(bool)
     flags = np.zeros(n0, np.int64)
