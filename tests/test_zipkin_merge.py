@@ -87,6 +87,23 @@ def test_parts_from_two_hosts_with_one_id_are_not_merged(tmp_path):
     assert not errors and sorted(r["service"] for r in rows) == ["backend", "frontend"]
 
 
+def test_malformed_parts_are_rejected_by_name_and_odd_endpoint_values_do_not_stop_the_merge(tmp_path):
+    rows, errors = _parse(tmp_path, [
+        {"traceId": TRACE, "id": "1", "name": "a", "timestamp": T0_US, "duration": 5, "localEndpoint": {"port": "http"}},
+        {"traceId": TRACE, "id": "1", "duration": 9, "localEndpoint": {"port": 8080, "serviceName": ["x"]}},
+        {"traceId": TRACE, "id": "2", "name": "b", "timestamp": "soon"},
+        {"traceId": TRACE, "name": "no id", "timestamp": T0_US},
+        {"traceId": TRACE, "id": "3", "name": "c", "timestamp": T0_US, "duration": -4},
+        "not a span",
+    ])
+    # the ports contradict: not one span sent twice, so two spans, as Zipkin keeps them
+    assert [r["name"] for r in rows] == ["a", ""]
+    assert rows[1]["end_ts"] - rows[1]["start_ts"] == timedelta(microseconds=9)
+    assert rows[1]["attributes"]["timestamp_source"] == "trace"
+    assert sorted(e.reason.split(":")[0] for e in errors) == ["span 2", "span 3", "span 4", "span 5"]
+    assert any("missing id" in e.reason for e in errors) and any("ends before it starts" in e.reason for e in errors)
+
+
 def test_spans_without_any_timestamp_are_kept_and_placed(tmp_path):
     rows, errors = _parse(tmp_path, [
         {"traceId": TRACE, "id": "1", "name": "root", "timestamp": T0_US, "duration": 5000, "localEndpoint": FRONTEND},

@@ -154,8 +154,8 @@ def _order(p: ZipkinPart) -> tuple[Any, ...]:
     """zipkin2 ``CLEANUP_COMPARATOR``: by id; non-shared first, then client first; then local endpoint."""
     shared_rank = 2 if p.shared else 0 if p.kind == "CLIENT" else 1
     ep = p.local
-    return (p.span_id, shared_rank, bool(ep), str(ep.get("serviceName", "")), str(ep.get("ipv4", "")),
-            str(ep.get("ipv6", "")), to_int(ep.get("port") or 0))
+    # as text: a malformed endpoint value must not stop the merge of the whole file
+    return (p.span_id, shared_rank, bool(ep), *(str(ep.get(k, "")) for k in _ENDPOINT_KEYS))
 
 
 def _endpoints_agree(tracker: dict[str, Any], endpoint: dict[str, Any]) -> bool:
