@@ -130,6 +130,20 @@ def test_spans_without_any_timestamp_are_kept_and_placed(tmp_path):
     assert "timestamp_unknown" not in by["root"]["attributes"]
 
 
+def test_placement_does_not_depend_on_the_order_spans_were_reported_in(tmp_path):
+    spans = [
+        {"traceId": TRACE, "id": "1", "name": "root", "timestamp": T0_US, "duration": 5000},
+        {"traceId": TRACE, "id": "2", "parentId": "1", "name": "mid",
+         "annotations": [{"timestamp": T0_US + 700, "value": "sr"}, {"timestamp": T0_US + 900, "value": "ss"}]},
+        {"traceId": TRACE, "id": "3", "parentId": "2", "name": "leaf"},
+    ]
+    for order in ([0, 1, 2], [2, 1, 0], [1, 2, 0]):
+        rows, errors = _parse(tmp_path, [spans[i] for i in order], f"z{order[0]}.json")
+        leaf = next(r for r in rows if r["name"] == "leaf")
+        assert not errors and leaf["start_ts"] == T0 + timedelta(microseconds=700)
+        assert leaf["attributes"]["timestamp_source"] == "parent"
+
+
 def test_a_trace_with_no_time_anywhere_is_rejected_by_line_and_other_traces_load(tmp_path):
     path = tmp_path / "spans.jsonl"  # JSON Lines: one span per line
     lines = [{"traceId": "aaaa", "id": "1", "name": "timeless"},

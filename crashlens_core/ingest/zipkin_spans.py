@@ -228,8 +228,13 @@ def _traces(parts: list[ZipkinPart]) -> list[list[ZipkinPart]]:
 
 
 def _place(spans: list[ZipkinPart]) -> None:
-    """Give every span of a merged trace a time (see the module doc for the order of the fallbacks)."""
-    by_id = {}
+    """Give every span of a merged trace a time (see the module doc for the order of the fallbacks).
+
+    Three passes, so the result does not depend on the order spans were reported in: a
+    span's own annotations first, then its timed descendants, then (parents before children)
+    its parent's time or the trace's earliest.
+    """
+    by_id: dict[str, ZipkinPart] = {}
     for sp in spans:
         by_id.setdefault(sp.span_id, sp)  # the client half of a shared span is the parent its children name
     children: dict[str, list[ZipkinPart]] = {}
@@ -238,25 +243,33 @@ def _place(spans: list[ZipkinPart]) -> None:
             children.setdefault(sp.parent_id, []).append(sp)
     timed = [sp.timestamp for sp in spans if sp.timestamp]
     earliest = min(timed) if timed else None
-    for sp in spans:
-        if sp.timestamp:
-            continue
+    untimed = [sp for sp in spans if not sp.timestamp]
+    for sp in untimed:
         marks = [n["timestamp"] for n in sp.annotations if n["timestamp"]]
-        kids = [(k.timestamp, k.timestamp + (k.duration or 0)) for k in _timed_below(sp, children)]
-        parent = by_id.get(sp.parent_id) if sp.parent_id else None
         if marks:  # v1-style: a span's annotations fall within it
-            sp.timestamp, source = min(marks), "annotations"
+            sp.timestamp, sp.extra["timestamp_source"] = min(marks), "annotations"
             sp.duration = sp.duration or (max(marks) - min(marks)) or None
-        elif kids:  # a span encloses its children
-            sp.timestamp, source = min(a for a, _ in kids), "children"
+    for sp in untimed:
+        kids = [(k.timestamp, k.timestamp + (k.duration or 0)) for k in _timed_below(sp, children)]
+        if not sp.timestamp and kids:  # a span encloses its children
+            sp.timestamp, sp.extra["timestamp_source"] = min(a for a, _ in kids), "children"
             sp.duration = sp.duration or (max(b for _, b in kids) - sp.timestamp) or None
-        elif parent is not None and parent.timestamp:
-            sp.timestamp, source = parent.timestamp, "parent"
+    for sp in sorted((s for s in untimed if not s.timestamp), key=lambda s: _depth(s, by_id)):
+        parent = by_id.get(sp.parent_id) if sp.parent_id else None
+        if parent is not None and parent.timestamp:
+            sp.timestamp, sp.extra["timestamp_source"] = parent.timestamp, "parent"
         elif earliest is not None:
-            sp.timestamp, source = earliest, "trace"
-        else:
-            continue
-        sp.extra["timestamp_source"] = source
+            sp.timestamp, sp.extra["timestamp_source"] = earliest, "trace"
+
+
+def _depth(sp: ZipkinPart, by_id: dict[str, ZipkinPart]) -> int:
+    """Ancestors of a span in its trace (a parent cycle stops the count)."""
+    depth, seen, node = 0, {id(sp)}, sp
+    while node.parent_id and node.parent_id in by_id and id(by_id[node.parent_id]) not in seen:
+        node = by_id[node.parent_id]
+        seen.add(id(node))
+        depth += 1
+    return depth
 
 
 def _timed_below(sp: ZipkinPart, children: dict[str, list[ZipkinPart]]) -> list[ZipkinPart]:
