@@ -14,7 +14,9 @@ from crashlens_core.errors import InputError
 from crashlens_core.ingest.normalize import canonical_digest
 from crashlens_core.ingest.source import Source
 from crashlens_core.ingest.spangraph import span_depths, span_graph_flags
-from crashlens_core.ingest.spans import SPAN_ROW_KEYS, detect_span_format, parse_spans, pod_to_service
+from crashlens_core.ingest.normalize import pod_to_service
+from crashlens_core.ingest.spanrow import SPAN_ROW_KEYS
+from crashlens_core.ingest.spans import detect_span_format, parse_spans
 from crashlens_core.models import IngestError
 
 T0 = datetime(2024, 5, 14, 10, 0, 0)
@@ -242,8 +244,9 @@ def test_zipkin_array_shared_span_kept_twice(tmp_path):
     source = _source(tmp_path, "zipkin.json", _zipkin_spans())
     assert detect_span_format(source) == "zipkin"
     rows, errors = _parse(source)
-    assert [e.reason for e in errors] == ["span 3: missing timestamp"]
-    root, client, server = rows
+    assert not errors  # a span without a time of its own is kept (zipkin_spans places it), not rejected
+    root, client, server, untimed = rows
+    assert untimed["start_ts"] == root["start_ts"] and untimed["attributes"]["timestamp_source"] == "trace"
     assert root["trace_id"] == "1e223ff1f80f1c69" and root["parent_id"] is None and root["kind"] == "server"
     assert root["end_ts"] - root["start_ts"] == timedelta(microseconds=99411) and root["status"] == "unset"
     assert client["status"] == "error" and client["attributes"]["peer.service"] == "serviceb"

@@ -11,7 +11,8 @@ from streamlit.testing.v1 import AppTest
 
 from crashlens_core.errors import NotFound
 from crashlens_core.ingest import ingest_file
-from crashlens_core.signals.traces import VIRTUAL_ROOT, error_origin, summarize_trace, summarize_traces
+from crashlens_core.signals.traces import error_origin, summarize_trace, summarize_traces
+from crashlens_core.signals.tracetree import VIRTUAL_ROOT
 from crashlens_core.store import Workspace
 
 from .conftest import run_cli

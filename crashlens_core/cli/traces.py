@@ -2,7 +2,9 @@
 
 ``summary --trace ID --json`` prints one trace's summary (critical path, error origin,
 self time per service); without ``--trace`` it summarizes every trace starting in
-``[--from, --to)``: counts, self time per service, error origins, and the worst traces.
+``[--from, --to)`` with ``signals.tracestats.window_summary``: counts, self time per service,
+error origins (with the blame rules the suspect ranking uses, so both name the same
+service), and the worst traces.
 """
 
 from __future__ import annotations
@@ -11,34 +13,6 @@ import argparse
 from typing import Any
 
 from ._common import need, open_workspace, parse_time, print_json
-
-
-def _window_summary(ws: Any, start: Any, end: Any, limit: int) -> dict[str, Any]:
-    from ..signals.traces import summarize_traces
-
-    summaries = summarize_traces(ws, start, end)
-    self_time: dict[str, float] = {}
-    origins: dict[tuple, dict[str, Any]] = {}
-    for s in summaries:
-        for svc, ms in s.self_time_by_service.items():
-            self_time[svc] = self_time.get(svc, 0.0) + ms
-        o = s.error_origin
-        if o:
-            g = origins.setdefault((o["service"], o["name"], o["exception"]), {
-                "service": o["service"], "name": o["name"], "exception": o["exception"], "count": 0, "examples": []})
-            g["count"] += 1
-            if len(g["examples"]) < 3:
-                g["examples"].append(f"span:{o['span_id']}")
-    worst = sorted(summaries, key=lambda s: (s.error_origin is None, -s.duration_ms))[:limit]
-    return {
-        "window": {"start": start.isoformat() if start else None, "end": end.isoformat() if end else None},
-        "trace_count": len(summaries),
-        "span_count": sum(s.span_count for s in summaries),
-        "error_traces": sum(1 for s in summaries if s.error_origin),
-        "self_time_by_service": {k: round(v, 3) for k, v in sorted(self_time.items(), key=lambda kv: -kv[1])},
-        "error_origins": sorted(origins.values(), key=lambda g: -g["count"]),
-        "traces": [s.to_json() for s in worst],
-    }
 
 
 def _print_summary(s: Any) -> None:
@@ -66,13 +40,16 @@ def cmd_traces(args: argparse.Namespace) -> int:
                 s = summarize_trace(ws, args.trace)
                 print_json(s.to_json(with_spans=args.spans)) if args.json else _print_summary(s)
                 return 0
-            out = _window_summary(ws, start, end, args.limit)
+            from ..signals.tracestats import window_summary
+
+            out = window_summary(ws, start, end, args.limit)
             if args.json:
                 print_json(out)
             else:
                 print(f"{out['trace_count']:,} traces, {out['span_count']:,} spans, {out['error_traces']:,} with errors")
                 for g in out["error_origins"][:10]:
-                    print(f"  {g['count']:>6}  {g['service']} {g['name']} {g['exception'] or ''}")
+                    why = f" ({g['why']}, seen in {g['via']})" if g["why"] else ""
+                    print(f"  {g['count']:>6}  {g['service']} {g['name']} {g['exception'] or ''}{why}")
                 for svc, ms in list(out["self_time_by_service"].items())[:10]:
                     print(f"  self time {svc:<20} {ms:,.1f} ms")
         elif args.action == "suspects":

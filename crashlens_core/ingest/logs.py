@@ -18,8 +18,9 @@ from typing import Any, Iterator
 from ..errors import InputError
 from ..models import LOG_ALIASES, IngestError
 from .normalize import normalize_level, parse_ts, pod_to_service, unwrap_docker
-from .records import otlp_attributes, otlp_value, resolve_mapping
+from .records import MALFORMED, as_list, as_object, ns_to_dt, otlp_attributes, otlp_resources, otlp_value, resolve_mapping
 from .source import Source
+from .spanrow import guarded, otlp_id
 
 __all__ = ["LOG_FORMATS", "SQL_LOG_FORMATS", "LOG_ROW_KEYS", "detect_log_format", "parse_logs"]
 
@@ -226,30 +227,45 @@ def _level_in(message: str) -> str | None:
 
 
 def _parse_otlp(source: Source) -> Iterator[dict | IngestError]:
-    doc = source.read_json_document()
-    if not isinstance(doc, dict) or "resourceLogs" not in doc:
-        raise InputError(f"{source.name}: not an OTLP logs document (no resourceLogs)", hint="pass --format to choose another format")
-    for r_i, res in enumerate(doc.get("resourceLogs") or []):
-        res_attrs = otlp_attributes((res.get("resource") or {}).get("attributes"))
-        service = res_attrs.get("service.name")
-        host = res_attrs.get("host.name")
-        for s_i, scope in enumerate(res.get("scopeLogs") or res.get("instrumentationLibraryLogs") or []):
-            for l_i, rec in enumerate(scope.get("logRecords") or []):
-                where = f"logRecord {l_i} of resourceLogs[{r_i}].scopeLogs[{s_i}]"
-                ts_raw = rec.get("timeUnixNano") or rec.get("observedTimeUnixNano")
-                try:
-                    ts = parse_ts(int(ts_raw)) if ts_raw not in (None, "", "0", 0) else None
-                except (TypeError, ValueError):
-                    ts = None
-                if ts is None:
-                    yield IngestError(None, f"{where}: missing or bad timeUnixNano")
-                    continue
-                body = otlp_value(rec.get("body") or {})
-                attrs = {k: v for k, v in res_attrs.items() if k not in ("service.name", "host.name")}
-                attrs.update(otlp_attributes(rec.get("attributes")))
-                level = rec.get("severityText") or normalize_level(rec.get("severityNumber"), otlp_number=True)
-                yield _row(None, ts, body if isinstance(body, str) else json.dumps(body, sort_keys=True), level=level,
-                           service=service, host=host, trace_id=rec.get("traceId"), span_id=rec.get("spanId"), attributes=attrs)
+    # One walk per resource (otlp_resources): a malformed resourceLogs entry is reported by its
+    # path and the other resources load. Ids and times are read as the span parser reads them
+    # (otlp_id, ns_to_dt), so a log record joins its span and keeps its microseconds.
+    return otlp_resources(source, "resourceLogs", "logs", _otlp_log_resource)
+
+
+def _otlp_log_resource(res: Any, line: int | None, path: str) -> Iterator[dict | IngestError]:
+    res = as_object(res, path)
+    res_attrs = otlp_attributes(as_object(res.get("resource"), f"{path}.resource").get("attributes"))
+    key = "scopeLogs" if "scopeLogs" in res else "instrumentationLibraryLogs"
+    for s_i, scope in enumerate(as_list(res.get(key), f"{path}.{key}")):
+        if not isinstance(scope, dict):
+            yield IngestError(line, f"{path}.{key}[{s_i}]: not an object")
+            continue
+        for l_i, rec in enumerate(as_list(scope.get("logRecords"), f"{path}.{key}[{s_i}].logRecords")):
+            where = f"logRecord {l_i} of {path}.{key}[{s_i}]"
+            yield guarded(_otlp_log, line, where, rec, res_attrs, line, where)
+
+
+def _otlp_log(rec: Any, res_attrs: dict[str, Any], line: int | None, where: str) -> dict | IngestError:
+    if not isinstance(rec, dict):
+        return IngestError(line, f"{where}: not an object")
+    # 0 means "unknown" in OTLP: then the collector's observed time is the record's time
+    ts_raw = next((rec[k] for k in ("timeUnixNano", "observedTimeUnixNano") if rec.get(k) not in (None, "", "0", 0)), None)
+    try:
+        ts = ns_to_dt(ts_raw) if ts_raw is not None else None
+    except MALFORMED:
+        ts = None
+    if ts is None:
+        return IngestError(line, f"{where}: missing or bad timeUnixNano")
+    body = otlp_value(rec.get("body") or {})
+    attrs = {k: v for k, v in res_attrs.items() if k not in ("service.name", "host.name")}
+    attrs.update(otlp_attributes(rec.get("attributes")))
+    level = rec.get("severityText") or normalize_level(rec.get("severityNumber"), otlp_number=True)
+    trace_id, span_id = otlp_id(rec.get("traceId")), otlp_id(rec.get("spanId"))
+    return _row(line, ts, body if isinstance(body, str) else json.dumps(body, sort_keys=True), level=level,
+                service=res_attrs.get("service.name"), host=res_attrs.get("host.name"),
+                trace_id=trace_id if trace_id and trace_id.strip("0") else None,  # all zeros: no trace (OTLP)
+                span_id=span_id if span_id and span_id.strip("0") else None, attributes=attrs)
 
 
 def parse_logs(source: Source, fmt: str, mapping: dict[str, str] | None = None) -> Iterator[dict | IngestError]:

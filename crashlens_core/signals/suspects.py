@@ -2,7 +2,7 @@
 
 Four signals, each turned into a share in [0, 1] per service, then weighted:
 
-- **errors** (``W_ERRORS``): error origins in the window (``traces.window_trace_stats``),
+- **errors** (``W_ERRORS``): error origins in the window (``tracestats.window_trace_stats``),
   grouped by (service, operation, exception), minus what the baseline's rate predicts for
   a window this long (plus three Poisson standard deviations, so ordinary noise such as card
   declines does not count; at least ``settings.suspect_min_new_errors`` beyond that); a service's share of
@@ -41,7 +41,7 @@ from ..store import Workspace
 from .behaviour import behaviour_changes, behaviour_shares
 from .metrics_anomaly import metric_anomalies
 from .servicemap import service_map
-from .traces import window_trace_stats
+from .tracestats import window_trace_stats
 
 __all__ = ["ServiceSuspect", "rank_suspect_services", "default_baseline", "W_ERRORS", "W_LATENCY", "W_METRICS",
            "W_BEHAVIOUR"]

@@ -24,7 +24,7 @@ import numpy as np
 from ..errors import NotFound
 from ..store import Workspace
 from ..store import traces as tstore
-from .traces import VIRTUAL_ROOT, TraceBatch, load_batch
+from .tracetree import VIRTUAL_ROOT, TraceBatch, load_batch
 
 __all__ = ["SpanDifference", "TraceComparison", "compare_trace"]
 

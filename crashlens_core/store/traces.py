@@ -21,6 +21,7 @@ from .workspace import Workspace
 __all__ = [
     "span_table",
     "span_details",
+    "span_error_logs",
     "origin_blame",
     "span_attributes",
     "trace_bounds",
@@ -79,18 +80,56 @@ def span_table(ws: Workspace, *, trace_ids: Sequence[str] | None = None, start: 
     else:
         sel, params = _selection(trace_ids, start, end, limit)
         source = f"spans sp SEMI JOIN ({sel}) sel ON sp.trace_id = sel.trace_id"
+    # the join costs ~30% of the pull even with no logs: made only when an ERROR line names a span
+    probe = f"SELECT count(*) FROM ({_ERROR_LOG_SPANS} LIMIT 1)"
+    if ws.con.execute(probe).fetchall()[0][0]:
+        log_error = "(coalesce(sp.status, 'unset') = 'unset' AND le.span_id IS NOT NULL)"
+        source += f" LEFT JOIN ({_ERROR_LOG_SPANS}) le ON le.trace_id = sp.trace_id AND le.span_id = sp.span_id"
+    else:
+        log_error = "false"
     sql = f"""
     SELECT sp.trace_id, sp.span_id, hash(sp.trace_id) AS tk, hash(sp.trace_id, sp.span_id) AS k,
            CASE WHEN sp.parent_id IS NULL THEN NULL ELSE hash(sp.trace_id, sp.parent_id) END AS pk,
            coalesce(sp.service, '(unknown)') AS service, coalesce(sp.name, '') AS name, sp.kind,
            epoch_us(sp.start_ts) AS start_us, epoch_us(coalesce(sp.end_ts, sp.start_ts)) AS end_us,
            (sp.status = 'error' OR (coalesce(sp.status, 'unset') <> 'ok' AND sp.attributes IS NOT NULL
-               AND contains(CAST(sp.attributes AS VARCHAR), '"exception.type"'))) AS is_error
+               AND contains(CAST(sp.attributes AS VARCHAR), '"exception.type"'))) AS is_error,
+           {log_error} AS log_error
     FROM {source}
     WHERE sp.start_ts IS NOT NULL
     ORDER BY tk, sp.trace_id, sp.start_ts, sp.span_id, sp.end_ts
     """
     return ws.con.sql(sql, params=params).to_arrow_table()
+
+
+# The spans an ERROR/FATAL log line names by trace and span id (ids compared lower-case: log
+# parsers lower-case them, span parsers keep hex ids lower-case).
+_ERROR_LOG_SPANS = """SELECT DISTINCT lower(trace_id) AS trace_id, lower(span_id) AS span_id FROM logs
+                      WHERE level IN ('ERROR', 'FATAL') AND trace_id IS NOT NULL AND span_id IS NOT NULL"""
+
+# An exception class named in a log line: dotted or not, ending in Exception or Error (the
+# naming convention of Java, Python, .NET and JavaScript error classes).
+_EXCEPTION_IN_TEXT = r"((?:[A-Za-z_$][\w$]*\.)*[A-Z][\w$]*(?:Exception|Error))\b"
+
+
+def span_error_logs(ws: Workspace, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], dict[str, Any]]:
+    """The first ERROR/FATAL log line of each given span ``(trace_id, span_id)``: ``log_id``, ``message``, ``exception``.
+
+    ``exception`` is the line's ``exception.type`` attribute, else the first exception class
+    name in its message (``…Exception`` / ``…Error``), else None.
+    """
+    if not keys:
+        return {}
+    tbl = pa.table({"trace_id": [k[0] for k in keys], "span_id": [k[1] for k in keys]})
+    with registered(ws.con, "cl_log_span_keys", tbl):
+        rows = ws.con.execute(f"""
+            SELECT k.trace_id, k.span_id, arg_min(l.id, (l.ts, l.id)), arg_min(l.message, (l.ts, l.id)),
+                   arg_min(coalesce(json_extract_string(l.attributes, '$."exception.type"'),
+                                    nullif(regexp_extract(l.message, {_q(_EXCEPTION_IN_TEXT)}, 1), '')), (l.ts, l.id))
+            FROM logs l JOIN cl_log_span_keys k ON lower(l.trace_id) = k.trace_id AND lower(l.span_id) = k.span_id
+            WHERE l.level IN ('ERROR', 'FATAL')
+            GROUP BY k.trace_id, k.span_id""").fetchall()
+    return {(r[0], r[1]): {"log_id": r[2], "message": r[3], "exception": r[4]} for r in rows}
 
 
 def span_details(ws: Workspace, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], dict[str, Any]]:
