@@ -1,0 +1,153 @@
+r"""Generic detection of credential-shaped tokens, for key formats no rule lists.
+
+Vendors mint API keys the same way: a short readable prefix (``aio_``, ``dp.ct.``, ``sgp_``,
+``PMAK-``…) and a body drawn at random from an alphabet of 36–64 symbols. Identifiers in logs
+are different: words (``NSOperatingSystemVersion``), digit runs (``blk_-889827…``), single-case
+hex (trace ids, commits, content hashes), UUIDs (groups of at most 12), dotted names, paths.
+The rule here keys on the one property random bodies have and those do not: *short runs*.
+Cut a string into runs of one character class (``[A-Z]?[a-z]+``, ``[A-Z]+``, ``\d+``): a uniformly
+random base62 body gives runs of 1.9 characters on average (95% of 20–40 character bodies stay
+under 2.5), a base36 single-case body 2.4 (95% under 4); words and camelCase identifiers give
+runs of whole words, 3.6–9 (``Log4jLoggerAdapter`` 3.6, ``RetryUpToMaximumCountWithFixedSleep``
+4.4). Entropy backs this up: a random string of n characters over an alphabet of k carries
+close to log2(min(n, k)) bits per character, written text much less.
+
+:func:`find_tokens` yields ``(start, end)`` spans of tokens judged random; thresholds are module
+constants chosen on the tune half of ``bench/redact.py``.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Iterator
+
+from .checks import assigned_ok, entropy
+
+__all__ = ["find_tokens", "is_random_token", "keyed_value_ok", "mean_run_length"]
+
+# A token run: the characters of base64/base64url, dots and tildes (prefix separators). ':' '='
+# '@' '?' '&' and quotes end a run, so key=value, user@host and URL queries split at their
+# delimiters; trailing '=' padding stays with the token.
+_RUN = re.compile(r"[A-Za-z0-9_\-+/.~]{12,}={0,3}")
+_PART_SPLIT = re.compile(r"[._\-~]")
+# A dotted run whose last part is a short lowercase word is a host or file name
+# (``x.ec2.internal``, ``…-f0eb1acf0da8.png``): names with content hashes, not credentials.
+_NAME_TAIL = re.compile(r"\.[a-z][a-z0-9]{1,4}$")
+# Named digests (sha256-…, md5_…) are content hashes by their own label.
+_DIGEST_PREFIX = re.compile(r"^(?i:sha(?:1|224|256|384|512)?|md5|blake2[bs]?|crc32|xxh\d*)[-_:]")
+_HEX = frozenset("0123456789abcdefABCDEF")
+
+# Thresholds (tuned on the tune half only; see the module docstring for why these shapes).
+MIN_MIXED = 20        # shortest mixed-case body judged (truffleHog's 20: shorter random ids abound)
+MAX_MIXED_RUN = 3.0   # ~p99 of random base62 bodies of 24+ characters, under camelCase's 3.6
+MIN_PADDED = 16
+MIN_SINGLE = 24       # single-case letters+digits are commoner in ids: ask for a longer body
+MAX_SINGLE_RUN = 4.0  # ~p95 of random base36 bodies
+# Bits per character a random body of this length reaches, less a margin for small samples.
+ENTROPY_MARGIN = 0.80
+
+
+_RUNS = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+")
+
+
+def mean_run_length(s: str) -> float:
+    """Mean length of the one-class runs (a capitalised word, capitals, digits, lowercase) of ``s``."""
+    runs = len(_RUNS.findall(s))
+    return len(s) / runs if runs else float(len(s))
+
+
+def _entropy_ok(body: str, alphabet: int) -> bool:
+    return entropy(body) >= ENTROPY_MARGIN * math.log2(min(len(body), alphabet))
+
+
+def is_random_token(body: str, padded: bool = False) -> bool:
+    """True when ``body`` (one part, no separators) looks drawn at random, not written.
+
+    ``padded``: the token ended in base64 ``=`` padding, which only encoders write; an encoded
+    value is judged from 16 characters on (a 12-byte secret encodes to 16).
+    """
+    alnum = body.replace("+", "").replace("/", "").rstrip("=")
+    n = len(alnum)
+    if n < 12 or not alnum.isascii():
+        return False
+    has_d = any(c.isdigit() for c in alnum)
+    has_u = any(c.isupper() for c in alnum)
+    has_l = any(c.islower() for c in alnum)
+    if has_u and has_l and (has_d or n >= 24):
+        return n >= (MIN_PADDED if padded else MIN_MIXED) and mean_run_length(alnum) <= MAX_MIXED_RUN and _entropy_ok(alnum, 62)
+    if has_d and (has_u != has_l):
+        if all(c in _HEX for c in alnum):
+            return False  # single-case hex: trace/span ids, commits, digests
+        return n >= MIN_SINGLE and mean_run_length(alnum) <= MAX_SINGLE_RUN and _entropy_ok(alnum, 36)
+    return False
+
+
+def _judge(text: str, start: int, end: int) -> Iterator[tuple[int, int]]:
+    run = text[start:end]
+    stripped = run.rstrip(".-_~")
+    end = start + len(stripped)
+    run = stripped
+    if len(run) < 12:
+        return
+    # E-mail parts and hostnames belong to other rules.
+    if (start and text[start - 1] == "@") or (end < len(text) and text[end] == "@"):
+        return
+    if _NAME_TAIL.search(run) or _DIGEST_PREFIX.match(run):
+        return
+    if "/" in run or "+" in run:
+        if not _PART_SPLIT.search(run.rstrip("=")) and run[0] != "/" and "//" not in run:
+            body = run.rstrip("=")
+            if is_random_token(body, padded=body != run):
+                yield start, end
+            return
+        # A path or URL: judge each segment on its own.
+        pos = start
+        for piece in re.split(r"([/+])", run):
+            if len(piece) >= 12 and piece not in "/+":
+                yield from _judge(text, pos, pos + len(piece))
+            pos += len(piece)
+        return
+    parts = _PART_SPLIT.split(run.rstrip("="))
+    body = max(parts, key=len)
+    if is_random_token(body, padded=run.endswith("=") and body == parts[-1]):
+        yield start, end
+
+
+def find_tokens(text: str) -> Iterator[tuple[int, int]]:
+    """Spans of tokens in ``text`` that look like random key material.
+
+    >>> list(find_tokens("key dp.ct.bAqhcVzrhy5cRHkOlNTc0Ve6w5NUDCpcutm8vGE9myi ok"))
+    [(4, 53)]
+    >>> list(find_tokens("trace 4bf92f3577b34da6a3ce929d0e0e4736 NSOperatingSystemVersion"))
+    []
+    """
+    for m in _RUN.finditer(text):
+        yield from _judge(text, m.start(), m.end())
+
+
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+
+
+def keyed_value_ok(raw: str) -> bool:
+    """A value under a *weak* key name (``key``, ``login``, ``api``, ``access_id``…) that is key
+    material: one token of 12+ characters that is random by :func:`is_random_token`'s measure
+    (with the length floor lowered: the key name already says "credential"), a UUID, or hex of
+    16+ (both the usual shapes of minted keys). Ordinary values under such keys
+    (``cache_key=user:42``, ``key=orders-2024-05-14``, ``api: v1``) stay.
+    """
+    v = raw.strip().strip("\"'")
+    if len(v) < 12 or any(c.isspace() for c in v) or not assigned_ok(v):
+        return False
+    if _UUID.fullmatch(v):
+        return True
+    parts = _PART_SPLIT.split(v.rstrip("="))
+    body = max(parts, key=len)
+    if len(body) >= 16 and all(c in _HEX for c in body) and any(c.isalpha() for c in body):
+        return True
+    alnum = body.replace("+", "").replace("/", "")
+    if len(alnum) < 12 or not alnum.isalnum() or not alnum.isascii():
+        return False
+    has_d = any(c.isdigit() for c in alnum)
+    has_a = any(c.isalpha() for c in alnum)
+    return has_d and has_a and mean_run_length(alnum) <= MAX_SINGLE_RUN and _entropy_ok(alnum, 62 if alnum != alnum.lower() else 36)

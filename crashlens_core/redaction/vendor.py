@@ -1,0 +1,72 @@
+"""Yelp's detect-secrets regex plugins as a redaction rule source (a maintained, community-kept
+list of vendor token formats), used as a library: no CLI, no baseline files, no network.
+
+Every ``RegexBasedDetector`` plugin that ``detect_secrets`` ships is used, including ones added
+by later versions, except:
+
+* ``IPPublicDetector`` — public IPs are PII here, masked by ``redact``'s own rule, which also
+  handles IPv6 and knows documentation ranges;
+* plugins for vendors whose formats ``redact``'s own table encodes with the vendor's exact
+  lengths and checks (AWS, GitHub, GitLab, Slack, Stripe, OpenAI, SendGrid, PyPI, JWT, private
+  keys, basic auth, Azure): detect-secrets' looser forms of those (``xox[bp]-(\\d+-)+…``, JWTs
+  without a readable header) match the vendors' own documented non-tokens.
+
+The package is imported on first use (it pulls ``requests``; ~0.2 s), so ``import crashlens_core``
+stays fast.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+from ..errors import ConfigError
+
+__all__ = ["vendor_findings", "vendor_plugins"]
+
+_OWN_RULES = frozenset({
+    "AWSKeyDetector", "GitHubTokenDetector", "GitLabTokenDetector", "SlackDetector", "StripeDetector",
+    "OpenAIDetector", "SendGridDetector", "PypiTokenDetector", "JwtTokenDetector", "PrivateKeyDetector",
+    "BasicAuthDetector", "AzureStorageKeyDetector", "IPPublicDetector",
+})
+# These plugins' regexes are all assignments to a key/password/token name
+# (``build_assignment_regex``), so they can only match where such a name occurs; skipping them
+# elsewhere keeps redaction fast on ordinary log lines. Plugins not named here always run.
+_KEYED = frozenset({"CloudantDetector", "IbmCloudIamDetector", "IbmCosHmacDetector", "SoftlayerDetector"})
+_KEY_NAMES = ("key", "pw", "pass", "token", "secret")
+# What the surviving values shorter than this are: the plugins' own delimiters or fragments.
+_MIN_VALUE = 8
+
+
+@functools.lru_cache(maxsize=1)
+def vendor_plugins() -> tuple[Any, ...]:
+    """Instances of the detect-secrets regex plugins used here (imported once, lazily)."""
+    try:
+        from detect_secrets.core.plugins.util import get_mapping_from_secret_type_to_class
+        from detect_secrets.plugins.base import RegexBasedDetector
+    except ImportError as exc:  # pragma: no cover - the dependency is pinned in pyproject.toml
+        raise ConfigError("detect-secrets is not installed, so vendor token formats cannot be masked",
+                          hint="pip install detect-secrets==1.5.0 (a CrashLens dependency)") from exc
+    classes = get_mapping_from_secret_type_to_class().values()
+    return tuple(sorted((c() for c in classes if issubclass(c, RegexBasedDetector) and c.__name__ not in _OWN_RULES),
+                        key=lambda p: type(p).__name__))
+
+
+def vendor_findings(text: str) -> list[tuple[int, int]]:
+    """Spans of ``text`` that a detect-secrets regex plugin reports as a secret value."""
+    spans: list[tuple[int, int]] = []
+    low = text.lower()
+    keyed = any(k in low for k in _KEY_NAMES)
+    for plugin in vendor_plugins():
+        if not keyed and type(plugin).__name__ in _KEYED:
+            continue
+        for value in set(plugin.analyze_string(text)):
+            # Plugins without a capture group report their delimiters too ('=AKC…"'): trim them.
+            value = value.strip(" \t\"'=:")
+            if len(value) < _MIN_VALUE:
+                continue
+            pos = text.find(value)
+            while pos >= 0:
+                spans.append((pos, pos + len(value)))
+                pos = text.find(value, pos + len(value))
+    return spans
