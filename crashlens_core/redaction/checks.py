@@ -19,6 +19,7 @@ from collections import Counter
 __all__ = [
     "luhn", "card_ok", "iban_ok", "global_ip", "aws_key_ok", "basic_ok", "jwt_ok", "assigned_ok", "bare_ok",
     "credential_shaped", "is_reference", "entropy", "cpf_ok", "es_id_ok", "aadhaar_ok", "cn_id_ok", "it_cf_ok",
+    "find_national_ids",
 ]
 
 PLACEHOLDER_RE = re.compile(r"\[REDACTED:[a-z0-9_]+#\d+\]")
@@ -250,3 +251,36 @@ def credential_shaped(raw: str) -> bool:
     if len(v) < 12 or not assigned_ok(v):
         return False
     return bool(re.search(r"\d", v)) and bool(re.search(r"[A-Za-z]", v)) and not re.fullmatch(r"[\d.\-:]+", v)
+
+
+# National ids, only in formats that carry a check digit (a bare digit run is an id or a count),
+# in one scan. The pattern starts with a character class and checks the left boundary just
+# after it, so re skips ahead by that class instead of trying a look-behind at every position.
+# An empty named group marks which format matched.
+_NATIONAL_ID = re.compile(
+    r"[\dA-Z](?<![A-Za-z0-9.\-][\dA-Z])(?:"
+    r"(?<=\d)\d\d\.\d{3}\.\d{3}-\d{2}(?P<cpf>)"
+    r"|(?<=\d)\d{5}(?:19|20)\d\d(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\d{3}[\dXx](?P<cn>)"
+    r"|(?<=[\dXYZ])\d{7}-?[A-Z](?P<es>)"
+    r"|(?<=[2-9])\d{3} \d{4} \d{4}(?P<aadhaar>)"
+    r"|(?<=[A-Z])[A-Z]{5}\d\d[A-EHLMPR-T]\d\d[A-Z]\d{3}[A-Z](?P<it>)"
+    r")(?![A-Za-z0-9\-]|[. ]\d)"
+)
+_NATIONAL_CHECKS = {"cpf": cpf_ok, "cn": cn_id_ok, "es": es_id_ok, "aadhaar": aadhaar_ok, "it": it_cf_ok}
+
+
+def find_national_ids(text: str) -> list[tuple[int, int]]:
+    """Spans of national id numbers whose check digit is right: Brazilian CPF, Chinese resident
+    id, Spanish DNI/NIE, Indian Aadhaar (grouped), Italian codice fiscale.
+
+    >>> find_national_ids("cpf 529.982.247-25, build 1234567890")
+    [(4, 18)]
+    """
+    spans = []
+    for m in _NATIONAL_ID.finditer(text):
+        for name, check in _NATIONAL_CHECKS.items():
+            if m.group(name) is not None:
+                if check(m.group(0)):
+                    spans.append(m.span())
+                break
+    return spans

@@ -24,7 +24,7 @@ from typing import Iterator
 
 from .checks import assigned_ok, entropy
 
-__all__ = ["find_tokens", "is_random_token", "keyed_value_ok", "mean_run_length"]
+__all__ = ["find_tokens", "is_random_token", "keyed_value_ok", "mean_run_length", "cookie_values"]
 
 # A token run: the characters of base64/base64url, dots and tildes (prefix separators). ':' '='
 # '@' '?' '&' and quotes end a run, so key=value, user@host and URL queries split at their
@@ -83,8 +83,15 @@ def is_random_token(body: str, padded: bool = False) -> bool:
     return False
 
 
+# Lowercase hex, digits and separators only: trace/span ids, UUIDs, commits, numbers, dates.
+# Deleting them leaves nothing, and the run is dropped before any closer (slower) look.
+_PLAIN_ID = str.maketrans("", "", "0123456789abcdef-_.~/+=")
+
+
 def _judge(text: str, start: int, end: int) -> Iterator[tuple[int, int]]:
     run = text[start:end]
+    if not run.translate(_PLAIN_ID):
+        return
     stripped = run.rstrip(".-_~")
     end = start + len(stripped)
     run = stripped
@@ -114,6 +121,12 @@ def _judge(text: str, start: int, end: int) -> Iterator[tuple[int, int]]:
         yield start, end
 
 
+# A value under a key that names an identifier (request_id=, "traceId":, X-Correlation-ID:) is
+# meant to be shared for correlation, however random it looks: the generic rule leaves it.
+_ID_KEY_BEFORE = re.compile(
+    r"(?:(?<![A-Za-z0-9])(?:id|ID|Id)|[_.\-](?:id|ID|Id)|[a-z0-9](?:Id|ID)|(?i:uuid|guid))[\"']?[ \t]*(?::=|=|:)[ \t]*[\"']?$")
+
+
 def find_tokens(text: str) -> Iterator[tuple[int, int]]:
     """Spans of tokens in ``text`` that look like random key material.
 
@@ -123,7 +136,9 @@ def find_tokens(text: str) -> Iterator[tuple[int, int]]:
     []
     """
     for m in _RUN.finditer(text):
-        yield from _judge(text, m.start(), m.end())
+        for start, end in _judge(text, m.start(), m.end()):
+            if not _ID_KEY_BEFORE.search(text, max(0, start - 48), start):
+                yield start, end
 
 
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
@@ -151,3 +166,34 @@ def keyed_value_ok(raw: str) -> bool:
     has_d = any(c.isdigit() for c in alnum)
     has_a = any(c.isalpha() for c in alnum)
     return has_d and has_a and mean_run_length(alnum) <= MAX_SINGLE_RUN and _entropy_ok(alnum, 62 if alnum != alnum.lower() else 36)
+
+
+_COOKIE_HEADER = re.compile(r"(?i:\b(?:set-)?cookie)[\"']?[ \t]*[:=][ \t]*")
+_COOKIE_PAIR = re.compile(r"[ \t]*([^=;\s\"']+)=([^;\s\"']*)")
+# Set-Cookie attributes describe the cookie; they are not its value.
+_COOKIE_ATTRS = frozenset({"path", "domain", "expires", "max-age", "samesite", "priority", "version", "comment"})
+
+
+def cookie_values(text: str) -> Iterator[tuple[int, int]]:
+    """Spans of cookie values in ``Cookie:`` / ``Set-Cookie:`` headers: a cookie value is a
+    session credential (whoever replays it is logged in), whatever its format.
+
+    >>> t = "Cookie: sessionid=abc123def456; theme=dark"
+    >>> [t[s:e] for s, e in cookie_values(t)]
+    ['abc123def456']
+    """
+    for h in _COOKIE_HEADER.finditer(text):
+        pos = h.end()
+        while True:
+            m = _COOKIE_PAIR.match(text, pos)
+            if not m:
+                break
+            name, value = m.group(1), m.group(2)
+            # Short values are flags and preferences (theme=dark, lang=en, consent=1).
+            if name.lower() not in _COOKIE_ATTRS and len(value) >= 8 and not value.isalpha():
+                yield m.start(2), m.end(2)
+            pos = m.end()
+            if pos < len(text) and text[pos] == ";":
+                pos += 1
+            else:
+                break

@@ -18,6 +18,7 @@ stays fast.
 from __future__ import annotations
 
 import functools
+import re
 from typing import Any
 
 from ..errors import ConfigError
@@ -32,8 +33,12 @@ _OWN_RULES = frozenset({
 # These plugins' regexes are all assignments to a key/password/token name
 # (``build_assignment_regex``), so they can only match where such a name occurs; skipping them
 # elsewhere keeps redaction fast on ordinary log lines. Plugins not named here always run.
-_KEYED = frozenset({"CloudantDetector", "IbmCloudIamDetector", "IbmCosHmacDetector", "SoftlayerDetector"})
+_KEYED = frozenset({"CloudantDetector", "IbmCloudIamDetector", "IbmCosHmacDetector", "SoftlayerDetector", "NpmDetector"})
 _KEY_NAMES = ("key", "pw", "pass", "token", "secret")
+# The values the other (unkeyed) plugins report are all vendor tokens holding a run of 11+
+# letters and digits mixed (AKC…, AC…, sq0csp-…, <hex32>-usN, bot ids); a line without such a
+# run cannot match them. Words and numbers are not such runs.
+_MIXED_RUN = re.compile(r"[A-Za-z0-9]{11,}")
 # What the surviving values shorter than this are: the plugins' own delimiters or fragments.
 _MIN_VALUE = 8
 
@@ -57,8 +62,11 @@ def vendor_findings(text: str) -> list[tuple[int, int]]:
     spans: list[tuple[int, int]] = []
     low = text.lower()
     keyed = any(k in low for k in _KEY_NAMES)
+    mixed = any(not r.isdigit() and not r.isalpha() for r in _MIXED_RUN.findall(text))
+    if not keyed and not mixed:
+        return spans
     for plugin in vendor_plugins():
-        if not keyed and type(plugin).__name__ in _KEYED:
+        if (type(plugin).__name__ in _KEYED and not keyed) or (type(plugin).__name__ not in _KEYED and not mixed):
             continue
         for value in set(plugin.analyze_string(text)):
             # Plugins without a capture group report their delimiters too ('=AKC…"'): trim them.
