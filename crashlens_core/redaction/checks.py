@@ -217,8 +217,9 @@ _PLACEHOLDER_VALUE = re.compile(
 )
 _VAR_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*$")
 # A value that refers to a secret kept elsewhere rather than holding one: shell and template
-# substitutions (${X}, $(cmd), `cmd`, {{ x }}, {X}), Windows %VAR%, <angle placeholders>.
-_REFERENCE = re.compile(r"^(?:\$\{|\$\(|`|\{|%[A-Za-z_][A-Za-z0-9_]*%|<[^>]+>$|\$[A-Za-z_])")
+# substitutions (${X}, $(cmd), `cmd`, {{ x }}, {X}), Windows %VAR%, <angle placeholders> (docs
+# and templates write "<your token>", "<TOKEN>"; a minted key never starts with '<').
+_REFERENCE = re.compile(r"^(?:\$\{|\$\(|`|\{|%[A-Za-z_][A-Za-z0-9_]*%|<|\$[A-Za-z_])")
 
 
 def is_reference(v: str) -> bool:

@@ -43,11 +43,14 @@ MIN_MIXED = 20        # shortest mixed-case body judged (truffleHog's 20: shorte
 MAX_MIXED_RUN = 3.0   # ~p99 of random base62 bodies of 24+ characters, under camelCase's 3.6
 MIN_PADDED = 16
 MIN_SINGLE = 24       # single-case letters+digits are commoner in ids: ask for a longer body
-MAX_SINGLE_RUN = 4.0  # ~p95 of random base36 bodies
-# Bits per character a random body of this length reaches, less a margin for small samples.
-ENTROPY_MARGIN = 0.80
+MAX_SINGLE_RUN = 6.0  # above the p99 of random base36 bodies of 24+ characters
+# Share of log2(min(n, k)) bits per character a body must reach. Simulated uniform random
+# bodies of 20–40 characters reach it 99% of the time (their 1st percentile is 0.78 of the
+# bound for base36, 0.84 for base62); the run-length test, not this one, separates words.
+ENTROPY_MARGIN = 0.75
 
 
+_DIGIT_RUNS = re.compile(r"\d+")
 _RUNS = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+")
 
 
@@ -79,7 +82,10 @@ def is_random_token(body: str, padded: bool = False) -> bool:
     if has_d and (has_u != has_l):
         if all(c in _HEX for c in alnum):
             return False  # single-case hex: trace/span ids, commits, digests
-        return n >= MIN_SINGLE and mean_run_length(alnum) <= MAX_SINGLE_RUN and _entropy_ok(alnum, 36)
+        # Digits are 10 of 36 symbols, so a random body scatters them: 3+ separate digit runs
+        # (written names with numbers have one or two: server01, application_1485248649253).
+        return (n >= MIN_SINGLE and mean_run_length(alnum) <= MAX_SINGLE_RUN and len(_DIGIT_RUNS.findall(alnum)) >= 3
+                and _entropy_ok(alnum, 36))
     return False
 
 
@@ -117,8 +123,18 @@ def _judge(text: str, start: int, end: int) -> Iterator[tuple[int, int]]:
         return
     parts = _PART_SPLIT.split(run.rstrip("="))
     body = max(parts, key=len)
-    if is_random_token(body, padded=run.endswith("=") and body == parts[-1]):
+    padded = run.endswith("=")
+    if is_random_token(body, padded=padded and body == parts[-1]):
         yield start, end
+    # base64url bodies hold '-' and '_' themselves (one in 32 characters): judge the body after
+    # a readable prefix as one piece too (``nk_live_pdVolZsv…4-XXaZEj…``): when the tail is
+    # mixed case (base64url is) or its pieces are all long (random bodies split rarely); empty
+    # and 1–3 character pieces (``Jetty_0_0_0_0_62267_mapreduce____.8n7xum``) are written structure.
+    elif len(parts) > 1:
+        tail = "".join(parts[1:])
+        mixed = tail != tail.lower() and tail != tail.upper()
+        if (mixed or min(map(len, parts[1:])) >= 4) and is_random_token(tail, padded=padded):
+            yield start, end
 
 
 # A value under a key that names an identifier (request_id=, "traceId":, X-Correlation-ID:) is

@@ -35,6 +35,8 @@ _OWN_RULES = frozenset({
 # elsewhere keeps redaction fast on ordinary log lines. Plugins not named here always run.
 _KEYED = frozenset({"CloudantDetector", "IbmCloudIamDetector", "IbmCosHmacDetector", "SoftlayerDetector", "NpmDetector"})
 _KEY_NAMES = ("key", "pw", "pass", "token", "secret")
+# ...and their secret values are 24+ characters of one token (hex 48/64, base64url 44, a-z 24).
+_LONG_RUN = re.compile(r"[A-Za-z0-9_\-]{24}")
 # The values the other (unkeyed) plugins report are all vendor tokens holding a run of 11+
 # letters and digits mixed (AKC…, AC…, sq0csp-…, <hex32>-usN, bot ids); a line without such a
 # run cannot match them. Words and numbers are not such runs.
@@ -61,7 +63,7 @@ def vendor_findings(text: str) -> list[tuple[int, int]]:
     """Spans of ``text`` that a detect-secrets regex plugin reports as a secret value."""
     spans: list[tuple[int, int]] = []
     low = text.lower()
-    keyed = any(k in low for k in _KEY_NAMES)
+    keyed = any(k in low for k in _KEY_NAMES) and _LONG_RUN.search(text) is not None
     mixed = any(not r.isdigit() and not r.isalpha() for r in _MIXED_RUN.findall(text))
     if not keyed and not mixed:
         return spans
