@@ -1,12 +1,16 @@
 """Secrets and PII masking with typed, numbered placeholders.
 
-Owns the one rule table that decides what never leaves the machine unmasked: cloud keys,
-vendor tokens (GitHub, GitLab, Slack, Stripe, Groq ``gsk_``, OpenAI ``sk-``…), private key
-blocks, passwords in URLs / connection strings / assignments, JWTs, bearer credentials, and
-PII (emails, public IPv4/IPv6 addresses, Luhn-valid card numbers, phone numbers, SSNs,
-IBANs). Each finding becomes ``[REDACTED:<type>#<n>]``, numbered per type, the same value
-always getting the same placeholder within one ``Redactor``. The placeholder → original map
-lives only in ``Redactor.mapping``; this module never writes it anywhere.
+Owns the one rule table that decides what never leaves the machine unmasked, in priority order:
+vendor tokens with exact formats (cloud keys, GitHub, GitLab, Slack, Stripe, Groq ``gsk_``,
+OpenAI ``sk-``…), private key blocks, JWTs by structure (the header decodes to JSON naming
+``alg``/``typ``), credentials in URLs, headers (``Authorization``, cookies), connection strings,
+command-line flags and key/value assignments, then Yelp detect-secrets' regex plugins
+(``redaction.vendor``), then PII (emails, public IPv4/IPv6, Luhn-valid cards, phone numbers,
+SSNs, mod-97 IBANs, national ids with check digits), and last any token that looks randomly
+drawn, whoever minted it (``redaction.tokens``). The value checks live in ``redaction.checks``.
+Each finding becomes ``[REDACTED:<type>#<n>]``, numbered per type, the same value always
+getting the same placeholder within one ``Redactor``. The placeholder → original map lives only
+in ``Redactor.mapping``; this module never writes it anywhere.
 
 Masking never changes the number of lines (a multi-line private key becomes one
 placeholder per line), so ``redact_lines`` and ``crashlens redact`` stay line for line.

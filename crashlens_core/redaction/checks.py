@@ -18,7 +18,7 @@ from collections import Counter
 
 __all__ = [
     "luhn", "card_ok", "iban_ok", "global_ip", "aws_key_ok", "basic_ok", "jwt_ok", "assigned_ok", "bare_ok",
-    "credential_shaped", "is_reference", "entropy", "cpf_ok", "es_id_ok", "aadhaar_ok", "cn_id_ok", "it_cf_ok",
+    "is_reference", "entropy", "cpf_ok", "es_id_ok", "aadhaar_ok", "cn_id_ok", "it_cf_ok",
     "find_national_ids",
 ]
 
@@ -242,16 +242,6 @@ def bare_ok(raw: str) -> bool:
     if re.fullmatch(r"\d{1,6}", v):  # counts and timeouts next to a token/secret key name
         return False
     return not (_VAR_NAME.match(v) and not re.search(r"\d", v) and v != v.lower() and v != v.upper())
-
-
-def credential_shaped(raw: str) -> bool:
-    """A value under a *weak* key name (``key``, ``login``, ``access_id``…) that looks like key
-    material: 12+ characters of one token with letters and digits, not a reference or number.
-    Under such keys ordinary values (``cache_key=user:42``, ``key=orders``) must stay."""
-    v = raw.strip().strip("\"'")
-    if len(v) < 12 or not assigned_ok(v):
-        return False
-    return bool(re.search(r"\d", v)) and bool(re.search(r"[A-Za-z]", v)) and not re.fullmatch(r"[\d.\-:]+", v)
 
 
 # National ids, only in formats that carry a check digit (a bare digit run is an id or a count),
