@@ -91,6 +91,7 @@ def test_secrets_found_by_their_context(line, value):
     "API_KEY=${API_KEY:-} TOKEN={Token} password=%DB_PASSWORD% secret: <your secret here>",
     "Cookie: theme=dark; lang=en; consent=1",
     "monkey=bananas-and-more keyword: Befaehigung_P2",
+    '{"bucket": "shop-logs", "key": "logs/2024/05/14/app-7f3a9c.json", "api": "ProductionCluster2"}',
 ])
 def test_ordinary_values_under_key_names_stay(line):
     assert redact_text(line) == line

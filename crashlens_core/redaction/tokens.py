@@ -42,6 +42,7 @@ _HEX = frozenset("0123456789abcdefABCDEF")
 MIN_MIXED = 20        # shortest mixed-case body judged (truffleHog's 20: shorter random ids abound)
 MAX_MIXED_RUN = 3.0   # ~p99 of random base62 bodies of 24+ characters, under camelCase's 3.6
 MIN_PADDED = 16
+KEYED_MAX_RUN = 4.0   # for values under a weak key name, see keyed_value_ok
 MIN_SINGLE = 24       # single-case letters+digits are commoner in ids: ask for a longer body
 MAX_SINGLE_RUN = 6.0  # above the p99 of random base36 bodies of 24+ characters
 # Share of log2(min(n, k)) bits per character a body must reach. Simulated uniform random
@@ -162,26 +163,39 @@ _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}
 
 def keyed_value_ok(raw: str) -> bool:
     """A value under a *weak* key name (``key``, ``login``, ``api``, ``access_id``…) that is key
-    material: one token of 12+ characters that is random by :func:`is_random_token`'s measure
-    (with the length floor lowered: the key name already says "credential"), a UUID, or hex of
-    16+ (both the usual shapes of minted keys). Ordinary values under such keys
-    (``cache_key=user:42``, ``key=orders-2024-05-14``, ``api: v1``) stay.
+    material: a UUID, hex of 16+, or one token of 12+ letters and digits that runs like random
+    text (see ``_keyed_random``). Ordinary values under such keys stay: ``cache_key=user:42``,
+    ``key=orders-2024-05-14``, ``"key": "logs/2024/05/14/app.json"`` (an object path), ``api: v1``.
+
+    >>> keyed_value_ok("3f2a1c9e-6b1d-4c2e-9f00-1a2b3c4d5e6f"), keyed_value_ok("logs/2024/05/14/app.json")
+    (True, False)
     """
     v = raw.strip().strip("\"'")
     if len(v) < 12 or any(c.isspace() for c in v) or not assigned_ok(v):
         return False
     if _UUID.fullmatch(v):
         return True
-    parts = _PART_SPLIT.split(v.rstrip("="))
-    body = max(parts, key=len)
-    if len(body) >= 16 and all(c in _HEX for c in body) and any(c.isalpha() for c in body):
+    body = v.rstrip("=")
+    if "/" in body and (_PART_SPLIT.search(body) or body.startswith("/")):
+        return False  # a path: key material in base64 has '/' but no '.', '-' or '_'
+    parts = _PART_SPLIT.split(body)
+    longest = max(parts, key=len)
+    if len(longest) >= 16 and all(c in _HEX for c in longest) and any(c.isalpha() for c in longest):
         return True
-    alnum = body.replace("+", "").replace("/", "")
+    joined = "".join(parts)
+    candidates = [longest] + ([joined] if min(map(len, parts)) >= 4 else [])
+    return any(_keyed_random(c.replace("+", "").replace("/", "")) for c in candidates)
+
+
+def _keyed_random(alnum: str) -> bool:
+    # Short values (12–19 characters) vary a lot in run length by chance, and the key name has
+    # already said "credential": letters and digits mixed, runs under 4 on average (camelCase
+    # words run 4–9), entropy near that of random text.
     if len(alnum) < 12 or not alnum.isalnum() or not alnum.isascii():
         return False
-    has_d = any(c.isdigit() for c in alnum)
-    has_a = any(c.isalpha() for c in alnum)
-    return has_d and has_a and mean_run_length(alnum) <= MAX_SINGLE_RUN and _entropy_ok(alnum, 62 if alnum != alnum.lower() else 36)
+    if not any(c.isdigit() for c in alnum) or not any(c.isalpha() for c in alnum):
+        return False
+    return mean_run_length(alnum) <= KEYED_MAX_RUN and _entropy_ok(alnum, 62 if alnum != alnum.lower() else 36)
 
 
 _COOKIE_HEADER = re.compile(r"(?i:\b(?:set-)?cookie)[\"']?[ \t]*[:=][ \t]*")
