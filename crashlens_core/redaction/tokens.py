@@ -52,6 +52,7 @@ ENTROPY_MARGIN = 0.75
 
 
 _DIGIT_RUNS = re.compile(r"\d+")
+_DIGIT = re.compile(r"\d")
 _RUNS = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+")
 
 
@@ -98,6 +99,9 @@ _PLAIN_ID = str.maketrans("", "", "0123456789abcdef-_.~/+=")
 def _judge(text: str, start: int, end: int) -> Iterator[tuple[int, int]]:
     run = text[start:end]
     if not run.translate(_PLAIN_ID):
+        return
+    # One letter case and no digit: words, paths and names, never a random body (see is_random_token).
+    if (run.islower() or run.isupper()) and not _DIGIT.search(run):
         return
     stripped = run.rstrip(".-_~")
     end = start + len(stripped)
