@@ -56,6 +56,8 @@ def test_identifiers_of_ordinary_logs_stay():
             f"request_id={_rand(rng, 24)} x-correlation-id: {_rand(rng, 22)} user_id={rng.randint(1, 10**9)}",
             f"blk_-{rng.randint(10**17, 10**18)} application_{rng.randint(10**12, 10**13)}_{i:04d} version 3.{i % 20}.{i % 7}",
             f"java.lang.IllegalStateException at com.shop.PaymentServiceImpl.chargeCustomerAccount(PaymentServiceImpl.java:{i})",
+            f'{{"etag": "{_rand(rng, 27)}=", "checksum": "{_rand(rng, 43)}", "integrity": "sha512-{_rand(rng, 86)}=="}}',
+            f'<img src="data:image/png;base64,{_rand(rng, 120, B62 + "+/")}==">',
         ])
         assert redact_text(line) == line, line
 

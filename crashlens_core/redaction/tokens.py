@@ -143,9 +143,13 @@ def _judge(text: str, start: int, end: int) -> Iterator[tuple[int, int]]:
 
 
 # A value under a key that names an identifier (request_id=, "traceId":, X-Correlation-ID:) is
-# meant to be shared for correlation, however random it looks: the generic rule leaves it.
+# meant to be shared for correlation, and one under a key naming a digest (hash, checksum,
+# etag, integrity, sha256…) is a content hash, however random either looks; so is the payload
+# of a data: URI (";base64,"). The generic rule leaves them.
 _ID_KEY_BEFORE = re.compile(
-    r"(?:(?<![A-Za-z0-9])(?:id|ID|Id)|[_.\-](?:id|ID|Id)|[a-z0-9](?:Id|ID)|(?i:uuid|guid))[\"']?[ \t]*(?::=|=|:)[ \t]*[\"']?$")
+    r"(?:(?:(?<![A-Za-z0-9])(?:id|ID|Id)|[_.\-](?:id|ID|Id)|[a-z0-9](?:Id|ID)"
+    r"|(?i:uuid|guid|hash|digest|checksum|etag|fingerprint|integrity|sha\d*|md5))[\"']?[ \t]*(?::=|=|:)[ \t]*[\"']?"
+    r"|;base64,)$")
 
 
 def find_tokens(text: str) -> Iterator[tuple[int, int]]:
