@@ -7,13 +7,15 @@ hex (trace ids, commits, content hashes), UUIDs (groups of at most 12), dotted n
 The rule here keys on the one property random bodies have and those do not: *short runs*.
 Cut a string into runs of one character class (``[A-Z]?[a-z]+``, ``[A-Z]+``, ``\d+``): a uniformly
 random base62 body gives runs of 1.9 characters on average (95% of 20–40 character bodies stay
-under 2.5), a base36 single-case body 2.4 (95% under 4); words and camelCase identifiers give
-runs of whole words, 3.6–9 (``Log4jLoggerAdapter`` 3.6, ``RetryUpToMaximumCountWithFixedSleep``
-4.4). Entropy backs this up: a random string of n characters over an alphabet of k carries
-close to log2(min(n, k)) bits per character, written text much less.
+under 2.5); words and camelCase identifiers give runs of whole words, 3.6–9
+(``Log4jLoggerAdapter`` 3.6, ``RetryUpToMaximumCountWithFixedSleep`` 4.4). A single-case base36
+body (2.4 on average, but with a long tail) is told from a name with a number by its scattered
+digits instead. Entropy backs this up: a random string of n characters over an alphabet of k
+carries close to log2(min(n, k)) bits per character, written text much less.
 
-:func:`find_tokens` yields ``(start, end)`` spans of tokens judged random; thresholds are module
-constants chosen on the tune half of ``bench/redact.py``.
+:func:`find_tokens` yields ``(start, end)`` spans of tokens judged random. The thresholds are
+module constants set from simulated uniform random strings (percentiles quoted beside them)
+and checked on the tune half of ``bench/redact.py``, never on its report half.
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ _HEX = frozenset("0123456789abcdefABCDEF")
 # Thresholds (tuned on the tune half only; see the module docstring for why these shapes).
 MIN_MIXED = 20        # shortest mixed-case body judged (truffleHog's 20: shorter random ids abound)
 MAX_MIXED_RUN = 3.0   # ~p99 of random base62 bodies of 24+ characters, under camelCase's 3.6
-MIN_PADDED = 16
+MIN_PADDED = 16       # '=' padding says "encoded value": judged from 16 (12 bytes encoded)
 KEYED_MAX_RUN = 4.0   # for values under a weak key name, see keyed_value_ok
 MIN_SINGLE = 24       # single-case letters+digits are commoner in ids: ask for a longer body
 MAX_SINGLE_RUN = 6.0  # above the p99 of random base36 bodies of 24+ characters
