@@ -1,12 +1,16 @@
 """Secrets and PII masking with typed, numbered placeholders.
 
-Owns the one rule table that decides what never leaves the machine unmasked: cloud keys,
-vendor tokens (GitHub, GitLab, Slack, Stripe, Groq ``gsk_``, OpenAI ``sk-``…), private key
-blocks, passwords in URLs / connection strings / assignments, JWTs, bearer credentials, and
-PII (emails, public IPv4/IPv6 addresses, Luhn-valid card numbers, phone numbers, SSNs,
-IBANs). Each finding becomes ``[REDACTED:<type>#<n>]``, numbered per type, the same value
-always getting the same placeholder within one ``Redactor``. The placeholder → original map
-lives only in ``Redactor.mapping``; this module never writes it anywhere.
+Owns the one rule table that decides what never leaves the machine unmasked, in priority order:
+vendor tokens with exact formats (cloud keys, GitHub, GitLab, Slack, Stripe, Groq ``gsk_``,
+OpenAI ``sk-``…), private key blocks, JWTs by structure (the header decodes to JSON naming
+``alg``/``typ``), credentials in URLs, headers (``Authorization``, cookies), connection strings,
+command-line flags and key/value assignments, then Yelp detect-secrets' regex plugins
+(``redaction.vendor``), then PII (emails, public IPv4/IPv6, Luhn-valid cards, phone numbers,
+SSNs, mod-97 IBANs, national ids with check digits), and last any token that looks randomly
+drawn, whoever minted it (``redaction.tokens``). The value checks live in ``redaction.checks``.
+Each finding becomes ``[REDACTED:<type>#<n>]``, numbered per type, the same value always
+getting the same placeholder within one ``Redactor``. The placeholder → original map lives only
+in ``Redactor.mapping``; this module never writes it anywhere.
 
 Masking never changes the number of lines (a multi-line private key becomes one
 placeholder per line), so ``redact_lines`` and ``crashlens redact`` stay line for line.
@@ -20,20 +24,20 @@ placeholder per line), so ``redact_lines`` and ``crashlens redact`` stay line fo
 
 from __future__ import annotations
 
-import base64
-import binascii
 import bisect
-import ipaddress
 import re
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Iterator
 
 from .config import Settings
 from .errors import ConfigError
+from .redaction.checks import (
+    PLACEHOLDER_RE, assigned_ok, aws_key_ok, bare_ok, basic_ok, card_ok, find_national_ids, global_ip, iban_ok, jwt_ok,
+)
+from .redaction.tokens import cookie_values, find_tokens, keyed_value_ok
+from .redaction.vendor import vendor_findings
 
 __all__ = ["Redactor", "redact_text", "redact_lines", "SECRET_TYPES", "PII_TYPES", "PLACEHOLDER_RE"]
-
-PLACEHOLDER_RE = re.compile(r"\[REDACTED:[a-z0-9_]+#\d+\]")
 
 SECRET_TYPES = (
     "private_key", "aws_key", "aws_secret", "gcp_key", "azure_key", "github_token", "gitlab_token",
@@ -41,7 +45,7 @@ SECRET_TYPES = (
     "bearer_token", "url_password", "password", "secret",
 )
 _SECRET_SET = frozenset(SECRET_TYPES)
-PII_TYPES = ("email", "ipv4", "ipv6", "card", "phone", "ssn", "iban")
+PII_TYPES = ("email", "ipv4", "ipv6", "card", "phone", "ssn", "iban", "national_id")
 
 # A private key body shorter than this is a placeholder in docs/tests ("anything", "..."),
 # not key material.
@@ -55,118 +59,20 @@ _MAX_KEY_LINES = 400
 @dataclass(frozen=True)
 class _Rule:
     type: str
-    regex: re.Pattern[str]
+    regex: re.Pattern[str] | None
     group: int | str = 0           # the part of the match that is the sensitive value
     needles: tuple[str, ...] = ()  # cheap prefilter: lowercase substrings, any must occur
     check: Callable[[str], bool] | None = None
     retype: Callable[[re.Match[str]], str] | None = None  # a finer type from the key name
     gate: Callable[[str], bool] | None = None  # a cheaper whole-text test than the regex
+    finder: Callable[[str], Iterable[tuple[int, int]]] | None = None  # spans found by code, not one regex
     # Case-insensitive parts are written in lowercase: on lowercased text the rule runs
     # without IGNORECASE, which makes keyword alternations ~5x faster in CPython's re.
     lregex: re.Pattern[str] | None = field(default=None, init=False, compare=False)
 
     def __post_init__(self) -> None:
-        if "(?i:" in self.regex.pattern:
+        if self.regex is not None and "(?i:" in self.regex.pattern:
             object.__setattr__(self, "lregex", re.compile(self.regex.pattern.replace("(?i:", "(?:")))
-
-
-# ---- value checks -----------------------------------------------------------------------
-
-def _luhn(digits: str) -> bool:
-    total = 0
-    for i, ch in enumerate(reversed(digits)):
-        d = ord(ch) - 48
-        if i % 2:
-            d *= 2
-            if d > 9:
-                d -= 9
-        total += d
-    return total % 10 == 0
-
-
-def _card_ok(raw: str) -> bool:
-    digits = re.sub(r"[ -]", "", raw)
-    n = len(digits)
-    if not 13 <= n <= 19 or len(set(digits)) < 2:
-        return False
-    two, four = int(digits[:2]), int(digits[:4])
-    # Issuer prefixes (IIN) of the card networks: keeps 13–16 digit ids, epoch milliseconds
-    # (they start with 1) and counters from being taken for card numbers.
-    known = (
-        digits[0] == "4"
-        or 51 <= two <= 55 or 2221 <= four <= 2720
-        or two in (34, 37) or two in (36, 38, 39) or 300 <= int(digits[:3]) <= 305
-        or four == 6011 or two in (62, 64, 65) or 3528 <= four <= 3589
-    )
-    return known and _luhn(digits)
-
-
-def _global_ip(raw: str) -> bool:
-    try:
-        addr = ipaddress.ip_address(raw.split("%", 1)[0])
-    except ValueError:
-        return False
-    # Private, loopback, link-local and documentation addresses identify no person.
-    return addr.is_global and not addr.is_multicast
-
-
-def _aws_key_ok(raw: str) -> bool:
-    return len(set(raw[4:])) >= 4  # AKIAXXXXXXXXXXXXXXXX and friends are placeholders
-
-
-def _iban_ok(raw: str) -> bool:
-    s = raw.replace(" ", "")
-    if not 15 <= len(s) <= 34:
-        return False
-    moved = s[4:] + s[:4]
-    try:
-        return int("".join(str(int(c, 36)) for c in moved)) % 97 == 1
-    except ValueError:
-        return False
-
-
-def _basic_ok(raw: str) -> bool:
-    try:
-        decoded = base64.b64decode(raw + "=" * (-len(raw) % 4), validate=True)
-    except (binascii.Error, ValueError):
-        return False
-    return b":" in decoded
-
-
-def _credential_like(raw: str) -> bool:
-    """A bare value that looks like key material rather than a word of prose."""
-    return len(raw) >= 16 and bool(re.search(r"\d", raw)) and bool(re.search(r"[A-Za-z]", raw))
-
-
-_PLACEHOLDER_VALUE = re.compile(
-    r"""^(?:
-        [x*#.\-_•?]+ | <[^>]*> | \$\{[^}]*\} | \$\(?[A-Za-z_][A-Za-z0-9_]*\)? | \{\{.*\}\} | %[sd] | \(?null\)?
-      | (?i:none|nil|null|undefined|true|false|yes|no|on|off|ok|n/?a|empty|unset|missing|required|optional|invalid|
-            expired|hidden|masked|redacted|changeme|change_me|secret|password|token|string|str|bool|int)
-      | [a-z]*(?:fake|dummy|example|sample|placeholder|changeme|your|test)[a-z_]*
-      | [A-Z][A-Z0-9_]*_(?:ID|NAME|VAR|ENV|FILE|PATH)
-    )$""",
-    re.X,
-)
-_VAR_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*$")
-
-
-def _assigned_ok(raw: str) -> bool:
-    """An assigned secret value (quoted): anything but an empty or placeholder value."""
-    v = raw.strip()
-    return bool(v) and not _PLACEHOLDER_VALUE.match(v) and not PLACEHOLDER_RE.fullmatch(v)
-
-
-def _bare_ok(raw: str) -> bool:
-    """An unquoted assigned value: also not a plain lowercase word or a variable reference."""
-    v = raw.strip().rstrip(",;")
-    if not _assigned_ok(v):
-        return False
-    if re.fullmatch(r"[a-z]+", v) and len(v) < 12:  # "password: incorrect", "token=expired"
-        return False
-    if re.fullmatch(r"\d{1,6}", v):  # counts and timeouts next to a token/secret key name
-        return False
-    return not (_VAR_NAME.match(v) and not re.search(r"\d", v) and v != v.lower() and v != v.upper())
 
 
 def _key_type(default: str) -> Callable[[re.Match[str]], str]:
@@ -200,7 +106,10 @@ _KEYWORDS = (
 _KEY = rf"(?=[abcegimoprstu_])(?i:{_KEYWORDS})(?![A-Za-z0-9])"
 _SEP = r"[ \t]*(?::=|=>|->|=|:|-{2,})[ \t]*"
 _SECRET_NEEDLES = ("pass", "secret", "key", "token", "credential")
-_Q_VALUE = r"(?P<q>[\"'`])(?P<v>(?:(?!(?P=q)).){1,512})(?P=q)"
+_WEAK_KEY = r"(?=[aklsAKLS])(?i:api|key|login|auth|access[_\-]?id|signature)(?![A-Za-z0-9])"
+_WEAK_NEEDLES = ("api", "key", "login", "auth", "access", "signature")
+# A backtick-quoted value with a space is a shell command substitution (`vault read …`), not a secret.
+_Q_VALUE = r"(?P<q>[\"'`])(?:(?<!`)|(?=[^`\s]{1,512}`))(?P<v>(?:(?!(?P=q)).){1,512})(?P=q)"
 
 _RULES: tuple[_Rule, ...] = (
     _Rule("private_key", re.compile(
@@ -211,7 +120,7 @@ _RULES: tuple[_Rule, ...] = (
           needles=("hooks.slack",)),
     _Rule("aws_key", re.compile(r"(?<![A-Za-z0-9])(?:A3T[A-Z0-9]|AKIA|ASIA|ABIA|ACCA|AGPA|AIDA|AIPA|ANPA|ANVA|AROA|APKA|ASCA)[A-Z0-9]{16}(?![A-Za-z0-9])"),
           needles=("a3t", "akia", "asia", "abia", "acca", "agpa", "aida", "aipa", "anpa", "anva", "aroa", "apka", "asca"),
-          check=_aws_key_ok),
+          check=aws_key_ok),
     _Rule("aws_secret", re.compile(
         r"(?P<k>(?i:aws_?secret(?:_?access)?_?key|secret_?access_?key|aws_?access_?key(?:_?id)?))[\"']?" + _SEP +
         r"[\"']?(?P<v>[A-Za-z0-9/+=]{16,})"), group="v", needles=("aws", "access_key", "accesskey"),
@@ -236,59 +145,83 @@ _RULES: tuple[_Rule, ...] = (
         r"SG\.[A-Za-z0-9_\-]{22}\.[A-Za-z0-9_\-]{43}|ya29\.[A-Za-z0-9_\-]{20,}|shp(?:at|ca|pa|ss)_[a-fA-F0-9]{32}|"
         r"do[opr]_v1_[a-f0-9]{64}|key-[0-9a-f]{32}|dop_v1_[a-f0-9]{64}|xkeysib-[a-f0-9]{64}-[A-Za-z0-9]{16})"),
         needles=("npm_", "pypi-", "hf_", "sg.", "ya29.", "shp", "_v1_", "key-", "xkeysib-")),
-    _Rule("jwt", re.compile(r"(?<![A-Za-z0-9_\-])eyJ[A-Za-z0-9_\-]{10,}\.[A-Za-z0-9_\-]{10,}\.[A-Za-z0-9_\-]{10,}"),
-          needles=("eyj",)),
+    # JWT by structure: base64url parts, the header a JSON object naming alg/typ (checks.jwt_ok).
+    _Rule("jwt", re.compile(r"(?<![A-Za-z0-9_\-])eyJ[A-Za-z0-9_\-]{4,}={0,2}\.[A-Za-z0-9_\-]{2,}={0,2}(?:\.[A-Za-z0-9_\-+/=]*)?"),
+          needles=("eyj",), check=jwt_ok),
     _Rule("url_password", re.compile(
         r"(?i:[a-z][a-z0-9+.\-]{1,20})://[^\s:/?#@\[\]\"'<>]{0,128}:(?P<v>[^\s@/\"'<>]{1,256})@(?=[\w\[.\-])"),
         group="v", needles=("://",)),
     _Rule("bearer_token", re.compile(
         r"(?i:\bauthorization[\"']?[ \t]*[:=][ \t]*[\"']?(?:bearer|token|digest|apikey|sso-key|negotiate)[ \t]+)(?P<v>[A-Za-z0-9\-._~+/=:,]{8,})"),
         group="v", needles=("authorization",)),
-    _Rule("bearer_token", re.compile(r"(?i:\bbearer[ \t]+)(?P<v>[A-Za-z0-9\-._~+/]{16,}={0,2})"),
+    # An Authorization header without a scheme word: the value itself is the credential.
+    _Rule("bearer_token", re.compile(r"(?i:\bauthorization)[\"']?[ \t]*[:=][ \t]*[\"']?(?P<v>[A-Za-z0-9\-._~+/=]{16,})(?![\w\-.~+/=])"),
+          group="v", needles=("authorization",), check=keyed_value_ok),
+    _Rule("secret", None, needles=("cookie",), finder=cookie_values),
+    _Rule("bearer_token", re.compile(r"(?i:\bbearer:?[ \t]+)(?P<v>[A-Za-z0-9\-._~+/]{16,}={0,2})"),
           group="v", needles=("bearer",), check=lambda v: bool(re.search(r"[0-9]", v) or re.search(r"[A-Z].*[a-z]|[a-z].*[A-Z]", v))),
     _Rule("bearer_token", re.compile(r"(?i:\bbasic[ \t]+)(?P<v>[A-Za-z0-9+/]{8,}={0,2})(?![A-Za-z0-9+/=])"),
-          group="v", needles=("basic",), check=_basic_ok),
+          group="v", needles=("basic",), check=basic_ok),
     # Connection strings: Server=...;User Id=...;Password=...;  (ODBC/ADO.NET/JDBC style)
     # A value ends at ";" in a connection string, at "&" in a URL query.
     _Rule("password", re.compile(r"(?i:(?<![A-Za-z0-9_])(?:password|pwd))=(?P<v>[^;\s\"']{1,256}(?=;)|[^;\s\"'&]{1,256}(?=&|$|[\s\"']))"),
-          group="v", needles=("password=", "pwd="), check=_assigned_ok),
+          group="v", needles=("password=", "pwd="), check=assigned_ok),
     # curl -u user:password / --user=user:password
     _Rule("password", re.compile(r"(?<!\S)(?:-u|--user)[ =][\"']?[^\s:\"']+:(?P<v>[^\s\"']+)"),
-          group="v", needles=("curl", "--user"), check=_assigned_ok),
+          group="v", needles=("curl", "--user"), check=assigned_ok),
+    # Command-line flags: --api-key VALUE, --password=VALUE (the flag name ends with the keyword)
+    _Rule("secret", re.compile(r"(?<![\w-])--(?:[a-z0-9]+-)*(?P<k>api-?key|key|token|secret|password|passwd|pass)(?![\w-])[ =]+[\"']?(?P<v>[^\s\"']{8,256})"),
+          group="v", needles=("--",), check=bare_ok, retype=_key_type("secret")),
     # XML config: <add key="DbPassword" value="..."/>
     _Rule("password", re.compile(rf"(?i:key=\"[^\"]*(?:{_KEYWORDS})\"[ \t]+value=)\"(?P<v>[^\"]+)\""),
-          group="v", needles=("value=",), check=_assigned_ok),
+          group="v", needles=("value=",), check=assigned_ok),
     # Keyed calls: getenv("API_TOKEN", "default"), setPassword('x')
-    _Rule("secret", re.compile(rf"[\"'](?P<k>{_KEY})[\"'][ \t]*,[ \t]*{_Q_VALUE}"),
-          group="v", needles=_SECRET_NEEDLES, check=_assigned_ok, retype=_key_type("secret")),
+    _Rule("secret", re.compile(rf"[\"'](?:[A-Za-z0-9_.\-]{{0,40}}?[_.\-])?(?P<k>{_KEY})[\"'][ \t]*,[ \t]*{_Q_VALUE}"),
+          group="v", needles=_SECRET_NEEDLES, check=assigned_ok, retype=_key_type("secret")),
     # key = "value" / "key": "value" / key: 'value'
     _Rule("secret", re.compile(rf"(?P<k>{_KEY})[\"'`]?{_SEP}{_Q_VALUE}"),
-          group="v", needles=_SECRET_NEEDLES, check=_assigned_ok, retype=_key_type("secret")),
+          group="v", needles=_SECRET_NEEDLES, check=assigned_ok, retype=_key_type("secret")),
     # key=value / key: value (unquoted): stricter, prose and logfmt live here
     _Rule("secret", re.compile(rf"(?P<k>{_KEY}){_SEP}(?P<v>[^\s\"'`,;)\]}}]{{3,256}})"),
-          group="v", needles=_SECRET_NEEDLES, check=_bare_ok, retype=_key_type("secret")),
+          group="v", needles=_SECRET_NEEDLES, check=bare_ok, retype=_key_type("secret")),
+    # Weak key names (hubspotKey, IO_KEY, SONAR_LOGIN, accessId, MAILCHIMP_API): ordinary values
+    # live under them too, so only a value shaped like minted key material counts.
+    _Rule("secret", re.compile(rf"(?P<k>{_WEAK_KEY})[\"'`]?{_SEP}{_Q_VALUE}"),
+          group="v", needles=_WEAK_NEEDLES, check=keyed_value_ok),
+    _Rule("secret", re.compile(rf"(?P<k>{_WEAK_KEY}){_SEP}(?P<v>[A-Za-z0-9+/_.~\-]{{12,256}}={{0,3}})(?![A-Za-z0-9+/=_.~\-])"),
+          group="v", needles=_WEAK_NEEDLES, check=keyed_value_ok),
+    # Yelp detect-secrets' vendor regex plugins (redaction/vendor.py), for formats not above.
+    _Rule("api_token", None, finder=vendor_findings),
     # ---- PII
     _Rule("email", re.compile(r"(?<![A-Za-z0-9._%+\-])[A-Za-z0-9][A-Za-z0-9._%+\-]{0,63}@(?:[A-Za-z0-9](?:[A-Za-z0-9\-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,24}(?![A-Za-z0-9\-])"),
           needles=("@",)),
     _Rule("ipv4", re.compile(r"(?<![\w.])(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?![\w]|\.\d)"),
-          needles=(".",), check=_global_ip),
+          needles=(".",), check=global_ip),
     _Rule("ipv6", re.compile(r"(?<![\w:.])(?:[0-9A-Fa-f]{1,4}:){1,7}(?::|(?::[0-9A-Fa-f]{1,4}){1,7}|[0-9A-Fa-f]{1,4})(?:%[A-Za-z0-9]+)?(?![\w:])"),
-          needles=("::", ":"), check=_global_ip, gate=lambda t: "::" in t or t.count(":") >= 7),
+          needles=("::", ":"), check=global_ip, gate=lambda t: "::" in t or t.count(":") >= 7),
     _Rule("card", re.compile(r"(?<![\w.\-:/])(?:\d{13,19}|\d{4}([ -])\d{4}\1\d{4}\1\d{1,7}|\d{4}([ -])\d{6}\2\d{4,5})(?![\w]|[.\-:/]\d)"),
-          check=_card_ok),
+          check=card_ok),
     _Rule("ssn", re.compile(r"(?<![\w\-.])(?!000|666|9\d\d)\d{3}-(?!00)\d{2}-(?!0000)\d{4}(?![\w\-]|\.\d)"), needles=("-",)),
     _Rule("phone", re.compile(
         r"(?<![\w+\-.])(?:\+\d{1,3}[ .\-]?(?:\(\d{1,4}\)[ .\-]?)?\d{1,4}(?:[ .\-]\d{2,4}){1,4}|\(\d{3}\)[ ]?\d{3}[ .\-]\d{4}|\d{3}[.\-]\d{3}[.\-]\d{4})(?![\w\-]|\.\d)"),
         check=lambda v: 8 <= sum(c.isdigit() for c in v) <= 15),
+    _Rule("phone", re.compile(r"(?<![\w+\-.])\+[1-9]\d{7,14}(?![\w\-]|\.\d)"), needles=("+",)),  # E.164 written solid
     _Rule("iban", re.compile(r"(?<![A-Za-z0-9])[A-Z]{2}\d{2}(?:[ ]?[A-Z0-9]{4}){2,7}(?:[ ]?[A-Z0-9]{1,3})?(?![A-Za-z0-9])"),
-          check=_iban_ok),
+          check=iban_ok),
+    # National ids with a check digit (CPF, CN resident id, DNI/NIE, Aadhaar, codice fiscale).
+    _Rule("national_id", None, finder=find_national_ids),
+    # Last: any remaining token that looks randomly drawn (redaction/tokens.py), whatever its vendor.
+    _Rule("api_token", None, finder=find_tokens),
 )
 
 
 # One scan decides whether any secret rule can apply: most log lines mention no key, token
 # or password, and checking 25 rules' needles one by one costs more than all the PII regexes.
 _GATED = tuple(r for r in _RULES if r.type in SECRET_TYPES and r.needles)
-_SECRET_GATE = re.compile("|".join(re.escape(n) for n in sorted({n for r in _GATED for n in r.needles}, key=len, reverse=True)))
+_SECRET_NEEDLE_SET = frozenset(n for r in _GATED for n in r.needles)
+# Every needle is looked up once per text (a set comprehension over ~80 short strings costs a
+# third of asking each rule's own needles in turn).
+_ALL_NEEDLES = tuple(sorted({n for r in _RULES for n in r.needles}))
 
 
 def _parse_skip(text: str) -> frozenset[str]:
@@ -366,13 +299,14 @@ class Redactor:
         found: list[tuple[int, int, str]] = []
         # str.lower never shortens a character, so equal length means equal offsets.
         aligned = len(low) == len(text)
-        gated = _SECRET_GATE.search(low) is not None
+        present = {n for n in _ALL_NEEDLES if n in low}
+        gated = not present.isdisjoint(_SECRET_NEEDLE_SET)
         has_digit: bool | None = None
         for rule in self._rules:
             if rule.needles:
                 if rule.type in _SECRET_SET and not gated:
                     continue
-                if not any(n in low for n in rule.needles):
+                if present.isdisjoint(rule.needles):
                     continue
             else:
                 if has_digit is None:
@@ -381,9 +315,15 @@ class Redactor:
                     continue
             if rule.gate is not None and not rule.gate(text):
                 continue
+            if rule.finder is not None:
+                for start, end in rule.finder(text):
+                    if start < end and taken.claim(start, end):
+                        found.append((start, end, rule.type))
+                continue
             if rule.lregex is not None and aligned:
                 matches = rule.lregex.finditer(low)
             else:
+                assert rule.regex is not None
                 matches = rule.regex.finditer(text)
             for m in matches:
                 start, end = m.span(rule.group)

@@ -1,0 +1,277 @@
+"""Value checks for redaction rules: is this matched text really a secret or a person's data?
+
+A regex finds the *shape*; these functions decide on the *value*: checksums that real numbers
+carry and random digit runs do not (Luhn, IBAN mod-97, national id check digits), JWT headers
+that decode to JSON, assigned values that are placeholders or template references rather than
+credentials, and the Shannon entropy used by the generic token rule.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import ipaddress
+import json
+import math
+import re
+from collections import Counter
+
+__all__ = [
+    "luhn", "card_ok", "iban_ok", "global_ip", "aws_key_ok", "basic_ok", "jwt_ok", "assigned_ok", "bare_ok",
+    "is_reference", "entropy", "cpf_ok", "es_id_ok", "aadhaar_ok", "cn_id_ok", "it_cf_ok",
+    "find_national_ids",
+]
+
+PLACEHOLDER_RE = re.compile(r"\[REDACTED:[a-z0-9_]+#\d+\]")
+
+
+def entropy(s: str) -> float:
+    """Shannon entropy of ``s`` in bits per character."""
+    n = len(s)
+    if not n:
+        return 0.0
+    return -sum(c / n * math.log2(c / n) for c in Counter(s).values())
+
+
+# ---- checksummed numbers ----------------------------------------------------------------
+
+def luhn(digits: str) -> bool:
+    total = 0
+    for i, ch in enumerate(reversed(digits)):
+        d = ord(ch) - 48
+        if i % 2:
+            d *= 2
+            if d > 9:
+                d -= 9
+        total += d
+    return total % 10 == 0
+
+
+def card_ok(raw: str) -> bool:
+    digits = re.sub(r"[ -]", "", raw)
+    n = len(digits)
+    if not 13 <= n <= 19 or len(set(digits)) < 2:
+        return False
+    two, four = int(digits[:2]), int(digits[:4])
+    # Issuer prefixes (IIN) of the card networks: keeps 13–16 digit ids, epoch milliseconds
+    # (they start with 1) and counters from being taken for card numbers.
+    known = (
+        digits[0] == "4"
+        or 51 <= two <= 55 or 2221 <= four <= 2720
+        or two in (34, 37) or two in (36, 38, 39) or 300 <= int(digits[:3]) <= 305
+        or four == 6011 or two in (62, 64, 65) or 3528 <= four <= 3589
+    )
+    return known and luhn(digits)
+
+
+def iban_ok(raw: str) -> bool:
+    s = raw.replace(" ", "")
+    if not 15 <= len(s) <= 34:
+        return False
+    moved = s[4:] + s[:4]
+    try:
+        return int("".join(str(int(c, 36)) for c in moved)) % 97 == 1
+    except ValueError:
+        return False
+
+
+def cpf_ok(raw: str) -> bool:
+    """Brazilian CPF (``123.456.789-09``): two mod-11 check digits."""
+    d = [int(c) for c in raw if c.isdigit()]
+    if len(d) != 11 or len(set(d)) == 1:
+        return False
+    for n in (9, 10):
+        s = sum(d[i] * (n + 1 - i) for i in range(n)) * 10 % 11 % 10
+        if s != d[n]:
+            return False
+    return True
+
+
+_DNI_LETTERS = "TRWAGMYFPDXBNJZSQVHLCKE"
+
+
+def es_id_ok(raw: str) -> bool:
+    """Spanish DNI (``12345678Z``) or NIE (``X1234567L``): the letter is the number mod 23."""
+    s = raw.replace("-", "").upper()
+    lead = {"X": "0", "Y": "1", "Z": "2"}.get(s[0])
+    num = (lead + s[1:-1]) if lead else s[:-1]
+    return num.isdigit() and len(num) == 8 and _DNI_LETTERS[int(num) % 23] == s[-1]
+
+
+def _verhoeff_tables() -> tuple[list[list[int]], list[list[int]]]:
+    # The dihedral group D5 multiplication table and the position permutation of Verhoeff's scheme.
+    d = [[0] * 10 for _ in range(10)]
+    for i in range(10):
+        for j in range(10):
+            if i < 5 and j < 5:
+                d[i][j] = (i + j) % 5
+            elif i < 5:
+                d[i][j] = (i + (j - 5)) % 5 + 5
+            elif j < 5:
+                d[i][j] = ((i - 5) - j) % 5 + 5
+            else:
+                d[i][j] = ((i - 5) - (j - 5)) % 5
+    p = [list(range(10)), [1, 5, 7, 6, 2, 8, 3, 0, 9, 4]]
+    for k in range(2, 8):
+        p.append([p[1][p[k - 1][j]] for j in range(10)])
+    return d, p
+
+
+_VD, _VP = _verhoeff_tables()
+
+
+def aadhaar_ok(raw: str) -> bool:
+    """Indian Aadhaar (``2345 6789 0123``): 12 digits, first 2–9, Verhoeff check digit."""
+    digits = [int(c) for c in raw if c.isdigit()]
+    if len(digits) != 12 or digits[0] < 2:
+        return False
+    c = 0
+    for i, dgt in enumerate(reversed(digits)):
+        c = _VD[c][_VP[i % 8][dgt]]
+    return c == 0
+
+
+def cn_id_ok(raw: str) -> bool:
+    """Chinese resident identity number: 17 digits (with a birth date) and an ISO 7064 mod 11-2 check."""
+    s = raw.upper()
+    if len(s) != 18 or not s[:17].isdigit():
+        return False
+    weights = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2]
+    check = "10X98765432"[sum(int(c) * w for c, w in zip(s[:17], weights)) % 11]
+    return check == s[17]
+
+
+_CF_ODD = [1, 0, 5, 7, 9, 13, 15, 17, 19, 21, 2, 4, 18, 20, 11, 3, 6, 8, 12, 14, 16, 10, 22, 25, 24, 23]
+
+
+def it_cf_ok(raw: str) -> bool:
+    """Italian codice fiscale (16 characters): the last letter is a check over the first 15."""
+    s = raw.upper()
+    if len(s) != 16:
+        return False
+    total = 0
+    for i, ch in enumerate(s[:15]):
+        v = int(ch) if ch.isdigit() else ord(ch) - 65
+        total += _CF_ODD[v] if i % 2 == 0 else v
+    return chr(65 + total % 26) == s[15]
+
+
+# ---- network and vendor values ------------------------------------------------------------
+
+def global_ip(raw: str) -> bool:
+    try:
+        addr = ipaddress.ip_address(raw.split("%", 1)[0])
+    except ValueError:
+        return False
+    # Private, loopback, link-local and documentation addresses identify no person.
+    return addr.is_global and not addr.is_multicast
+
+
+def aws_key_ok(raw: str) -> bool:
+    return len(set(raw[4:])) >= 4  # AKIAXXXXXXXXXXXXXXXX and friends are placeholders
+
+
+def basic_ok(raw: str) -> bool:
+    try:
+        decoded = base64.b64decode(raw + "=" * (-len(raw) % 4), validate=True)
+    except (binascii.Error, ValueError):
+        return False
+    return b":" in decoded
+
+
+def _b64url(part: str) -> bytes:
+    try:
+        return base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
+    except (binascii.Error, ValueError):
+        return b""
+
+
+def jwt_ok(token: str) -> bool:
+    """A JWT: ``header.payload[.signature]``, the header base64url of a JSON object naming
+    ``alg`` or ``typ`` (RFC 7519 §5, RFC 7515 §4). A header cut short or carrying odd bytes
+    still counts when the key names are readable: truncated tokens in logs are still tokens."""
+    parts = token.split(".")
+    if len(parts) < 2 or not parts[1]:
+        return False
+    head = _b64url(parts[0][: len(parts[0]) - len(parts[0]) % 4] or parts[0])
+    try:
+        obj = json.loads(head)
+        if isinstance(obj, dict) and ("alg" in obj or "typ" in obj):
+            return True
+    except ValueError:
+        pass
+    return b'"alg"' in head or b'"typ"' in head
+
+
+# ---- assigned values ----------------------------------------------------------------------
+
+_PLACEHOLDER_VALUE = re.compile(
+    r"""^(?:
+        [x*#.\-_•?]+ | <[^>]*> | \$\{[^}]*\} | \$\(?[A-Za-z_][A-Za-z0-9_]*\)? | \{\{.*\}\} | %[sd] | \(?null\)?
+      | (?i:none|nil|null|undefined|true|false|yes|no|on|off|ok|n/?a|empty|unset|missing|required|optional|invalid|
+            expired|hidden|masked|redacted|changeme|change_me|secret|password|token|string|str|bool|int)
+      | [a-z]*(?:fake|dummy|example|sample|placeholder|changeme|your|test)[a-z_]*
+      | [A-Z][A-Z0-9_]*_(?:ID|NAME|VAR|ENV|FILE|PATH)
+    )$""",
+    re.X,
+)
+_VAR_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*$")
+# A value that refers to a secret kept elsewhere rather than holding one: shell and template
+# substitutions (${X}, $(cmd), `cmd`, {{ x }}, {X}), Windows %VAR%, <angle placeholders> (docs
+# and templates write "<your token>", "<TOKEN>"; a minted key never starts with '<').
+_REFERENCE = re.compile(r"^(?:\$\{|\$\(|`|\{|%[A-Za-z_][A-Za-z0-9_]*%|<|\$[A-Za-z_])")
+
+
+def is_reference(v: str) -> bool:
+    return bool(_REFERENCE.match(v))
+
+
+def assigned_ok(raw: str) -> bool:
+    """An assigned secret value (quoted): anything but an empty, placeholder or reference value."""
+    v = raw.strip()
+    return bool(v) and not _PLACEHOLDER_VALUE.match(v) and not PLACEHOLDER_RE.fullmatch(v) and not is_reference(v)
+
+
+def bare_ok(raw: str) -> bool:
+    """An unquoted assigned value: also not a plain lowercase word or a variable reference."""
+    v = raw.strip().rstrip(",;")
+    if not assigned_ok(v):
+        return False
+    if re.fullmatch(r"[a-z]+", v) and len(v) < 12:  # "password: incorrect", "token=expired"
+        return False
+    if re.fullmatch(r"\d{1,6}", v):  # counts and timeouts next to a token/secret key name
+        return False
+    return not (_VAR_NAME.match(v) and not re.search(r"\d", v) and v != v.lower() and v != v.upper())
+
+
+# National ids, only in formats that carry a check digit (a bare digit run is an id or a count),
+# in one scan. The pattern starts with a character class and checks the left boundary just
+# after it, so re skips ahead by that class instead of trying a look-behind at every position.
+# An empty named group marks which format matched.
+_NATIONAL_ID = re.compile(
+    r"[\dA-Z](?<![A-Za-z0-9.\-][\dA-Z])(?:"
+    r"(?<=\d)\d\d\.\d{3}\.\d{3}-\d{2}(?P<cpf>)"
+    r"|(?<=\d)\d{5}(?:19|20)\d\d(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\d{3}[\dXx](?P<cn>)"
+    r"|(?<=[\dXYZ])\d{7}-?[A-Z](?P<es>)"
+    r"|(?<=[2-9])\d{3} \d{4} \d{4}(?P<aadhaar>)"
+    r"|(?<=[A-Z])[A-Z]{5}\d\d[A-EHLMPR-T]\d\d[A-Z]\d{3}[A-Z](?P<it>)"
+    r")(?![A-Za-z0-9\-]|[. ]\d)"
+)
+_NATIONAL_CHECKS = {"cpf": cpf_ok, "cn": cn_id_ok, "es": es_id_ok, "aadhaar": aadhaar_ok, "it": it_cf_ok}
+
+
+def find_national_ids(text: str) -> list[tuple[int, int]]:
+    """Spans of national id numbers whose check digit is right: Brazilian CPF, Chinese resident
+    id, Spanish DNI/NIE, Indian Aadhaar (grouped), Italian codice fiscale.
+
+    >>> find_national_ids("cpf 529.982.247-25, build 1234567890")
+    [(4, 18)]
+    """
+    spans = []
+    for m in _NATIONAL_ID.finditer(text):
+        for name, check in _NATIONAL_CHECKS.items():
+            if m.group(name) is not None:
+                if check(m.group(0)):
+                    spans.append(m.span())
+                break
+    return spans

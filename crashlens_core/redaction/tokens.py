@@ -1,0 +1,239 @@
+r"""Generic detection of credential-shaped tokens, for key formats no rule lists.
+
+Vendors mint API keys the same way: a short readable prefix (``aio_``, ``dp.ct.``, ``sgp_``,
+``PMAK-``…) and a body drawn at random from an alphabet of 36–64 symbols. Identifiers in logs
+are different: words (``NSOperatingSystemVersion``), digit runs (``blk_-889827…``), single-case
+hex (trace ids, commits, content hashes), UUIDs (groups of at most 12), dotted names, paths.
+The rule here keys on the one property random bodies have and those do not: *short runs*.
+Cut a string into runs of one character class (``[A-Z]?[a-z]+``, ``[A-Z]+``, ``\d+``): a uniformly
+random base62 body gives runs of 1.9 characters on average (95% of 20–40 character bodies stay
+under 2.5); words and camelCase identifiers give runs of whole words, 3.6–9
+(``Log4jLoggerAdapter`` 3.6, ``RetryUpToMaximumCountWithFixedSleep`` 4.4). A single-case base36
+body (2.4 on average, but with a long tail) is told from a name with a number by its scattered
+digits instead. Entropy backs this up: a random string of n characters over an alphabet of k
+carries close to log2(min(n, k)) bits per character, written text much less.
+
+:func:`find_tokens` yields ``(start, end)`` spans of tokens judged random. The thresholds are
+module constants set from simulated uniform random strings (percentiles quoted beside them)
+and checked on the tune half of ``bench/redact.py``, never on its report half.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Iterator
+
+from .checks import assigned_ok, entropy
+
+__all__ = ["find_tokens", "is_random_token", "keyed_value_ok", "mean_run_length", "cookie_values"]
+
+# A token run: the characters of base64/base64url, dots and tildes (prefix separators). ':' '='
+# '@' '?' '&' and quotes end a run, so key=value, user@host and URL queries split at their
+# delimiters; trailing '=' padding stays with the token.
+_RUN = re.compile(r"[A-Za-z0-9_\-+/.~]{12,}={0,3}")
+_PART_SPLIT = re.compile(r"[._\-~]")
+# A dotted run whose last part is a short lowercase word is a host or file name
+# (``x.ec2.internal``, ``…-f0eb1acf0da8.png``): names with content hashes, not credentials.
+_NAME_TAIL = re.compile(r"\.[a-z][a-z0-9]{1,4}$")
+# Named digests (sha256-…, md5_…) are content hashes by their own label.
+_DIGEST_PREFIX = re.compile(r"^(?i:sha(?:1|224|256|384|512)?|md5|blake2[bs]?|crc32|xxh\d*)[-_:]")
+_HEX = frozenset("0123456789abcdefABCDEF")
+
+# Thresholds (tuned on the tune half only; see the module docstring for why these shapes).
+MIN_MIXED = 20        # shortest mixed-case body judged (truffleHog's 20: shorter random ids abound)
+MAX_MIXED_RUN = 3.0   # ~p99 of random base62 bodies of 24+ characters, under camelCase's 3.6
+MIN_PADDED = 16       # '=' padding says "encoded value": judged from 16 (12 bytes encoded)
+KEYED_MAX_RUN = 4.0   # for values under a weak key name, see keyed_value_ok
+MIN_SINGLE = 24       # single-case letters+digits are commoner in ids: ask for a longer body
+MAX_SINGLE_RUN = 6.0  # above the p99 of random base36 bodies of 24+ characters
+# Share of log2(min(n, k)) bits per character a body must reach. Simulated uniform random
+# bodies of 20–40 characters reach it 99% of the time (their 1st percentile is 0.78 of the
+# bound for base36, 0.84 for base62); the run-length test, not this one, separates words.
+ENTROPY_MARGIN = 0.75
+
+
+_DIGIT_RUNS = re.compile(r"\d+")
+_DIGIT = re.compile(r"\d")
+_RUNS = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+")
+
+
+def mean_run_length(s: str) -> float:
+    """Mean length of the one-class runs (a capitalised word, capitals, digits, lowercase) of ``s``."""
+    runs = len(_RUNS.findall(s))
+    return len(s) / runs if runs else float(len(s))
+
+
+def _entropy_ok(body: str, alphabet: int) -> bool:
+    return entropy(body) >= ENTROPY_MARGIN * math.log2(min(len(body), alphabet))
+
+
+def is_random_token(body: str, padded: bool = False) -> bool:
+    """True when ``body`` (one part, no separators) looks drawn at random, not written.
+
+    ``padded``: the token ended in base64 ``=`` padding, which only encoders write; an encoded
+    value is judged from 16 characters on (a 12-byte secret encodes to 16).
+    """
+    alnum = body.replace("+", "").replace("/", "").rstrip("=")
+    n = len(alnum)
+    if n < 12 or not alnum.isascii():
+        return False
+    has_d = any(c.isdigit() for c in alnum)
+    has_u = any(c.isupper() for c in alnum)
+    has_l = any(c.islower() for c in alnum)
+    if has_u and has_l and (has_d or n >= 24):
+        return n >= (MIN_PADDED if padded else MIN_MIXED) and mean_run_length(alnum) <= MAX_MIXED_RUN and _entropy_ok(alnum, 62)
+    if has_d and (has_u != has_l):
+        if all(c in _HEX for c in alnum):
+            return False  # single-case hex: trace/span ids, commits, digests
+        # Digits are 10 of 36 symbols, so a random body scatters them: 3+ separate digit runs
+        # (written names with numbers have one or two: server01, application_1485248649253).
+        return (n >= MIN_SINGLE and mean_run_length(alnum) <= MAX_SINGLE_RUN and len(_DIGIT_RUNS.findall(alnum)) >= 3
+                and _entropy_ok(alnum, 36))
+    return False
+
+
+# Lowercase hex, digits and separators only: trace/span ids, UUIDs, commits, numbers, dates.
+# Deleting them leaves nothing, and the run is dropped before any closer (slower) look.
+_PLAIN_ID = str.maketrans("", "", "0123456789abcdef-_.~/+=")
+
+
+def _judge(text: str, start: int, end: int) -> Iterator[tuple[int, int]]:
+    run = text[start:end]
+    if not run.translate(_PLAIN_ID):
+        return
+    # One letter case and no digit: words, paths and names, never a random body (see is_random_token).
+    if (run.islower() or run.isupper()) and not _DIGIT.search(run):
+        return
+    stripped = run.rstrip(".-_~")
+    end = start + len(stripped)
+    run = stripped
+    if len(run) < 12:
+        return
+    # E-mail parts and hostnames belong to other rules.
+    if (start and text[start - 1] == "@") or (end < len(text) and text[end] == "@"):
+        return
+    if _NAME_TAIL.search(run) or _DIGEST_PREFIX.match(run):
+        return
+    if "/" in run or "+" in run:
+        if not _PART_SPLIT.search(run.rstrip("=")) and run[0] != "/" and "//" not in run:
+            body = run.rstrip("=")
+            if is_random_token(body, padded=body != run):
+                yield start, end
+            return
+        # A path or URL: judge each segment on its own.
+        pos = start
+        for piece in re.split(r"([/+])", run):
+            if len(piece) >= 12 and piece not in "/+":
+                yield from _judge(text, pos, pos + len(piece))
+            pos += len(piece)
+        return
+    parts = _PART_SPLIT.split(run.rstrip("="))
+    body = max(parts, key=len)
+    padded = run.endswith("=")
+    if is_random_token(body, padded=padded and body == parts[-1]):
+        yield start, end
+    # base64url bodies hold '-' and '_' themselves (one in 32 characters): judge the body after
+    # a readable prefix as one piece too (``nk_live_pdVolZsv…4-XXaZEj…``): when the tail is
+    # mixed case (base64url is) or its pieces are all long (random bodies split rarely); empty
+    # and 1–3 character pieces (``Jetty_0_0_0_0_62267_mapreduce____.8n7xum``) are written structure.
+    elif len(parts) > 1:
+        tail = "".join(parts[1:])
+        mixed = tail != tail.lower() and tail != tail.upper()
+        if (mixed or min(map(len, parts[1:])) >= 4) and is_random_token(tail, padded=padded):
+            yield start, end
+
+
+# A value under a key that names an identifier (request_id=, "traceId":, X-Correlation-ID:) is
+# meant to be shared for correlation, and one under a key naming a digest (hash, checksum,
+# etag, integrity, sha256…) is a content hash, however random either looks; so is the payload
+# of a data: URI (";base64,"). The generic rule leaves them.
+_ID_KEY_BEFORE = re.compile(
+    r"(?:(?:(?<![A-Za-z0-9])(?:id|ID|Id)|[_.\-](?:id|ID|Id)|[a-z0-9](?:Id|ID)"
+    r"|(?i:uuid|guid|hash|digest|checksum|etag|fingerprint|integrity|sha\d*|md5))[\"']?[ \t]*(?::=|=|:)[ \t]*[\"']?"
+    r"|;base64,)$")
+
+
+def find_tokens(text: str) -> Iterator[tuple[int, int]]:
+    """Spans of tokens in ``text`` that look like random key material.
+
+    >>> list(find_tokens("key dp.ct.bAqhcVzrhy5cRHkOlNTc0Ve6w5NUDCpcutm8vGE9myi ok"))
+    [(4, 53)]
+    >>> list(find_tokens("trace 4bf92f3577b34da6a3ce929d0e0e4736 NSOperatingSystemVersion"))
+    []
+    """
+    for m in _RUN.finditer(text):
+        for start, end in _judge(text, m.start(), m.end()):
+            if not _ID_KEY_BEFORE.search(text, max(0, start - 48), start):
+                yield start, end
+
+
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+
+
+def keyed_value_ok(raw: str) -> bool:
+    """A value under a *weak* key name (``key``, ``login``, ``api``, ``access_id``…) that is key
+    material: a UUID, hex of 16+, or one token of 12+ letters and digits that runs like random
+    text (see ``_keyed_random``). Ordinary values under such keys stay: ``cache_key=user:42``,
+    ``key=orders-2024-05-14``, ``"key": "logs/2024/05/14/app.json"`` (an object path), ``api: v1``.
+
+    >>> keyed_value_ok("3f2a1c9e-6b1d-4c2e-9f00-1a2b3c4d5e6f"), keyed_value_ok("logs/2024/05/14/app.json")
+    (True, False)
+    """
+    v = raw.strip().strip("\"'")
+    if len(v) < 12 or any(c.isspace() for c in v) or not assigned_ok(v):
+        return False
+    if _UUID.fullmatch(v):
+        return True
+    body = v.rstrip("=")
+    if "/" in body and (_PART_SPLIT.search(body) or body.startswith("/")):
+        return False  # a path: key material in base64 has '/' but no '.', '-' or '_'
+    parts = _PART_SPLIT.split(body)
+    longest = max(parts, key=len)
+    if len(longest) >= 16 and all(c in _HEX for c in longest) and any(c.isalpha() for c in longest):
+        return True
+    joined = "".join(parts)
+    candidates = [longest] + ([joined] if min(map(len, parts)) >= 4 else [])
+    return any(_keyed_random(c.replace("+", "").replace("/", "")) for c in candidates)
+
+
+def _keyed_random(alnum: str) -> bool:
+    # Short values (12–19 characters) vary a lot in run length by chance, and the key name has
+    # already said "credential": letters and digits mixed, runs under 4 on average (camelCase
+    # words run 4–9), entropy near that of random text.
+    if len(alnum) < 12 or not alnum.isalnum() or not alnum.isascii():
+        return False
+    if not any(c.isdigit() for c in alnum) or not any(c.isalpha() for c in alnum):
+        return False
+    return mean_run_length(alnum) <= KEYED_MAX_RUN and _entropy_ok(alnum, 62 if alnum != alnum.lower() else 36)
+
+
+_COOKIE_HEADER = re.compile(r"(?i:\b(?:set-)?cookie)[\"']?[ \t]*[:=][ \t]*")
+_COOKIE_PAIR = re.compile(r"[ \t]*([^=;\s\"']+)=([^;\s\"']*)")
+# Set-Cookie attributes describe the cookie; they are not its value.
+_COOKIE_ATTRS = frozenset({"path", "domain", "expires", "max-age", "samesite", "priority", "version", "comment"})
+
+
+def cookie_values(text: str) -> Iterator[tuple[int, int]]:
+    """Spans of cookie values in ``Cookie:`` / ``Set-Cookie:`` headers: a cookie value is a
+    session credential (whoever replays it is logged in), whatever its format.
+
+    >>> t = "Cookie: sessionid=abc123def456; theme=dark"
+    >>> [t[s:e] for s, e in cookie_values(t)]
+    ['abc123def456']
+    """
+    for h in _COOKIE_HEADER.finditer(text):
+        pos = h.end()
+        while True:
+            m = _COOKIE_PAIR.match(text, pos)
+            if not m:
+                break
+            name, value = m.group(1), m.group(2)
+            # Short values are flags and preferences (theme=dark, lang=en, consent=1).
+            if name.lower() not in _COOKIE_ATTRS and len(value) >= 8 and not value.isalpha():
+                yield m.start(2), m.end(2)
+            pos = m.end()
+            if pos < len(text) and text[pos] == ";":
+                pos += 1
+            else:
+                break
