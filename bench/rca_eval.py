@@ -155,8 +155,11 @@ def _naive_rank(ws: Workspace, window: tuple[datetime, datetime], service: str) 
     return next((i for i, s in enumerate(names, 1) if s == service), None)
 
 
-def nezha() -> None:
-    """The Nezha Train-Ticket day: every fault window with logs, baseline = the day's normal period; tune and report halves."""
+def nezha(keep: Path | None = None, halves: tuple[str, ...] = ("tune", "report")) -> None:
+    """The Nezha Train-Ticket day: every fault window with logs, baseline = the day's normal period; tune and report halves.
+
+    ``keep``: build the workspace there once and reuse it on later runs (ingest takes minutes).
+    """
     from crashlens_core.ingest import ingest_files
     from crashlens_core.rca.engine import run_rca
 
@@ -164,12 +167,13 @@ def nezha() -> None:
     normal_dir = NEZHA / "construct_data" / day.name
     faults = json.loads((day / f"{day.name}-fault_list.json").read_text())
     with tempfile.TemporaryDirectory(prefix="rca-nezha-") as tmp:
-        folder = Path(tmp) / "ws"
+        folder = keep or Path(tmp) / "ws"
+        reuse = (folder / "crashlens.duckdb").exists()
         settings = Settings(workspace=folder)
         started = time.perf_counter()
         with Workspace.open(folder) as ws:
             logs, spans, metrics = [], [], []
-            for d in (normal_dir, day):
+            for d in () if reuse else (normal_dir, day):
                 logs += ingest_files(ws, "logs", sorted(str(p) for p in (d / "log").glob("*.csv")), "csv", NEZHA_LOG_MAP,
                                      settings=settings)
                 spans += ingest_files(ws, "spans", sorted(str(p) for p in (d / "trace").glob("*.csv")), "csv", NEZHA_SPAN_MAP,
@@ -178,14 +182,17 @@ def nezha() -> None:
                                         NEZHA_METRIC_MAP, settings=settings)  # the same files in both folders: read once
             from crashlens_core.signals.refresh import refresh_signals
 
-            refresh_signals(ws, settings)
+            if not reuse:
+                refresh_signals(ws, settings)
             n_level = ws.con.execute("SELECT count(*) FILTER (WHERE level IS NOT NULL), count(*) FROM logs").fetchone()
             normal = ws.con.execute("SELECT min(start_ts), max(end_ts) FROM spans WHERE batch_id IN "
                                     "(SELECT id FROM ingest_batches WHERE path LIKE ?)", ["%construct_data%"]).fetchone()
             lo, hi = ws.con.execute("SELECT min(start_ts), max(start_ts) FROM spans").fetchone()
-            print(f"\n== Nezha Train-Ticket, the whole day {day.name}: {sum(r.loaded for r in logs):,} log lines "
-                  f"({n_level[0]:,} of {n_level[1]:,} with a level), {sum(r.loaded for r in spans):,} spans, "
-                  f"{sum(r.loaded for r in metrics):,} metric points; data {lo} … {hi}; ingest {time.perf_counter() - started:.0f} s")
+            n_spans = ws.con.execute("SELECT count(*) FROM spans").fetchone()[0]
+            n_metrics = ws.con.execute("SELECT count(*) FROM metrics").fetchone()[0]
+            print(f"\n== Nezha Train-Ticket, the whole day {day.name}: {n_level[1]:,} log lines "
+                  f"({n_level[0]:,} with a level), {n_spans:,} spans, "
+                  f"{n_metrics:,} metric points; data {lo} … {hi}; ingest {time.perf_counter() - started:.0f} s")
             print(f"   baseline = the day's normal period (construct_data) {normal[0]} … {normal[1]}; window = injection + 3 min; "
                   f"tune = faults before {NEZHA_REPORT_FROM}, report = the rest")
             print(f"   {'half':<6} {'kind':<15} {'true service':<30} {'at':<9} {'rca':>4} {'naive':>5}  rca top 3")
@@ -198,6 +205,8 @@ def nezha() -> None:
                     service = _pod_service(f["inject_pod"])
                     window = (at, min(hi, at + timedelta(minutes=3)))
                     half = "report" if f"{at:%H:%M}" >= NEZHA_REPORT_FROM else "tune"
+                    if half not in halves:
+                        continue
                     try:
                         run = run_rca(ws, settings, window=window, baseline=(normal[0], normal[1]), engine="offline", actor="bench")
                         svcs: list[str] = []
@@ -218,7 +227,7 @@ def nezha() -> None:
                 top3 = sum(1 for r in sub if r[idx] is not None and r[idx] <= 3)
                 return f"top-1 {top1}/{n}, top-3 {top3}/{n}"
 
-            for half in ("tune", "report"):
+            for half in halves:
                 sub = [r for r in rows if r[0] == half]
                 print(f"   {half:<6}: offline RCA {score(sub, 2)};  naive (most error lines) {score(sub, 3)}")
                 for kind in sorted({r[1] for r in sub}):
@@ -355,6 +364,8 @@ def main() -> None:
     ap.add_argument("--nezha", action="store_true", help="also the Nezha Train-Ticket window from ../shared/data/rca-dev")
     ap.add_argument("--deeptralog", action="store_true", help="also the DeepTraLog Train-Ticket cases from ../shared/data/rca-dev")
     ap.add_argument("--scale", type=int, default=0, metavar="N", help="also time to RCA with N generated log lines")
+    ap.add_argument("--nezha-keep", type=Path, metavar="DIR", help="build the Nezha workspace in DIR once and reuse it")
+    ap.add_argument("--tune-only", action="store_true", help="Nezha: only the tune half (while choosing methods)")
     ap.add_argument("--no-scenarios", action="store_true", help="skip the simulator scenarios (only the data sets asked for)")
     args = ap.parse_args()
     if args.no_scenarios:
@@ -365,7 +376,7 @@ def main() -> None:
         with tempfile.TemporaryDirectory(prefix="rca-demo-") as tmp:
             scenarios(Path(tmp) / "ws")
     if args.nezha:
-        nezha()
+        nezha(args.nezha_keep, ("tune",) if args.tune_only else ("tune", "report"))
     if args.deeptralog:
         deeptralog()
     if args.scale:

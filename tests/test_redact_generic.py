@@ -170,3 +170,16 @@ def test_detect_secrets_plugins_are_a_lazy_rule_source():
             f"out = r.redact_text({line!r}); print(before, 'detect_secrets' in sys.modules, {twilio!r} in out)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.split() == ["False", "True", "False"]
+
+
+@pytest.mark.parametrize("name", [
+    "ts-contacts-service-866bd68c97-dzqgd",  # Kubernetes pod: workload, pod-template hash, suffix
+    "ts-basic-service-5dc8d4f9fd-llznp",
+    "checkout-api-7c9f8d6b5c-x2kqz",
+    "kafka-broker-2.kafka-headless.prod.svc.cluster.local",
+])
+def test_orchestrator_names_are_not_secrets(name):
+    from crashlens_core.redact import Redactor
+
+    line = f"pod {name} restarted"
+    assert Redactor().redact(line) == line

@@ -134,13 +134,14 @@ def _judge(text: str, start: int, end: int) -> Iterator[tuple[int, int]]:
     if is_random_token(body, padded=padded and body == parts[-1]):
         yield start, end
     # base64url bodies hold '-' and '_' themselves (one in 32 characters): judge the body after
-    # a readable prefix as one piece too (``nk_live_pdVolZsv…4-XXaZEj…``): when the tail is
-    # mixed case (base64url is) or its pieces are all long (random bodies split rarely); empty
-    # and 1–3 character pieces (``Jetty_0_0_0_0_62267_mapreduce____.8n7xum``) are written structure.
+    # a readable prefix as one piece too (``nk_live_pdVolZsv…4-XXaZEj…``), when the tail is
+    # mixed case, as base64url is. Single-case pieces joined by separators are names people and
+    # orchestrators write: Kubernetes pods (``ts-basic-service-5dc8d4f9fd-llznp``: workload,
+    # template hash, suffix), hosts, job ids (``Jetty_0_0_0_0_62267_mapreduce____.8n7xum``).
     elif len(parts) > 1:
         tail = "".join(parts[1:])
         mixed = tail != tail.lower() and tail != tail.upper()
-        if (mixed or min(map(len, parts[1:])) >= 4) and is_random_token(tail, padded=padded):
+        if mixed and is_random_token(tail, padded=padded):
             yield start, end
 
 
