@@ -12,6 +12,20 @@ input is the ``Content`` column of ``*_structured_corrected.csv``, truth its ``E
 One configuration for all systems: CrashLens with its defaults, drain3 0.9.11 with its default
 config plus the usual masks (IP, hex, number, as in drain3's example drain3.ini).
 
+Generalisation, two protocols in the same run (a figure from systems one tuned on says little
+about a user's logs):
+
+* **Fixed halves.** The 8 systems sorted by name (case-insensitive) and alternated: 1st, 3rd,
+  5th, 7th are the *tune* half (Apache, Hadoop, Linux, Spark), the others the *report* half
+  (BGL, HDFS, OpenSSH, Zookeeper). The rule is fixed in advance, not chosen by result. Design
+  work (failure study, ``--show``) looks at the tune half only; the report half is only scored.
+* **Leave one system out.** The miner's one tunable knob, ``sim_threshold``, is chosen from a
+  small grid on the 7 other systems (best mean GA), then the held-out system is scored with it:
+  the figure a user gets on a system nobody tuned on, if our knob choice were the only tuning.
+  The tune-half row does the same with the tune half as the 4 systems to choose on.
+
+``--show N`` prints up to N mis-grouped examples per tune-half system (never the report half).
+
 Speed, on N lines (default 1,000,000) made from the 16,000 Loghub lines repeated with every
 number replaced by a random one of the same length (seeded): lines/s from a Python list of
 messages to a template number per line (drain3's cluster_id, CrashLens's index into its
@@ -22,7 +36,7 @@ the first ``--drain-lines`` only with its rate extrapolated, which the output th
 Targets (from the issue): mean GA >= 0.95 and not below drain3 on any system; CrashLens at
 least 10x drain3's lines/s. It reports, it does not assert: exit 0.
 
-    .venv/bin/python bench/templates.py [--lines N] [--drain-lines N] [--repeat R] [--seed S]
+    .venv/bin/python bench/templates.py [--lines N] [--drain-lines N] [--repeat R] [--seed S] [--show N]
 """
 
 from __future__ import annotations
@@ -42,6 +56,12 @@ sys.path.insert(0, str(ROOT))
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "loghub-2k"
 SYSTEMS = ["HDFS", "Hadoop", "Spark", "Zookeeper", "BGL", "Apache", "OpenSSH", "Linux"]
+# The fixed split: sorted by name (case-insensitive), alternating, first one to tune.
+_SORTED = sorted(SYSTEMS, key=str.lower)
+TUNE = _SORTED[0::2]
+REPORT = _SORTED[1::2]
+# The knob grid of the leave-one-system-out protocol (the miner's similarity threshold).
+THRESHOLDS = (0.5, 0.6, 0.7, 0.8)
 PUBLISHED_DRAIN_GA = {"HDFS": 0.998, "Hadoop": 0.948, "Spark": 0.920, "Zookeeper": 0.967, "BGL": 0.963,
                       "Apache": 1.000, "OpenSSH": 0.788, "Linux": 0.690}
 
@@ -85,10 +105,10 @@ def accuracy(pred_groups: list, pred_templates: list[str], truth_groups: list, t
     return correct / n, parsed / n
 
 
-def run_crashlens(messages: list[str]) -> tuple[list[str], list[str]]:
+def run_crashlens(messages: list[str], **options) -> tuple[list[str], list[str]]:
     from crashlens_core.signals.templates import mine_templates
 
-    ids, templates = mine_templates(messages)
+    ids, templates = mine_templates(messages, **options)
     text = {t.id: t.template for t in templates}
     return ids, [text[i] for i in ids]
 
@@ -109,6 +129,32 @@ def run_drain3(messages: list[str]) -> tuple[list[int], list[str]]:
     ids = [miner.add_log_message(m)["cluster_id"] for m in messages]
     text = {c.cluster_id: c.get_template() for c in miner.drain.clusters}
     return ids, [text[i] for i in ids]
+
+
+def show_misgrouped(name: str, messages: list[str], truth: list[str], truth_tpl: list[str], limit: int) -> None:
+    """Print the true groups CrashLens gets wrong: split ones (one truth, several templates) and
+    merged ones (one template, several truths), with an example message per part."""
+    ids, tpls = run_crashlens(messages)
+    by_truth: dict = defaultdict(lambda: defaultdict(list))
+    by_pred: dict = defaultdict(set)
+    for i, (p, t) in enumerate(zip(ids, truth)):
+        by_truth[t][p].append(i)
+        by_pred[p].add(t)
+    shown = 0
+    print(f"## {name}: mis-grouped (truth -> predicted templates)")
+    for t, parts in sorted(by_truth.items(), key=lambda kv: -sum(map(len, kv[1].values()))):
+        if len(parts) == 1 and len(by_pred[next(iter(parts))]) == 1:
+            continue
+        first = next(i for ps in parts.values() for i in ps)
+        print(f"  truth {t} ({sum(map(len, parts.values()))} lines): {truth_tpl[first]}")
+        for p, members in list(parts.items())[:4]:
+            merged = "" if len(by_pred[p]) == 1 else f"  [MERGED with {len(by_pred[p]) - 1} other truths]"
+            print(f"    {len(members):>4} x {tpls[members[0]]}{merged}")
+            print(f"           e.g. {messages[members[0]][:160]}")
+        shown += 1
+        if shown >= limit:
+            break
+    print()
 
 
 def big_input(n: int, seed: int) -> list[str]:
@@ -146,6 +192,7 @@ def main() -> int:
                     help="time drain3 on the first N lines only and extrapolate its rate (default: all lines)")
     ap.add_argument("--repeat", type=int, default=3, help="timed CrashLens runs, best kept (default 3)")
     ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--show", type=int, default=0, help="print up to N mis-grouped examples per tune-half system")
     args = ap.parse_args()
     if not DATA.is_dir():
         print(f"no Loghub data at {DATA}", file=sys.stderr)
@@ -162,25 +209,56 @@ def main() -> int:
     print(f"# template mining: CrashLens vs drain3 {version('drain3')}  (Python {platform.python_version()}, "
           f"duckdb {version('duckdb')}, {platform.machine()})")
     print()
-    header = (f"{'system':<10} | {'CrashLens GA':>12} | {'CrashLens PA':>12} | {'drain3 GA':>9} | {'drain3 PA':>9} | "
-              f"{'published Drain GA':>18}")
+    data = {name: load_system(name) for name in SYSTEMS}
+    # GA of every system under every threshold of the grid (the default is one of them).
+    grid: dict[float, dict[str, float]] = {}
+    for th in THRESHOLDS:
+        grid[th] = {name: accuracy(*run_crashlens(data[name][0], sim_threshold=th), data[name][1], data[name][2])[0]
+                    for name in SYSTEMS}
+
+    def choose(on: list[str]) -> float:
+        # best mean GA on the given systems; ties go to the default-nearest (lower) threshold
+        return max(THRESHOLDS, key=lambda th: (round(sum(grid[th][n] for n in on) / len(on), 6), -abs(th - 0.7)))
+
+    header = (f"{'system':<10} | {'half':<6} | {'CrashLens GA':>12} | {'CrashLens PA':>12} | {'drain3 GA':>9} | "
+              f"{'drain3 PA':>9} | {'LOSO GA (th)':>12} | {'published Drain':>15}")
     print(header)
     print("-" * len(header))
-    sums = [0.0] * 5
-    never_below = True
-    for name in SYSTEMS:
-        messages, truth, truth_tpl = load_system(name)
+    rows: dict[str, tuple[float, ...]] = {}
+    below: list[str] = []
+    for name in TUNE + REPORT:
+        messages, truth, truth_tpl = data[name]
         cl = accuracy(*run_crashlens(messages), truth, truth_tpl)
         d3 = accuracy(*run_drain3(messages), truth, truth_tpl)
+        th = choose([n for n in SYSTEMS if n != name])
+        loso = grid[th][name]
         pub = PUBLISHED_DRAIN_GA[name]
-        never_below &= cl[0] >= d3[0]
-        for k, v in enumerate((cl[0], cl[1], d3[0], d3[1], pub)):
-            sums[k] += v
-        print(f"{name:<10} | {cl[0]:>12.3f} | {cl[1]:>12.3f} | {d3[0]:>9.3f} | {d3[1]:>9.3f} | {pub:>18.3f}")
-    means = [s / len(SYSTEMS) for s in sums]
+        if cl[0] < d3[0]:
+            below.append(name)
+        rows[name] = (cl[0], cl[1], d3[0], d3[1], loso, pub)
+        half = "tune" if name in TUNE else "report"
+        print(f"{name:<10} | {half:<6} | {cl[0]:>12.3f} | {cl[1]:>12.3f} | {d3[0]:>9.3f} | {d3[1]:>9.3f} | "
+              f"{loso:>6.3f} ({th:.1f}) | {pub:>15.3f}")
     print("-" * len(header))
-    print(f"{'mean':<10} | {means[0]:>12.3f} | {means[1]:>12.3f} | {means[2]:>9.3f} | {means[3]:>9.3f} | {means[4]:>18.3f}")
+    means: dict[str, list[float]] = {}
+    for label, names in (("tune", TUNE), ("report", REPORT), ("all 8", SYSTEMS)):
+        m = [sum(rows[n][k] for n in names) / len(names) for k in range(6)]
+        means[label] = m
+        print(f"{'mean':<10} | {label:<6} | {m[0]:>12.3f} | {m[1]:>12.3f} | {m[2]:>9.3f} | {m[3]:>9.3f} | "
+              f"{m[4]:>12.3f} | {m[5]:>15.3f}")
+    th_tune = choose(TUNE)
+    on_report = sum(grid[th_tune][n] for n in REPORT) / len(REPORT)
     print()
+    print(f"threshold chosen on the tune half: {th_tune:.1f}  ->  report-half mean GA {on_report:.3f} "
+          f"(defaults {means['report'][0]:.3f}, drain3 {means['report'][2]:.3f})")
+    print("GA per threshold (mean tune / report): " + ",  ".join(
+        f"{th:.1f}: {sum(grid[th][n] for n in TUNE) / 4:.3f} / {sum(grid[th][n] for n in REPORT) / 4:.3f}"
+        for th in THRESHOLDS))
+    print()
+    if args.show:
+        for name in TUNE:
+            show_misgrouped(name, *data[name], limit=args.show)
+    never_below = not below
 
     lines = big_input(args.lines, args.seed)
     from crashlens_core.signals.templates import TemplateMiner
@@ -217,8 +295,9 @@ def main() -> int:
     print(f"  ratio      {ratio:>12.1f}x")
     print()
     print("targets:")
-    print(f"  mean GA >= 0.95                      {means[0]:.3f}   {_status(means[0] >= 0.95)}")
-    print(f"  GA not below drain3 on any system    {'yes' if never_below else 'no':>5}   {_status(never_below)}")
+    print(f"  report-half mean GA >= 0.95          {means['report'][0]:.3f}   {_status(means['report'][0] >= 0.95)}")
+    print(f"  GA not below drain3 on any system    {'yes' if never_below else 'no':>5}   {_status(never_below)}"
+          + (f"  (below on {', '.join(below)})" if below else ""))
     print(f"  lines/s >= 10x drain3                {ratio:>5.1f}x  {_status(ratio >= 10)}")
     return 0
 
