@@ -168,7 +168,8 @@ def test_id_collision_gets_a_longer_id(monkeypatch):
     ("ts 2024-05-14T10:03:21.123Z ok", "ts <*> ok"),
     ("Dec 10 06:55:46 LabSZ sshd[24200]: Invalid user", "<*> LabSZ sshd[<*>]: Invalid user"),
     ("mac 00:1A:2B:3C:4D:5E up", "mac <*> up"),
-    ("job attempt_1445144423722_0020_m_000000_0 blk_-695229586848", "job <*> <*>"),
+    # two or more variables in a row are one (a list of any length, issue 14)
+    ("job attempt_1445144423722_0020_m_000000_0 blk_-695229586848", "job <*>"),
     ("delete blk_1 blk_2 blk_3 blk_4 now", "delete <*> now"),
     ("uid=0 euid=0 tty=ssh user=root", "uid=<*> euid=<*> tty=ssh user=root"),
     # constants that look a little like variables stay
@@ -380,3 +381,56 @@ def test_templates_command_prints_one_object_per_input_line(tmp_path):
     p = tmp_path / "m.txt"
     p.write_text("\n".join(lines) + "\n")
     assert jsonl(run_cli("templates", str(p), "--jsonl").stdout) == rows
+
+
+# ---------------------------------------------------------------------- general shapes (issue 14)
+# Each test builds lines of one general property (no system's real lines) and checks that one
+# shape gets one template while a different phrase still gets another.
+def test_lists_of_varying_length_are_one_template():
+    messages = ["removing blocks 17 now", "removing blocks 17 18 now", "removing blocks 17 18 19 20 now",
+                "removing blocks 3, 4, 5 now", "removing blocks 9; 10 now"]
+    ids, templates = mine_templates(messages)
+    assert len(set(ids)) == 1
+    assert templates[0].template == "removing blocks <*> now"
+
+
+def test_ids_mixed_of_letters_and_digits_are_values():
+    # "u0"/"t761" and "node-A7"/"node-C12" are ids the masks leave (they also keep "ssh2", "L3"):
+    # two different words with digits in one position are values of one slot.
+    messages = [f"task {t} on node-{n} finished as {u}" for t, n, u in
+                [("t761", "A7", "u0"), ("t12", "C12", "u3"), ("k9", "B1", "u10")]]
+    ids, templates = mine_templates(messages)
+    assert len(set(ids)) == 1
+    assert templates[0].template == "task <*> on node-<*> finished as <*>"
+
+
+def test_key_value_pairs_with_word_values_are_one_template():
+    messages = ["set ringer mode=silent level=low for call", "set ringer mode=normal level=high for call",
+                "set ringer mode=vibrate level=low for call"]
+    ids, templates = mine_templates(messages)
+    assert len(set(ids)) == 1
+    assert templates[0].template == "set ringer mode=<*> level=<*> for call"
+    # a different key is another field, not a value
+    other, _ = mine_templates(messages[:1] + ["set ringer tone=silent volume=low for call"])
+    assert other[0] != other[1]
+
+
+def test_a_dotted_first_token_routes_as_a_variable():
+    # The program or component that wrote a line often comes first ("app.exe - ..."); a prefix
+    # tree routed by it would never let two programs meet.
+    messages = [f"{p} - {h}:443 close, {n} bytes sent" for p, h, n in
+                [("chrome.exe", "www.example.com", 10), ("Skype.exe", "api.example.org", 7),
+                 ("svchost.exe", "cdn.example.net", 99)]]
+    ids, templates = mine_templates(messages)
+    assert len(set(ids)) == 1
+    assert templates[0].template == "<*>.exe - <*> close, <*> bytes sent"
+
+
+def test_words_that_differ_without_a_value_shape_stay_apart():
+    # Plain words are the program's own words: "Accepted"/"Failed", "(reserved)"/"(usable)"
+    # are different events, even when all else is equal.
+    messages = ["Accepted password for root from 10.0.0.1 port 22 ssh2",
+                "Failed password for root from 10.0.0.2 port 22 ssh2",
+                "region 0x10 - 0x20 (reserved)", "region 0x30 - 0x40 (usable)"]
+    ids, _ = mine_templates(messages)
+    assert len(set(ids)) == 4

@@ -31,6 +31,45 @@ def _kv_clash(a: str, b: str) -> bool:
     return (len(a) == i + 1) != (len(b) == i + 1)
 
 
+_TRAIL = ",.;:"
+
+
+def _key_len(token: str) -> int:
+    """Length of a leading ``key=`` / ``key:`` (key: letters, digits, ``_.-``), else 0."""
+    for i, c in enumerate(token):
+        if c in "=:":
+            return i + 1 if i > 0 and i + 1 < len(token) else 0
+        if not (c.isalnum() or c in "_.-"):
+            return 0
+    return 0
+
+
+def _dotted(token: str) -> bool:
+    """A dotted name: a file ``app.exe``, a host, a package or class ``com.foo.Bar``."""
+    token = token.rstrip(_TRAIL)
+    dot = token.find(".", 1)
+    return 0 < dot < len(token) - 1 and token[dot - 1].isalnum() and token[dot + 1].isalnum()
+
+
+def _value_slot(a: str, b: str) -> bool:
+    """Do two different constant tokens look like two values of one slot?
+
+    General properties of log lines, none of one system:
+    * both carry a digit: ids and counters the masks did not take (``u0``/``t761``,
+      ``node-D1``/``node-A7``): a word with digits is a value (Drain's prior);
+    * the same key, different values: ``mode=silent``/``mode=normal``, ``state:up``/``state:down``
+      (a key names a field whose value varies).
+    A difference like these is a variable, not another phrase. (Words in quotes or brackets
+    were tried too and left out: on the tune half "(reserved)"/"(usable)" are two templates; so
+    were two dotted names, "mapred.tip.id"/"mapred.job.id" are two templates there. Dotted
+    names only route as variables, see :func:`_routing_key`.)
+    """
+    if any(c.isdigit() for c in a) and any(c.isdigit() for c in b):
+        return True
+    k = _key_len(a)
+    return bool(k) and a[:k] == b[:k] and len(b) > k
+
+
 def _fits(a: str, b: str) -> bool:
     """Does template token ``a`` cover message token ``b``?"""
     if a == b or a == _W:
@@ -94,7 +133,12 @@ def _similarity(template: list[str], tokens: list[str]) -> float:
             if b_var and b != _W:
                 return 0.0
             prev_diff = False
+            if not b_var and _value_slot(a, b):
+                continue  # "mode=<*>" and "mode=x": the value of a key
         else:
+            if not b_var and _value_slot(a, b):
+                prev_diff = False  # a value of a slot the masks missed: as if variable
+                continue
             if prev_diff and not b_var:
                 return 0.0
             prev_diff = not b_var
@@ -108,5 +152,7 @@ def _matches(template: list[str], tokens: list[str]) -> bool:
 
 def _routing_key(token: str) -> str:
     # Tokens with digits are likely variables that the masks did not catch: route them through
-    # the shared <*> branch so that they still meet their template (Drain's rule).
-    return _W if _W in token or any(c.isdigit() for c in token) else token
+    # the shared <*> branch so that they still meet their template (Drain's rule). So are dotted
+    # names (a file "app.exe", a host or a package "com.foo.Bar"): a line often starts with the
+    # program or component that wrote it, which varies while the message does not.
+    return _W if _W in token or any(c.isdigit() for c in token) or _dotted(token) else token

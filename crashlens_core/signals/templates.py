@@ -103,7 +103,7 @@ _HOST_END = r"(?:" + _TLDS + r")(\s|$|[)\]\[,;:'\"])"
 HOST_PATTERN = _LABEL + r"(?:\.(?:[\w\-]|<\*>)+)*\." + _HOST_END
 # Variables joined by "/", ":" or nothing are one (host/ip:port, ip:port, <*><*>), and three
 # or more in a row are one list of varying length ("delete blk_1 blk_2 blk_3").
-_JOIN_PATTERN = _VAR + r"(?:\s+" + _VAR + r"){2,}|<\*>(?:[/:]?<\*>)+"
+_JOIN_PATTERN = _VAR + r"(?:[,;]?\s+" + _VAR + r")+|<\*>(?:[/:]?<\*>)+"
 # (pattern, replacement[, guard]) passes, in order: see store.masksql.masked_sql.
 DEFAULT_MASKS: tuple[tuple[str, ...], ...] = (
     ("|".join(f"(?:{p})" for _, p in VARIABLE_PATTERNS), _W),
