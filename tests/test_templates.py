@@ -264,9 +264,10 @@ def test_widening_a_published_template_makes_a_new_one_and_records_it():
 
 
 def test_prefix_tree_keeps_messages_with_different_first_words_apart():
-    # Drain's prior, kept on purpose: the first tokens route the message (see TemplateMiner).
+    # Drain's prior, kept on purpose: the first tokens route the message (see TemplateMiner),
+    # once they recur: a word written on one line only is taken for a value.
     ids, _ = mine_templates(["Accepted password for root from 1.2.3.4 port 22 ssh2",
-                             "Failed password for root from 1.2.3.4 port 22 ssh2"])
+                             "Failed password for root from 1.2.3.4 port 22 ssh2"] * 3)
     assert ids[0] != ids[1]
 
 
@@ -410,8 +411,9 @@ def test_key_value_pairs_with_word_values_are_one_template():
     ids, templates = mine_templates(messages)
     assert len(set(ids)) == 1
     assert templates[0].template == "set ringer mode=<*> level=<*> for call"
-    # a different key is another field, not a value
-    other, _ = mine_templates(messages[:1] + ["set ringer tone=silent volume=low for call"])
+    # a different key is another field, not a value (each line written 3 times, as a program's
+    # own words recur: a word seen on one line only is as good as a value)
+    other, _ = mine_templates((messages[:1] + ["set ringer tone=silent volume=low for call"]) * 3)
     assert other[0] != other[1]
 
 
@@ -428,9 +430,39 @@ def test_a_dotted_first_token_routes_as_a_variable():
 
 def test_words_that_differ_without_a_value_shape_stay_apart():
     # Plain words are the program's own words: "Accepted"/"Failed", "(reserved)"/"(usable)"
-    # are different events, even when all else is equal.
+    # are different events, even when all else is equal, once they recur (each line 3 times).
     messages = ["Accepted password for root from 10.0.0.1 port 22 ssh2",
                 "Failed password for root from 10.0.0.2 port 22 ssh2",
-                "region 0x10 - 0x20 (reserved)", "region 0x30 - 0x40 (usable)"]
+                "region 0x10 - 0x20 (reserved)", "region 0x30 - 0x40 (usable)"] * 3
     ids, _ = mine_templates(messages)
     assert len(set(ids)) == 4
+
+
+def test_words_written_once_are_values_words_on_every_line_are_not():
+    # A program's own words recur on every line of their template; the names it inserts (a
+    # partition, a user, a queue) mostly do not: two different words that each occur on one
+    # or two lines only are values, even as the second word, where they would route the line.
+    rng = random.Random(5)
+
+    def name() -> str:
+        return "".join(rng.choice("bcdfghjklmnpqrstvwxz") + rng.choice("aeiou") for _ in range(3))
+
+    parts = [f"Partition {name()} not found, computing it" for _ in range(40)]
+    users = [f"worker pool {name()} assigned to {name()} queue" for _ in range(40)]
+    states = [f"task moved from {a} to {b}" for a, b in
+              [("RUNNING", "DONE"), ("QUEUED", "STARTED"), ("PAUSED", "FAILED")] for _ in range(10)]
+    ids, templates = mine_templates(parts + users + states)
+    text = {t.id: t.template for t in templates}
+    assert len(set(ids[:40])) == 1 and text[ids[0]] == "Partition <*> not found, computing it"
+    assert len(set(ids[40:80])) == 1 and text[ids[40]] == "worker pool <*> assigned to <*> queue"
+    # state names recur: each transition stays its own template
+    assert len(set(ids[80:])) == 3
+
+
+def test_a_rare_word_as_first_token_does_not_split_a_template():
+    rng = random.Random(9)
+    names = ["".join(rng.choice("bcdfghjklmnpqrstvwxz") + rng.choice("aeiou") for _ in range(3)) for _ in range(30)]
+    messages = [f"{n} connected to the broker" for n in names] + ["Broker restarted after failure"] * 5
+    ids, templates = mine_templates(messages)
+    assert len(set(ids[:30])) == 1 and ids[30] != ids[0]
+    assert {t.template for t in templates} == {"<*> connected to the broker", "Broker restarted after failure"}

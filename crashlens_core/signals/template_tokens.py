@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
+from typing import Callable
 
 WILDCARD = "<*>"
 _W = WILDCARD
@@ -35,10 +36,13 @@ _TRAIL = ",.;:"
 
 
 def _key_len(token: str) -> int:
-    """Length of a leading ``key=`` / ``key:`` (key: letters, digits, ``_.-``), else 0."""
-    for i, c in enumerate(token):
+    """Length of a leading ``key=`` / ``key:`` (key: letters, digits, ``_.-``; after opening
+    brackets or quotes, as in ``(uid=0)``), else 0."""
+    start = len(token) - len(token.lstrip("([{<'\""))
+    for i in range(start, len(token)):
+        c = token[i]
         if c in "=:":
-            return i + 1 if i > 0 and i + 1 < len(token) else 0
+            return i + 1 if i > start and i + 1 < len(token) else 0
         if not (c.isalnum() or c in "_.-"):
             return 0
     return 0
@@ -102,7 +106,7 @@ def _generalise(a: str, b: str) -> str:
     return prefix + _W + suffix
 
 
-def _similarity(template: list[str], tokens: list[str]) -> float:
+def _similarity(template: list[str], tokens: list[str], rare: Callable[[str], bool] | None = None) -> float:
     """Share of equal tokens over the positions where the template is a constant.
 
     Positions that are variable on both sides carry no evidence and are left out, so a long
@@ -110,8 +114,13 @@ def _similarity(template: list[str], tokens: list[str]) -> float:
     differences a variable cannot explain: two adjacent constants that both differ (another
     phrase, not a value), two variable fields of different shapes (``(uid=<*>)`` vs
     ``LOGIN(uid=<*>)``), or a ``key=`` field empty on one side and set on the other.
+
+    ``rare``: tells a token written in (almost) no other message. Two different rare tokens in
+    one position are two values (see :func:`_value_slot`), like two numbers. Values guessed so
+    may not outnumber the equal constants: two one-off lines of the same length share only
+    rare words, no word of a program, and are not one template.
     """
-    same = total = 0
+    same = total = guessed = 0
     prev_diff = False
     for a, b in zip(template, tokens):
         if a == b:
@@ -139,10 +148,16 @@ def _similarity(template: list[str], tokens: list[str]) -> float:
             if not b_var and _value_slot(a, b):
                 prev_diff = False  # a value of a slot the masks missed: as if variable
                 continue
+            if not b_var and rare is not None and rare(a) and rare(b):
+                prev_diff = False
+                guessed += 1
+                continue
             if prev_diff and not b_var:
                 return 0.0
             prev_diff = not b_var
         total += 1
+    if guessed > same:
+        return 0.0
     return 1.0 if total == 0 else same / total
 
 

@@ -142,6 +142,12 @@ class _Cluster:
         self.replaces: list[_Cluster] = []  # published clusters this one widened
 
 
+# A token on at most this many lines is rare (see TemplateMiner._rare). Chosen on the tune half
+# (bench/templates.py, mean GA over its lines as they are and under the 4 variable-shape shifts):
+# 1: .910, 2: .914, 3: .913. On a handful of lines every word is rare: there, as in Drain, a
+# word that differs among otherwise equal lines is taken for a value.
+_RARE = 2
+
 _LEAF = None  # key of the cluster list in a prefix-tree node (a token is never None)
 
 
@@ -194,6 +200,10 @@ class TemplateMiner:
         self._root: dict[Any, Any] = {}
         self._active: dict[int, list[_Cluster]] = {}  # token count -> clusters not retired
         self._published: dict[int, list[_Cluster]] = {}  # token count -> active and handed out
+        # On how many lines each token occurs (of its masked message): a program's own words
+        # recur on every line of their template, the values it inserts rarely recur (Brain's
+        # prior, that constants are the frequent words). Read through ``_rare``.
+        self._freq: dict[str, int] = {}
 
     def fit(self, messages: Sequence[str | None] | pa.Array | pa.ChunkedArray) -> np.ndarray:
         """Mine templates from scratch; the template index of each message, in order (int32)."""
@@ -212,7 +222,7 @@ class TemplateMiner:
         codes, distinct = mask_distinct(arr, self.masks, con=self.con)
         if not distinct:
             return np.empty(0, dtype=np.int32)
-        slots = self._assign(distinct)
+        slots = self._assign(distinct, np.bincount(codes, minlength=len(distinct)).tolist())
         out = slots[codes]
         counts = np.bincount(out, minlength=len(self.templates))
         for slot in np.flatnonzero(counts).tolist():
@@ -237,7 +247,7 @@ class TemplateMiner:
         """
         if not len(masked):
             return np.empty(0, dtype=np.int32)
-        slots = self._assign(list(masked))
+        slots = self._assign(list(masked), None if counts is None else [int(c) for c in counts])
         for k, slot in enumerate(slots.tolist()):
             tpl = self.templates[slot]
             tpl.count += 1 if counts is None else int(counts[k])
@@ -257,7 +267,7 @@ class TemplateMiner:
             self.templates.append(Template(tpl.id, tpl.template, int(tpl.count), tpl.example, tpl.replaced_by))
             self._slot_of_text[tpl.template] = slot
             self._slot_of_id[tpl.id] = slot
-            leaf = self._leaf_for(tokens)
+            leaf = self._leaf_for(tokens, by_rarity=False)
             cluster = _Cluster(tokens, leaf)
             cluster.slot = slot
             if tpl.replaced_by:
@@ -287,9 +297,18 @@ class TemplateMiner:
                 for slot, t in enumerate(self.templates) if t.replaced_by and t.replaced_by in self._slot_of_id}
 
     # ------------------------------------------------------------------ clustering
-    def _assign(self, distinct: list[str]) -> np.ndarray:
-        """Template slot of each distinct masked message (clustering, then publishing)."""
-        clusters = [self._fit_published(tokens) or self._drain(tokens) for tokens in (t.split() for t in distinct)]
+    def _assign(self, distinct: list[str], counts: list[int] | None = None) -> np.ndarray:
+        """Template slot of each distinct masked message (clustering, then publishing);
+        ``counts``: how many lines each stands for (default 1)."""
+        split = [t.split() for t in distinct]
+        freq = self._freq
+        # Count first, cluster second: the whole call is known before its first merge, so the
+        # order of lines within a call does not decide what looks rare.
+        for k, tokens in enumerate(split):
+            n = 1 if counts is None else counts[k]
+            for tok in set(tokens):
+                freq[tok] = freq.get(tok, 0) + n
+        clusters = [self._fit_published(tokens) or self._drain(tokens) for tokens in split]
         slots = [self._publish(c) for c in clusters]
         # A message may have joined a published template that a later message of this same
         # call widened: it gets the wider one too, so one call never splits a shape.
@@ -326,14 +345,22 @@ class TemplateMiner:
             node = child
         return node.get(_LEAF, [])
 
-    def _leaf_for(self, tokens: list[str]) -> list[_Cluster]:
-        """The leaf list for new tokens, creating the path (Drain's rules for the fan-out)."""
+    def _leaf_for(self, tokens: list[str], by_rarity: bool = True) -> list[_Cluster]:
+        """The leaf list for new tokens, creating the path (Drain's rules for the fan-out).
+
+        ``by_rarity``: a rare token routes through ``<*>`` too: a value inserted near the start
+        ("<name> connected", "Partition <name> not found") would otherwise give every line its
+        own branch, where no other line of its template can meet it. (Off for restored
+        templates, whose tokens were never counted.) Chosen on the tune half like ``_RARE``:
+        routing only the second token so, .916; both, .917."""
         node = self._root.setdefault(len(tokens), {})
         for token in tokens[: self.depth - 2]:
             if token in node:
                 node = node[token]
                 continue
             key = _routing_key(token)
+            if key != _W and by_rarity and self._rare(token):
+                key = _W
             if key != _W:
                 n = sum(1 for k in node if k != _LEAF)
                 if _W in node:
@@ -346,10 +373,14 @@ class TemplateMiner:
     def _best(self, clusters: Iterable[_Cluster], tokens: list[str]) -> tuple[_Cluster | None, float]:
         best, best_sim, best_vars = None, -1.0, -1
         for c in clusters:
-            sim = _similarity(c.tokens, tokens)
+            sim = _similarity(c.tokens, tokens, self._rare)
             if sim > best_sim or (sim == best_sim and sim > 0 and sum(_W in t for t in c.tokens) > best_vars):
                 best, best_sim, best_vars = c, sim, sum(_W in t for t in c.tokens)
         return best, best_sim
+
+    def _rare(self, token: str) -> bool:
+        """Written on at most ``_RARE`` lines so far: a value, not a word of the program."""
+        return self._freq.get(token, 0) <= _RARE
 
     def _drain(self, tokens: list[str]) -> _Cluster:
         # Only the leaf's templates are candidates: the first tokens of a message are nearly
