@@ -466,3 +466,15 @@ def test_a_rare_word_as_first_token_does_not_split_a_template():
     ids, templates = mine_templates(messages)
     assert len(set(ids[:30])) == 1 and ids[30] != ids[0]
     assert {t.template for t in templates} == {"<*> connected to the broker", "Broker restarted after failure"}
+
+
+def test_token_counts_stay_bounded_and_keep_their_answers(monkeypatch):
+    monkeypatch.setattr(tpl_mod, "_FREQ_CAP", 50)
+    miner = TemplateMiner()
+    letters = "bcdfghjklmnpqrstvwxz"
+    for k in range(5):
+        names = [a + b + c + letters[k] for a in letters[:4] for b in letters[4:9] for c in letters[9:14]]
+        idx = miner.add([f"user {n} login ok" for n in names] + ["disk full"] * 3)
+        assert len(set(idx[:-3].tolist())) == 1  # the names are values, every batch
+    assert len(miner._freq) <= 50 + 100 + 3  # pruned after each call that passed the cap
+    assert not miner._rare("login") and not miner._rare("disk") and miner._rare(names[0])
