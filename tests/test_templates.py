@@ -478,3 +478,19 @@ def test_token_counts_stay_bounded_and_keep_their_answers(monkeypatch):
         assert len(set(idx[:-3].tolist())) == 1  # the names are values, every batch
     assert len(miner._freq) <= 50 + 100 + 3  # pruned after each call that passed the cap
     assert not miner._rare("login") and not miner._rare("disk") and miner._rare(names[0])
+
+
+def test_a_restored_miner_knows_the_words_of_its_templates():
+    # Session 1 mined "pool up alpha" from 50 lines; in session 2 one "pool up beta" arrives.
+    # "alpha" is a word of the program (50 lines), not a rare value: a new template, as a
+    # single run over all 51 lines gives, not a widened "pool up <*>".
+    first = TemplateMiner()
+    first.fit(["pool up alpha"] * 50)
+    again = TemplateMiner()
+    again.restore(first.templates)
+    idx = again.add(["pool up beta"])
+    assert again.templates[int(idx[0])].template == "pool up beta"
+    assert not again.replacements()
+    one_run = TemplateMiner()
+    one_idx = one_run.fit(["pool up alpha"] * 50 + ["pool up beta"])
+    assert one_run.templates[int(one_idx[-1])].template == "pool up beta"

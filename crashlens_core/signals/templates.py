@@ -272,6 +272,11 @@ class TemplateMiner:
             if tpl.template in self._slot_of_text:
                 continue
             tokens = tpl.template.split()
+            # Its constant words were written on ``count`` lines: a new session knows them as
+            # words of the program, not as rare values, as the session that mined them did.
+            for tok in set(tokens):
+                if _W not in tok:
+                    self._freq[tok] = self._freq.get(tok, 0) + max(int(tpl.count), 0)
             slot = len(self.templates)
             self.templates.append(Template(tpl.id, tpl.template, int(tpl.count), tpl.example, tpl.replaced_by))
             self._slot_of_text[tpl.template] = slot
