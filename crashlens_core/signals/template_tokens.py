@@ -64,9 +64,10 @@ def _value_slot(a: str, b: str) -> bool:
     * the same key, different values: ``mode=silent``/``mode=normal``, ``state:up``/``state:down``
       (a key names a field whose value varies).
     A difference like these is a variable, not another phrase. (Words in quotes or brackets
-    were tried too and left out: on the tune half "(reserved)"/"(usable)" are two templates; so
-    were two dotted names, "mapred.tip.id"/"mapred.job.id" are two templates there. Dotted
-    names only route as variables, see :func:`_routing_key`.)
+    were tried too and left out: on the tune half "(reserved)"/"(usable)" are two templates.
+    So were two dotted names: no gain on the tune half; dotted names only route as variables,
+    see :func:`_routing_key`. Words written on one or two lines only are values by rarity,
+    see ``TemplateMiner._rare``.)
     """
     if any(c.isdigit() for c in a) and any(c.isdigit() for c in b):
         return True
