@@ -168,7 +168,8 @@ def test_id_collision_gets_a_longer_id(monkeypatch):
     ("ts 2024-05-14T10:03:21.123Z ok", "ts <*> ok"),
     ("Dec 10 06:55:46 LabSZ sshd[24200]: Invalid user", "<*> LabSZ sshd[<*>]: Invalid user"),
     ("mac 00:1A:2B:3C:4D:5E up", "mac <*> up"),
-    ("job attempt_1445144423722_0020_m_000000_0 blk_-695229586848", "job <*> <*>"),
+    # two or more variables in a row are one (a list of any length, issue 14)
+    ("job attempt_1445144423722_0020_m_000000_0 blk_-695229586848", "job <*>"),
     ("delete blk_1 blk_2 blk_3 blk_4 now", "delete <*> now"),
     ("uid=0 euid=0 tty=ssh user=root", "uid=<*> euid=<*> tty=ssh user=root"),
     # constants that look a little like variables stay
@@ -263,9 +264,10 @@ def test_widening_a_published_template_makes_a_new_one_and_records_it():
 
 
 def test_prefix_tree_keeps_messages_with_different_first_words_apart():
-    # Drain's prior, kept on purpose: the first tokens route the message (see TemplateMiner).
+    # Drain's prior, kept on purpose: the first tokens route the message (see TemplateMiner),
+    # once they recur: a word written on one line only is taken for a value.
     ids, _ = mine_templates(["Accepted password for root from 1.2.3.4 port 22 ssh2",
-                             "Failed password for root from 1.2.3.4 port 22 ssh2"])
+                             "Failed password for root from 1.2.3.4 port 22 ssh2"] * 3)
     assert ids[0] != ids[1]
 
 
@@ -380,3 +382,115 @@ def test_templates_command_prints_one_object_per_input_line(tmp_path):
     p = tmp_path / "m.txt"
     p.write_text("\n".join(lines) + "\n")
     assert jsonl(run_cli("templates", str(p), "--jsonl").stdout) == rows
+
+
+# ---------------------------------------------------------------------- general shapes (issue 14)
+# Each test builds lines of one general property (no system's real lines) and checks that one
+# shape gets one template while a different phrase still gets another.
+def test_lists_of_varying_length_are_one_template():
+    messages = ["removing blocks 17 now", "removing blocks 17 18 now", "removing blocks 17 18 19 20 now",
+                "removing blocks 3, 4, 5 now", "removing blocks 9; 10 now"]
+    ids, templates = mine_templates(messages)
+    assert len(set(ids)) == 1
+    assert templates[0].template == "removing blocks <*> now"
+
+
+def test_ids_mixed_of_letters_and_digits_are_values():
+    # "u0"/"t761" and "node-A7"/"node-C12" are ids the masks leave (they also keep "ssh2", "L3"):
+    # two different words with digits in one position are values of one slot.
+    messages = [f"task {t} on node-{n} finished as {u}" for t, n, u in
+                [("t761", "A7", "u0"), ("t12", "C12", "u3"), ("k9", "B1", "u10")]]
+    ids, templates = mine_templates(messages)
+    assert len(set(ids)) == 1
+    assert templates[0].template == "task <*> on node-<*> finished as <*>"
+
+
+def test_key_value_pairs_with_word_values_are_one_template():
+    messages = ["set ringer mode=silent level=low for call", "set ringer mode=normal level=high for call",
+                "set ringer mode=vibrate level=low for call"]
+    ids, templates = mine_templates(messages)
+    assert len(set(ids)) == 1
+    assert templates[0].template == "set ringer mode=<*> level=<*> for call"
+    # a different key is another field, not a value (each line written 3 times, as a program's
+    # own words recur: a word seen on one line only is as good as a value)
+    other, _ = mine_templates((messages[:1] + ["set ringer tone=silent volume=low for call"]) * 3)
+    assert other[0] != other[1]
+
+
+def test_a_dotted_first_token_routes_as_a_variable():
+    # The program or component that wrote a line often comes first ("app.exe - ..."); a prefix
+    # tree routed by it would never let two programs meet.
+    messages = [f"{p} - {h}:443 close, {n} bytes sent" for p, h, n in
+                [("chrome.exe", "www.example.com", 10), ("Skype.exe", "api.example.org", 7),
+                 ("svchost.exe", "cdn.example.net", 99)]]
+    ids, templates = mine_templates(messages)
+    assert len(set(ids)) == 1
+    assert templates[0].template == "<*>.exe - <*> close, <*> bytes sent"
+
+
+def test_words_that_differ_without_a_value_shape_stay_apart():
+    # Plain words are the program's own words: "Accepted"/"Failed", "(reserved)"/"(usable)"
+    # are different events, even when all else is equal, once they recur (each line 3 times).
+    messages = ["Accepted password for root from 10.0.0.1 port 22 ssh2",
+                "Failed password for root from 10.0.0.2 port 22 ssh2",
+                "region 0x10 - 0x20 (reserved)", "region 0x30 - 0x40 (usable)"] * 3
+    ids, _ = mine_templates(messages)
+    assert len(set(ids)) == 4
+
+
+def test_words_written_once_are_values_words_on_every_line_are_not():
+    # A program's own words recur on every line of their template; the names it inserts (a
+    # partition, a user, a queue) mostly do not: two different words that each occur on one
+    # or two lines only are values, even as the second word, where they would route the line.
+    rng = random.Random(5)
+
+    def name() -> str:
+        return "".join(rng.choice("bcdfghjklmnpqrstvwxz") + rng.choice("aeiou") for _ in range(3))
+
+    parts = [f"Partition {name()} not found, computing it" for _ in range(40)]
+    users = [f"worker pool {name()} assigned to {name()} queue" for _ in range(40)]
+    states = [f"task moved from {a} to {b}" for a, b in
+              [("RUNNING", "DONE"), ("QUEUED", "STARTED"), ("PAUSED", "FAILED")] for _ in range(10)]
+    ids, templates = mine_templates(parts + users + states)
+    text = {t.id: t.template for t in templates}
+    assert len(set(ids[:40])) == 1 and text[ids[0]] == "Partition <*> not found, computing it"
+    assert len(set(ids[40:80])) == 1 and text[ids[40]] == "worker pool <*> assigned to <*> queue"
+    # state names recur: each transition stays its own template
+    assert len(set(ids[80:])) == 3
+
+
+def test_a_rare_word_as_first_token_does_not_split_a_template():
+    rng = random.Random(9)
+    names = ["".join(rng.choice("bcdfghjklmnpqrstvwxz") + rng.choice("aeiou") for _ in range(3)) for _ in range(30)]
+    messages = [f"{n} connected to the broker" for n in names] + ["Broker restarted after failure"] * 5
+    ids, templates = mine_templates(messages)
+    assert len(set(ids[:30])) == 1 and ids[30] != ids[0]
+    assert {t.template for t in templates} == {"<*> connected to the broker", "Broker restarted after failure"}
+
+
+def test_token_counts_stay_bounded_and_keep_their_answers(monkeypatch):
+    monkeypatch.setattr(tpl_mod, "_FREQ_CAP", 50)
+    miner = TemplateMiner()
+    letters = "bcdfghjklmnpqrstvwxz"
+    for k in range(5):
+        names = [a + b + c + letters[k] for a in letters[:4] for b in letters[4:9] for c in letters[9:14]]
+        idx = miner.add([f"user {n} login ok" for n in names] + ["disk full"] * 3)
+        assert len(set(idx[:-3].tolist())) == 1  # the names are values, every batch
+    assert len(miner._freq) <= 50 + 100 + 3  # pruned after each call that passed the cap
+    assert not miner._rare("login") and not miner._rare("disk") and miner._rare(names[0])
+
+
+def test_a_restored_miner_knows_the_words_of_its_templates():
+    # Session 1 mined "pool up alpha" from 50 lines; in session 2 one "pool up beta" arrives.
+    # "alpha" is a word of the program (50 lines), not a rare value: a new template, as a
+    # single run over all 51 lines gives, not a widened "pool up <*>".
+    first = TemplateMiner()
+    first.fit(["pool up alpha"] * 50)
+    again = TemplateMiner()
+    again.restore(first.templates)
+    idx = again.add(["pool up beta"])
+    assert again.templates[int(idx[0])].template == "pool up beta"
+    assert not again.replacements()
+    one_run = TemplateMiner()
+    one_idx = one_run.fit(["pool up alpha"] * 50 + ["pool up beta"])
+    assert one_run.templates[int(one_idx[-1])].template == "pool up beta"
