@@ -312,7 +312,7 @@ def test_templates_jsonl_in_small_chunks():
     # every line's template covers that line
     codes, masked = mask_distinct(messages, DEFAULT_MASKS)
     for row, code in zip(rows, codes.tolist()):
-        assert tpl_mod._matches(row["template"].split(), masked[code].split())
+        assert tpl_mod.matches(row["template"].split(), masked[code].split())
         assert row["template_id"] == template_id(row["template"])
     # early chunks may give a narrower template; once a shape's template stopped widening,
     # its lines share one id

@@ -66,7 +66,7 @@ def _value_slot(a: str, b: str) -> bool:
     A difference like these is a variable, not another phrase. (Words in quotes or brackets
     were tried too and left out: on the tune half "(reserved)"/"(usable)" are two templates.
     So were two dotted names: no gain on the tune half; dotted names only route as variables,
-    see :func:`_routing_key`. Words written on one or two lines only are values by rarity,
+    see :func:`routing_key`. Words written on one or two lines only are values by rarity,
     see ``TemplateMiner._rare``.)
     """
     if any(c.isdigit() for c in a) and any(c.isdigit() for c in b):
@@ -75,17 +75,17 @@ def _value_slot(a: str, b: str) -> bool:
     return bool(k) and a[:k] == b[:k] and len(b) > k
 
 
-def _fits(a: str, b: str) -> bool:
+def fits(a: str, b: str) -> bool:
     """Does template token ``a`` cover message token ``b``?"""
     if a == b or a == _W:
         return True
     return _W in a and not _kv_clash(a, b) and _field_re(a).fullmatch(b) is not None
 
 
-def _generalise(a: str, b: str) -> str:
+def generalise(a: str, b: str) -> str:
     """The narrowest token covering both: keep the punctuation-delimited prefix and suffix they
     share (``user=root`` + ``user=git`` -> ``user=<*>``; ``()`` + ``(<*>)`` -> ``(<*>)``)."""
-    if _fits(a, b):
+    if fits(a, b):
         return a
     n = min(len(a), len(b))
     p = 0
@@ -107,7 +107,7 @@ def _generalise(a: str, b: str) -> str:
     return prefix + _W + suffix
 
 
-def _similarity(template: list[str], tokens: list[str], rare: Callable[[str], bool] | None = None) -> float:
+def similarity(template: list[str], tokens: list[str], rare: Callable[[str], bool] | None = None) -> float:
     """Share of equal tokens over the positions where the template is a constant.
 
     Positions that are variable on both sides carry no evidence and are left out, so a long
@@ -162,11 +162,11 @@ def _similarity(template: list[str], tokens: list[str], rare: Callable[[str], bo
     return 1.0 if total == 0 else same / total
 
 
-def _matches(template: list[str], tokens: list[str]) -> bool:
-    return len(template) == len(tokens) and all(_fits(a, b) for a, b in zip(template, tokens))
+def matches(template: list[str], tokens: list[str]) -> bool:
+    return len(template) == len(tokens) and all(fits(a, b) for a, b in zip(template, tokens))
 
 
-def _routing_key(token: str) -> str:
+def routing_key(token: str) -> str:
     # Tokens with digits are likely variables that the masks did not catch: route them through
     # the shared <*> branch so that they still meet their template (Drain's rule). So are dotted
     # names (a file "app.exe", a host or a package "com.foo.Bar"): a line often starts with the

@@ -46,7 +46,7 @@ from typing import Any, Iterable, Iterator, Sequence
 import numpy as np
 import pyarrow as pa
 
-from .template_tokens import WILDCARD, _fits, _generalise, _matches, _routing_key, _similarity
+from .template_tokens import WILDCARD, fits, generalise, matches, routing_key, similarity
 
 __all__ = ["Template", "TemplateMiner", "mine_templates", "templates_jsonl", "label_log_batch", "template_id",
            "DEFAULT_MASKS", "VARIABLE_PATTERNS", "HOST_PATTERN", "WILDCARD"]
@@ -344,7 +344,7 @@ class TemplateMiner:
         """The most specific current published template the tokens fit (the oldest among equals)."""
         best, best_consts = None, -1
         for c in self._published.get(len(tokens), ()):
-            if _matches(c.tokens, tokens):
+            if matches(c.tokens, tokens):
                 consts = sum(t != _W for t in c.tokens)
                 if consts > best_consts:
                     best, best_consts = c, consts
@@ -376,7 +376,7 @@ class TemplateMiner:
             if token in node:
                 node = node[token]
                 continue
-            key = _routing_key(token)
+            key = routing_key(token)
             if key != _W and by_rarity and self._rare(token):
                 key = _W
             if key != _W:
@@ -391,7 +391,7 @@ class TemplateMiner:
     def _best(self, clusters: Iterable[_Cluster], tokens: list[str]) -> tuple[_Cluster | None, float]:
         best, best_sim, best_vars = None, -1.0, -1
         for c in clusters:
-            sim = _similarity(c.tokens, tokens, self._rare)
+            sim = similarity(c.tokens, tokens, self._rare)
             if sim > best_sim or (sim == best_sim and sim > 0 and sum(_W in t for t in c.tokens) > best_vars):
                 best, best_sim, best_vars = c, sim, sum(_W in t for t in c.tokens)
         return best, best_sim
@@ -412,7 +412,7 @@ class TemplateMiner:
             leaf.append(cluster)
             self._active.setdefault(len(tokens), []).append(cluster)
             return cluster
-        widened = [_generalise(a, b) for a, b in zip(best.tokens, tokens)]
+        widened = [generalise(a, b) for a, b in zip(best.tokens, tokens)]
         if best.slot < 0:  # mined in this call, not given out yet: widen in place
             best.tokens = widened
             return best
