@@ -32,6 +32,21 @@ _SYSLOG_RE = re.compile(r"^<\d{1,3}>|^[A-Z][a-z]{2} [ \d]\d \d{2}:\d{2}:\d{2} \S
 _ACCESS_RE = re.compile(r'^\S+ \S+ \S+ \[\d{2}/[A-Z][a-z]{2}/\d{4}:\d{2}:\d{2}:\d{2} [+-]\d{4}\] "[^"]*" \d{3} (?:\d+|-)')
 _LOGFMT_PAIR = re.compile(r'([A-Za-z_][\w.\-/@]*)=("(?:[^"\\]|\\.)*"|[^\s"]*)')
 _CSV_FIELDS = tuple(LOG_ALIASES)
+# logfmt quotes values as Go's strconv.Quote does (go-logfmt, logrus): backslash escapes.
+_LOGFMT_ESCAPES = {'"': '"', "\\": "\\", "n": "\n", "t": "\t", "r": "\r"}
+_BACKSLASH_ESCAPE = re.compile(r"\\(.)", re.S)
+
+
+def _unescape(text: str, table: dict[str, str]) -> str:
+    """Backslash escapes resolved in one left-to-right pass; an escape not in ``table`` stays as written.
+
+    One pass matters: chained ``str.replace`` calls re-read what an earlier call produced, so
+    ``C:\\\\new`` became ``C:`` + newline + ``ew``.
+
+    >>> _unescape(r'C:\\\\new \\"q\\" \\x', _LOGFMT_ESCAPES)
+    'C:\\\\new "q" \\\\x'
+    """
+    return _BACKSLASH_ESCAPE.sub(lambda m: table.get(m.group(1), m.group(0)), text)
 
 
 def _first_lines(source: Source, n: int = 20) -> list[str]:
@@ -112,7 +127,7 @@ def _parse_logfmt(source: Source) -> Iterator[dict | IngestError]:
         rec: dict[str, Any] = {}
         for key, value in pairs:
             if value.startswith('"'):
-                value = value[1:-1].replace('\\"', '"').replace("\\\\", "\\").replace("\\n", "\n")
+                value = _unescape(value[1:-1], _LOGFMT_ESCAPES)
             rec[key] = value
         raw_ts = _pick(rec, "ts")
         ts = parse_ts(raw_ts)
