@@ -34,3 +34,26 @@ def test_logfmt_values_are_unescaped_in_one_pass(ws, tmp_path, written, expected
     r = ingest_file(ws, "logs", str(p), "logfmt")
     assert (r.loaded, r.rejected) == (1, 0), r.errors
     assert _messages(ws, r.batch_id) == [expected]
+
+
+# (RFC 5424 STRUCTURED-DATA as written, the attributes it must give)
+SYSLOG_SD = [
+    ('[origin ip="10.0.0.1"][meta ip="10.0.0.2"]', {"origin.ip": "10.0.0.1", "meta.ip": "10.0.0.2"}),
+    (r'[app@32473 name="App\"x\""]', {"app@32473.name": 'App"x"'}),
+    (r'[app@32473 path="C:\\temp" tag="[a\]"]', {"app@32473.path": "C:\\temp", "app@32473.tag": "[a]"}),
+    (r'[app@32473 odd="keep \n as is"]', {"app@32473.odd": "keep \\n as is"}),  # only \" \\ \] are escapes (§6.3.3)
+    ('[timeQuality tzKnown="1" isSynced="0"]', {"timeQuality.tzKnown": "1", "timeQuality.isSynced": "0"}),
+    ("[empty@1]", {}),
+]
+
+
+@pytest.mark.parametrize("sd, expected", SYSLOG_SD)
+def test_syslog_structured_data_keeps_element_ids_and_unescapes(ws, tmp_path, sd, expected):
+    p = tmp_path / "rfc5424.log"
+    p.write_text(f"<165>1 2024-05-14T10:00:00.003Z web-1 nginx 8710 ID47 {sd} upstream timed out\n")
+    r = ingest_file(ws, "logs", str(p), "syslog")
+    assert (r.loaded, r.rejected) == (1, 0), r.errors
+    message, attrs = ws.con.execute("SELECT message, attributes FROM logs").fetchall()[0]
+    assert message == "upstream timed out"
+    got = json.loads(attrs)
+    assert {k: v for k, v in got.items() if k not in ("facility", "procid", "msgid")} == expected

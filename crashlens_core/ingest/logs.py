@@ -143,7 +143,27 @@ def _parse_logfmt(source: Source) -> Iterator[dict | IngestError]:
 _RFC5424 = re.compile(r"^<(\d{1,3})>1 (\S+) (\S+) (\S+) (\S+) (\S+) (-|(?:\[(?:[^\]\\]|\\.)*\])+)(?: (.*))?$", re.S)
 # The <PRI> is optional: files written by syslog daemons (/var/log/messages, auth.log) drop it.
 _RFC3164 = re.compile(r"^(?:<(\d{1,3})>)?([A-Z][a-z]{2} [ \d]\d \d{2}:\d{2}:\d{2}) (\S+) +(?:-- )?([^:\[\s]+)(?:\[(\d+)\])?:? ?(.*)$", re.S)
-_SD_PARAM = re.compile(r'([\w.\-]+)="((?:[^"\\]|\\.)*)"')
+# RFC 5424 §6.3: SD-ELEMENT = "[" SD-ID *(SP PARAM-NAME="PARAM-VALUE") "]"; names are printable
+# ASCII without "=", space, "]" and '"'. Inside a value only '"', "\\" and "]" are escaped (§6.3.3).
+_SD_ELEMENT = re.compile(r'\[([^\s=\]"]+)((?:\s+[^\s=\]"]+="(?:[^"\\]|\\.)*")*)\s*\]', re.S)
+_SD_PARAM = re.compile(r'([^\s=\]"]+)="((?:[^"\\]|\\.)*)"', re.S)
+_SD_ESCAPES = {'"': '"', "\\": "\\", "]": "]"}
+
+
+def _structured_data(sd: str) -> dict[str, str]:
+    """RFC 5424 structured data → ``{"sdid.param": value}``, values unescaped.
+
+    The SD-ID stays in the key: two elements may carry the same parameter name
+    (``[origin ip=…][meta ip=…]``) and neither may overwrite the other.
+
+    >>> _structured_data(r'[origin ip="10.0.0.1"][meta ip="10.0.0.2" app="App\\"x\\" [1\\]"]')
+    {'origin.ip': '10.0.0.1', 'meta.ip': '10.0.0.2', 'meta.app': 'App"x" [1]'}
+    """
+    out: dict[str, str] = {}
+    for element in _SD_ELEMENT.finditer(sd):
+        for name, value in _SD_PARAM.findall(element.group(2)):
+            out[f"{element.group(1)}.{name}"] = _unescape(value, _SD_ESCAPES)
+    return out
 
 
 def _parse_syslog(source: Source) -> Iterator[dict | IngestError]:
@@ -167,7 +187,7 @@ def _parse_syslog(source: Source) -> Iterator[dict | IngestError]:
             if msgid != "-":
                 attrs["msgid"] = msgid
             if sd != "-":
-                attrs.update({k: v for k, v in _SD_PARAM.findall(sd)})
+                attrs.update(_structured_data(sd))
             yield _row(line_no, ts, (msg or "").lstrip("\ufeff"), level=int(pri) % 8,
                        service=None if app == "-" else app, host=None if host == "-" else host, attributes=attrs)
             continue
