@@ -57,3 +57,92 @@ def test_syslog_structured_data_keeps_element_ids_and_unescapes(ws, tmp_path, sd
     assert message == "upstream timed out"
     got = json.loads(attrs)
     assert {k: v for k, v in got.items() if k not in ("facility", "procid", "msgid")} == expected
+
+
+# JSON string escapes, in a JSON Lines message and in a Docker json-file "log" (both parsed in SQL)
+JSON_ESCAPES = [
+    (r"path C:\\new", "path C:\\new"),
+    (r"a \"quoted\" word", 'a "quoted" word'),
+    (r"caf\u00e9 \u2713", "café ✓"),
+    (r"slash \/ kept", "slash / kept"),
+    (r"tab\there", "tab\there"),
+]
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "docker"])
+@pytest.mark.parametrize("written, expected", JSON_ESCAPES)
+def test_json_string_escapes_are_decoded(ws, tmp_path, fmt, written, expected):
+    ts = "2024-05-14T10:00:00Z"
+    line = (f'{{"ts": "{ts}", "level": "info", "msg": "{written}"}}' if fmt == "jsonl"
+            else f'{{"log": "{ts} INFO {written}\\n", "stream": "stdout", "time": "{ts}"}}')
+    p = tmp_path / f"esc.{fmt}"
+    p.write_text(line + "\n", encoding="utf-8")
+    r = ingest_file(ws, "logs", str(p))
+    assert (r.format, r.loaded, r.rejected) == (fmt, 1, 0), r.errors
+    assert _messages(ws, r.batch_id) == [expected]
+
+
+# ---------------------------------------------------------------- one table of file shapes × formats
+
+def _lines(fmt: str, words: list[bytes]) -> list[bytes]:
+    """Three records of ``fmt`` whose messages are ``words`` (bytes: the encoding cases put raw bytes in)."""
+    out = [b"ts,level,message"] if fmt == "csv" else []
+    for i, w in enumerate(words):
+        ts = f"2024-05-14T10:00:0{i}Z".encode()
+        out.append({
+            "jsonl": b'{"ts": "' + ts + b'", "level": "info", "msg": "' + w + b'"}',
+            "logfmt": b"ts=" + ts + b' level=info msg="' + w + b'" k=v',
+            "syslog": b"<165>1 " + ts + b" web-1 app 1 - - " + w,
+            "text": ts + b" INFO " + w,
+            "docker": b'{"log":"' + ts + b" INFO " + w + b'\\n","stream":"stdout","time":"' + ts + b'"}',
+            "csv": ts + b",info," + w,
+            "access": b"1.2.3.4 - - [14/May/2024:10:00:0" + str(i).encode() + b' +0000] "GET /' + w + b' HTTP/1.1" 200 12',
+        }[fmt])
+    return out
+
+
+SHAPES = {
+    "plain": lambda ls: b"\n".join(ls) + b"\n",
+    "utf8-bom": lambda ls: b"\xef\xbb\xbf" + b"\n".join(ls) + b"\n",
+    "crlf": lambda ls: b"\r\n".join(ls) + b"\r\n",
+    "blank-lines": lambda ls: b"\n\n".join(ls[:1]) + b"\n\n  \n" + b"\n\t\n".join(ls[1:]) + b"\n\n",
+    "crlf-blank-lines": lambda ls: b"\r\n\r\n".join(ls) + b"\r\n\r\n",
+    "no-final-newline": lambda ls: b"\n".join(ls),
+    "bom-crlf-no-final-newline": lambda ls: b"\xef\xbb\xbf" + b"\r\n".join(ls),
+}
+# (bytes of the first message, what it must read as): text that is not UTF-8 is kept, with U+FFFD
+# for what cannot be decoded, rather than rejecting the line
+ENCODINGS = {
+    "utf-8": (b"caf\xc3\xa9", "café"),
+    "latin-1 byte": (b"caf\xe9", "caf\ufffd"),
+    "invalid utf-8": (b"x\xff\xfey", "x\ufffd\ufffdy"),
+    "truncated utf-8 sequence": (b"end\xe2\x82", "end\ufffd"),
+}
+FORMATS = ["jsonl", "logfmt", "syslog", "text", "docker", "csv", "access"]
+
+
+def _check_three(ws, r, fmt, first):
+    assert (r.format, r.loaded, r.rejected) == (fmt, 3, 0), r.errors
+    got = ws.con.execute("SELECT ts, message FROM logs WHERE batch_id = ? ORDER BY source_line", [r.batch_id]).fetchall()
+    assert all(ts is not None for ts, _ in got)
+    words = [first, "beta", "gamma"]
+    want = [f"GET /{w} 200 OK" for w in words] if fmt == "access" else words
+    assert [m for _, m in got] == want
+
+
+@pytest.mark.parametrize("shape", list(SHAPES))
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_file_shapes_lose_nothing_and_add_nothing(ws, tmp_path, fmt, shape):
+    """A BOM, CRLF, blank lines, no final newline: the same three records, format detected, messages exact."""
+    p = tmp_path / f"shape.{fmt}"
+    p.write_bytes(SHAPES[shape](_lines(fmt, [b"alpha", b"beta", b"gamma"])))
+    _check_three(ws, ingest_file(ws, "logs", str(p)), fmt, "alpha")
+
+
+@pytest.mark.parametrize("encoding", list(ENCODINGS))
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_odd_encodings_are_replaced_not_rejected(ws, tmp_path, fmt, encoding):
+    raw, expected = ENCODINGS[encoding]
+    p = tmp_path / f"enc.{fmt}"
+    p.write_bytes(SHAPES["plain"](_lines(fmt, [raw, b"beta", b"gamma"])))
+    _check_three(ws, ingest_file(ws, "logs", str(p)), fmt, expected)

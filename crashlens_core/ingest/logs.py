@@ -211,7 +211,9 @@ def _parse_syslog(source: Source) -> Iterator[dict | IngestError]:
 def _parse_csv(source: Source, mapping: dict[str, str] | None) -> Iterator[dict | IngestError]:
     fields = ("ts", "level", "service", "host", "message", "trace_id", "span_id")
     with source.open_binary() as fh:
-        text = io.TextIOWrapper(fh, encoding="utf-8", errors="replace", newline="")
+        # utf-8-sig: Excel and other Windows tools start a CSV with a byte-order mark, which must not
+        # become part of the first column's name
+        text = io.TextIOWrapper(fh, encoding="utf-8-sig", errors="replace", newline="")
         reader = csv.reader(text)
         try:
             header = next(reader)

@@ -364,9 +364,11 @@ def _first_line_parts(records: str) -> str:
                           FROM ({records}))))"""
 
 
+# Blank and whitespace-only lines after a record are continuation lines too (they start no
+# record), but they carry nothing: trailing ones are trimmed so "msg" + blank lines stays "msg".
 _MESSAGE_FROM_PARTS = """
     CASE WHEN cont IS NULL THEN coalesce(NULLIF(pbody, ''), first_line)
-         ELSE coalesce(NULLIF(pbody, ''), first_line) || E'\\n' || cont END"""
+         ELSE rtrim(coalesce(NULLIF(pbody, ''), first_line) || E'\\n' || cont, E' \\t\\r\\n') END"""
 
 
 def _load_text(con: Any, ctx: dict[str, Any], cap: int, is_last: bool) -> LineChunkResult:
