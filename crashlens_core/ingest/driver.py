@@ -374,12 +374,18 @@ def ingest_rows(ws: Workspace, kind: str, rows: Iterable[dict | IngestError], ba
                 item["duration_ms"] = (end - start).total_seconds() * 1000.0
         pending.append(item)
         if len(pending) >= _ROWS_PER_FLUSH:
-            report.loaded += ws.append_rows(kind, _to_table(kind, pending))
+            report.loaded += _append(ws, kind, pending)
             pending.clear()
             if progress:
                 progress(0.5, f"{source_name}: {report.loaded:,} {kind}")
     if pending:
-        report.loaded += ws.append_rows(kind, _to_table(kind, pending))
+        report.loaded += _append(ws, kind, pending)
+
+
+def _append(ws: Workspace, kind: str, rows: list[dict[str, Any]]) -> int:
+    if kind == "logs":  # log rows without a level are completed from their message on the way in
+        return ws.load_log_lines(_to_table(kind, rows), "rows", {}, 0, True).loaded
+    return ws.append_rows(kind, _to_table(kind, rows))
 
 
 def _guarded(rows: Iterable[dict | IngestError]) -> Iterator[dict | IngestError]:

@@ -247,16 +247,9 @@ def _parse_csv(source: Source, mapping: dict[str, str] | None) -> Iterator[dict 
             attrs.update(extra)
             for f in pod_fields:
                 value[f] = pod_to_service(value[f])
-            yield _row(start_line, ts, message, level=value.get("level") or _level_in(message), service=value.get("service"),
+            # a row without a level is completed from its message when it is stored (linesql.fill_from_message)
+            yield _row(start_line, ts, message, level=value.get("level"), service=value.get("service"),
                        host=value.get("host"), trace_id=value.get("trace_id"), span_id=value.get("span_id"), attributes=attrs)
-
-
-_LEVEL_WORD = re.compile(r"\b(TRACE|DEBUG|INFO|WARN|WARNING|ERROR|FATAL|CRITICAL|SEVERE)\b")
-
-
-def _level_in(message: str) -> str | None:
-    m = _LEVEL_WORD.search(message[:120])
-    return m.group(1) if m else None
 
 
 def _parse_otlp(source: Source) -> Iterator[dict | IngestError]:

@@ -23,7 +23,7 @@ from typing import Any
 from ..models import LEVEL_WORDS, LOG_ALIASES, LOG_LEVELS
 
 __all__ = ["LineChunkResult", "LINE_FORMATS", "load_log_chunk", "create_macros", "sniff_text_has_timestamps",
-           "sample_jsonl_keys", "insert_jsonl", "jsonl_rejects"]
+           "sample_jsonl_keys", "insert_jsonl", "jsonl_rejects", "fill_from_message"]
 
 LINE_FORMATS = ("jsonl", "text", "docker", "access")
 
@@ -35,13 +35,27 @@ TS_RE = (r"(?:\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:[.,]\d{1,9})?(?:Z|[+-]\d{
 # (%y first: strptime takes the first format that fits, and %Y would read "17/06/09" as year 17.)
 _TS_FORMATS = "['%y/%m/%d %H:%M:%S', '%Y/%m/%d %H:%M:%S', '%a %b %d %H:%M:%S %Y', '%a %b %d %H:%M:%S.%f %Y']"
 _LEVEL_WORDS = "trace|debug|info|notice|warn|warning|error|err|critical|crit|fatal|severe|panic|emerg|alert"
-# ts [LEVEL] [service] rest ; level and service optional. One regex evaluation per record.
-LINE_RE = (
-    r"^\[?(" + TS_RE + r")\]?\s+"
-    r"(?:\[?(?:[\w-]+:)?((?i:" + _LEVEL_WORDS + r"))\]?:?(?:\s+|$))?"  # Apache 2.4 writes [module:level]
-    r"(?:\[([^\]\s]{1,64})\]:?(?:\s+|$))?"
-    r"((?s:.*))$"
-)
+# A record's timestamp at the start of a line, optionally in brackets: the one the text format needs.
+_TS_LEADING = r"^\[?(" + TS_RE + r")\]?\s+"
+# The application line inside a JSON record (Docker's "log", a collector's "message", an OTLP body):
+# the collector stamped the record already, so the application's own time may be missing or only a
+# time of day (logback's %d{HH:mm:ss.SSS}, as Train-Ticket's services write it).
+_CLOCK_RE = r"\d{2}:\d{2}:\d{2}(?:[.,]\d{1,9})?"
+_TS_EMBEDDED = r"^(?:\[?(" + TS_RE + "|" + _CLOCK_RE + r")\]?\s+)?"
+
+
+def _line_re(ts_part: str) -> str:
+    """ts [LEVEL] [service] rest ; level and service optional. One regex evaluation per record."""
+    return (
+        ts_part
+        + r"(?:\[?(?:[\w-]+:)?((?i:" + _LEVEL_WORDS + r"))\]?:?(?:\s+|$))?"  # Apache 2.4 writes [module:level]
+        r"(?:\[([^\]\s]{1,64})\]:?(?:\s+|$))?"
+        r"((?s:.*))$"
+    )
+
+
+LINE_RE = _line_re(_TS_LEADING)
+EMBEDDED_LINE_RE = _line_re(_TS_EMBEDDED)
 # Java logger layouts, tried when LINE_RE finds no level (or finds Spring Boot's "pid ---"):
 #   logback      2021-08-07 19:10:41.655 [main] INFO  c.f.Bar - message
 #   SkyWalking   … [SW_CTX:[service,instance,traceId,segmentId,spanIndex]] [thread] INFO  c.f.Bar -message
@@ -53,18 +67,23 @@ LINE_RE = (
 #                2015-07-29 17:41:44,747 - INFO  [QuorumPeer…] - message (ZooKeeper)
 # The logger must be a dotted name (Tomcat's abbreviated "o.a.c.c.C.[.[.[/].[dispatcherServlet]"
 # too), so "ts INFO Payment: ok" keeps "Payment: ok" as its message.
-LOGGER_LINE_RE = (
-    r"^\[?(" + TS_RE + r")\]?\s+"
-    r"(?:\[SW_CTX:\s*(?:N/A|\[([^,\]]*),([^,\]]*),([^,\]]*),([^,\]]*),([^,\]]*)\])\]\s+)?"
-    r"(?:\[TID:\s*([^\]\s]*)\]\s+)?"
-    r"(?:\[([^\]]{0,200})\]\s+)?"
-    r"(?:-\s+(?:([\w.$-]+)\s+-\s+)?)?"  # log4j's "%d - %p" (ZooKeeper); Python's "%(asctime)s - %(name)s - %(levelname)s"
-    r"((?i:" + _LEVEL_WORDS + r"))\s+"
-    r"(?:-\s+)?"
-    r"(?:\d+\s+---\s+(?:\[([^\]]{0,200})\]\s+)?\[([^\]]{0,200})\]\s+(?:\[([0-9a-fA-F]{16,32})-([0-9a-fA-F]{8,16})\]\s+)?)?"
-    r"(?:([\w$]+(?:\.(?:[\w$]+|\[[^\]\s]*\]?))+)\s*[-:]\s?)?"
-    r"((?s:.*))$"
-)
+def _logger_line_re(ts_part: str) -> str:
+    return (
+        ts_part
+        + r"(?:\[SW_CTX:\s*(?:N/A|\[([^,\]]*),([^,\]]*),([^,\]]*),([^,\]]*),([^,\]]*)\])\]\s+)?"
+        r"(?:\[TID:\s*([^\]\s]*)\]\s+)?"
+        r"(?:\[([^\]]{0,200})\]\s+)?"
+        r"(?:-\s+(?:([\w.$-]+)\s+-\s+)?)?"  # log4j's "%d - %p" (ZooKeeper); Python's "%(asctime)s - %(name)s - %(levelname)s"
+        r"((?i:" + _LEVEL_WORDS + r"))\s+"
+        r"(?:-\s+)?"
+        r"(?:\d+\s+---\s+(?:\[([^\]]{0,200})\]\s+)?\[([^\]]{0,200})\]\s+(?:\[([0-9a-fA-F]{16,32})-([0-9a-fA-F]{8,16})\]\s+)?)?"
+        r"(?:([\w$]+(?:\.(?:[\w$]+|\[[^\]\s]*\]?))+)\s*[-:]\s?)?"
+        r"((?s:.*))$"
+    )
+
+
+LOGGER_LINE_RE = _logger_line_re(_TS_LEADING)
+EMBEDDED_LOGGER_LINE_RE = _logger_line_re(_TS_EMBEDDED)
 _LOGGER_GROUPS = ["ts", "sw_svc", "sw_inst", "sw_trace", "sw_seg", "sw_idx", "tid", "thread", "pylogger", "lvl", "sb_app",
                   "thread2", "sb_trace", "sb_span", "logger", "body"]
 START_RE = r"^\[?" + TS_RE
@@ -226,9 +245,8 @@ def _jsonl_records(present: set[str]) -> str:
     # (try() instead would save that parse on a clean file, ~4%, but costs 5x on a file with
     # 1% bad lines: DuckDB redoes a whole vector row by row after an error.) Lines left out
     # are explained by jsonl_rejects.
-    return f"""
-        SELECT line_no, cl_ts(ts) AS ts, service, host, cl_level(level) AS level, coalesce(message, rtrim(raw, E'\\r\\n')) AS message,
-               trace_id, span_id,
+    records = f"""
+        SELECT line_no, raw, cl_ts(ts) AS ts, service, host, cl_level(level) AS level, message, trace_id, span_id,
                CASE WHEN simple THEN NULL ELSE nullif(json_merge_patch(raw, {_STRIP}), '{{}}') END AS attributes
         FROM (
           SELECT line_no, raw, simple, {fields}
@@ -238,8 +256,33 @@ def _jsonl_records(present: set[str]) -> str:
             FROM (
               SELECT line_no, raw, v, len(json_keys(raw)) = ({found}) AS simple
               FROM (SELECT line_no, raw, json_extract_string(raw, {fast_paths}) AS v
-                    FROM cl_stage WHERE (starts_with(raw, '{{') OR starts_with(ltrim(raw, E' \\t'), '{{')) AND json_valid(raw)))))
-        WHERE cl_ts(ts) IS NOT NULL"""
+                    FROM cl_stage WHERE (starts_with(raw, '{{') OR starts_with(ltrim(raw, E' \\t'), '{{')) AND json_valid(raw)))))"""
+    return f"""
+        SELECT line_no, ts, service, host, level, coalesce(message, rtrim(raw, E'\\r\\n')) AS message, trace_id, span_id, attributes
+        FROM ({fill_from_message(records)})
+        WHERE ts IS NOT NULL"""
+
+
+def fill_from_message(records: str) -> str:
+    """``records`` (ts, service, host, level, message, trace_id, span_id, attributes, …) with what a
+    record without a level leaves out read from its message, by the text format's rules.
+
+    Container and collector logs are JSON records whose message is a raw application line
+    (``{"log": "16:42:22.382 ERROR o.a.c.…"}``): for a record with no level, the level, and the
+    service, host, trace and span ids, thread, logger and timestamp that the record itself lacks,
+    come from the line (``_first_line_parts(embedded=True)``). The record's own fields win; the
+    message stays as the application wrote it (the record, not the line, is what was shipped).
+    Records with a level pay nothing: their first line is NULL.
+    """
+    inner = f"SELECT *, CASE WHEN level IS NULL THEN message END AS first_line FROM ({records})"
+    return f"""
+        SELECT * EXCLUDE (first_line, p, j, jm, jlogger, lvl_ok, pts, psvc, phost, plvl, pbody, ptrace, pspan, pattrs)
+               REPLACE (coalesce(ts, cl_ts(nullif(pts, ''))) AS ts, coalesce(service, psvc) AS service,
+                        coalesce(host, phost) AS host, coalesce(level, cl_level(plvl)) AS level,
+                        coalesce(trace_id, lower(ptrace)) AS trace_id, coalesce(span_id, lower(pspan)) AS span_id,
+                        CASE WHEN pattrs IS NULL THEN attributes
+                             ELSE json_merge_patch(pattrs, coalesce(attributes, '{{}}')) END AS attributes)
+        FROM ({_first_line_parts(inner, embedded=True)})"""
 
 
 def insert_jsonl(con: Any, ctx: dict[str, Any], present: set[str]) -> int:
@@ -328,18 +371,25 @@ def _grouped(con: Any, ctx: dict[str, Any], cap: int, is_last: bool, line_expr: 
     return LineChunkResult(loaded, rejected, errors, carry_from)
 
 
-def _first_line_parts(records: str) -> str:
+def _first_line_parts(records: str, embedded: bool = False) -> str:
     """Each record's first line read into parts: pts, psvc, phost, plvl, pbody, ptrace, pspan, pattrs.
 
     LINE_RE first (one regex per record); LOGGER_LINE_RE only for the records it leaves
     without a level, or with Spring Boot's "pid ---" (CASE evaluates it on those rows only).
     A SkyWalking context gives service, instance (host: the part after "@"), trace id and span
     id (segment.index, as SkyWalking's span export writes it); thread and logger go to attributes.
+
+    ``embedded``: the line is an application line inside a JSON record (the EMBEDDED_ patterns:
+    its timestamp may be absent or a time of day). The parts count only when a level was found,
+    and, without a timestamp before it, only a level written in capitals: log layouts write the
+    level as an upper-case token (%p, %(levelname)s), while "Error connecting…" or "[api] …" at
+    the start of a message is prose or a tag. A NULL first line yields NULL parts cheaply.
     """
     def val(x: str) -> str:
         return f"nullif(nullif({x}, ''), 'N/A')"
 
-    return f"""
+    line_re, logger_re = (EMBEDDED_LINE_RE, EMBEDDED_LOGGER_LINE_RE) if embedded else (LINE_RE, LOGGER_LINE_RE)
+    parts = f"""
         SELECT *,
           CASE WHEN jm THEN j.ts ELSE p.ts END AS pts,
           -- a bracket before the level is a thread when a logger name follows (logback), else
@@ -359,9 +409,15 @@ def _first_line_parts(records: str) -> str:
                  'logger', jlogger)), '{{}}') END AS pattrs
         FROM (SELECT *, coalesce(j.lvl, '') <> '' AS jm, coalesce(nullif(j.logger, ''), nullif(j.pylogger, '')) AS jlogger
               FROM (SELECT *, CASE WHEN p.lvl = '' OR regexp_matches(p.body, '^\\d+ +--- ')
-                                   THEN regexp_extract(first_line, {_q(LOGGER_LINE_RE)}, {_LOGGER_GROUPS}) END AS j
-                    FROM (SELECT *, regexp_extract(first_line, {_q(LINE_RE)}, ['ts', 'lvl', 'svc', 'body']) AS p
+                                   THEN regexp_extract(first_line, {_q(logger_re)}, {_LOGGER_GROUPS}) END AS j
+                    FROM (SELECT *, regexp_extract(first_line, {_q(line_re)}, ['ts', 'lvl', 'svc', 'body']) AS p
                           FROM ({records}))))"""
+    if not embedded:
+        return parts
+    kept = ", ".join(f"CASE WHEN lvl_ok THEN {c} END AS {c}" for c in ("pts", "psvc", "phost", "plvl", "pbody", "pattrs"))
+    return f"""
+        SELECT * REPLACE ({kept})
+        FROM (SELECT *, plvl IS NOT NULL AND (pts <> '' OR plvl = upper(plvl)) AS lvl_ok FROM ({parts}))"""
 
 
 # Blank and whitespace-only lines after a record are continuation lines too (they start no
@@ -401,7 +457,7 @@ def _load_docker(con: Any, ctx: dict[str, Any], cap: int, is_last: bool) -> Line
         SELECT line_no, coalesce(cl_ts(dtime), cl_ts(NULLIF(pts, ''))) AS ts, psvc AS service, phost AS host,
                cl_level(plvl) AS level, {_MESSAGE_FROM_PARTS} AS message, ptrace AS trace_id, pspan AS span_id,
                json_merge_patch(json_object('stream', stream), coalesce(pattrs, '{{}}')) AS attributes
-        FROM ({_first_line_parts('__RECORDS__')})"""
+        FROM ({_first_line_parts('__RECORDS__', embedded=True)})"""
     ok = ("coalesce(CASE WHEN json_valid(raw) THEN json_extract_string(raw, '$.log') IS NOT NULL"
           " AND json_extract_string(raw, '$.time') IS NOT NULL END, false)")
     bad = f"""SELECT line_no, CASE WHEN NOT json_valid(raw) THEN 'not valid JSON'
@@ -477,11 +533,27 @@ def _insert_access(con: Any, ctx: dict[str, Any], cap: int) -> LineChunkResult:
     return LineChunkResult(loaded, rejected, errors, None)
 
 
+def _load_rows(con: Any) -> LineChunkResult:
+    """Rows the Python parsers made (logfmt, syslog, CSV, OTLP), staged with the columns of ``logs``.
+
+    Their records may be JSON-wrapped application lines too (a CSV column of Docker lines, an
+    OTLP body): a row without a level is completed from its message as JSON Lines records are.
+    """
+    loaded = con.execute(f"""
+        INSERT INTO logs (id, ts, service, host, level, message, trace_id, span_id, attributes,
+                          source_file, source_line, batch_id)
+        SELECT id, ts, service, host, level, message, trace_id, span_id, attributes, source_file, source_line, batch_id
+        FROM ({fill_from_message('SELECT * FROM cl_stage')})""").fetchall()[0][0]
+    return LineChunkResult(int(loaded), 0, [], None)
+
+
 def load_log_chunk(con: Any, fmt: str, ctx: dict[str, Any], cap: int, is_last: bool) -> LineChunkResult:
     """Parse the registered ``cl_stage`` table (line_no, raw) and append its records to ``logs``.
 
     ``ctx``: batch_id, base_id (the batch's id base: a record's id is base_id + its line number), source (file name), optional
-    service/host defaults, no_timestamps (text only).
+    service/host defaults, no_timestamps (text only). ``fmt="rows"``: ``cl_stage`` holds finished
+    rows of a Python parser (the columns of ``logs``), appended as they are except what
+    ``fill_from_message`` completes; ``ctx`` is unused.
     """
     if fmt == "jsonl":
         return _load_jsonl(con, ctx, cap)
@@ -491,6 +563,8 @@ def load_log_chunk(con: Any, fmt: str, ctx: dict[str, Any], cap: int, is_last: b
         return _load_docker(con, ctx, cap, is_last)
     if fmt == "access":
         return _load_access(con, ctx, cap)
+    if fmt == "rows":
+        return _load_rows(con)
     raise ValueError(f"not a line format: {fmt}")
 
 
