@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 
 import pytest
 
@@ -146,3 +147,81 @@ def test_odd_encodings_are_replaced_not_rejected(ws, tmp_path, fmt, encoding):
     p = tmp_path / f"enc.{fmt}"
     p.write_bytes(SHAPES["plain"](_lines(fmt, [raw, b"beta", b"gamma"])))
     _check_three(ws, ingest_file(ws, "logs", str(p)), fmt, expected)
+
+
+# ---------------------------------------------------------------- timestamps not at the start of the line
+
+PREFIXED = {
+    # a file-name prefix, as log shippers and `grep -H` write (OpenStack nova's layout behind it)
+    "file-name prefix": (
+        ["nova-api.log.1.2017-05-16_13:53:08 2017-05-16 00:00:00.008 25746 INFO nova.osapi_compute.wsgi.server "
+         "[req-38101a0b-2096-447d-96ea-a692162415ae] 10.11.10.1 \"GET /v2/servers/detail HTTP/1.1\" status: 200",
+         "nova-api.log.1.2017-05-16_13:53:08 2017-05-16 00:00:01.250 25746 ERROR nova.api.openstack "
+         "[req-9bc36dd9-91c5-4314-898a-47625eb93b09] Unexpected exception in API method"],
+        [(datetime(2017, 5, 16, 0, 0, 0, 8000), "INFO"), (datetime(2017, 5, 16, 0, 0, 1, 250000), "ERROR")],
+        "nova-api.log.1.2017-05-16_13:53:08"),
+    # BGL: alert flag, epoch, date and node before an IBM DB2-style timestamp
+    "four header tokens": (
+        ["- 1117838570 2005.06.03 R02-M1-N0-C:J12-U11 2005-06-03-15.42.50.675872 R02-M1-N0-C:J12-U11 RAS KERNEL INFO "
+         "instruction cache parity error corrected",
+         "KERNDTLB 1118769616 2005.06.14 R30-M0-N9-C:J16-U01 2005-06-14-10.20.16.200913 R30-M0-N9-C:J16-U01 RAS KERNEL FATAL "
+         "data TLB error interrupt"],
+        [(datetime(2005, 6, 3, 15, 42, 50, 675872), "INFO"), (datetime(2005, 6, 14, 10, 20, 16, 200913), "FATAL")],
+        "- 1117838570 2005.06.03 R02-M1-N0-C:J12-U11"),
+    # HDFS: yyMMdd HHmmss at the start, a pid before the level
+    "compact date at the start": (
+        ["081109 203615 148 INFO dfs.DataNode$PacketResponder: PacketResponder 1 for block blk_38865049064139660 terminating",
+         "081109 204005 35 WARN dfs.FSNamesystem: BLOCK* NameSystem.addStoredBlock: blockMap updated"],
+        [(datetime(2008, 11, 9, 20, 36, 15), "INFO"), (datetime(2008, 11, 9, 20, 40, 5), "WARN")],
+        None),
+}
+
+
+@pytest.mark.parametrize("case", list(PREFIXED))
+def test_timestamps_behind_a_short_prefix_are_found(ws, tmp_path, case):
+    lines, expected, prefix = PREFIXED[case]
+    p = tmp_path / "prefixed.log"
+    p.write_text("\n".join(lines) + "\n")
+    r = ingest_file(ws, "logs", str(p))
+    assert (r.format, r.loaded, r.rejected, r.warnings) == ("text", 2, 0, [])
+    got = ws.con.execute("SELECT ts, level, message, attributes FROM logs ORDER BY source_line").fetchall()
+    assert [(ts, level) for ts, level, _, _ in got] == expected
+    if prefix is not None:  # the prefix is kept, apart from the message
+        assert json.loads(got[0][3]) == {"line_prefix": prefix} and not got[0][2].startswith(prefix)
+
+
+def test_a_date_deep_in_the_message_is_not_a_records_time(ws, tmp_path):
+    """Beyond a few header tokens a date is what the message talks about: the file loads without times and says so."""
+    p = tmp_path / "notes.log"
+    p.write_text("\x1b[31muser alice\x1b[0m asked to move the meeting to 2024-05-14 10:00:00 please\n"
+                 "plain line with no time\n")
+    r = ingest_file(ws, "logs", str(p))
+    assert (r.format, r.loaded, r.rejected) == ("text", 2, 0)
+    assert ws.con.execute("SELECT count(ts) FROM logs").fetchall()[0][0] == 0
+    assert len(r.warnings) == 1
+    warning = r.warnings[0]
+    assert "without a time" in warning and "user alice?[0m asked" in warning
+    assert "\x1b" not in warning  # the sample is inert: no terminal escapes get through
+    assert "--format" in warning and "--map COLUMN=ts" in warning and "--tz" in warning
+    assert r.to_json()["warnings"] == r.warnings
+
+
+def test_a_file_whose_every_line_is_rejected_for_its_time_says_what_to_do(ws, tmp_path):
+    p = tmp_path / "odd.csv"
+    p.write_text("time,message\nyesterday,boom\nlast week,bang\n")
+    r = ingest_file(ws, "logs", str(p), "csv")
+    assert (r.loaded, r.rejected) == (0, 2)
+    assert len(r.warnings) == 1 and "nothing was loaded" in r.warnings[0] and "'time,message'" in r.warnings[0]
+
+
+def test_the_command_prints_the_warning_and_its_json_carries_it(tmp_path):
+    from tests.conftest import run_cli
+
+    p = tmp_path / "plain.log"
+    p.write_text("no time here\nnor here\n")
+    res = run_cli("ingest", "logs", str(p), "--no-detect", workspace=tmp_path / "ws")
+    assert res.returncode == 0, res.stderr
+    assert "  warning: " in res.stdout and "no time here" in res.stdout
+    res = run_cli("ingest", "logs", str(p), "--json", "--no-detect", workspace=tmp_path / "ws2")
+    doc = json.loads(res.stdout.splitlines()[0])
+    assert {"path", "format", "loaded", "rejected", "errors"} <= set(doc) and len(doc["warnings"]) == 1

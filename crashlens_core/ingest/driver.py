@@ -199,6 +199,8 @@ def ingest_file(
 
             ingest_rows(ws, "metrics", parse_metrics(source, fmt, mapping), batch_id, source.name, report, cap,
                          defaults or {}, progress)
+        if kind == "logs" and report.loaded == 0 and report.rejected and any("timestamp" in e.reason for e in report.errors):
+            report.warnings.append(_no_times_warning(source, "no line had a timestamp CrashLens could read, so nothing was loaded"))
         if source.read_error:
             report.errors.append(IngestError(None, source.read_error))
             report.note = "file ends early: " + source.read_error
@@ -209,6 +211,16 @@ def ingest_file(
     if progress:
         progress(1.0, f"{source.name}: {report.loaded:,} loaded, {report.rejected:,} rejected")
     return report
+
+
+def _no_times_warning(source: Source, what: str) -> str:
+    """A warning for a log file that yields no times: what happened, a sample line, what to do."""
+    sample = next((line for _, line in source.lines() if line.strip()), "")
+    # inert: the sample is shown on a terminal and in a page, so no control characters get through
+    sample = "".join(c if c.isprintable() else "?" for c in sample[:160])
+    return (f"{source.name}: {what}. First line: {sample!r}. If its lines carry a time, name the format with "
+            "--format (jsonl, logfmt, syslog, access, csv, otlp), map the time column of a CSV with --map COLUMN=ts, "
+            "and give the zone of times without an offset with --tz")
 
 
 @contextmanager
@@ -253,7 +265,9 @@ def _ingest_log_lines(ws: Workspace, source: Source, fmt: str, batch_id: int, re
         if progress:
             progress(min(done_bytes / size, 0.99), f"{source.name}: {report.loaded:,} records")
     if ctx.get("no_timestamps"):
-        report.note = "no timestamps recognised at line starts: each line loaded as a record without time"
+        report.note = "no timestamps recognised near the start of lines: each line loaded as a record without time"
+        report.warnings.append(_no_times_warning(source, "every line was loaded without a time, so nothing in this file can "
+                                                        "be detected, compared or shown on a timeline"))
 
 
 def _ingest_jsonl(ws: Workspace, source: Source, ctx: dict[str, Any], report: IngestReport, cap: int,

@@ -33,7 +33,8 @@ TS_RE = (r"(?:\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:[.,]\d{1,9})?(?:Z|[+-]\d{
          r"|\d{2}/\d{2}/\d{2} \d{2}:\d{2}:\d{2})")                                        # log4j yy/MM/dd (Spark, Hadoop)
 # The shapes other than ISO 8601, for strptime; all naive.
 # (%y first: strptime takes the first format that fits, and %Y would read "17/06/09" as year 17.)
-_TS_FORMATS = "['%y/%m/%d %H:%M:%S', '%Y/%m/%d %H:%M:%S', '%a %b %d %H:%M:%S %Y', '%a %b %d %H:%M:%S.%f %Y']"
+_TS_FORMATS = ("['%y/%m/%d %H:%M:%S', '%Y/%m/%d %H:%M:%S', '%a %b %d %H:%M:%S %Y', '%a %b %d %H:%M:%S.%f %Y', "
+               "'%y%m%d %H%M%S', '%Y-%m-%d-%H.%M.%S.%f', '%Y-%m-%d-%H.%M.%S']")
 _LEVEL_WORDS = "trace|debug|info|notice|warn|warning|error|err|critical|crit|fatal|severe|panic|emerg|alert"
 # A record's timestamp at the start of a line, optionally in brackets: the one the text format needs.
 _TS_LEADING = r"^\[?(" + TS_RE + r")\]?\s+"
@@ -56,6 +57,20 @@ def _line_re(ts_part: str) -> str:
 
 LINE_RE = _line_re(_TS_LEADING)
 EMBEDDED_LINE_RE = _line_re(_TS_EMBEDDED)
+
+# Files whose lines do not start with a timestamp: log shippers and `grep -H` put a file name
+# first, BGL an alert flag, an epoch, a date and a node. There, the timestamp is looked for
+# behind at most four short tokens: a record's own time is part of its fixed header, which is
+# short, while a date further in is something the message talks about. Such files are rare,
+# so the extra shapes below (and the cost of the prefix) are paid only by files whose lines
+# mostly match this and none starts with TS_RE (``_sniff_prefixed``).
+_TS_MORE = (r"\d{6} \d{6}"                                          # yyMMdd HHmmss (Hadoop HDFS)
+            r"|\d{4}-\d{2}-\d{2}-\d{2}\.\d{2}\.\d{2}(?:\.\d{1,6})?")     # IBM DB2 (BGL)
+_TS_ANY = "(?:" + TS_RE + "|" + _TS_MORE + ")"
+_PREFIX = r"^((?:\S{1,64}\s+){0,4}?)"  # lazy: the first timestamp wins
+PREFIXED_START_RE = _PREFIX + r"\[?" + _TS_ANY
+_PREFIX_SPLIT_RE = _PREFIX + r"(\[?" + _TS_ANY + r"(?s:.*))$"
+PREFIXED_LINE_RE = _line_re(r"^\[?(" + _TS_ANY + r")\]?\s+")
 # Java logger layouts, tried when LINE_RE finds no level (or finds Spring Boot's "pid ---"):
 #   logback      2021-08-07 19:10:41.655 [main] INFO  c.f.Bar - message
 #   SkyWalking   … [SW_CTX:[service,instance,traceId,segmentId,spanIndex]] [thread] INFO  c.f.Bar -message
@@ -84,8 +99,14 @@ def _logger_line_re(ts_part: str) -> str:
 
 LOGGER_LINE_RE = _logger_line_re(_TS_LEADING)
 EMBEDDED_LOGGER_LINE_RE = _logger_line_re(_TS_EMBEDDED)
+PREFIXED_LOGGER_LINE_RE = _logger_line_re(r"^\[?(" + _TS_ANY + r")\]?\s+")
 _LOGGER_GROUPS = ["ts", "sw_svc", "sw_inst", "sw_trace", "sw_seg", "sw_idx", "tid", "thread", "pylogger", "lvl", "sb_app",
                   "thread2", "sb_trace", "sb_span", "logger", "body"]
+# A level in capitals among the first few header fields, for records the layouts above leave
+# without one: HDFS writes "ts pid LEVEL", OpenStack "ts pid LEVEL logger", BGL "ts node type
+# component LEVEL". Capitals and a short distance: headers write the level as an upper-case
+# token before the message begins; a capitalised word further in belongs to the message.
+HEADER_LEVEL_RE = r"^(?:\S{1,64}\s+){0,3}?(" + _LEVEL_WORDS.upper() + r")(?:[\s:\]]|$)"
 START_RE = r"^\[?" + TS_RE
 # Lines that continue the previous record when they have no timestamp of their own.
 CONTINUATION_RE = (
@@ -371,7 +392,7 @@ def _grouped(con: Any, ctx: dict[str, Any], cap: int, is_last: bool, line_expr: 
     return LineChunkResult(loaded, rejected, errors, carry_from)
 
 
-def _first_line_parts(records: str, embedded: bool = False) -> str:
+def _first_line_parts(records: str, embedded: bool = False, prefixed: bool = False) -> str:
     """Each record's first line read into parts: pts, psvc, phost, plvl, pbody, ptrace, pspan, pattrs.
 
     LINE_RE first (one regex per record); LOGGER_LINE_RE only for the records it leaves
@@ -384,11 +405,20 @@ def _first_line_parts(records: str, embedded: bool = False) -> str:
     and, without a timestamp before it, only a level written in capitals: log layouts write the
     level as an upper-case token (%p, %(levelname)s), while "Error connecting…" or "[api] …" at
     the start of a message is prose or a tag. A NULL first line yields NULL parts cheaply.
+
+    ``prefixed``: the first line has a short prefix before its timestamp (PREFIXED_START_RE);
+    the prefix is cut off the message and kept as the attribute ``line_prefix``.
     """
     def val(x: str) -> str:
         return f"nullif(nullif({x}, ''), 'N/A')"
 
     line_re, logger_re = (EMBEDDED_LINE_RE, EMBEDDED_LOGGER_LINE_RE) if embedded else (LINE_RE, LOGGER_LINE_RE)
+    if prefixed:
+        line_re, logger_re = PREFIXED_LINE_RE, PREFIXED_LOGGER_LINE_RE
+        records = f"""
+            SELECT * EXCLUDE (pr) REPLACE (CASE WHEN pr.rest = '' THEN first_line ELSE pr.rest END AS first_line),
+                   nullif(trim(pr.prefix), '') AS line_prefix
+            FROM (SELECT *, regexp_extract(first_line, {_q(_PREFIX_SPLIT_RE)}, ['prefix', 'rest']) AS pr FROM ({records}))"""
     parts = f"""
         SELECT *,
           CASE WHEN jm THEN j.ts ELSE p.ts END AS pts,
@@ -397,7 +427,10 @@ def _first_line_parts(records: str, embedded: bool = False) -> str:
           CASE WHEN jm THEN coalesce({val('j.sw_svc')}, nullif(j.sb_app, ''), CASE WHEN jlogger IS NULL THEN nullif(p.svc, '') END)
                ELSE nullif(p.svc, '') END AS psvc,
           CASE WHEN jm THEN {val("regexp_extract(j.sw_inst, '([^@]*)$', 1)")} END AS phost,
-          CASE WHEN jm THEN j.lvl ELSE nullif(p.lvl, '') END AS plvl,
+          CASE WHEN jm THEN j.lvl
+               ELSE coalesce(nullif(p.lvl, ''),
+                             nullif(regexp_extract(coalesce(nullif(p.body, ''), first_line), {_q(HEADER_LEVEL_RE)}, 1), ''))
+          END AS plvl,
           CASE WHEN jm THEN j.body ELSE p.body END AS pbody,
           coalesce(CASE WHEN jm THEN coalesce({val('j.sw_trace')}, {val('j.tid')}, nullif(j.sb_trace, '')) END,
                    nullif(regexp_extract(first_line, {_q(_TRACE_RE)}, 1), '')) AS ptrace,
@@ -427,7 +460,24 @@ _MESSAGE_FROM_PARTS = """
          ELSE rtrim(coalesce(NULLIF(pbody, ''), first_line) || E'\\n' || cont, E' \\t\\r\\n') END"""
 
 
+def _sniff_prefixed(con: Any, sample: int = 2000) -> bool:
+    """Whether most record-like lines of the staged chunk have a timestamp behind a short prefix.
+
+    Lines that start with whitespace (stack frames, wrapped text) are left out of the count:
+    they continue records in any layout. Most, not any: a file's records share one header
+    layout, so its timestamp shows on most lines, while a date mentioned in prose shows on few.
+    """
+    hits, total = con.execute(f"""
+        SELECT count(*) FILTER (WHERE regexp_matches(raw, {_q(PREFIXED_START_RE)})), count(*)
+        FROM (SELECT raw FROM cl_stage WHERE regexp_matches(raw, '^[^ \t\r\n]') ORDER BY line_no LIMIT {int(sample)})""").fetchall()[0]
+    return bool(total) and hits * 2 >= total
+
+
 def _load_text(con: Any, ctx: dict[str, Any], cap: int, is_last: bool) -> LineChunkResult:
+    if ctx.get("no_timestamps") and "prefixed" not in ctx:  # decided on the first chunk, for the whole file
+        ctx["prefixed"] = _sniff_prefixed(con)
+        ctx["no_timestamps"] = not ctx["prefixed"]
+    prefixed = bool(ctx.get("prefixed"))
     if ctx.get("no_timestamps"):
         # A file with no recognisable timestamps: every line is its own record, kept without time.
         loaded = _insert_records(
@@ -444,10 +494,12 @@ def _load_text(con: Any, ctx: dict[str, Any], cap: int, is_last: bool) -> LineCh
     ctx["first_cols"] = "NULL AS unused"
     ctx["records_sql"] = f"""
         SELECT line_no, cl_ts(pts) AS ts, psvc AS service, phost AS host, cl_level(plvl) AS level,
-               {_MESSAGE_FROM_PARTS} AS message, ptrace AS trace_id, pspan AS span_id, pattrs AS attributes
-        FROM ({_first_line_parts('__RECORDS__')})"""
-    return _grouped(con, ctx, cap, is_last, "rtrim(raw, E'\\r\\n')", f"regexp_matches(line, {_q(START_RE)})",
-                    "NULL AS unused", "true", None)
+               {_MESSAGE_FROM_PARTS} AS message, ptrace AS trace_id, pspan AS span_id,
+               {"nullif(json_merge_patch(coalesce(pattrs, '{}'), json_object('line_prefix', line_prefix)), '{}')"
+                if prefixed else "pattrs"} AS attributes
+        FROM ({_first_line_parts('__RECORDS__', prefixed=prefixed)})"""
+    return _grouped(con, ctx, cap, is_last, "rtrim(raw, E'\\r\\n')",
+                    f"regexp_matches(line, {_q(PREFIXED_START_RE if prefixed else START_RE)})", "NULL AS unused", "true", None)
 
 
 def _load_docker(con: Any, ctx: dict[str, Any], cap: int, is_last: bool) -> LineChunkResult:
