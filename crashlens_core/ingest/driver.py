@@ -160,6 +160,8 @@ def ingest_file(
         source.name = display_name
     if fmt != "auto" and fmt not in known:
         raise InputError(f"unknown {kind} format {fmt!r}", hint=f"use one of auto, {', '.join(known)}")
+    if kind == "logs":  # a binary, empty or cut-off file is refused before a batch exists
+        source.require_text()
     fmt = _detect(kind, source) if fmt == "auto" else fmt
     report = IngestReport(path=source.name, format=fmt, kind=kind)
     quick = source.quick_id()
