@@ -168,6 +168,15 @@ PREFIXED = {
          "data TLB error interrupt"],
         [(datetime(2005, 6, 3, 15, 42, 50, 675872), "INFO"), (datetime(2005, 6, 14, 10, 20, 16, 200913), "FATAL")],
         "- 1117838570 2005.06.03 R02-M1-N0-C:J12-U11"),
+    # `grep -H` and `grep -Hn` output: the file name (and line number) glued to the line by a colon
+    "grep -H": (
+        ["app.log:2024-05-14T10:00:00Z INFO [api] one", "app.log:2024-05-14T10:00:01Z ERROR [api] two"],
+        [(datetime(2024, 5, 14, 10, 0), "INFO"), (datetime(2024, 5, 14, 10, 0, 1), "ERROR")],
+        "app.log:"),
+    "grep -Hn": (
+        ["app.log:1:2024-05-14T10:00:00Z INFO [api] one", "app.log:2:2024-05-14T10:00:01Z ERROR [api] two"],
+        [(datetime(2024, 5, 14, 10, 0), "INFO"), (datetime(2024, 5, 14, 10, 0, 1), "ERROR")],
+        "app.log:1:"),
     # HDFS: yyMMdd HHmmss at the start, a pid before the level
     "compact date at the start": (
         ["081109 203615 148 INFO dfs.DataNode$PacketResponder: PacketResponder 1 for block blk_38865049064139660 terminating",

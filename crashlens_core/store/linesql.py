@@ -67,9 +67,10 @@ EMBEDDED_LINE_RE = _line_re(_TS_EMBEDDED)
 _TS_MORE = (r"\d{6} \d{6}"                                          # yyMMdd HHmmss (Hadoop HDFS)
             r"|\d{4}-\d{2}-\d{2}-\d{2}\.\d{2}\.\d{2}(?:\.\d{1,6})?")     # IBM DB2 (BGL)
 _TS_ANY = "(?:" + TS_RE + "|" + _TS_MORE + ")"
-_PREFIX = r"^((?:\S{1,64}\s+){0,4}?)"  # lazy: the first timestamp wins
+# lazy: the first timestamp wins; `grep -H` / `grep -Hn` glue "file:" / "file:12:" to the line
+_PREFIX_TOKENS = r"(?:\S{1,64}\s+){0,4}(?:[^\s:]{1,128}:(?:\d+:)?)?"
+_PREFIX = r"^((?:\S{1,64}\s+){0,4}?(?:[^\s:]{1,128}:(?:\d+:)?)??)"
 PREFIXED_START_RE = _PREFIX + r"\[?" + _TS_ANY
-_PREFIX_SPLIT_RE = _PREFIX + r"(\[?" + _TS_ANY + r"(?s:.*))$"
 PREFIXED_LINE_RE = _line_re(r"^\[?(" + _TS_ANY + r")\]?\s+")
 # Java logger layouts, tried when LINE_RE finds no level (or finds Spring Boot's "pid ---"):
 #   logback      2021-08-07 19:10:41.655 [main] INFO  c.f.Bar - message
@@ -415,10 +416,16 @@ def _first_line_parts(records: str, embedded: bool = False, prefixed: bool = Fal
     line_re, logger_re = (EMBEDDED_LINE_RE, EMBEDDED_LOGGER_LINE_RE) if embedded else (LINE_RE, LOGGER_LINE_RE)
     if prefixed:
         line_re, logger_re = PREFIXED_LINE_RE, PREFIXED_LOGGER_LINE_RE
+        # The prefix is what comes before the leftmost timestamp when that is a valid prefix (a
+        # search and a full match, both DFA-only); the lazy capture of PREFIXED_START_RE, which
+        # needs RE2's slow engine (12x on 1M lines), only for the rest.
+        fast = (f"rtrim(substr(first_line, 1, strpos(first_line, regexp_extract(first_line, {_q(_TS_ANY)}, 0)) - 1), '[')")
         records = f"""
-            SELECT * EXCLUDE (pr) REPLACE (CASE WHEN pr.rest = '' THEN first_line ELSE pr.rest END AS first_line),
-                   nullif(trim(pr.prefix), '') AS line_prefix
-            FROM (SELECT *, regexp_extract(first_line, {_q(_PREFIX_SPLIT_RE)}, ['prefix', 'rest']) AS pr FROM ({records}))"""
+            SELECT * EXCLUDE (prefix) REPLACE (substr(first_line, length(prefix) + 1) AS first_line),
+                   nullif(trim(prefix), '') AS line_prefix
+            FROM (SELECT *, CASE WHEN regexp_full_match({fast}, {_q(_PREFIX_TOKENS)}) THEN {fast}
+                                 ELSE regexp_extract(first_line, {_q(PREFIXED_START_RE)}, 1) END AS prefix
+                  FROM ({records}))"""
     parts = f"""
         SELECT *,
           CASE WHEN jm THEN j.ts ELSE p.ts END AS pts,
