@@ -14,6 +14,7 @@ __all__ = [
     "InvalidTransition",
     "WorkspaceInUse",
     "WorkspaceError",
+    "UnreadableFile",
 ]
 
 
@@ -40,6 +41,10 @@ class ConfigError(CrashLensError):
 
 class InputError(CrashLensError):
     """An input file, argument or value is unusable as given."""
+
+
+class UnreadableFile(InputError):
+    """An input file holds nothing a text parser can read: empty, binary, or a document of another kind."""
 
 
 class NotFound(CrashLensError):

@@ -84,6 +84,7 @@ class IngestReport:
     note: str = ""
     batch_id: int | None = None
     seconds: float = 0.0
+    warnings: list[str] = field(default_factory=list)  # loaded, but not as the user will want (e.g. no times)
 
     def to_json(self) -> dict[str, Any]:
         out = {
@@ -96,6 +97,7 @@ class IngestReport:
             "skipped": self.skipped,
             "batch_id": self.batch_id,
             "seconds": round(self.seconds, 3),
+            "warnings": list(self.warnings),
         }
         if self.note:
             out["note"] = self.note

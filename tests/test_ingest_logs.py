@@ -315,7 +315,7 @@ def test_syslog_3164_and_5424(ws, tmp_path):
     assert (r.format, r.loaded, r.rejected) == ("syslog", 2, 1)
     got = ws.con.execute("SELECT level, service, host, message, attributes FROM logs ORDER BY source_line").fetchall()
     assert got[0][:3] == ("FATAL", "su", "mymachine")  # severity 2 = critical
-    assert got[1][:4] == ("INFO", "nginx", "web-1", "upstream timed out") and json.loads(got[1][4])["iut"] == "3"
+    assert got[1][:4] == ("INFO", "nginx", "web-1", "upstream timed out") and json.loads(got[1][4])["exampleSDID@32473.iut"] == "3"
 
 
 def test_syslog_as_daemons_write_it_without_pri_and_year(ws, tmp_path):

@@ -53,6 +53,8 @@ def cmd_ingest(args: argparse.Namespace) -> int:
                 print(f"  … {r.rejected - min(len(r.errors), 10):,} more rejected lines (use --json for the list)")
             if r.note:
                 print(f"  note: {r.note}")
+            for w in r.warnings:
+                print(f"  warning: {w}")
     if signals is not None and not args.json:  # --json stdout stays one report per file
         print(signals.summary())
         for inc in (signals.detection.created if signals.detection else []):

@@ -180,6 +180,8 @@ def ingest_file(
         source.name = display_name
     if fmt != "auto" and fmt not in known and not line_pattern:
         raise InputError(f"unknown {kind} format {fmt!r}", hint=f"use one of auto, {', '.join(known)}")
+    if kind == "logs":  # a binary, empty or cut-off file is refused before a batch exists
+        source.require_text()
     fmt = "pattern" if line_pattern else _detect(kind, source) if fmt == "auto" else fmt
     report = IngestReport(path=source.name, format=fmt, kind=kind)
     quick = source.quick_id()
@@ -224,6 +226,8 @@ def ingest_file(
 
             ingest_rows(ws, "metrics", parse_metrics(source, fmt, mapping), batch_id, source.name, report, cap,
                          defaults or {}, progress)
+        if kind == "logs" and report.loaded == 0 and report.rejected and any("timestamp" in e.reason for e in report.errors):
+            report.warnings.append(_no_times_warning(source, "no line had a timestamp CrashLens could read, so nothing was loaded"))
         if source.read_error:
             report.errors.append(IngestError(None, source.read_error))
             report.note = "file ends early: " + source.read_error
@@ -234,6 +238,16 @@ def ingest_file(
     if progress:
         progress(1.0, f"{source.name}: {report.loaded:,} loaded, {report.rejected:,} rejected")
     return report
+
+
+def _no_times_warning(source: Source, what: str) -> str:
+    """A warning for a log file that yields no times: what happened, a sample line, what to do."""
+    sample = next((line for _, line in source.lines() if line.strip()), "")
+    # inert: the sample is shown on a terminal and in a page, so no control characters get through
+    sample = "".join(c if c.isprintable() else "?" for c in sample[:160])
+    return (f"{source.name}: {what}. First line: {sample!r}. If its lines carry a time, name the format with "
+            "--format (jsonl, logfmt, syslog, access, csv, otlp), map the time column of a CSV with --map COLUMN=ts, "
+            "and give the zone of times without an offset with --tz")
 
 
 @contextmanager
@@ -278,7 +292,9 @@ def _ingest_log_lines(ws: Workspace, source: Source, fmt: str, batch_id: int, re
         if progress:
             progress(min(done_bytes / size, 0.99), f"{source.name}: {report.loaded:,} records")
     if ctx.get("no_timestamps"):
-        report.note = "no timestamps recognised at line starts: each line loaded as a record without time"
+        report.note = "no timestamps recognised near the start of lines: each line loaded as a record without time"
+        report.warnings.append(_no_times_warning(source, "every line was loaded without a time, so nothing in this file can "
+                                                        "be detected, compared or shown on a timeline"))
 
 
 def _ingest_jsonl(ws: Workspace, source: Source, ctx: dict[str, Any], report: IngestReport, cap: int,
@@ -399,12 +415,18 @@ def ingest_rows(ws: Workspace, kind: str, rows: Iterable[dict | IngestError], ba
                 item["duration_ms"] = (end - start).total_seconds() * 1000.0
         pending.append(item)
         if len(pending) >= _ROWS_PER_FLUSH:
-            report.loaded += ws.append_rows(kind, _to_table(kind, pending))
+            report.loaded += _append(ws, kind, pending)
             pending.clear()
             if progress:
                 progress(0.5, f"{source_name}: {report.loaded:,} {kind}")
     if pending:
-        report.loaded += ws.append_rows(kind, _to_table(kind, pending))
+        report.loaded += _append(ws, kind, pending)
+
+
+def _append(ws: Workspace, kind: str, rows: list[dict[str, Any]]) -> int:
+    if kind == "logs":  # log rows without a level are completed from their message on the way in
+        return ws.load_log_lines(_to_table(kind, rows), "rows", {}, 0, True).loaded
+    return ws.append_rows(kind, _to_table(kind, rows))
 
 
 def _guarded(rows: Iterable[dict | IngestError]) -> Iterator[dict | IngestError]:

@@ -22,7 +22,7 @@ from .records import MALFORMED, as_list, as_object, ns_to_dt, otlp_attributes, o
 from .source import Source
 from .spanrow import guarded, otlp_id
 
-__all__ = ["LOG_FORMATS", "SQL_LOG_FORMATS", "LOG_ROW_KEYS", "detect_log_format", "parse_logs"]
+__all__ = ["LOG_FORMATS", "SQL_LOG_FORMATS", "LOG_ROW_KEYS", "detect_log_format", "parse_logs", "make_row"]
 
 LOG_FORMATS = ("jsonl", "logfmt", "syslog", "text", "docker", "csv", "otlp", "access")
 SQL_LOG_FORMATS = ("jsonl", "text", "docker", "access")
@@ -33,6 +33,21 @@ _SYSLOG_RE = re.compile(r"^<\d{1,3}>|^[A-Z][a-z]{2} [ \d]\d \d{2}:\d{2}:\d{2} \S
 _ACCESS_RE = re.compile(r'^\S+ \S+ \S+ \[\d{2}/[A-Z][a-z]{2}/\d{4}:\d{2}:\d{2}:\d{2} [+-]\d{4}\] "[^"]*" \d{3} (?:\d+|-)')
 _LOGFMT_PAIR = re.compile(r'([A-Za-z_][\w.\-/@]*)=("(?:[^"\\]|\\.)*"|[^\s"]*)')
 _CSV_FIELDS = tuple(LOG_ALIASES)
+# logfmt quotes values as Go's strconv.Quote does (go-logfmt, logrus): backslash escapes.
+_LOGFMT_ESCAPES = {'"': '"', "\\": "\\", "n": "\n", "t": "\t", "r": "\r"}
+_BACKSLASH_ESCAPE = re.compile(r"\\(.)", re.S)
+
+
+def _unescape(text: str, table: dict[str, str]) -> str:
+    """Backslash escapes resolved in one left-to-right pass; an escape not in ``table`` stays as written.
+
+    One pass matters: chained ``str.replace`` calls re-read what an earlier call produced, so
+    ``C:\\\\new`` became ``C:`` + newline + ``ew``.
+
+    >>> _unescape(r'C:\\\\new \\"q\\" \\x', _LOGFMT_ESCAPES)
+    'C:\\\\new "q" \\\\x'
+    """
+    return _BACKSLASH_ESCAPE.sub(lambda m: table.get(m.group(1), m.group(0)), text)
 
 
 def _first_lines(source: Source, n: int = 20) -> list[str]:
@@ -86,16 +101,14 @@ def detect_log_format(source: Source) -> str:
 # ---------------------------------------------------------------------------- rows
 
 
-def _row(line: int | None, ts: datetime | None, message: str, *, level: Any = None, service: Any = None,
-         host: Any = None, trace_id: Any = None, span_id: Any = None, attributes: dict | None = None) -> dict[str, Any]:
+def make_row(line: int | None, ts: datetime | None, message: str, *, level: Any = None, service: Any = None,
+             host: Any = None, trace_id: Any = None, span_id: Any = None, attributes: dict | None = None) -> dict[str, Any]:
+    """One log row of the shape every log parser yields (``LOG_ROW_KEYS``)."""
     return {
         "ts": ts, "level": normalize_level(level), "service": service or None, "host": host or None,
         "message": message, "trace_id": (str(trace_id).lower() or None) if trace_id else None,
         "span_id": (str(span_id).lower() or None) if span_id else None, "attributes": attributes or {}, "line": line,
     }
-
-
-make_row = _row  # the one row shape, for the parsers of other modules (ingest.pattern)
 
 
 def _pick(record: dict[str, Any], field: str) -> Any:
@@ -116,7 +129,7 @@ def _parse_logfmt(source: Source) -> Iterator[dict | IngestError]:
         rec: dict[str, Any] = {}
         for key, value in pairs:
             if value.startswith('"'):
-                value = value[1:-1].replace('\\"', '"').replace("\\\\", "\\").replace("\\n", "\n")
+                value = _unescape(value[1:-1], _LOGFMT_ESCAPES)
             rec[key] = value
         raw_ts = _pick(rec, "ts")
         ts = parse_ts(raw_ts)
@@ -124,7 +137,7 @@ def _parse_logfmt(source: Source) -> Iterator[dict | IngestError]:
             yield IngestError(line_no, "no timestamp" if raw_ts is None else f"unparseable timestamp {str(raw_ts)[:40]}")
             continue
         message = _pick(rec, "message")
-        yield _row(line_no, ts, message if message is not None else line, level=_pick(rec, "level"),
+        yield make_row(line_no, ts, message if message is not None else line, level=_pick(rec, "level"),
                    service=_pick(rec, "service"), host=_pick(rec, "host"), trace_id=_pick(rec, "trace_id"),
                    span_id=_pick(rec, "span_id"), attributes=rec)
 
@@ -132,7 +145,27 @@ def _parse_logfmt(source: Source) -> Iterator[dict | IngestError]:
 _RFC5424 = re.compile(r"^<(\d{1,3})>1 (\S+) (\S+) (\S+) (\S+) (\S+) (-|(?:\[(?:[^\]\\]|\\.)*\])+)(?: (.*))?$", re.S)
 # The <PRI> is optional: files written by syslog daemons (/var/log/messages, auth.log) drop it.
 _RFC3164 = re.compile(r"^(?:<(\d{1,3})>)?([A-Z][a-z]{2} [ \d]\d \d{2}:\d{2}:\d{2}) (\S+) +(?:-- )?([^:\[\s]+)(?:\[(\d+)\])?:? ?(.*)$", re.S)
-_SD_PARAM = re.compile(r'([\w.\-]+)="((?:[^"\\]|\\.)*)"')
+# RFC 5424 §6.3: SD-ELEMENT = "[" SD-ID *(SP PARAM-NAME="PARAM-VALUE") "]"; names are printable
+# ASCII without "=", space, "]" and '"'. Inside a value only '"', "\\" and "]" are escaped (§6.3.3).
+_SD_ELEMENT = re.compile(r'\[([^\s=\]"]+)((?:\s+[^\s=\]"]+="(?:[^"\\]|\\.)*")*)\s*\]', re.S)
+_SD_PARAM = re.compile(r'([^\s=\]"]+)="((?:[^"\\]|\\.)*)"', re.S)
+_SD_ESCAPES = {'"': '"', "\\": "\\", "]": "]"}
+
+
+def _structured_data(sd: str) -> dict[str, str]:
+    """RFC 5424 structured data → ``{"sdid.param": value}``, values unescaped.
+
+    The SD-ID stays in the key: two elements may carry the same parameter name
+    (``[origin ip=…][meta ip=…]``) and neither may overwrite the other.
+
+    >>> _structured_data(r'[origin ip="10.0.0.1"][meta ip="10.0.0.2" app="App\\"x\\" [1\\]"]')
+    {'origin.ip': '10.0.0.1', 'meta.ip': '10.0.0.2', 'meta.app': 'App"x" [1]'}
+    """
+    out: dict[str, str] = {}
+    for element in _SD_ELEMENT.finditer(sd):
+        for name, value in _SD_PARAM.findall(element.group(2)):
+            out[f"{element.group(1)}.{name}"] = _unescape(value, _SD_ESCAPES)
+    return out
 
 
 def _parse_syslog(source: Source) -> Iterator[dict | IngestError]:
@@ -156,8 +189,8 @@ def _parse_syslog(source: Source) -> Iterator[dict | IngestError]:
             if msgid != "-":
                 attrs["msgid"] = msgid
             if sd != "-":
-                attrs.update({k: v for k, v in _SD_PARAM.findall(sd)})
-            yield _row(line_no, ts, (msg or "").lstrip("\ufeff"), level=int(pri) % 8,
+                attrs.update(_structured_data(sd))
+            yield make_row(line_no, ts, (msg or "").lstrip("\ufeff"), level=int(pri) % 8,
                        service=None if app == "-" else app, host=None if host == "-" else host, attributes=attrs)
             continue
         m = _RFC3164.match(line)
@@ -172,7 +205,7 @@ def _parse_syslog(source: Source) -> Iterator[dict | IngestError]:
             attrs = {"facility": int(pri) // 8} if pri else {}
             if pid:
                 attrs["pid"] = int(pid)
-            yield _row(line_no, ts, msg, level=int(pri) % 8 if pri else None, service=tag, host=host, attributes=attrs)
+            yield make_row(line_no, ts, msg, level=int(pri) % 8 if pri else None, service=tag, host=host, attributes=attrs)
             continue
         yield IngestError(line_no, "not an RFC 3164 or RFC 5424 syslog line")
 
@@ -180,7 +213,9 @@ def _parse_syslog(source: Source) -> Iterator[dict | IngestError]:
 def _parse_csv(source: Source, mapping: dict[str, str] | None) -> Iterator[dict | IngestError]:
     fields = ("ts", "level", "service", "host", "message", "trace_id", "span_id")
     with source.open_binary() as fh:
-        text = io.TextIOWrapper(fh, encoding="utf-8", errors="replace", newline="")
+        # utf-8-sig: Excel and other Windows tools start a CSV with a byte-order mark, which must not
+        # become part of the first column's name
+        text = io.TextIOWrapper(fh, encoding="utf-8-sig", errors="replace", newline="")
         reader = csv.reader(text)
         try:
             header = next(reader)
@@ -214,16 +249,9 @@ def _parse_csv(source: Source, mapping: dict[str, str] | None) -> Iterator[dict 
             attrs.update(extra)
             for f in pod_fields:
                 value[f] = pod_to_service(value[f])
-            yield _row(start_line, ts, message, level=value.get("level") or _level_in(message), service=value.get("service"),
+            # a row without a level is completed from its message when it is stored (linesql.fill_from_message)
+            yield make_row(start_line, ts, message, level=value.get("level"), service=value.get("service"),
                        host=value.get("host"), trace_id=value.get("trace_id"), span_id=value.get("span_id"), attributes=attrs)
-
-
-_LEVEL_WORD = re.compile(r"\b(TRACE|DEBUG|INFO|WARN|WARNING|ERROR|FATAL|CRITICAL|SEVERE)\b")
-
-
-def _level_in(message: str) -> str | None:
-    m = _LEVEL_WORD.search(message[:120])
-    return m.group(1) if m else None
 
 
 def _parse_otlp(source: Source) -> Iterator[dict | IngestError]:
@@ -262,7 +290,7 @@ def _otlp_log(rec: Any, res_attrs: dict[str, Any], line: int | None, where: str)
     attrs.update(otlp_attributes(rec.get("attributes")))
     level = rec.get("severityText") or normalize_level(rec.get("severityNumber"), otlp_number=True)
     trace_id, span_id = otlp_id(rec.get("traceId")), otlp_id(rec.get("spanId"))
-    return _row(line, ts, body if isinstance(body, str) else json.dumps(body, sort_keys=True), level=level,
+    return make_row(line, ts, body if isinstance(body, str) else json.dumps(body, sort_keys=True), level=level,
                 service=res_attrs.get("service.name"), host=res_attrs.get("host.name"),
                 trace_id=trace_id if trace_id and trace_id.strip("0") else None,  # all zeros: no trace (OTLP)
                 span_id=span_id if span_id and span_id.strip("0") else None, attributes=attrs)

@@ -213,7 +213,7 @@ def _canonical(fields: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
 
 def parse_with_pattern(source: Source, pattern: LinePattern) -> Iterator[dict | IngestError]:
     """Rows (``logs.LOG_ROW_KEYS``) and rejects of a file read with a user pattern."""
-    from .logs import make_row  # the row shape of every log parser
+    from .logs import make_row  # the row shape of every log parser (logs imports nothing of this module)
 
     # A timestamp without a year (syslog's) takes the file's, as the syslog parser does.
     year = datetime.fromtimestamp(source.path.stat().st_mtime).year

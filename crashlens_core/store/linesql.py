@@ -21,62 +21,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..models import LEVEL_WORDS, LOG_ALIASES, LOG_LEVELS
+from .linepatterns import (
+    CONTINUATION_RE, EMBEDDED_LINE_RE, EMBEDDED_LOGGER_LINE_RE, HEADER_LEVEL_RE, LEVEL_WORDS_RE, LINE_RE, LOGGER_GROUPS,
+    LOGGER_LINE_RE, PREFIX_TOKENS, PREFIXED_LINE_RE, PREFIXED_LOGGER_LINE_RE, PREFIXED_START_RE, SPAN_RE, START_RE, TRACE_RE,
+    TS_ANY, TS_FORMATS,
+)
 
 __all__ = ["LineChunkResult", "LINE_FORMATS", "load_log_chunk", "create_macros", "sniff_text_has_timestamps",
-           "sample_jsonl_keys", "insert_jsonl", "jsonl_rejects"]
+           "sample_jsonl_keys", "insert_jsonl", "jsonl_rejects", "fill_from_message"]
 
 LINE_FORMATS = ("jsonl", "text", "docker", "access")
-
-TS_RE = (r"(?:\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:[.,]\d{1,9})?(?:Z|[+-]\d{2}:?\d{2})?"  # ISO 8601
-         r"|\d{4}/\d{2}/\d{2} \d{2}:\d{2}:\d{2}"                                        # nginx error log
-         r"|[A-Z][a-z]{2} [A-Z][a-z]{2} [ \d]\d \d{2}:\d{2}:\d{2}(?:\.\d{1,6})? \d{4}"   # Apache error log, ctime
-         r"|\d{2}/\d{2}/\d{2} \d{2}:\d{2}:\d{2})")                                        # log4j yy/MM/dd (Spark, Hadoop)
-# The shapes other than ISO 8601, for strptime; all naive.
-# (%y first: strptime takes the first format that fits, and %Y would read "17/06/09" as year 17.)
-_TS_FORMATS = "['%y/%m/%d %H:%M:%S', '%Y/%m/%d %H:%M:%S', '%a %b %d %H:%M:%S %Y', '%a %b %d %H:%M:%S.%f %Y']"
-_LEVEL_WORDS = "trace|debug|info|notice|warn|warning|error|err|critical|crit|fatal|severe|panic|emerg|alert"
-# ts [LEVEL] [service] rest ; level and service optional. One regex evaluation per record.
-LINE_RE = (
-    r"^\[?(" + TS_RE + r")\]?\s+"
-    r"(?:\[?(?:[\w-]+:)?((?i:" + _LEVEL_WORDS + r"))\]?:?(?:\s+|$))?"  # Apache 2.4 writes [module:level]
-    r"(?:\[([^\]\s]{1,64})\]:?(?:\s+|$))?"
-    r"((?s:.*))$"
-)
-# Java logger layouts, tried when LINE_RE finds no level (or finds Spring Boot's "pid ---"):
-#   logback      2021-08-07 19:10:41.655 [main] INFO  c.f.Bar - message
-#   SkyWalking   … [SW_CTX:[service,instance,traceId,segmentId,spanIndex]] [thread] INFO  c.f.Bar -message
-#                … [SW_CTX: N/A] …, and its toolkit's [TID:traceId] / [TID: N/A]
-#   Spring Boot  2021-08-07 19:10:41.655  INFO 12345 --- [  main] c.f.Bar  : message
-#   Spring Boot 3.2+  … INFO 12345 --- [app] [  main] [traceId-spanId] c.f.Bar : message
-#   log4j        2021-08-07 19:10:41,655 INFO [main] c.f.Bar: message (its thread is LINE_RE's service)
-#   Python       2021-08-07 19:10:41,655 - shop.payments - ERROR - message (logging's documented format)
-#                2015-07-29 17:41:44,747 - INFO  [QuorumPeer…] - message (ZooKeeper)
-# The logger must be a dotted name (Tomcat's abbreviated "o.a.c.c.C.[.[.[/].[dispatcherServlet]"
-# too), so "ts INFO Payment: ok" keeps "Payment: ok" as its message.
-LOGGER_LINE_RE = (
-    r"^\[?(" + TS_RE + r")\]?\s+"
-    r"(?:\[SW_CTX:\s*(?:N/A|\[([^,\]]*),([^,\]]*),([^,\]]*),([^,\]]*),([^,\]]*)\])\]\s+)?"
-    r"(?:\[TID:\s*([^\]\s]*)\]\s+)?"
-    r"(?:\[([^\]]{0,200})\]\s+)?"
-    r"(?:-\s+(?:([\w.$-]+)\s+-\s+)?)?"  # log4j's "%d - %p" (ZooKeeper); Python's "%(asctime)s - %(name)s - %(levelname)s"
-    r"((?i:" + _LEVEL_WORDS + r"))\s+"
-    r"(?:-\s+)?"
-    r"(?:\d+\s+---\s+(?:\[([^\]]{0,200})\]\s+)?\[([^\]]{0,200})\]\s+(?:\[([0-9a-fA-F]{16,32})-([0-9a-fA-F]{8,16})\]\s+)?)?"
-    r"(?:([\w$]+(?:\.(?:[\w$]+|\[[^\]\s]*\]?))+)\s*[-:]\s?)?"
-    r"((?s:.*))$"
-)
-_LOGGER_GROUPS = ["ts", "sw_svc", "sw_inst", "sw_trace", "sw_seg", "sw_idx", "tid", "thread", "pylogger", "lvl", "sb_app",
-                  "thread2", "sb_trace", "sb_span", "logger", "body"]
-START_RE = r"^\[?" + TS_RE
-# Lines that continue the previous record when they have no timestamp of their own.
-CONTINUATION_RE = (
-    r"^(?:$|\s|Traceback \(most recent call last\)|Caused by|During handling of|The above exception|"
-    r"goroutine \d+ \[|---|\.\.\. \d+ (?:more|common)|"
-    r"[\w.$]+(?:Exception|Error)(?::|$)|at [\w.$<>]+\(|"
-    r"[\w./*()\-]+\([^()]*\)$)"  # a Go frame's function line: main.(*Server).handle(0x1, 0x2)
-)
-_TRACE_RE = r"(?i)\btrace[_.-]?id[=:]\s*\"?([0-9a-f]{16,32})"
-_SPAN_RE = r"(?i)\bspan[_.-]?id[=:]\s*\"?([0-9a-f]{8,16})"
 
 
 def create_macros(con: Any) -> None:
@@ -118,7 +72,7 @@ def create_macros(con: Any) -> None:
             cl_epoch(try_cast(x AS DOUBLE)),
             -- the other shapes of TS_RE, before DuckDB's own guess (which reads "17/06/09" as year 17);
             -- naive, so read in the session time zone like ISO text
-            CAST(CAST(try_strptime(regexp_replace(x, '  +', ' '), {_TS_FORMATS}) AS TIMESTAMPTZ) AT TIME ZONE 'UTC' AS TIMESTAMP),
+            CAST(CAST(try_strptime(regexp_replace(x, '  +', ' '), {TS_FORMATS}) AS TIMESTAMPTZ) AT TIME ZONE 'UTC' AS TIMESTAMP),
             CAST(try_cast(replace(x, ',', '.') AS TIMESTAMPTZ) AT TIME ZONE 'UTC' AS TIMESTAMP))
         """
     )
@@ -226,9 +180,8 @@ def _jsonl_records(present: set[str]) -> str:
     # (try() instead would save that parse on a clean file, ~4%, but costs 5x on a file with
     # 1% bad lines: DuckDB redoes a whole vector row by row after an error.) Lines left out
     # are explained by jsonl_rejects.
-    return f"""
-        SELECT line_no, cl_ts(ts) AS ts, service, host, cl_level(level) AS level, coalesce(message, rtrim(raw, E'\\r\\n')) AS message,
-               trace_id, span_id,
+    records = f"""
+        SELECT line_no, raw, cl_ts(ts) AS ts, service, host, cl_level(level) AS level, message, trace_id, span_id,
                CASE WHEN simple THEN NULL ELSE nullif(json_merge_patch(raw, {_STRIP}), '{{}}') END AS attributes
         FROM (
           SELECT line_no, raw, simple, {fields}
@@ -238,8 +191,33 @@ def _jsonl_records(present: set[str]) -> str:
             FROM (
               SELECT line_no, raw, v, len(json_keys(raw)) = ({found}) AS simple
               FROM (SELECT line_no, raw, json_extract_string(raw, {fast_paths}) AS v
-                    FROM cl_stage WHERE (starts_with(raw, '{{') OR starts_with(ltrim(raw, E' \\t'), '{{')) AND json_valid(raw)))))
-        WHERE cl_ts(ts) IS NOT NULL"""
+                    FROM cl_stage WHERE (starts_with(raw, '{{') OR starts_with(ltrim(raw, E' \\t'), '{{')) AND json_valid(raw)))))"""
+    return f"""
+        SELECT line_no, ts, service, host, level, coalesce(message, rtrim(raw, E'\\r\\n')) AS message, trace_id, span_id, attributes
+        FROM ({fill_from_message(records)})
+        WHERE ts IS NOT NULL"""
+
+
+def fill_from_message(records: str) -> str:
+    """``records`` (ts, service, host, level, message, trace_id, span_id, attributes, …) with what a
+    record without a level leaves out read from its message, by the text format's rules.
+
+    Container and collector logs are JSON records whose message is a raw application line
+    (``{"log": "16:42:22.382 ERROR o.a.c.…"}``): for a record with no level, the level, and the
+    service, host, trace and span ids, thread, logger and timestamp that the record itself lacks,
+    come from the line (``_first_line_parts(embedded=True)``). The record's own fields win; the
+    message stays as the application wrote it (the record, not the line, is what was shipped).
+    Records with a level pay nothing: their first line is NULL.
+    """
+    inner = f"SELECT *, CASE WHEN level IS NULL THEN message END AS first_line FROM ({records})"
+    return f"""
+        SELECT * EXCLUDE (first_line, p, j, jm, jlogger, lvl_ok, pts, psvc, phost, plvl, pbody, ptrace, pspan, pattrs)
+               REPLACE (coalesce(ts, cl_ts(nullif(pts, ''))) AS ts, coalesce(service, psvc) AS service,
+                        coalesce(host, phost) AS host, coalesce(level, cl_level(plvl)) AS level,
+                        coalesce(trace_id, lower(ptrace)) AS trace_id, coalesce(span_id, lower(pspan)) AS span_id,
+                        CASE WHEN pattrs IS NULL THEN attributes
+                             ELSE json_merge_patch(pattrs, coalesce(attributes, '{{}}')) END AS attributes)
+        FROM ({_first_line_parts(inner, embedded=True)})"""
 
 
 def insert_jsonl(con: Any, ctx: dict[str, Any], present: set[str]) -> int:
@@ -328,18 +306,40 @@ def _grouped(con: Any, ctx: dict[str, Any], cap: int, is_last: bool, line_expr: 
     return LineChunkResult(loaded, rejected, errors, carry_from)
 
 
-def _first_line_parts(records: str) -> str:
+def _first_line_parts(records: str, embedded: bool = False, prefixed: bool = False) -> str:
     """Each record's first line read into parts: pts, psvc, phost, plvl, pbody, ptrace, pspan, pattrs.
 
     LINE_RE first (one regex per record); LOGGER_LINE_RE only for the records it leaves
     without a level, or with Spring Boot's "pid ---" (CASE evaluates it on those rows only).
     A SkyWalking context gives service, instance (host: the part after "@"), trace id and span
     id (segment.index, as SkyWalking's span export writes it); thread and logger go to attributes.
+
+    ``embedded``: the line is an application line inside a JSON record (the EMBEDDED_ patterns:
+    its timestamp may be absent or a time of day). The parts count only when a level was found,
+    and, without a timestamp before it, only a level written in capitals: log layouts write the
+    level as an upper-case token (%p, %(levelname)s), while "Error connecting…" or "[api] …" at
+    the start of a message is prose or a tag. A NULL first line yields NULL parts cheaply.
+
+    ``prefixed``: the first line has a short prefix before its timestamp (PREFIXED_START_RE);
+    the prefix is cut off the message and kept as the attribute ``line_prefix``.
     """
     def val(x: str) -> str:
         return f"nullif(nullif({x}, ''), 'N/A')"
 
-    return f"""
+    line_re, logger_re = (EMBEDDED_LINE_RE, EMBEDDED_LOGGER_LINE_RE) if embedded else (LINE_RE, LOGGER_LINE_RE)
+    if prefixed:
+        line_re, logger_re = PREFIXED_LINE_RE, PREFIXED_LOGGER_LINE_RE
+        # The prefix is what comes before the leftmost timestamp when that is a valid prefix (a
+        # search and a full match, both DFA-only); the lazy capture of PREFIXED_START_RE, which
+        # needs RE2's slow engine (12x on 1M lines), only for the rest.
+        fast = (f"rtrim(substr(first_line, 1, strpos(first_line, regexp_extract(first_line, {_q(TS_ANY)}, 0)) - 1), '[')")
+        records = f"""
+            SELECT * EXCLUDE (prefix) REPLACE (substr(first_line, length(prefix) + 1) AS first_line),
+                   nullif(trim(prefix), '') AS line_prefix
+            FROM (SELECT *, CASE WHEN regexp_full_match({fast}, {_q(PREFIX_TOKENS)}) THEN {fast}
+                                 ELSE regexp_extract(first_line, {_q(PREFIXED_START_RE)}, 1) END AS prefix
+                  FROM ({records}))"""
+    parts = f"""
         SELECT *,
           CASE WHEN jm THEN j.ts ELSE p.ts END AS pts,
           -- a bracket before the level is a thread when a logger name follows (logback), else
@@ -347,37 +347,65 @@ def _first_line_parts(records: str) -> str:
           CASE WHEN jm THEN coalesce({val('j.sw_svc')}, nullif(j.sb_app, ''), CASE WHEN jlogger IS NULL THEN nullif(p.svc, '') END)
                ELSE nullif(p.svc, '') END AS psvc,
           CASE WHEN jm THEN {val("regexp_extract(j.sw_inst, '([^@]*)$', 1)")} END AS phost,
-          CASE WHEN jm THEN j.lvl ELSE nullif(p.lvl, '') END AS plvl,
+          CASE WHEN jm THEN j.lvl
+               ELSE coalesce(nullif(p.lvl, ''),
+                             nullif(regexp_extract(coalesce(nullif(p.body, ''), first_line), {_q(HEADER_LEVEL_RE)}, 1), ''))
+          END AS plvl,
           CASE WHEN jm THEN j.body ELSE p.body END AS pbody,
           coalesce(CASE WHEN jm THEN coalesce({val('j.sw_trace')}, {val('j.tid')}, nullif(j.sb_trace, '')) END,
-                   nullif(regexp_extract(first_line, {_q(_TRACE_RE)}, 1), '')) AS ptrace,
+                   nullif(regexp_extract(first_line, {_q(TRACE_RE)}, 1), '')) AS ptrace,
           coalesce(CASE WHEN jm AND {val('j.sw_seg')} IS NOT NULL THEN j.sw_seg || '.' || j.sw_idx END,
                    CASE WHEN jm THEN nullif(j.sb_span, '') END,
-                   nullif(regexp_extract(first_line, {_q(_SPAN_RE)}, 1), '')) AS pspan,
+                   nullif(regexp_extract(first_line, {_q(SPAN_RE)}, 1), '')) AS pspan,
           CASE WHEN jm AND jlogger IS NOT NULL THEN nullif(json_merge_patch('{{}}', json_object(
                  'thread', nullif(trim(coalesce(nullif(j.thread, ''), j.thread2)), ''),
                  'logger', jlogger)), '{{}}') END AS pattrs
         FROM (SELECT *, coalesce(j.lvl, '') <> '' AS jm, coalesce(nullif(j.logger, ''), nullif(j.pylogger, '')) AS jlogger
               FROM (SELECT *, CASE WHEN p.lvl = '' OR regexp_matches(p.body, '^\\d+ +--- ')
-                                   THEN regexp_extract(first_line, {_q(LOGGER_LINE_RE)}, {_LOGGER_GROUPS}) END AS j
-                    FROM (SELECT *, regexp_extract(first_line, {_q(LINE_RE)}, ['ts', 'lvl', 'svc', 'body']) AS p
+                                   THEN regexp_extract(first_line, {_q(logger_re)}, {LOGGER_GROUPS}) END AS j
+                    FROM (SELECT *, regexp_extract(first_line, {_q(line_re)}, ['ts', 'lvl', 'svc', 'body']) AS p
                           FROM ({records}))))"""
+    if not embedded:
+        return parts
+    kept = ", ".join(f"CASE WHEN lvl_ok THEN {c} END AS {c}" for c in ("pts", "psvc", "phost", "plvl", "pbody", "pattrs"))
+    return f"""
+        SELECT * REPLACE ({kept})
+        FROM (SELECT *, plvl IS NOT NULL AND (pts <> '' OR plvl = upper(plvl)) AS lvl_ok FROM ({parts}))"""
 
 
+# Blank and whitespace-only lines after a record are continuation lines too (they start no
+# record), but they carry nothing: trailing ones are trimmed so "msg" + blank lines stays "msg".
 _MESSAGE_FROM_PARTS = """
     CASE WHEN cont IS NULL THEN coalesce(NULLIF(pbody, ''), first_line)
-         ELSE coalesce(NULLIF(pbody, ''), first_line) || E'\\n' || cont END"""
+         ELSE rtrim(coalesce(NULLIF(pbody, ''), first_line) || E'\\n' || cont, E' \\t\\r\\n') END"""
+
+
+def _sniff_prefixed(con: Any, sample: int = 2000) -> bool:
+    """Whether most record-like lines of the staged chunk have a timestamp behind a short prefix.
+
+    Lines that start with whitespace (stack frames, wrapped text) are left out of the count:
+    they continue records in any layout. Most, not any: a file's records share one header
+    layout, so its timestamp shows on most lines, while a date mentioned in prose shows on few.
+    """
+    hits, total = con.execute(f"""
+        SELECT count(*) FILTER (WHERE regexp_matches(raw, {_q(PREFIXED_START_RE)})), count(*)
+        FROM (SELECT raw FROM cl_stage WHERE regexp_matches(raw, '^[^ \t\r\n]') ORDER BY line_no LIMIT {int(sample)})""").fetchall()[0]
+    return bool(total) and hits * 2 >= total
 
 
 def _load_text(con: Any, ctx: dict[str, Any], cap: int, is_last: bool) -> LineChunkResult:
+    if ctx.get("no_timestamps") and "prefixed" not in ctx:  # decided on the first chunk, for the whole file
+        ctx["prefixed"] = _sniff_prefixed(con)
+        ctx["no_timestamps"] = not ctx["prefixed"]
+    prefixed = bool(ctx.get("prefixed"))
     if ctx.get("no_timestamps"):
         # A file with no recognisable timestamps: every line is its own record, kept without time.
         loaded = _insert_records(
             con,
             f"""SELECT line_no, NULL::TIMESTAMP AS ts, NULL AS service, NULL AS host,
-                       cl_level(regexp_extract(line, '\\b((?i:{_LEVEL_WORDS}))\\b', 1)) AS level,
-                       line AS message, NULLIF(regexp_extract(line, {_q(_TRACE_RE)}, 1), '') AS trace_id,
-                       NULLIF(regexp_extract(line, {_q(_SPAN_RE)}, 1), '') AS span_id, NULL::JSON AS attributes
+                       cl_level(regexp_extract(line, '\\b((?i:{LEVEL_WORDS_RE}))\\b', 1)) AS level,
+                       line AS message, NULLIF(regexp_extract(line, {_q(TRACE_RE)}, 1), '') AS trace_id,
+                       NULLIF(regexp_extract(line, {_q(SPAN_RE)}, 1), '') AS span_id, NULL::JSON AS attributes
                 FROM (SELECT line_no, rtrim(raw, E'\\r\\n') AS line FROM cl_stage) WHERE trim(line) <> ''""",
             ctx,
         )
@@ -386,10 +414,12 @@ def _load_text(con: Any, ctx: dict[str, Any], cap: int, is_last: bool) -> LineCh
     ctx["first_cols"] = "NULL AS unused"
     ctx["records_sql"] = f"""
         SELECT line_no, cl_ts(pts) AS ts, psvc AS service, phost AS host, cl_level(plvl) AS level,
-               {_MESSAGE_FROM_PARTS} AS message, ptrace AS trace_id, pspan AS span_id, pattrs AS attributes
-        FROM ({_first_line_parts('__RECORDS__')})"""
-    return _grouped(con, ctx, cap, is_last, "rtrim(raw, E'\\r\\n')", f"regexp_matches(line, {_q(START_RE)})",
-                    "NULL AS unused", "true", None)
+               {_MESSAGE_FROM_PARTS} AS message, ptrace AS trace_id, pspan AS span_id,
+               {"nullif(json_merge_patch(coalesce(pattrs, '{}'), json_object('line_prefix', line_prefix)), '{}')"
+                if prefixed else "pattrs"} AS attributes
+        FROM ({_first_line_parts('__RECORDS__', prefixed=prefixed)})"""
+    return _grouped(con, ctx, cap, is_last, "rtrim(raw, E'\\r\\n')",
+                    f"regexp_matches(line, {_q(PREFIXED_START_RE if prefixed else START_RE)})", "NULL AS unused", "true", None)
 
 
 def _load_docker(con: Any, ctx: dict[str, Any], cap: int, is_last: bool) -> LineChunkResult:
@@ -399,7 +429,7 @@ def _load_docker(con: Any, ctx: dict[str, Any], cap: int, is_last: bool) -> Line
         SELECT line_no, coalesce(cl_ts(dtime), cl_ts(NULLIF(pts, ''))) AS ts, psvc AS service, phost AS host,
                cl_level(plvl) AS level, {_MESSAGE_FROM_PARTS} AS message, ptrace AS trace_id, pspan AS span_id,
                json_merge_patch(json_object('stream', stream), coalesce(pattrs, '{{}}')) AS attributes
-        FROM ({_first_line_parts('__RECORDS__')})"""
+        FROM ({_first_line_parts('__RECORDS__', embedded=True)})"""
     ok = ("coalesce(CASE WHEN json_valid(raw) THEN json_extract_string(raw, '$.log') IS NOT NULL"
           " AND json_extract_string(raw, '$.time') IS NOT NULL END, false)")
     bad = f"""SELECT line_no, CASE WHEN NOT json_valid(raw) THEN 'not valid JSON'
@@ -475,11 +505,27 @@ def _insert_access(con: Any, ctx: dict[str, Any], cap: int) -> LineChunkResult:
     return LineChunkResult(loaded, rejected, errors, None)
 
 
+def _load_rows(con: Any) -> LineChunkResult:
+    """Rows the Python parsers made (logfmt, syslog, CSV, OTLP), staged with the columns of ``logs``.
+
+    Their records may be JSON-wrapped application lines too (a CSV column of Docker lines, an
+    OTLP body): a row without a level is completed from its message as JSON Lines records are.
+    """
+    loaded = con.execute(f"""
+        INSERT INTO logs (id, ts, service, host, level, message, trace_id, span_id, attributes,
+                          source_file, source_line, batch_id)
+        SELECT id, ts, service, host, level, message, trace_id, span_id, attributes, source_file, source_line, batch_id
+        FROM ({fill_from_message('SELECT * FROM cl_stage')})""").fetchall()[0][0]
+    return LineChunkResult(int(loaded), 0, [], None)
+
+
 def load_log_chunk(con: Any, fmt: str, ctx: dict[str, Any], cap: int, is_last: bool) -> LineChunkResult:
     """Parse the registered ``cl_stage`` table (line_no, raw) and append its records to ``logs``.
 
     ``ctx``: batch_id, base_id (the batch's id base: a record's id is base_id + its line number), source (file name), optional
-    service/host defaults, no_timestamps (text only).
+    service/host defaults, no_timestamps (text only). ``fmt="rows"``: ``cl_stage`` holds finished
+    rows of a Python parser (the columns of ``logs``), appended as they are except what
+    ``fill_from_message`` completes; ``ctx`` is unused.
     """
     if fmt == "jsonl":
         return _load_jsonl(con, ctx, cap)
@@ -489,6 +535,8 @@ def load_log_chunk(con: Any, fmt: str, ctx: dict[str, Any], cap: int, is_last: b
         return _load_docker(con, ctx, cap, is_last)
     if fmt == "access":
         return _load_access(con, ctx, cap)
+    if fmt == "rows":
+        return _load_rows(con)
     raise ValueError(f"not a line format: {fmt}")
 
 
