@@ -27,21 +27,19 @@ from typing import Any, Callable, Iterable
 
 from ..config import Settings
 from ..errors import InputError
+from ..knowledge.frames import split_prefixes
 from ..models import Evidence, Incident
 from ..store import Workspace
 from ..store import rca as sql
+from ..signals.stacks import Frame, looks_like_test, parse_stack
 from ..store.traces import origin_blame
 from .schema import canonical_json, sha256_hex
 
-__all__ = ["EvidenceSet", "assemble_evidence", "resolve_window", "item_digest", "estimate_tokens", "parse_frames",
+__all__ = ["EvidenceSet", "assemble_evidence", "resolve_window", "item_digest", "estimate_tokens", "stack_facts", "StackFacts",
            "COLLECTORS", "EVIDENCE_SCHEMA"]
 
 EVIDENCE_SCHEMA = "crashlens.evidence/v1"
 _MAX_ITEM_CHARS = 2400
-_FRAME_PY = re.compile(r'File "(?P<file>[^"]+)", line (?P<line>\d+), in (?P<function>[^\s]+)')
-_FRAME_JAVA = re.compile(r"^\s*at (?P<function>[\w$.<>]+)\((?P<file>[\w$.-]+):(?P<line>\d+)\)", re.MULTILINE)
-_FRAME_NODE = re.compile(r"^\s*at (?:(?P<function>[\w$.<>]+) \()?(?P<file>[^():\s]+):(?P<line>\d+):\d+\)?", re.MULTILINE)
-_NOT_APP = ("site-packages", "dist-packages", "/lib/python", "<frozen", "node_modules", "java.", "sun.", "jdk.")
 
 
 # ---------------------------------------------------------------- the set
@@ -154,28 +152,56 @@ def novelty(count: int, baseline_count: int, ratio: float) -> float:
     return max(0.0, math.log2((count + 1.0) / (expected + 1.0)))
 
 
-def parse_frames(text: str) -> list[dict[str, Any]]:
-    """Stack frames (file, line, function, in_app) of a Python, Java or Node trace, outermost first."""
-    frames = [{"file": m["file"], "line": int(m["line"]), "function": m["function"]} for m in _FRAME_PY.finditer(text or "")]
-    if not frames:
-        java = [{"file": m["file"], "line": int(m["line"]), "function": m["function"]} for m in _FRAME_JAVA.finditer(text or "")]
-        frames = java[::-1]  # Java prints the raising frame first
-    if not frames:
-        node = [{"file": m["file"], "line": int(m["line"]), "function": m["function"] or "<anonymous>"}
-                for m in _FRAME_NODE.finditer(text or "")]
-        frames = node[::-1]
-    for f in frames:
-        f["in_app"] = not any(p in f["file"] or f["function"].startswith(p) for p in _NOT_APP)
-    return frames
+@dataclass
+class StackFacts:
+    """What RCA keeps of a stack trace: the root cause's frames and where the failure was raised.
+
+    ``frames`` are the root cause's, innermost first, in the ``crashlens frames --json`` shape;
+    ``location`` is ``file:function:line`` of its innermost in-app frame (the crash site the
+    Incidents page shows); ``exception`` is the root cause's ``Type: message`` and ``chain`` the
+    exception types from the outermost wrapper down to the root cause.
+    """
+
+    frames: list[dict[str, Any]] = field(default_factory=list)
+    location: str = ""
+    exc_type: str | None = None
+    exception: str = ""
+    chain: list[str] = field(default_factory=list)
+    language: str | None = None
 
 
-def _location(frames: list[dict[str, Any]]) -> str:
-    """file:function:line of the innermost in-app frame (where the failure was raised)."""
-    app = [f for f in frames if f["in_app"]] or frames
-    if not app:
+def stack_facts(text: str, settings: Settings) -> StackFacts:
+    """Parse ``text`` with ``signals.stacks`` (the one stack parser), honouring the in-app settings.
+
+    >>> f = stack_facts("boom\\njava.lang.RuntimeException: wrap\\n\\tat com.a.B.c(B.java:3)\\n"
+    ...                 "Caused by: java.io.IOException: disk\\n\\tat com.a.D.e(D.java:9)", Settings())
+    >>> f.exc_type, f.location, f.chain
+    ('java.io.IOException', 'D.java:D.e:9', ['java.lang.RuntimeException', 'java.io.IOException'])
+    """
+    st = parse_stack(text or "", split_prefixes(settings.frames_in_app), split_prefixes(settings.frames_not_in_app))
+    if st is None:
+        return StackFacts()
+    chain = st.chain()
+    # The root cause is what broke; a wrapper only reports it. A cause printed without frames of
+    # its own (Java's "... 3 more" is all copied) still names the failure; its frames then come
+    # from the nearest wrapper that has some.
+    root = chain[-1]
+    framed = next((e for e in reversed(chain) if e.frames), root)
+    frames = [f.to_dict() for f in framed.frames]
+    return StackFacts(frames, _crash_site(framed.frames), root.exception,
+                      f"{root.exception or ''}{': ' if root.exception and root.message else ''}{root.message or ''}".strip(),
+                      [e.exception or "?" for e in chain], st.language)
+
+
+def _crash_site(frames: list[Frame]) -> str:
+    """``file:function:line`` of the innermost in-app frame that is not test code (as the
+    Incidents page ranks the crash site), else the innermost in-app one, else the innermost."""
+    app = [f for f in frames if f.in_app]
+    pick = next((f for f in app if not looks_like_test(f)), None) or (app[0] if app else (frames[0] if frames else None))
+    if pick is None:
         return ""
-    f = app[-1]
-    return f"{f['file']}:{f['function']}:{f['line']}"
+    function = ".".join(p for p in (pick.class_, pick.function) if p) or "?"
+    return f"{pick.file or pick.module or '?'}:{function}:{pick.line if pick.line is not None else '?'}"
 
 
 def _code_location(attrs: dict[str, Any]) -> str:
@@ -204,11 +230,6 @@ def _stacktrace(attrs: dict[str, Any]) -> str:
     return ""
 
 
-def _last_line(text: str) -> str:
-    lines = [ln for ln in (text or "").strip().splitlines() if ln.strip()]
-    return lines[-1].strip() if lines else ""
-
-
 def _first_line(text: str) -> str:
     return (text or "").split("\n", 1)[0].strip()
 
@@ -220,7 +241,7 @@ def collect_error_logs(ctx: _Ctx) -> list[Evidence]:
     out = []
     lines = ctx.settings.rca_context_lines
     for g in sql.error_log_groups(ctx.ws, ctx.start, ctx.end, ctx.b_start, ctx.b_end):
-        frames = parse_frames(g["message"])
+        stack = stack_facts(g["message"], ctx.settings)
         nov = novelty(g["n"], g["baseline_n"], ctx.ratio)
         context = sql.log_context(ctx.ws, g["example_id"], g["first_ts"], g["example_host"], lines)
         ctx_text = "".join(f"  {_iso(c['ts'])} {c['level'] or '-'} {c['service'] or '-'}: {c['message'][:200]}\n" for c in context)
@@ -229,14 +250,14 @@ def collect_error_logs(ctx: _Ctx) -> list[Evidence]:
                 f"between {_iso(g['first_ts'])} and {_iso(g['last_ts'])}; {g['baseline_n']} in the baseline window.\n"
                 + (f"Lines before the first one on {g['example_host']}:\n{ctx_text}" if ctx_text else "")
                 + f"First occurrence (log {g['example_id']}):\n{_clip(g['message'], 1600)}")
-        exception = _last_line(g["message"]) if frames else ""
         out.append(Evidence(
             f"log:{g['example_id']}", "log", f"{g['level']} {g['service']}: {_first_line(g['message'])[:100]}", _clip(text),
             round(1.0 + nov * math.log2(1 + g["n"]), 4),
             {"signal": "error_log", "service": g["service"], "level": g["level"], "count": g["n"],
              "baseline_count": g["baseline_n"], "expected": _num(g["baseline_n"] * ctx.ratio), "novelty": _num(nov), "hosts": g["host_list"] or [],
-             "first_ts": _iso(g["first_ts"]), "last_ts": _iso(g["last_ts"]), "exc_type": g["exc_type"],
-             "exception": exception[:300], "location": _location(frames), "frames": frames[-8:], "trace_id": g["trace_id"],
+             "first_ts": _iso(g["first_ts"]), "last_ts": _iso(g["last_ts"]), "exc_type": stack.exc_type or g["exc_type"],
+             "exception": stack.exception[:300], "chain": stack.chain, "location": stack.location, "frames": stack.frames[:8],
+             "trace_id": g["trace_id"],
              "context_ids": [f"log:{c['id']}" for c in context]}))
     return out
 
@@ -255,8 +276,8 @@ def collect_error_spans(ctx: _Ctx) -> list[Evidence]:
             blame_service, why = None, None
         attrs = _attrs(g["attributes"])
         trace = _stacktrace(attrs)
-        frames = parse_frames(trace)
-        location = _location(frames) or _code_location(attrs)
+        stack = stack_facts(trace, ctx.settings)
+        location = stack.location or _code_location(attrs)
         nov = novelty(g["n"], g["baseline_n"], ctx.ratio)
         message = str(attrs.get("exception.message") or attrs.get("status.message") or "")
         host = attrs.get("host.name") or attrs.get("host") or ""
@@ -279,7 +300,7 @@ def collect_error_spans(ctx: _Ctx) -> list[Evidence]:
             {"signal": "error_span", "service": blame_service or g["service"], "name": g["name"], "exc_type": g["exc_type"],
              "span_service": g["service"], "why": why,
              "message": message[:300], "count": g["n"], "traces": g["traces"], "baseline_count": g["baseline_n"],
-             "expected": _num(g["baseline_n"] * ctx.ratio), "novelty": _num(nov), "location": "" if why else location, "frames": frames[-8:], "host": host, "version": version,
+             "expected": _num(g["baseline_n"] * ctx.ratio), "novelty": _num(nov), "location": "" if why else location, "frames": stack.frames[:8], "chain": stack.chain, "host": host, "version": version,
              "trace_id": g["trace_id"], "first_ts": _iso(g["first_ts"]), "last_ts": _iso(g["last_ts"])}))
     return out
 
@@ -432,11 +453,11 @@ def collect_fingerprints(ctx: _Ctx) -> list[Evidence]:
             stored = json.loads(r["frames"]) if isinstance(r["frames"], str) else r["frames"]
         except ValueError:
             stored = None
-        frames = parse_frames(r["example"] or "")
-        location = _location(frames)
+        stack = stack_facts(r["example"] or "", ctx.settings)
+        location = stack.location
         if not location and isinstance(stored, list) and stored:
-            last = stored[-1]
-            location = f"{last.get('file', '?')}:{last.get('function', '?')}:?"
+            inner = stored[0]  # signals.fingerprints stores frames innermost first, as signals.stacks orders them
+            location = f"{inner.get('file') or '?'}:{inner.get('function') or '?'}:?"
         text = (f"Exception {r['exc_type']} (fingerprint {r['fingerprint'][:12]}): {r['n']} in the window, {r['baseline_n']} in "
                 f"the baseline; services {', '.join(r['services'] or [])}"
                 + (f"; crashes in {r['culprit']}" if r.get("culprit") else "") + ".\n"
@@ -445,7 +466,7 @@ def collect_fingerprints(ctx: _Ctx) -> list[Evidence]:
                             round(1.0 + nov * math.log2(1 + r["n"]), 4),
                             {"signal": "fingerprint", "exc_type": r["exc_type"], "services": r["services"] or [], "count": r["n"],
                              "baseline_count": r["baseline_n"], "expected": _num(r["baseline_n"] * ctx.ratio),
-                             "novelty": _num(nov), "location": location, "frames": frames[-8:],
+                             "novelty": _num(nov), "location": location, "frames": stack.frames[:8], "chain": stack.chain,
                              "first_ts": _iso(r["first_ts"])}))
     return out
 
