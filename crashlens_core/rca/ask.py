@@ -19,9 +19,9 @@ from typing import Any
 from ..config import Settings
 from ..errors import InputError
 from ..models import Evidence
+from ..redact import Redactor
 from ..store import Workspace
 from ..store import rca as sql
-from .evidence import _optional
 
 __all__ = ["AskAnswer", "ask", "parse_question"]
 
@@ -96,13 +96,12 @@ def _retrieve(ws: Workspace, settings: Settings, question: str, k: int) -> tuple
                               f"{r['ts'].isoformat(timespec='milliseconds') if r['ts'] else ''} {r['level'] or '-'} {r['service'] or '-'} "
                               f"{r['host'] or '-'}: {(r['message'] or '')[:1200]}", round(score, 3),
                               {"service": r["service"], "level": r["level"], "ts": r["ts"].isoformat() if r["ts"] else None}))
-    if _optional("crashlens_core.knowledge.service"):
-        from . import integrations
+    from . import integrations
 
-        try:
-            items += integrations.search_evidence(ws, settings, question, k=max(3, k // 2))
-        except Exception as exc:  # the index may be missing or stale: the logs still answer
-            f["knowledge"] = f"unavailable: {type(exc).__name__}"
+    try:
+        items += integrations.search_evidence(ws, settings, question, k=max(3, k // 2))
+    except Exception as exc:  # the index may be missing or stale: the logs still answer
+        f["knowledge"] = f"unavailable: {type(exc).__name__}"
     f = {key: (v.isoformat() if isinstance(v, datetime) else v) for key, v in f.items()}
     return items, f
 
@@ -139,11 +138,6 @@ def ask(ws: Workspace, settings: Settings, question: str, engine: str | None = N
 
 def _llm_answer(offline: AskAnswer, settings: Settings, engine: str, transport: Any) -> AskAnswer:
     from .llm import MARK_BEGIN, MARK_END, _content, _neutralise, transport_for, usage_of
-
-    if not _optional("crashlens_core.redact"):
-        offline.notice = "the redaction module is not available, so nothing was sent to a model"
-        return offline
-    from ..redact import Redactor
 
     redactor = Redactor(settings)
     lines = [_neutralise(json.dumps({"id": e.id, "text": redactor.redact(e.text)}, ensure_ascii=False)) for e in offline.evidence]

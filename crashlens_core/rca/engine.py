@@ -20,6 +20,7 @@ from typing import Any, Callable, Mapping
 
 from ..config import ENGINES, Settings
 from ..errors import InputError
+from ..redact import Redactor
 from ..store import Workspace, utcnow
 from ..store import rca as sql
 from .evidence import EvidenceSet, assemble_evidence
@@ -54,13 +55,7 @@ class RcaRun:
 
 
 def redact_title(title: str, settings: Settings) -> str:
-    from .evidence import _optional
-
-    if not title or not _optional("crashlens_core.redact"):
-        return title
-    from ..redact import Redactor
-
-    return Redactor(settings).redact(title)
+    return Redactor(settings).redact(title) if title else title
 
 
 def check_grounded(report: RcaReport, es: EvidenceSet) -> None:
@@ -87,10 +82,8 @@ def build_report(es: EvidenceSet, title: str, engine: str, model: str, attempts:
 
 def _cost(settings: Settings) -> Callable[[str, int, int], float]:
     def cost(model: str, prompt_tokens: int, completion_tokens: int) -> float:
-        try:
-            from ..kpi import cost_usd
-        except ImportError:
-            return 0.0
+        from ..kpi import cost_usd
+
         return cost_usd(settings, model, prompt_tokens, completion_tokens)
 
     return cost
@@ -141,7 +134,7 @@ def run_rca(ws: Workspace, settings: Settings, incident_id: str | None = None,
 
             try:
                 if not es.redacted:
-                    raise LlmUnavailable("the redaction module is not available, so nothing is sent to a model")
+                    raise LlmUnavailable("the evidence set was not redacted, so nothing is sent to a model")
                 chosen = transport or transport_for(settings, engine)
                 attempts = run_llm(es, analyze_offline(es, title=title), settings, chosen, record, title,
                                    progress=lambda msg: report_progress(0.5, f"analysis: {msg}"))

@@ -1,22 +1,21 @@
 """Evidence assembly: everything that may explain an incident, as citable items under stable ids.
 
 ``assemble_evidence`` runs one collector per signal kind over the analysed window and its
-baseline, redacts every item (when the redaction module is present), ranks the items and
+baseline, redacts every item, ranks the items and
 trims the set to a token budget. An item is kept or dropped whole, never cut; what was
 dropped is listed. Each item has a digest (sha256 of its canonical JSON) and so does the set:
 strict replay checks them.
 
 Collectors are plain functions ``collector(ctx) -> list[Evidence]`` in ``COLLECTORS``; a new
-signal plugs in by adding one. Collectors built on modules other engineers own (frames and
-suspect commits, trace suspects, baseline comparison, runbook/code search) import them lazily
-and report ``skipped`` when the module is not there, so the set degrades instead of failing.
+signal plugs in by adding one. A collector built on another analysis (frames and suspect
+commits, trace suspects, baseline comparison, runbook/code search) that raises is recorded as
+``failed: …`` on the set, so the rest of the evidence still reaches the analyzer.
 Every fact the analyzers use is in ``Evidence.data`` (``data["signal"]`` says which
 collector made it), so an analysis can be re-run from a recorded set alone.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
 import re
@@ -29,6 +28,7 @@ from ..config import Settings
 from ..errors import InputError
 from ..knowledge.frames import split_prefixes
 from ..models import Evidence, Incident
+from ..redact import Redactor
 from ..store import Workspace
 from ..store import rca as sql
 from ..signals.stacks import Frame, looks_like_test, parse_stack
@@ -471,22 +471,8 @@ def collect_fingerprints(ctx: _Ctx) -> list[Evidence]:
     return out
 
 
-def _optional(module: str) -> bool:
-    """True when an optional module another engineer owns is importable (it may not have landed yet)."""
-    try:
-        return importlib.util.find_spec(module) is not None
-    except (ImportError, ValueError):
-        return False
-
-
-class _Skip(Exception):
-    """A collector has nothing to work with (its module is missing): recorded, not an error."""
-
-
 def collect_frames(ctx: _Ctx) -> list[Evidence]:
     """Stack frames resolved against indexed code, with the commits that last touched them."""
-    if not _optional("crashlens_core.knowledge.frames"):
-        raise _Skip("crashlens_core.knowledge.frames not available")
     from . import integrations
 
     return integrations.frames_evidence(ctx)
@@ -494,8 +480,6 @@ def collect_frames(ctx: _Ctx) -> list[Evidence]:
 
 def collect_trace_suspects(ctx: _Ctx) -> list[Evidence]:
     """Services ranked by the trace analysis (error origin, critical path self time)."""
-    if not _optional("crashlens_core.signals.suspects"):
-        raise _Skip("crashlens_core.signals.suspects not available")
     from . import integrations
 
     return integrations.trace_suspects_evidence(ctx)
@@ -503,8 +487,6 @@ def collect_trace_suspects(ctx: _Ctx) -> list[Evidence]:
 
 def collect_comparison(ctx: _Ctx) -> list[Evidence]:
     """Attributes whose distribution differs between the window and the baseline."""
-    if not _optional("crashlens_core.signals.compare"):
-        raise _Skip("crashlens_core.signals.compare not available")
     from . import integrations
 
     return integrations.comparison_evidence(ctx)
@@ -512,8 +494,6 @@ def collect_comparison(ctx: _Ctx) -> list[Evidence]:
 
 def collect_knowledge(ctx: _Ctx) -> list[Evidence]:
     """Runbook passages and code chunks retrieved with the error text."""
-    if not _optional("crashlens_core.knowledge.service"):
-        raise _Skip("crashlens_core.knowledge.service not available")
     from . import integrations
 
     return integrations.knowledge_evidence(ctx)
@@ -561,10 +541,6 @@ def resolve_window(incident: Incident | None, window_start: datetime | None, win
 
 def _redact_items(items: list[Evidence], settings: Settings) -> tuple[list[Evidence], bool, dict[str, int]]:
     """Every string in every item through one Redactor (so placeholders number consistently)."""
-    if not _optional("crashlens_core.redact"):
-        return items, False, {}
-    from ..redact import Redactor
-
     redactor = Redactor(settings)
 
     def walk(value: Any) -> Any:
@@ -578,8 +554,7 @@ def _redact_items(items: list[Evidence], settings: Settings) -> tuple[list[Evide
 
     # Ids too: a dimension id such as dim:host=<ip> would otherwise carry the value out.
     out = [Evidence(redactor.redact(e.id), e.kind, walk(e.title), walk(e.text), e.score, walk(e.data)) for e in items]
-    summary = redactor.summary() if hasattr(redactor, "summary") else {}
-    counts = {str(k): int(v) for k, v in summary.items()} if isinstance(summary, dict) else {}
+    counts = {str(k): int(v) for k, v in redactor.summary().items()}
     return out, True, counts
 
 
@@ -603,9 +578,6 @@ def assemble_evidence(ws: Workspace, settings: Settings | None = None, incident:
             continue
         try:
             found = collector(ctx)
-        except _Skip as exc:
-            status[name] = f"skipped: {exc}"
-            continue
         except Exception as exc:  # a broken optional signal must not cost the whole analysis
             if name in ("frames", "trace_suspects", "comparison", "knowledge"):
                 status[name] = f"failed: {type(exc).__name__}: {str(exc)[:200]}"

@@ -1,8 +1,7 @@
 """Adapters from other concerns' modules to RCA evidence: resolved frames and suspect commits,
 trace suspects, baseline comparison, code and runbook search.
 
-Each function is called by its collector in ``evidence`` only when the module it needs is
-importable, and turns that module's results into ``Evidence`` items with DESIGN.md ids and the
+Each function is called by its collector in ``evidence`` and turns that module's results into ``Evidence`` items with DESIGN.md ids and the
 facts the analyzers read in ``data`` (``data["signal"]`` says which adapter made it). A failure
 here is recorded on the evidence set as ``failed: …`` and never stops the analysis.
 """
