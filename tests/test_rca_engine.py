@@ -166,7 +166,7 @@ def test_cli_rca_replay_ask(shop, tmp_path):
 
 def test_replay_from_a_signed_bundle(shop, tmp_path):
     from crashlens_core.bundle import export_bundle, workspace_public_key
-    from crashlens_core.rca.replay import replay_bundle
+    from crashlens_core.bundle.replay import replay_bundle
 
     folder, inc_id = shop
     with Workspace.open(folder) as ws:

@@ -15,6 +15,7 @@ import json
 import time
 import uuid
 from dataclasses import dataclass, replace
+from functools import partial
 from datetime import datetime
 from typing import Any, Callable, Mapping
 
@@ -26,6 +27,7 @@ from ..store import rca as sql
 from .evidence import EvidenceSet, assemble_evidence
 from .llm import Attempt, LlmUnavailable, report_from_attempts, run_llm, transport_for
 from .offline import analyze_offline
+from .pricing import cost_usd
 from .schema import RcaReport, ReportInvalid
 
 __all__ = ["RcaRun", "run_rca", "build_report", "check_grounded", "redact_title", "list_runs", "load_run", "OFFLINE_MODEL"]
@@ -78,15 +80,6 @@ def build_report(es: EvidenceSet, title: str, engine: str, model: str, attempts:
                    evidence_digest=es.digest,
                    inputs={"title": title, "engine": engine, "model": model, "evidence": es.item_digests(),
                            "responses": [a.to_json() for a in attempts]})
-
-
-def _cost(settings: Settings) -> Callable[[str, int, int], float]:
-    def cost(model: str, prompt_tokens: int, completion_tokens: int) -> float:
-        from ..kpi import cost_usd
-
-        return cost_usd(settings, model, prompt_tokens, completion_tokens)
-
-    return cost
 
 
 def run_rca(ws: Workspace, settings: Settings, incident_id: str | None = None,
@@ -143,7 +136,7 @@ def run_rca(ws: Workspace, settings: Settings, incident_id: str | None = None,
         else:
             report_progress(0.5, "analysis: offline")
         report_progress(0.85, "validation: every claim cites evidence in the set")
-        report = build_report(es, title, engine, model, attempts, bodies, _cost(settings))
+        report = build_report(es, title, engine, model, attempts, bodies, partial(cost_usd, settings))
         responses = [a.to_json() for a in attempts]
         sql.finish_run(ws, run_id, status="done", report=report.to_json(), engine=report.engine, model=report.model,
                        prompt_tokens=report.prompt_tokens, completion_tokens=report.completion_tokens, cost_usd=report.cost_usd,

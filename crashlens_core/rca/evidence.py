@@ -33,6 +33,7 @@ from ..store import Workspace
 from ..store import rca as sql
 from ..signals.stacks import Frame, looks_like_test, parse_stack
 from ..store.traces import origin_blame
+from . import code_evidence, ranking_evidence
 from .schema import canonical_json, sha256_hex
 
 __all__ = ["EvidenceSet", "assemble_evidence", "resolve_window", "item_digest", "estimate_tokens", "stack_facts", "StackFacts",
@@ -109,7 +110,10 @@ class EvidenceSet:
 # ---------------------------------------------------------------- helpers shared by collectors
 
 @dataclass
-class _Ctx:
+class CollectorContext:
+    """What every collector gets: the workspace, settings, incident, analysed window and baseline,
+    and the items collected so far (later collectors build on earlier ones, e.g. frames on errors)."""
+
     ws: Workspace
     settings: Settings
     incident: Incident | None
@@ -236,7 +240,7 @@ def _first_line(text: str) -> str:
 
 # ---------------------------------------------------------------- collectors (one per signal kind)
 
-def collect_error_logs(ctx: _Ctx) -> list[Evidence]:
+def collect_error_logs(ctx: CollectorContext) -> list[Evidence]:
     """Error and fatal lines, grouped by service and shape, each with the lines that led up to it."""
     out = []
     lines = ctx.settings.rca_context_lines
@@ -262,7 +266,7 @@ def collect_error_logs(ctx: _Ctx) -> list[Evidence]:
     return out
 
 
-def collect_error_spans(ctx: _Ctx) -> list[Evidence]:
+def collect_error_spans(ctx: CollectorContext) -> list[Evidence]:
     """Where failures start in traces: failed spans with no failed child, by service, operation, exception."""
     out = []
     groups = sql.error_span_groups(ctx.ws, ctx.start, ctx.end, ctx.b_start, ctx.b_end)
@@ -305,7 +309,7 @@ def collect_error_spans(ctx: _Ctx) -> list[Evidence]:
     return out
 
 
-def collect_latency(ctx: _Ctx) -> list[Evidence]:
+def collect_latency(ctx: CollectorContext) -> list[Evidence]:
     """Operations that got slower than in the baseline, with the code behind the slowest call."""
     out = []
     for r in sql.latency_shifts(ctx.ws, ctx.start, ctx.end, ctx.b_start, ctx.b_end):
@@ -330,7 +334,7 @@ def collect_latency(ctx: _Ctx) -> list[Evidence]:
     return out
 
 
-def collect_metrics(ctx: _Ctx) -> list[Evidence]:
+def collect_metrics(ctx: CollectorContext) -> list[Evidence]:
     """Metric series whose mean in the window is far outside the baseline's spread."""
     out = []
     for r in sql.metric_shifts(ctx.ws, ctx.start, ctx.end, ctx.b_start, ctx.b_end):
@@ -350,7 +354,7 @@ def collect_metrics(ctx: _Ctx) -> list[Evidence]:
     return out
 
 
-def collect_dimensions(ctx: _Ctx) -> list[Evidence]:
+def collect_dimensions(ctx: CollectorContext) -> list[Evidence]:
     """Hosts or versions that carry most of the window's errors but not most of its traffic."""
     out = []
     for r in sql.error_dimensions(ctx.ws, ctx.start, ctx.end):
@@ -374,7 +378,7 @@ def collect_dimensions(ctx: _Ctx) -> list[Evidence]:
 _STALE_KEYS = ("as_of", "asof", "fetched_at", "updated_at", "generated_at", "cached_at", "last_updated", "data_as_of")
 
 
-def collect_incident_trace(ctx: _Ctx) -> list[Evidence]:
+def collect_incident_trace(ctx: CollectorContext) -> list[Evidence]:
     """A business incident's own trace (details.trace_id): its tool calls, flagging results built on stale data."""
     details = (ctx.incident.details if ctx.incident else {}) or {}
     trace_id = details.get("trace_id")
@@ -425,7 +429,7 @@ def collect_incident_trace(ctx: _Ctx) -> list[Evidence]:
     return out
 
 
-def collect_templates(ctx: _Ctx) -> list[Evidence]:
+def collect_templates(ctx: CollectorContext) -> list[Evidence]:
     """New or elevated log templates (from the mined ``templates`` table)."""
     out = []
     for r in sql.template_shifts(ctx.ws, ctx.start, ctx.end, ctx.b_start, ctx.b_end):
@@ -444,7 +448,7 @@ def collect_templates(ctx: _Ctx) -> list[Evidence]:
     return out
 
 
-def collect_fingerprints(ctx: _Ctx) -> list[Evidence]:
+def collect_fingerprints(ctx: CollectorContext) -> list[Evidence]:
     """Exception fingerprints (from the mined ``fingerprints`` table) seen in the window."""
     out = []
     for r in sql.fingerprint_groups(ctx.ws, ctx.start, ctx.end, ctx.b_start, ctx.b_end):
@@ -471,35 +475,27 @@ def collect_fingerprints(ctx: _Ctx) -> list[Evidence]:
     return out
 
 
-def collect_frames(ctx: _Ctx) -> list[Evidence]:
+def collect_frames(ctx: CollectorContext) -> list[Evidence]:
     """Stack frames resolved against indexed code, with the commits that last touched them."""
-    from . import integrations
-
-    return integrations.frames_evidence(ctx)
+    return code_evidence.frames_evidence(ctx)
 
 
-def collect_trace_suspects(ctx: _Ctx) -> list[Evidence]:
+def collect_trace_suspects(ctx: CollectorContext) -> list[Evidence]:
     """Services ranked by the trace analysis (error origin, critical path self time)."""
-    from . import integrations
-
-    return integrations.trace_suspects_evidence(ctx)
+    return ranking_evidence.trace_suspects_evidence(ctx)
 
 
-def collect_comparison(ctx: _Ctx) -> list[Evidence]:
+def collect_comparison(ctx: CollectorContext) -> list[Evidence]:
     """Attributes whose distribution differs between the window and the baseline."""
-    from . import integrations
-
-    return integrations.comparison_evidence(ctx)
+    return ranking_evidence.comparison_evidence(ctx)
 
 
-def collect_knowledge(ctx: _Ctx) -> list[Evidence]:
+def collect_knowledge(ctx: CollectorContext) -> list[Evidence]:
     """Runbook passages and code chunks retrieved with the error text."""
-    from . import integrations
-
-    return integrations.knowledge_evidence(ctx)
+    return code_evidence.knowledge_evidence(ctx)
 
 
-COLLECTORS: list[tuple[str, Callable[[_Ctx], list[Evidence]]]] = [
+COLLECTORS: list[tuple[str, Callable[[CollectorContext], list[Evidence]]]] = [
     ("error_logs", collect_error_logs),
     ("error_spans", collect_error_spans),
     ("latency", collect_latency),
@@ -570,7 +566,7 @@ def assemble_evidence(ws: Workspace, settings: Settings | None = None, incident:
     if isinstance(incident, str):
         incident = ws.get_incident(incident)
     start, end, b_start, b_end = resolve_window(incident, window_start, window_end, baseline_start, baseline_end)
-    ctx = _Ctx(ws, settings, incident, start, end, b_start, b_end)
+    ctx = CollectorContext(ws, settings, incident, start, end, b_start, b_end)
     wanted = set(collectors) if collectors is not None else None
     status: dict[str, str] = {}
     for name, collector in COLLECTORS:
