@@ -17,7 +17,7 @@ from ..models import Evidence
 from ..store import Workspace
 
 if TYPE_CHECKING:
-    from .evidence import CollectorContext
+    from .collectors import CollectorContext
 
 __all__ = ["frames_evidence", "knowledge_evidence", "search_evidence"]
 

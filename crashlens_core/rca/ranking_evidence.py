@@ -15,7 +15,7 @@ from ..signals.compare import compare_windows
 from ..signals.suspects import rank_suspect_services
 
 if TYPE_CHECKING:
-    from .evidence import CollectorContext
+    from .collectors import CollectorContext
 
 __all__ = ["trace_suspects_evidence", "comparison_evidence"]
 
