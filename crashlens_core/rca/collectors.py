@@ -19,6 +19,7 @@ from typing import Any
 from ..config import Settings
 from ..ingest.normalize import parse_ts
 from ..models import Evidence, Incident
+from ..signals.naming import source_name
 from ..store import Workspace
 from ..store import rca as sql
 from ..store.traces import origin_blame
@@ -107,6 +108,12 @@ def _first_line(text: str) -> str:
     return (text or "").split("\n", 1)[0].strip()
 
 
+def _who(name: str, basis: str) -> str:
+    """The source named in an item's text, saying what the name is when it is not a service."""
+    return {"service": name, "host": f"host {name} (the lines name no service)",
+            "file": f"file {name} (the lines name no service or host)"}.get(basis, "an unnamed source (no service, host or file)")
+
+
 # ---------------------------------------------------------------- collectors (one per signal kind)
 
 def collect_error_logs(ctx: CollectorContext) -> list[Evidence]:
@@ -117,17 +124,22 @@ def collect_error_logs(ctx: CollectorContext) -> list[Evidence]:
         stack = stack_facts(g["message"], ctx.settings)
         nov = novelty(g["n"], g["baseline_n"], ctx.ratio)
         context = sql.log_context(ctx.ws, g["example_id"], g["first_ts"], g["example_host"], lines)
-        ctx_text = "".join(f"  {iso(c['ts'])} {c['level'] or '-'} {c['service'] or '-'}: {c['message'][:200]}\n" for c in context)
-        hosts = ", ".join(h for h in (g["host_list"] or []) if h)
-        text = (f"{g['n']} {g['level']} lines from {g['service'] or '(no service)'} on {g['hosts']} host(s) ({hosts}) "
+        ctx_text = "".join(f"  {iso(c['ts'])} {c['level'] or '-'} {c['service'] or '-'}: {(c['message'] or '')[:200]}\n"
+                           for c in context)
+        host_list = [h for h in (g["host_list"] or []) if h]
+        # Lines without a service are named by their one host, else by their file (signals.naming).
+        name, basis = source_name(g["service"] or None, host_list if len(host_list) == 1 else (), [g["example_file"]])
+        on_hosts = f" on {len(host_list)} host(s) ({', '.join(host_list)})" if host_list else ""
+        text = (f"{g['n']} {g['level']} lines from {_who(name, basis)}{on_hosts} "
                 f"between {iso(g['first_ts'])} and {iso(g['last_ts'])}; {g['baseline_n']} in the baseline window.\n"
-                + (f"Lines before the first one on {g['example_host']}:\n{ctx_text}" if ctx_text else "")
+                + (f"Lines before the first one{' on ' + g['example_host'] if g['example_host'] else ''}:\n{ctx_text}" if ctx_text else "")
                 + f"First occurrence (log {g['example_id']}):\n{_clip(g['message'], 1600)}")
         out.append(Evidence(
-            f"log:{g['example_id']}", "log", f"{g['level']} {g['service']}: {_first_line(g['message'])[:100]}", _clip(text),
+            f"log:{g['example_id']}", "log", f"{g['level']} {name}: {_first_line(g['message'])[:100]}", _clip(text),
             round(1.0 + nov * math.log2(1 + g["n"]), 4),
-            {"signal": "error_log", "service": g["service"], "level": g["level"], "count": g["n"],
-             "baseline_count": g["baseline_n"], "expected": _num(g["baseline_n"] * ctx.ratio), "novelty": _num(nov), "hosts": g["host_list"] or [],
+            {"signal": "error_log", "service": name, "named_by": basis, "level": g["level"], "count": g["n"],
+             "message": _first_line(g["message"])[:200],
+             "baseline_count": g["baseline_n"], "expected": _num(g["baseline_n"] * ctx.ratio), "novelty": _num(nov), "hosts": host_list,
              "first_ts": iso(g["first_ts"]), "last_ts": iso(g["last_ts"]), "exc_type": stack.exc_type or g["exc_type"],
              "exception": stack.exception[:300], "chain": stack.chain, "location": stack.location, "frames": stack.frames[:8],
              "trace_id": g["trace_id"],
@@ -153,25 +165,28 @@ def collect_error_spans(ctx: CollectorContext) -> list[Evidence]:
         location = stack.location or _code_location(attrs)
         nov = novelty(g["n"], g["baseline_n"], ctx.ratio)
         message = str(attrs.get("exception.message") or attrs.get("status.message") or "")
-        host = attrs.get("host.name") or attrs.get("host") or ""
+        host = str(attrs.get("host.name") or attrs.get("host") or "")
         version = attrs.get("service.version") or ""
+        # A span without a service is named by its host, as log lines are (signals.naming).
+        span_service, basis = source_name(g["service"] or None, [host])
+        op = g["name"] or "(unnamed span)"
         where = {"refused": f" Most answered the caller {blame_service} with a 4xx: its request was refused, so the "
-                            f"fault is the caller's, not {g['service']}'s.",
+                            f"fault is the caller's, not {span_service}'s.",
                  "slow_callee": f" They are calls to {blame_service} that the caller gave up waiting for: {blame_service}'s "
-                                f"span outlived the call, so the fault is {blame_service}'s; {g['service']} only reports it.",
+                                f"span outlived the call, so the fault is {blame_service}'s; {span_service} only reports it.",
                  "silent_callee": f" They are calls to {blame_service}, which left no span of its own (timed out or "
-                                  f"unreachable): the fault is {blame_service}'s; {g['service']} only reports it."}.get(why or "", "")
-        text = (f"{g['n']} failed spans '{g['name']}' in {g['service']} ({g['traces']} traces) with {g['exc_type']}"
+                                  f"unreachable): the fault is {blame_service}'s; {span_service} only reports it."}.get(why or "", "")
+        text = (f"{g['n']} failed spans '{op}' in {span_service} ({g['traces']} traces) with {g['exc_type']}"
                 f"{': ' + message[:300] if message else ''}; no failed child span, so the failure starts here.{where} "
                 f"{g['baseline_n']} in the baseline window. First at {iso(g['first_ts'])}"
                 + (f" on {host}" if host else "") + (f" (version {version})" if version else "") + "."
                 + (f"\nStack trace:\n{_clip(trace, 1500)}" if trace else (f"\nCode: {location}" if location else "")))
         out.append(Evidence(
             f"span:{g['example_span']}", "span",
-            f"error origin {g['service']}/{g['name']}: {g['exc_type']}" + (f" (fault: {blame_service}, {why})" if why else ""),
+            f"error origin {span_service}/{op}: {g['exc_type']}" + (f" (fault: {blame_service}, {why})" if why else ""),
             _clip(text), round(1.5 + nov * math.log2(1 + g["n"]), 4),
-            {"signal": "error_span", "service": blame_service or g["service"], "name": g["name"], "exc_type": g["exc_type"],
-             "span_service": g["service"], "why": why,
+            {"signal": "error_span", "service": blame_service or span_service, "named_by": "service" if blame_service else basis,
+             "name": op, "exc_type": g["exc_type"], "span_service": span_service, "why": why,
              "message": message[:300], "count": g["n"], "traces": g["traces"], "baseline_count": g["baseline_n"],
              "expected": _num(g["baseline_n"] * ctx.ratio), "novelty": _num(nov), "location": "" if why else location, "frames": stack.frames[:8], "chain": stack.chain, "host": host, "version": version,
              "trace_id": g["trace_id"], "first_ts": iso(g["first_ts"]), "last_ts": iso(g["last_ts"])}))
@@ -187,15 +202,17 @@ def collect_latency(ctx: CollectorContext) -> list[Evidence]:
         peer = str(attrs.get("peer.service") or "")
         location = _code_location(attrs)
         ratio = float(r["ratio"])
-        text = (f"'{r['name']}' in {r['service']}: mean {r['mean_ms']:.1f} ms over {r['n']} calls in the window against "
+        service, basis = source_name(r["service"] or None, [str(attrs.get("host.name") or attrs.get("host") or "")])
+        op = r["name"] or "(unnamed span)"
+        text = (f"'{op}' in {service}: mean {r['mean_ms']:.1f} ms over {r['n']} calls in the window against "
                 f"{r['baseline_mean_ms']:.1f} ms over {r['baseline_n']} in the baseline ({ratio:.1f}x); p95 {r['p95_ms']:.1f} ms "
                 f"(baseline {r['baseline_p95_ms']:.1f} ms); slowest {r['max_ms']:.1f} ms (span {r['span_id']})."
                 + (f"\nStatement: {statement[:400]}" if statement else "") + (f"\nCalls: {peer or r['callee']}" if peer or r["callee"] else "")
                 + (f"\nCode: {location}" if location else ""))
         out.append(Evidence(
-            f"span:{r['span_id']}", "span", f"slower {r['service']}/{r['name']} ({ratio:.1f}x)", _clip(text),
+            f"span:{r['span_id']}", "span", f"slower {service}/{op} ({ratio:.1f}x)", _clip(text),
             round(math.log2(ratio) * min(1.0, r["n"] / 10.0), 4),
-            {"signal": "latency", "service": r["service"], "name": r["name"], "count": r["n"], "ratio": _num(ratio),
+            {"signal": "latency", "service": service, "named_by": basis, "name": op, "count": r["n"], "ratio": _num(ratio),
              "mean_ms": _num(r["mean_ms"]), "baseline_mean_ms": _num(r["baseline_mean_ms"]), "p95_ms": _num(r["p95_ms"]),
              "location": location, "statement": statement[:400], "peer": peer, "callee": r["callee"] or "",
              "trace_id": r["trace_id"],
@@ -264,7 +281,7 @@ def collect_incident_trace(ctx: CollectorContext) -> list[Evidence]:
     for s in spans:
         attrs = _attrs(s["attributes"])
         tool = attrs.get("agent.tool")
-        lines.append(f"  {s['service']}/{s['name']} {s['duration_ms'] or 0:.1f} ms {s['status']}"
+        lines.append(f"  {s['service'] or '-'}/{s['name'] or '-'} {s['duration_ms'] or 0:.1f} ms {s['status'] or '-'}"
                      + (f" args={str(attrs.get('agent.args'))[:150]} result={str(attrs.get('agent.result'))[:250]}" if tool else ""))
         if not tool:
             continue
@@ -280,7 +297,7 @@ def collect_incident_trace(ctx: CollectorContext) -> list[Evidence]:
             cattrs = _attrs(child["attributes"]) if child else {}
             location = _code_location(cattrs) or _code_location(attrs)
             peer = cattrs.get("peer.service") or ""
-            text = (f"Tool call {tool} in {s['service']} (trace {trace_id}) returned data with {key}={result[key]}, "
+            text = (f"Tool call {tool} in {s['service'] or '(no service)'} (trace {trace_id}) returned data with {key}={result[key]}, "
                     f"{age_h:.1f} h older than the call at {iso(s['start_ts'])}; the answer was built on it."
                     + (f"\nSource: {peer}" if peer else "") + (f"\nCode: {location}" if location else "")
                     + f"\nArguments: {str(attrs.get('agent.args'))[:300]}\nResult: {str(attrs.get('agent.result'))[:600]}")
@@ -296,6 +313,17 @@ def collect_incident_trace(ctx: CollectorContext) -> list[Evidence]:
     return out
 
 
+def _services_or_source(r: dict[str, Any]) -> tuple[list[str], str]:
+    """A template's or fingerprint's services and how the text names them; lines without a service
+    are named by their one host, else their file, as error lines are (so the items agree)."""
+    services = [x for x in (r["services"] or []) if x]
+    if services:
+        return services, f"services {', '.join(services)}"
+    hosts = [h for h in (r.get("hosts") or []) if h]
+    name, basis = source_name(None, hosts if len(hosts) == 1 else (), r.get("files") or [])
+    return ([name] if basis != "none" else []), f"from {_who(name, basis)}"
+
+
 def collect_templates(ctx: CollectorContext) -> list[Evidence]:
     """New or elevated log templates (from the mined ``templates`` table)."""
     out = []
@@ -304,11 +332,12 @@ def collect_templates(ctx: CollectorContext) -> list[Evidence]:
         if nov < 1.0:
             continue
         state = "new" if r["baseline_n"] == 0 else "elevated"
+        services, source = _services_or_source(r)
         text = (f"Template {r['template_id']} ({state}): {r['n']} lines in the window, {r['baseline_n']} in the baseline; "
-                f"services {', '.join(r['services'] or [])}; highest level {r['level']}.\n{_clip(r['template'], 600)}")
+                f"{source}; highest level {r['level'] or '-'}.\n{_clip(r['template'], 600)}")
         out.append(Evidence(f"tpl:{r['template_id']}", "tpl", f"{state} template {r['template_id']}", text,
                             round(0.5 + 0.5 * nov, 4),
-                            {"signal": "template", "services": r["services"] or [], "count": r["n"], "baseline_count": r["baseline_n"],
+                            {"signal": "template", "services": services, "count": r["n"], "baseline_count": r["baseline_n"],
                              "expected": _num(r["baseline_n"] * ctx.ratio), "novelty": _num(nov), "level": r["level"], "state": state, "example_log": f"log:{r['example_id']}"}))
         if len(out) >= 15:
             break
@@ -329,13 +358,15 @@ def collect_fingerprints(ctx: CollectorContext) -> list[Evidence]:
         if not location and isinstance(stored, list) and stored:
             inner = stored[0]  # signals.fingerprints stores frames innermost first, as signals.stacks orders them
             location = f"{inner.get('file') or '?'}:{inner.get('function') or '?'}:?"
-        text = (f"Exception {r['exc_type']} (fingerprint {r['fingerprint'][:12]}): {r['n']} in the window, {r['baseline_n']} in "
-                f"the baseline; services {', '.join(r['services'] or [])}"
+        services, source = _services_or_source(r)
+        exc_type = r["exc_type"] or "exception"
+        text = (f"Exception {exc_type} (fingerprint {r['fingerprint'][:12]}): {r['n']} in the window, {r['baseline_n']} in "
+                f"the baseline; {source}"
                 + (f"; crashes in {r['culprit']}" if r.get("culprit") else "") + ".\n"
                 f"{_clip(r['example'] or r['message'] or '', 1500)}")
-        out.append(Evidence(f"fp:{r['fingerprint']}", "fp", f"exception {r['exc_type']}", _clip(text),
+        out.append(Evidence(f"fp:{r['fingerprint']}", "fp", f"exception {exc_type}", _clip(text),
                             round(1.0 + nov * math.log2(1 + r["n"]), 4),
-                            {"signal": "fingerprint", "exc_type": r["exc_type"], "services": r["services"] or [], "count": r["n"],
+                            {"signal": "fingerprint", "exc_type": exc_type, "services": services, "count": r["n"],
                              "baseline_count": r["baseline_n"], "expected": _num(r["baseline_n"] * ctx.ratio),
                              "novelty": _num(nov), "location": location, "frames": stack.frames[:8], "chain": stack.chain,
                              "first_ts": iso(r["first_ts"])}))

@@ -20,11 +20,11 @@ from datetime import datetime
 from typing import Any, Callable, Mapping
 
 from ..config import ENGINES, Settings
-from ..errors import InputError
+from ..errors import CrashLensError, InputError
 from ..redact import Redactor
 from ..store import Workspace, utcnow
 from ..store import rca as sql
-from .evidence import EvidenceSet, assemble_evidence
+from .evidence import AnalysisFailed, EvidenceSet, assemble_evidence
 from .llm import Attempt, LlmUnavailable, report_from_attempts, run_llm, transport_for
 from .offline import analyze_offline
 from .pricing import cost_usd
@@ -150,6 +150,12 @@ def run_rca(ws: Workspace, settings: Settings, incident_id: str | None = None,
                            responses=responses, notice=message[:500])
         except Exception:
             pass  # the original error matters more than the bookkeeping
+        if isinstance(exc, Exception) and not isinstance(exc, CrashLensError):
+            # Every face (CLI, page, server) shows a CrashLensError as one line with a hint,
+            # never a traceback; the cause stays chained for a debugger.
+            raise AnalysisFailed(f"the analysis failed: {message[:300]}",
+                                 hint=f"this is a CrashLens bug, not a problem with your data; run {run_id[:8]} is "
+                                      "recorded as failed; please report it with a few lines of the input") from exc
         raise
     if incident is not None and incident.status in ("open", "investigating") and not incident.read_only:
         ws.set_incident_status(incident.id, "rca_ready", actor=actor or "crashlens", note=f"RCA {run_id[:8]} ({report.engine})")

@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 from typing import Any, Callable, Iterable
 
 from ..config import Settings
-from ..errors import InputError
+from ..errors import CrashLensError, InputError
 from ..models import Evidence, Incident
 from ..redact import Redactor
 from ..store import Workspace
@@ -31,9 +31,17 @@ from .collectors import (CollectorContext, collect_dimensions, collect_error_log
                          collect_incident_trace, collect_latency, collect_metrics, collect_templates, iso)
 from .schema import canonical_json, sha256_hex
 
-__all__ = ["EvidenceSet", "assemble_evidence", "resolve_window", "item_digest", "estimate_tokens", "COLLECTORS", "EVIDENCE_SCHEMA"]
+__all__ = ["AnalysisFailed", "EvidenceSet", "assemble_evidence", "resolve_window", "item_digest", "estimate_tokens", "COLLECTORS", "EVIDENCE_SCHEMA"]
 
 EVIDENCE_SCHEMA = "crashlens.evidence/v1"
+# Collectors that build on other analyses (their failure is recorded on the set, the rest goes on).
+_BUILT_ON_OTHERS = ("frames", "trace_suspects", "comparison", "knowledge")
+_BUG_HINT = ("this is a CrashLens bug, not a problem with your data; the run is recorded as failed "
+             "(`crashlens rca --json` lists it); please report it with a few lines of the input")
+
+
+class AnalysisFailed(CrashLensError):
+    """An RCA step failed for a reason that is not the user's input (a bug): said in one line, with what to do."""
 
 
 # ---------------------------------------------------------------- the set
@@ -182,11 +190,14 @@ def assemble_evidence(ws: Workspace, settings: Settings | None = None, incident:
             continue
         try:
             found = collector(ctx)
-        except Exception as exc:  # a broken optional signal must not cost the whole analysis
-            if name in ("frames", "trace_suspects", "comparison", "knowledge"):
+        except CrashLensError:
+            raise  # already says what went wrong and what to do
+        except Exception as exc:
+            if name in _BUILT_ON_OTHERS:  # a broken other analysis must not cost the whole analysis
                 status[name] = f"failed: {type(exc).__name__}: {str(exc)[:200]}"
                 continue
-            raise
+            raise AnalysisFailed(f"the {name} evidence collector failed: {type(exc).__name__}: {str(exc)[:300]}",
+                                 hint=_BUG_HINT) from exc
         seen = {e.id for e in ctx.items}
         fresh = []
         for e in found:  # first one wins: ids are unique in a set
