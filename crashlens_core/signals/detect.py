@@ -119,7 +119,7 @@ def find_error_bursts(rows: Sequence[tuple], active_bins: int, settings: Setting
                 services=sorted({s for r in run for s in (r[4] or [])}),
                 hosts=sorted({h for r in run for h in (r[6] or [])}),
                 trace_ids=sorted({t for r in run for t in (r[5] or [])})[:50],
-                files=sorted({f for r in run for f in ((r[7] if len(r) > 7 else None) or [])})[:5]))
+                files=sorted({f for r in run for f in (r[7] or [])})[:5]))
     return out
 
 
