@@ -190,12 +190,12 @@ def assemble_evidence(ws: Workspace, settings: Settings | None = None, incident:
             continue
         try:
             found = collector(ctx)
-        except CrashLensError:
-            raise  # already says what went wrong and what to do
         except Exception as exc:
-            if name in _BUILT_ON_OTHERS:  # a broken other analysis must not cost the whole analysis
+            if name in _BUILT_ON_OTHERS:  # a broken other analysis (or a missing index) must not cost the whole analysis
                 status[name] = f"failed: {type(exc).__name__}: {str(exc)[:200]}"
                 continue
+            if isinstance(exc, CrashLensError):
+                raise  # already says what went wrong and what to do
             raise AnalysisFailed(f"the {name} evidence collector failed: {type(exc).__name__}: {str(exc)[:300]}",
                                  hint=_BUG_HINT) from exc
         seen = {e.id for e in ctx.items}

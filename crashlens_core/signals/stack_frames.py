@@ -79,7 +79,12 @@ _NOT_APP_NAMES: dict[str, tuple[str, ...]] = {
              "org.apache.maven.", "org.eclipse.jdt.", "com.intellij.", "org.mockito.", "net.bytebuddy.",
              "org.springframework.", "org.hibernate.", "org.apache.catalina.", "org.apache.coyote.",
              "org.apache.tomcat.", "org.eclipse.jetty.", "io.netty.", "reactor.", "io.reactivex.", "akka.",
-             "jakarta.", "org.aspectj.", "com.google.inject.", "org.jboss.", "worker.org.gradle."),
+             "jakarta.", "org.aspectj.", "com.google.inject.", "org.jboss.", "worker.org.gradle.",
+             # Bytecode-instrumentation APM agents inject an interceptor frame into every traced
+             # call (SkyWalking's InstMethodsInter, OpenTelemetry's, Elastic's, New Relic's,
+             # Datadog's, Pinpoint's, Glowroot's): it wraps the user's code, it is never it.
+             "org.apache.skywalking.apm.", "io.opentelemetry.javaagent.", "co.elastic.apm.", "com.newrelic.",
+             "datadog.trace.", "com.navercorp.pinpoint.", "org.glowroot."),
     "dotnet": ("System.", "Microsoft.", "Newtonsoft.", "NUnit.", "Xunit.", "xunit.", "Castle.", "lambda_method",
                "Npgsql.", "Polly.", "MediatR.", "Grpc."),
     "go": ("runtime.", "runtime/", "testing.", "net/http.", "net.", "sync.", "reflect.", "os.", "syscall.",
