@@ -510,7 +510,8 @@ def test_export_import_then_strict_replay_is_byte_identical(tmp_path):
     from crashlens_core.config import Settings
     from crashlens_core.ingest import ingest_file
     from crashlens_core.rca.engine import run_rca
-    from crashlens_core.rca.replay import replay, replay_bundle
+    from crashlens_core.bundle.replay import replay_bundle
+    from crashlens_core.rca.replay import replay
 
     lines = []
     for i in range(240):

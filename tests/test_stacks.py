@@ -281,3 +281,17 @@ def test_a_java_trace_flattened_onto_one_line_is_still_found():
     (st,) = extract_stacks(flat)
     assert st.exception == "com.mongodb.MongoTimeoutException" and len(st.frames) == 3
     assert st.frames[1].function == "query" and st.frames[1].line == 41
+
+
+def test_an_apm_agent_interceptor_frame_is_not_the_crash_site():
+    # SkyWalking (as in the DeepTraLog Train-Ticket logs) wraps every traced call in its interceptor;
+    # the crash site is the application frame below it, not the agent.
+    text = ("org.springframework.web.client.HttpServerErrorException: 500 null\n"
+            "\tat org.springframework.web.client.DefaultResponseErrorHandler.handleError(DefaultResponseErrorHandler.java:111)\n"
+            "\tat org.springframework.web.client.RestTemplate$auxiliary$8A5VBYOm.call(Unknown Source)\n"
+            "\tat org.apache.skywalking.apm.agent.core.plugin.interceptor.enhance.InstMethodsInter.intercept(InstMethodsInter.java:86)\n"
+            "\tat org.springframework.web.client.RestTemplate.exchange(RestTemplate.java:568)\n"
+            "\tat travelplan.service.TravelPlanServiceImpl.getMinStation(TravelPlanServiceImpl.java:165)\n")
+    st = parse_stack(text)
+    assert [f.in_app for f in st.frames] == [False, False, False, False, True]
+    assert not is_in_app("java", "io.opentelemetry.javaagent.bootstrap.Agent.run", "Agent.java")

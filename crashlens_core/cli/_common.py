@@ -49,10 +49,15 @@ def progress_printer(enabled: bool) -> Callable[[float, str], None] | None:
     return show
 
 
-def need(value: Any, usage: str) -> Any:
+def require_argument(value: Any, usage: str) -> Any:
+    """``value`` when given; else an InputError naming the command's usage (``usage``: "replay FILE|RUN_ID")."""
     if value in (None, ""):
         raise InputError(f"missing argument for `crashlens {usage}`", hint=f"crashlens {usage.split()[0]} --help")
     return value
+
+
+# The old, unclear name: the other command modules still import it; each switches with a one-line change.
+need = require_argument
 
 
 def parse_time(text: str | None) -> datetime | None:

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config import ENGINES
-from ._common import need, open_workspace, parse_time, print_json, progress_printer, settings_for
+from ._common import open_workspace, parse_time, print_json, progress_printer, require_argument, settings_for
 
 
 def _print_report(out: dict[str, Any]) -> None:
@@ -52,9 +52,11 @@ def cmd_rca(args: argparse.Namespace) -> int:
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
+    from ..bundle.replay import replay_file
+    from ..errors import NotFound
     from ..rca import replay as rp
 
-    target = need(args.target, "replay FILE|RUN_ID")
+    target = require_argument(args.target, "replay FILE|RUN_ID")
     if args.export:
         ws, _ = open_workspace(args)
         with ws:
@@ -69,9 +71,9 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
             try:
                 key = workspace_public_key(settings_for(args).workspace)
-            except Exception:  # no key in this workspace: replay_file says what to pass
+            except NotFound:  # no key in this workspace: replay_file says what to pass
                 key = None
-        result = rp.replay_file(target, strict=args.strict, public_key=key, run_id=args.run)
+        result = replay_file(target, strict=args.strict, public_key=key, run_id=args.run)
     else:
         ws, _ = open_workspace(args)
         with ws:
@@ -92,7 +94,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
     question = " ".join(args.question or []).strip()
     ws, settings = open_workspace(args)
     with ws:
-        answer = ask(ws, settings, need(question, "ask QUESTION"), engine=args.engine, k=args.k)
+        answer = ask(ws, settings, require_argument(question, "ask QUESTION"), engine=args.engine, k=args.k)
     if args.json:
         print_json(answer.to_json())
         return 0

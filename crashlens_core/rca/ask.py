@@ -19,9 +19,11 @@ from typing import Any
 from ..config import Settings
 from ..errors import InputError
 from ..models import Evidence
+from ..redact import Redactor
 from ..store import Workspace
 from ..store import rca as sql
-from .evidence import _optional
+from .code_evidence import search_evidence
+from .pricing import cost_usd
 
 __all__ = ["AskAnswer", "ask", "parse_question"]
 
@@ -96,13 +98,10 @@ def _retrieve(ws: Workspace, settings: Settings, question: str, k: int) -> tuple
                               f"{r['ts'].isoformat(timespec='milliseconds') if r['ts'] else ''} {r['level'] or '-'} {r['service'] or '-'} "
                               f"{r['host'] or '-'}: {(r['message'] or '')[:1200]}", round(score, 3),
                               {"service": r["service"], "level": r["level"], "ts": r["ts"].isoformat() if r["ts"] else None}))
-    if _optional("crashlens_core.knowledge.service"):
-        from . import integrations
-
-        try:
-            items += integrations.search_evidence(ws, settings, question, k=max(3, k // 2))
-        except Exception as exc:  # the index may be missing or stale: the logs still answer
-            f["knowledge"] = f"unavailable: {type(exc).__name__}"
+    try:
+        items += search_evidence(ws, settings, question, k=max(3, k // 2))
+    except Exception as exc:  # the index may be missing or stale: the logs still answer
+        f["knowledge"] = f"unavailable: {type(exc).__name__}"
     f = {key: (v.isoformat() if isinstance(v, datetime) else v) for key, v in f.items()}
     return items, f
 
@@ -138,15 +137,10 @@ def ask(ws: Workspace, settings: Settings, question: str, engine: str | None = N
 
 
 def _llm_answer(offline: AskAnswer, settings: Settings, engine: str, transport: Any) -> AskAnswer:
-    from .llm import MARK_BEGIN, MARK_END, _content, _neutralise, transport_for, usage_of
-
-    if not _optional("crashlens_core.redact"):
-        offline.notice = "the redaction module is not available, so nothing was sent to a model"
-        return offline
-    from ..redact import Redactor
+    from .llm import MARK_BEGIN, MARK_END, neutralise, response_content, transport_for, usage_of
 
     redactor = Redactor(settings)
-    lines = [_neutralise(json.dumps({"id": e.id, "text": redactor.redact(e.text)}, ensure_ascii=False)) for e in offline.evidence]
+    lines = [neutralise(json.dumps({"id": e.id, "text": redactor.redact(e.text)}, ensure_ascii=False)) for e in offline.evidence]
     messages = [
         {"role": "system", "content": (
             "You answer questions about a system's logs, code and runbooks using only the evidence given. The evidence is "
@@ -157,7 +151,7 @@ def _llm_answer(offline: AskAnswer, settings: Settings, engine: str, transport: 
     try:
         chosen = transport or transport_for(settings, engine)
         body = chosen.send(messages)
-        content, _ = _content(body)
+        content, _ = response_content(body)
         data = json.loads(content.strip().removeprefix("```json").removesuffix("```"))
         known = {e.id for e in offline.evidence}
         cited = [c for c in data.get("citations", []) if isinstance(c, str) and c in known]
@@ -167,9 +161,7 @@ def _llm_answer(offline: AskAnswer, settings: Settings, engine: str, transport: 
     except Exception as exc:  # any failure of the model's side leaves the offline answer, with a notice
         offline.notice = f"The {engine} answer failed ({str(exc)[:200]}); showing the ranked evidence."
         return offline
-    from .engine import _cost
-
     pt, ct = usage_of(body)
     return AskAnswer(offline.question, answer, [e for e in offline.evidence if e.id in cited] +
                      [e for e in offline.evidence if e.id not in cited], cited, engine, settings.llm_model, pt, ct,
-                     _cost(settings)(settings.llm_model, pt, ct), filters=offline.filters)
+                     cost_usd(settings, settings.llm_model, pt, ct), filters=offline.filters)

@@ -15,16 +15,19 @@ import json
 import time
 import uuid
 from dataclasses import dataclass, replace
+from functools import partial
 from datetime import datetime
 from typing import Any, Callable, Mapping
 
 from ..config import ENGINES, Settings
-from ..errors import InputError
+from ..errors import CrashLensError, InputError
+from ..redact import Redactor
 from ..store import Workspace, utcnow
 from ..store import rca as sql
-from .evidence import EvidenceSet, assemble_evidence
+from .evidence import AnalysisFailed, EvidenceSet, assemble_evidence
 from .llm import Attempt, LlmUnavailable, report_from_attempts, run_llm, transport_for
 from .offline import analyze_offline
+from .pricing import cost_usd
 from .schema import RcaReport, ReportInvalid
 
 __all__ = ["RcaRun", "run_rca", "build_report", "check_grounded", "redact_title", "list_runs", "load_run", "OFFLINE_MODEL"]
@@ -54,13 +57,7 @@ class RcaRun:
 
 
 def redact_title(title: str, settings: Settings) -> str:
-    from .evidence import _optional
-
-    if not title or not _optional("crashlens_core.redact"):
-        return title
-    from ..redact import Redactor
-
-    return Redactor(settings).redact(title)
+    return Redactor(settings).redact(title) if title else title
 
 
 def check_grounded(report: RcaReport, es: EvidenceSet) -> None:
@@ -83,17 +80,6 @@ def build_report(es: EvidenceSet, title: str, engine: str, model: str, attempts:
                    evidence_digest=es.digest,
                    inputs={"title": title, "engine": engine, "model": model, "evidence": es.item_digests(),
                            "responses": [a.to_json() for a in attempts]})
-
-
-def _cost(settings: Settings) -> Callable[[str, int, int], float]:
-    def cost(model: str, prompt_tokens: int, completion_tokens: int) -> float:
-        try:
-            from ..kpi import cost_usd
-        except ImportError:
-            return 0.0
-        return cost_usd(settings, model, prompt_tokens, completion_tokens)
-
-    return cost
 
 
 def run_rca(ws: Workspace, settings: Settings, incident_id: str | None = None,
@@ -141,7 +127,7 @@ def run_rca(ws: Workspace, settings: Settings, incident_id: str | None = None,
 
             try:
                 if not es.redacted:
-                    raise LlmUnavailable("the redaction module is not available, so nothing is sent to a model")
+                    raise LlmUnavailable("the evidence set was not redacted, so nothing is sent to a model")
                 chosen = transport or transport_for(settings, engine)
                 attempts = run_llm(es, analyze_offline(es, title=title), settings, chosen, record, title,
                                    progress=lambda msg: report_progress(0.5, f"analysis: {msg}"))
@@ -150,7 +136,7 @@ def run_rca(ws: Workspace, settings: Settings, incident_id: str | None = None,
         else:
             report_progress(0.5, "analysis: offline")
         report_progress(0.85, "validation: every claim cites evidence in the set")
-        report = build_report(es, title, engine, model, attempts, bodies, _cost(settings))
+        report = build_report(es, title, engine, model, attempts, bodies, partial(cost_usd, settings))
         responses = [a.to_json() for a in attempts]
         sql.finish_run(ws, run_id, status="done", report=report.to_json(), engine=report.engine, model=report.model,
                        prompt_tokens=report.prompt_tokens, completion_tokens=report.completion_tokens, cost_usd=report.cost_usd,
@@ -164,6 +150,12 @@ def run_rca(ws: Workspace, settings: Settings, incident_id: str | None = None,
                            responses=responses, notice=message[:500])
         except Exception:
             pass  # the original error matters more than the bookkeeping
+        if isinstance(exc, Exception) and not isinstance(exc, CrashLensError):
+            # Every face (CLI, page, server) shows a CrashLensError as one line with a hint,
+            # never a traceback; the cause stays chained for a debugger.
+            raise AnalysisFailed(f"the analysis failed: {message[:300]}",
+                                 hint=f"this is a CrashLens bug, not a problem with your data; run {run_id[:8]} is "
+                                      "recorded as failed; please report it with a few lines of the input") from exc
         raise
     if incident is not None and incident.status in ("open", "investigating") and not incident.read_only:
         ws.set_incident_status(incident.id, "rca_ready", actor=actor or "crashlens", note=f"RCA {run_id[:8]} ({report.engine})")

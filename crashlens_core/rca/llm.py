@@ -27,7 +27,8 @@ from .evidence import EvidenceSet
 from .schema import REPORT_JSON_SCHEMA, RcaReport, ReportInvalid, validate_report
 
 __all__ = ["Attempt", "Transport", "GroqTransport", "OpenAITransport", "LlmUnavailable", "AnswerTooLarge",
-           "transport_for", "build_messages", "parse_answer", "run_llm", "report_from_attempts", "MARK_BEGIN", "MARK_END"]
+           "transport_for", "build_messages", "parse_answer", "run_llm", "report_from_attempts", "MARK_BEGIN", "MARK_END",
+           "neutralise", "response_content", "usage_of"]
 
 MARK_BEGIN = "BEGIN UNTRUSTED EVIDENCE"
 MARK_END = "END UNTRUSTED EVIDENCE"
@@ -167,7 +168,7 @@ def transport_for(settings: Settings, engine: str) -> Transport:
 
 # ---------------------------------------------------------------- prompt and answer
 
-def _neutralise(text: str) -> str:
+def neutralise(text: str) -> str:
     """Evidence may not contain our markers: a log line must not be able to close the data block."""
     return text.replace(MARK_BEGIN, "[marker removed]").replace(MARK_END, "[marker removed]")
 
@@ -183,13 +184,13 @@ def build_messages(es: EvidenceSet, offline: RcaReport, title: str, settings: Se
             f"Window: {es.window.get('start')} to {es.window.get('end')}; baseline {es.baseline.get('start')} to {es.baseline.get('end')}\n"
             f"Evidence ids you may cite: {json.dumps(es.ids())}\n"
             f"A deterministic offline analysis ranked these suspects (you may disagree, with reasons): {json.dumps(ranked)}\n\n"
-            f"{MARK_BEGIN}\n" + "\n".join(_neutralise(line) for line in lines) + f"\n{MARK_END}\n\n"
+            f"{MARK_BEGIN}\n" + "\n".join(neutralise(line) for line in lines) + f"\n{MARK_END}\n\n"
             "Return the JSON report now.")
     redactor = Redactor(settings)
     return [{"role": "system", "content": _SYSTEM}, {"role": "user", "content": redactor.redact(user)}]
 
 
-def _content(body: bytes) -> tuple[str, str]:
+def response_content(body: bytes) -> tuple[str, str]:
     try:
         payload = json.loads(body)
         choice = payload["choices"][0]
@@ -204,7 +205,7 @@ def _content(body: bytes) -> tuple[str, str]:
 
 def parse_answer(body: bytes, evidence_ids: list[str]) -> RcaReport:
     """The validated report inside one raw chat-completions answer, or ReportInvalid saying why not."""
-    content, finish = _content(body)
+    content, finish = response_content(body)
     if finish == "length":
         raise ReportInvalid("the answer was cut off (finish_reason=length)", hint="answer more briefly")
     text = content.strip()

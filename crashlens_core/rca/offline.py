@@ -124,13 +124,23 @@ def _same_file(a: str, b: str) -> bool:
     return bool(a and b) and (a.endswith(b) or b.endswith(a))
 
 
-def _where(s: Suspect) -> str:
+def _named_by(es: EvidenceSet, s: Suspect) -> str:
+    """What the suspect's name is: a service, or (for lines that carry none) a host or a file."""
+    for eid in s.evidence:
+        item = es.get(eid)
+        if item is not None and item.data.get("named_by"):
+            return str(item.data["named_by"])
+    return "service"
+
+
+def _where(s: Suspect, es: EvidenceSet) -> str:
+    kind = {"host": "host", "file": "file", "none": "source"}.get(_named_by(es, s), "service")
     if not s.location:
-        return f"service {s.service}"
+        return f"{kind} {s.service}"
     parts = s.location.rsplit(":", 2)
     if len(parts) == 3:
-        return f"{parts[1]}() at {parts[0]}:{parts[2]} in service {s.service}"
-    return f"{s.location} in service {s.service}"
+        return f"{parts[1]}() at {parts[0]}:{parts[2]} in {kind} {s.service}"
+    return f"{s.location} in {kind} {s.service}"
 
 
 def _items_by_signal(es: EvidenceSet, *signals: str) -> list[Evidence]:
@@ -191,9 +201,9 @@ def _hypotheses(es: EvidenceSet, suspects: list[Suspect]) -> list[Hypothesis]:
     out: list[Hypothesis] = []
     for i, s in enumerate(suspects[:4]):
         if i == 0:
-            out.append(Hypothesis(f"The fault is in {_where(s)}.", "kept", f"strongest combined evidence (score {s.score:.1f})", s.evidence[:3]))
+            out.append(Hypothesis(f"The fault is in {_where(s, es)}.", "kept", f"strongest combined evidence (score {s.score:.1f})", s.evidence[:3]))
         else:
-            out.append(Hypothesis(f"The fault is in {_where(s)}.", "rejected",
+            out.append(Hypothesis(f"The fault is in {_where(s, es)}.", "rejected",
                                   f"weaker evidence (score {s.score:.1f} against {suspects[0].score:.1f}); "
                                   "possibly a consequence of the top suspect", s.evidence[:3]))
     for item in _items_by_signal(es, "error_span", "error_log", "fingerprint"):
@@ -259,12 +269,17 @@ def _root_text(es: EvidenceSet, top: Suspect) -> str:
     if stale is not None:
         d = stale.data
         return (f"tool {d['name']} served data {d['age_hours']} h old ({d['field']})"
-                + (f" from {d['peer']}" if d.get("peer") else "") + f" to {_where(top)}, and the answer was built on it")
+                + (f" from {d['peer']}" if d.get("peer") else "") + f" to {_where(top, es)}, and the answer was built on it")
     slow = next((e for e in items if e.data.get("signal") == "latency"), None)
     if slow is not None and not any(e.data.get("signal") == "error_span" for e in items):
         d = slow.data
-        return f"'{d['name']}' became {d['ratio']:.0f}x slower ({d['baseline_mean_ms']} → {d['mean_ms']} ms) in {_where(top)}"
-    return f"{top.component} raised in {_where(top)}"
+        return f"'{d['name']}' became {d['ratio']:.0f}x slower ({d['baseline_mean_ms']} → {d['mean_ms']} ms) in {_where(top, es)}"
+    errors = next((e for e in items if e.data.get("signal") == "error_log"), None)
+    if errors is not None and not top.location and top.component == "service":
+        # Error lines without an exception: what they say is the best name of the failure.
+        d = errors.data
+        return f"{d['count']} {d['level']} lines '{d.get('message') or errors.title}' in {_where(top, es)}"
+    return f"{top.component} raised in {_where(top, es)}"
 
 
 def analyze_offline(es: EvidenceSet, *, title: str = "") -> RcaReport:
@@ -291,7 +306,7 @@ def analyze_offline(es: EvidenceSet, *, title: str = "") -> RcaReport:
     impact = (f"{errors} elevated error lines and {span_fail} failed traces in the window"
               + (f"; services involved: {', '.join(services)}" if services else "") + ".")
     summary = ((title + ": ") if title else "") + (
-        f"the evidence points at {_where(suspects[0])} ({suspects[0].component})." if suspects
+        f"the evidence points at {_where(suspects[0], es)} ({suspects[0].component})." if suspects
         else "no root-cause suspect stands out; see the evidence.")
     if not claims:
         # Even an inconclusive report must say what it looked at, citing it.

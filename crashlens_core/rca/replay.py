@@ -2,7 +2,8 @@
 
 A run records, inside its report (``inputs``), the digest of every evidence item and of every
 raw LLM answer, and the evidence set's digest. Replay loads the recorded inputs (from the
-workspace, a signed bundle, or an exported record file), checks each against its digest and
+workspace or an exported record file; a signed bundle is opened by ``bundle.replay``, which
+sits above rca and hands the same record to ``replay_record``), checks each against its digest and
 re-runs ``engine.build_report`` — no network, no model. Strict mode fails on the first input
 whose digest differs, naming it (``evidence item log:123``, ``LLM response #2``), and on any
 difference between the replayed and the recorded report; the replayed report is byte-identical
@@ -25,7 +26,7 @@ from .evidence import EvidenceSet, item_digest
 from .llm import Attempt
 from .schema import RcaReport, canonical_json, sha256_hex
 
-__all__ = ["ReplayMismatch", "ReplayResult", "replay", "replay_record", "replay_bundle", "replay_file", "export_record",
+__all__ = ["ReplayMismatch", "ReplayResult", "replay", "replay_record", "replay_record_file", "export_record",
            "RECORD_SCHEMA"]
 
 RECORD_SCHEMA = "crashlens.rca-record/v1"
@@ -155,50 +156,25 @@ def export_record(ws: Workspace, run_id: str) -> dict[str, Any]:
             "responses": {d: base64.b64encode(b).decode("ascii") for d, b in record["responses"].items() if b is not None}}
 
 
-def replay_bundle(path: str | Path, public_key: Any, run_id: str | None = None, strict: bool = True) -> ReplayResult:
-    """Replay a run from a signed bundle (verified first against the pinned public key)."""
-    from ..bundle import open_bundle
-
-    vb = open_bundle(path, public_key)
-    report = vb.report(run_id)
-    row = vb.run(run_id)
-    evidence = json.loads(vb.evidence(run_id))
-    recorded = (report.get("inputs") or {}).get("responses") or []
-    # The bundle's run row lists the answers under the digests it stores them by (a bundle may
-    # re-redact an artifact); pair them with the report's record by position.
-    stored = row.get("responses") or []
-    if isinstance(stored, str):
-        stored = json.loads(stored)
-    bodies: dict[str, bytes | None] = {}
-    for i, a in enumerate(recorded):
-        if not a.get("digest"):
-            continue
-        where = (stored[i] or {}).get("digest") if i < len(stored) and isinstance(stored[i], dict) else a["digest"]
-        try:
-            bodies[a["digest"]] = vb.response(where or a["digest"])
-        except NotFound:
-            bodies[a["digest"]] = None
-    result = replay_record({"report": report, "evidence": evidence, "responses": bodies}, strict, source=f"bundle {path}")
-    result.run_id = row.get("id") or row.get("run_id")
-    return result
-
-
-def replay_file(path: str | Path, strict: bool = True, public_key: Any = None, run_id: str | None = None) -> ReplayResult:
-    """Replay from a file: an exported record (JSON) or a signed bundle."""
+def replay_record_file(path: str | Path, strict: bool = True) -> ReplayResult:
+    """Replay from an exported record file (JSON; see ``export_record``). Bundles: ``bundle.replay``."""
     path = Path(path)
     try:
-        head = path.read_bytes()[:1]
+        text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise InputError(f"cannot read {path}: {exc.strerror}", hint="check the path") from None
-    if head == b"{":
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (ValueError, UnicodeDecodeError):
-            raise InputError(f"{path} is not valid JSON", hint="pass an exported RCA record or a bundle") from None
-        responses = {d: base64.b64decode(b) for d, b in (data.get("responses") or {}).items()}
-        result = replay_record(dict(data, responses=responses), strict, source=str(path))
-        result.run_id = data.get("run_id")
-        return result
-    if public_key is None:
-        raise InputError("replaying a bundle needs the signer's public key", hint="pass --key PUB (the sender's public key file)")
-    return replay_bundle(path, public_key, run_id, strict)
+    except UnicodeDecodeError:
+        raise InputError(f"{path} is not an RCA record (not UTF-8 JSON)", hint="pass an exported RCA record or a bundle") from None
+    try:
+        data = json.loads(text)
+    except ValueError:
+        raise InputError(f"{path} is not valid JSON", hint="pass an exported RCA record or a bundle") from None
+    if not isinstance(data, dict):
+        raise InputError(f"{path} is not an RCA record", hint="export one with `crashlens replay RUN_ID --export FILE`")
+    try:
+        responses = {d: base64.b64decode(b, validate=True) for d, b in (data.get("responses") or {}).items()}
+    except (ValueError, TypeError, AttributeError):
+        raise InputError(f"{path}: a recorded LLM response is not base64", hint="re-export the record") from None
+    result = replay_record(dict(data, responses=responses), strict, source=str(path))
+    result.run_id = data.get("run_id")
+    return result

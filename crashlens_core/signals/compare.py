@@ -204,9 +204,7 @@ def _label(ws: Any, dims: list[DimensionShift]) -> None:
 
 def _service_suspects(ws: Any, start: datetime, end: datetime, b0: datetime, b1: datetime,
                       settings: Settings | None) -> list[dict[str, Any]]:
-    """The traces-and-metrics ranking of suspect services (signals.suspects), when available."""
-    try:
-        from .suspects import rank_suspect_services
-    except ImportError:  # the traces module is optional in a trimmed install
-        return []
+    """The traces-and-metrics ranking of suspect services (signals.suspects)."""
+    from .suspects import rank_suspect_services
+
     return [s.to_json() for s in rank_suspect_services(ws, start, end, b0, b1, settings=settings)]

@@ -31,6 +31,7 @@ from typing import Any, Sequence
 from ..config import Settings
 from ..models import Incident
 from ..store import detect as sql
+from .naming import source_name, where_phrase
 
 __all__ = ["Burst", "DetectReport", "find_error_bursts", "find_latency_bursts", "group_bursts", "detect_incidents"]
 
@@ -50,11 +51,13 @@ class Burst:
     services: list[str] = field(default_factory=list)
     hosts: list[str] = field(default_factory=list)
     trace_ids: list[str] = field(default_factory=list)
+    files: list[str] = field(default_factory=list)  # the source files of its lines (names it when nothing else does)
 
     def to_json(self) -> dict[str, Any]:
         return {"kind": self.kind, "key": self.key, "start": self.start.isoformat(), "end": self.end.isoformat(),
                 "count": self.count, "baseline_per_bin": round(self.baseline_per_bin, 3), "peak": round(self.peak, 3),
-                "fatal": self.fatal, "services": self.services, "hosts": self.hosts, "trace_ids": self.trace_ids[:10]}
+                "fatal": self.fatal, "services": self.services, "hosts": self.hosts, "trace_ids": self.trace_ids[:10],
+                "files": self.files}
 
 
 @dataclass
@@ -115,7 +118,8 @@ def find_error_bursts(rows: Sequence[tuple], active_bins: int, settings: Setting
                 "errors", key, run[0][1], run[-1][1] + step, n, median, max(int(r[2]) for r in run), fatal,
                 services=sorted({s for r in run for s in (r[4] or [])}),
                 hosts=sorted({h for r in run for h in (r[6] or [])}),
-                trace_ids=sorted({t for r in run for t in (r[5] or [])})[:50]))
+                trace_ids=sorted({t for r in run for t in (r[5] or [])})[:50],
+                files=sorted({f for r in run for f in (r[7] or [])})[:5]))
     return out
 
 
@@ -193,19 +197,23 @@ def _top(group: Sequence[Burst]) -> Burst:
 def _title(ws: Any, top: Burst, group: Sequence[Burst]) -> str:
     from ..store import signals as sig
 
-    service = (top.services or ["?"])[0]
-    on = f" on {top.hosts[0]}" if len(top.hosts) == 1 and len({h for b in group for h in b.hosts}) == 1 else ""
+    # Lines without a service (a plain Apache or syslog file) are named by their host, else by
+    # their file: the title says which ("on host web-1", "in file error_log"), never "in ?".
+    name, basis = source_name(top.services[0] if top.services else None, top.hosts if len(top.hosts) == 1 else (), top.files)
+    where = where_phrase(name, basis)
+    on = (f" on {top.hosts[0]}" if basis == "service" and len(top.hosts) == 1
+          and len({h for b in group for h in b.hosts}) == 1 else "")
     if top.key.startswith("fp:"):
         meta = sig.fingerprint_meta(ws, top.key[3:])
         exc = (meta or {}).get("exc_type") or "exception"
-        return f"{exc} in {service}{on}"
+        return f"{exc} {where}{on}"
     if top.key.startswith("tpl:"):
         text = sig.template_text(ws, top.key[4:]) or top.key
-        return f"{text[:90]} in {service}{on}"
+        return f"{text[:90]} {where}{on}"
     if top.kind == "latency":
         op = top.key.split(":", 2)[-1]
-        return f"slow {op} in {service}: p95 {top.peak:,.0f} ms (usual {top.baseline_per_bin:,.0f} ms)"
-    return f"errors in {service}{on}"
+        return f"slow {op} {where}: p95 {top.peak:,.0f} ms (usual {top.baseline_per_bin:,.0f} ms)"
+    return f"errors {where}{on}"
 
 
 def detect_incidents(ws: Any, settings: Settings | None = None, start: datetime | None = None,

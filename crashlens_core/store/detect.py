@@ -31,7 +31,7 @@ def active_bins(ws: Any, bin_s: int, start: datetime | None = None, end: datetim
 
 
 def error_bins(ws: Any, bin_s: int, start: datetime | None = None, end: datetime | None = None) -> list[tuple]:
-    """``(key, bin, count, fatal, services, trace_ids, hosts)`` for ERROR/FATAL logs, keyed by
+    """``(key, bin, count, fatal, services, trace_ids, hosts, files)`` for ERROR/FATAL logs, keyed by
     ``fp:<fingerprint>`` when the log carries an exception, else ``tpl:<template id>``."""
     w, p = _range(start, end)
     return ws.con.execute(
@@ -40,7 +40,8 @@ def error_bins(ws: Any, bin_s: int, start: datetime | None = None, end: datetime
                    count(*) FILTER (level = 'FATAL') AS fatal,
                    list_sort(list(DISTINCT service) FILTER (service IS NOT NULL)),
                    list(DISTINCT trace_id) FILTER (trace_id IS NOT NULL)[1:50],
-                   list_sort(list(DISTINCT host) FILTER (host IS NOT NULL))
+                   list_sort(list(DISTINCT host) FILTER (host IS NOT NULL)),
+                   list_sort(list(DISTINCT source_file) FILTER (source_file IS NOT NULL))[1:5]
             FROM logs WHERE level IN ('ERROR', 'FATAL') AND ts IS NOT NULL AND {w}
             GROUP BY ALL ORDER BY key, b""", p).fetchall()
 

@@ -57,7 +57,8 @@ def error_log_groups(ws: Workspace, start: datetime, end: datetime, b_start: dat
         b AS (
             SELECT coalesce(service, '') AS service, {_LOG_KEY} AS k, count(*) AS n
             FROM logs WHERE ts >= ? AND ts < ? AND level IN {_ERROR_LEVELS} GROUP BY ALL)
-        SELECT g.*, coalesce(b.n, 0) AS baseline_n, l.message, l.trace_id, l.span_id, l.host AS example_host
+        SELECT g.*, coalesce(b.n, 0) AS baseline_n, l.message, l.trace_id, l.span_id, l.host AS example_host,
+               l.source_file AS example_file
         FROM g LEFT JOIN b USING (service, k) JOIN logs l ON l.id = g.example_id AND l.ts = g.first_ts
         ORDER BY g.n DESC, g.service, g.k LIMIT ?""", [start, end, b_start, b_end, limit])
 
@@ -159,7 +160,10 @@ def template_shifts(ws: Workspace, start: datetime, end: datetime, b_start: date
     """Templates seen in the window, new or more frequent than in the baseline (needs mined templates)."""
     return _rows(ws, """
         WITH w AS (SELECT template_id, count(*) AS n, arg_min(id, (ts, id)) AS example_id,
-                          list(DISTINCT service ORDER BY service)[:5] AS services, max(level) AS level
+                          list(DISTINCT service ORDER BY service) FILTER (service IS NOT NULL)[:5] AS services,
+                          list(DISTINCT host ORDER BY host) FILTER (host IS NOT NULL)[:5] AS hosts,
+                          list(DISTINCT source_file ORDER BY source_file) FILTER (source_file IS NOT NULL)[:5] AS files,
+                          max(level) AS level
                    FROM logs WHERE ts >= ? AND ts < ? AND template_id IS NOT NULL GROUP BY ALL),
              b AS (SELECT template_id, count(*) AS n FROM logs WHERE ts >= ? AND ts < ? AND template_id IS NOT NULL GROUP BY ALL)
         SELECT w.*, coalesce(b.n, 0) AS baseline_n, t.template
@@ -173,7 +177,10 @@ def fingerprint_groups(ws: Workspace, start: datetime, end: datetime, b_start: d
     """Exception fingerprints seen in the window with their baseline count (needs mined fingerprints)."""
     return _rows(ws, """
         WITH w AS (SELECT fingerprint, count(*) AS n, arg_min(id, (ts, id)) AS example_id,
-                          list(DISTINCT service ORDER BY service)[:5] AS services, min(ts) AS first_ts
+                          list(DISTINCT service ORDER BY service) FILTER (service IS NOT NULL)[:5] AS services,
+                          list(DISTINCT host ORDER BY host) FILTER (host IS NOT NULL)[:5] AS hosts,
+                          list(DISTINCT source_file ORDER BY source_file) FILTER (source_file IS NOT NULL)[:5] AS files,
+                          min(ts) AS first_ts
                    FROM logs WHERE ts >= ? AND ts < ? AND fingerprint IS NOT NULL GROUP BY ALL),
              b AS (SELECT fingerprint, count(*) AS n FROM logs WHERE ts >= ? AND ts < ? AND fingerprint IS NOT NULL GROUP BY ALL)
         SELECT w.*, coalesce(b.n, 0) AS baseline_n, f.exc_type, f.title AS message, f.culprit, f.frames, f.example
