@@ -57,14 +57,8 @@ LAYERS: dict[str, int] = {
 # Known violations being fixed on another branch at the same time (the rca helper's, issue 17):
 # tolerated here by (importer, imported) so that any NEW violation still fails, and reported as
 # soon as one is gone, so the entry is deleted with the fix instead of lingering as a loophole.
-PENDING_LAYER = {
-    ("crashlens_core.rca.engine", "crashlens_core.kpi"),
-    ("crashlens_core.rca.replay", "crashlens_core.bundle"),
-}
-PENDING_PRIVATE = {
-    ("crashlens_core.rca.ask", "_optional"), ("crashlens_core.rca.engine", "_optional"),
-    ("crashlens_core.rca.ask", "_content"), ("crashlens_core.rca.ask", "_neutralise"), ("crashlens_core.rca.ask", "_cost"),
-}
+PENDING_LAYER: set[tuple[str, str]] = set()  # known violations still to fix (none left)
+PENDING_PRIVATE: set[tuple[str, str]] = set()
 
 
 @dataclass(frozen=True)
