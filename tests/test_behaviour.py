@@ -107,4 +107,5 @@ def test_a_template_that_vanishes_from_a_services_mix(ws, tmp_path):
     changes = behaviour_changes(ws, WINDOW, BASE)
     assert [(c.kind, c.service, c.direction) for c in changes] == [("template", "payments", "vanished")]
     assert changes[0].what.startswith("charged <*>")
-    assert changes[0].evidence_id().startswith("log:")
+    assert changes[0].evidence_id().startswith("behaviour:payments:template:charged")
+    assert "log:" in changes[0].to_evidence().text  # an example line of the vanished template

@@ -33,7 +33,8 @@ _WEIGHTS = {"error_span": 1.0, "stale_tool": 2.0, "latency": 1.2, "error_log": 0
 # Signals that name a file, not a service (an exception group spans its callers): they support
 # the suspects at that file and lend them a commit.
 _ATTACH = {"fingerprint": 0.3, "frame": 0.0, "commit": 0.0}
-_SERVICE_SUPPORT = {"metric": 0.3, "template": 0.3, "error_log": 0.1, "latency": 0.1}
+# behaviour: already weighed inside suspect_service; listed so its items are the suspect's evidence.
+_SERVICE_SUPPORT = {"metric": 0.3, "template": 0.3, "error_log": 0.1, "latency": 0.1, "behaviour": 0.0}
 
 
 @dataclass
@@ -187,6 +188,8 @@ def _claims(es: EvidenceSet, suspects: list[Suspect]) -> list[Claim]:
                 f"{d['lines']} of {d['all_lines']} lines.", [item.id]))
         elif signal in ("fingerprint", "template") and _elevated(item):
             claims.append(Claim(f"{item.title}: {d.get('count')} in the window, {d.get('baseline_count')} in the baseline.", [item.id]))
+        elif signal == "behaviour" and item.data.get("service") in {s.service for s in suspects[:3]}:
+            claims.append(Claim(item.text.split(" An example line")[0], [item.id]))
         elif signal in ("commit", "suspect_service", "comparison", "frame") and item.score > 0:
             claims.append(Claim(item.title + ".", [item.id]))
     metrics = _items_by_signal(es, "metric")[:3]
@@ -194,6 +197,8 @@ def _claims(es: EvidenceSet, suspects: list[Suspect]) -> list[Claim]:
         d = item.data
         claims.append(Claim(f"{d['name']} ({d['service']}{'@' + d['host'] if d.get('host') else ''}) went {d['direction']}: "
                             f"{d['baseline_mean']} → {d['mean']} ({d['z']} baseline deviations).", [item.id]))
+    # What supports the top suspect first (stable: otherwise in evidence order).
+    claims.sort(key=lambda c: not (set(c.evidence) & top_ids))
     return claims[:20]
 
 
@@ -274,6 +279,13 @@ def _root_text(es: EvidenceSet, top: Suspect) -> str:
     if slow is not None and not any(e.data.get("signal") == "error_span" for e in items):
         d = slow.data
         return f"'{d['name']}' became {d['ratio']:.0f}x slower ({d['baseline_mean_ms']} → {d['mean_ms']} ms) in {_where(top, es)}"
+    changed = next((e for e in items if e.data.get("signal") == "behaviour"), None)
+    if changed is not None and not any(e.data.get("signal") in ("error_span", "error_log") for e in items):
+        # Nothing failed and nothing slowed: what the service stopped (or started) doing is the finding.
+        d = changed.data
+        what = (f"'{d['what']}' calls under {d['parent']}" if d["kind"] == "call" else f"log lines '{d['what'][:80]}'")
+        return (f"{d['service']} changed behaviour without raising: {what} {d['direction']} "
+                f"({d['observed']} in the window where the baseline predicts {d['expected']:.0f})")
     errors = next((e for e in items if e.data.get("signal") == "error_log"), None)
     if errors is not None and not top.location and top.component == "service":
         # Error lines without an exception: what they say is the best name of the failure.

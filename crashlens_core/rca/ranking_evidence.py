@@ -36,6 +36,8 @@ def trace_suspects_evidence(ctx: CollectorContext) -> list[Evidence]:
                             round(10.0 * s.score, 4),
                             {"signal": "suspect_service", "service": s.service, "rank": i + 1, "share": round(s.score, 4),
                              "components": {k: round(v, 4) for k, v in s.components.items()}, "cites": s.evidence[:8]}))
+        # Behaviour changes have no span or log of their own to point at: they become evidence here.
+        out.extend(item for item in s.items if item.data.get("signal") == "behaviour")
     return out
 
 

@@ -64,16 +64,15 @@ class BehaviourChange:
                 f"predicts {self.expected:.0f} ({self.direction})")
 
     def evidence_id(self) -> str:
-        if self.kind == "template" and self.example:
-            return f"log:{self.example}"
-        return f"behaviour:{self.service}:{self.what[:60]}"
+        return f"behaviour:{self.service}:{self.kind}:{self.what[:60]}"
 
     def to_evidence(self) -> Evidence:
-        return Evidence(self.evidence_id(), "behaviour" if self.kind == "call" or not self.example else "log",
-                        f"behaviour change in {self.service}: {self.what[:60]} {self.direction}",
-                        self.describe() + ".", round(min(abs(self.z), Z_CAP) / Z_CAP, 4),
-                        {"service": self.service, "kind": self.kind, "what": self.what, "parent": self.parent,
-                         "expected": round(self.expected, 2), "observed": self.observed})
+        text = self.describe() + "." + (f" An example line: log:{self.example}." if self.example else "")
+        return Evidence(self.evidence_id(), "behaviour", f"behaviour change in {self.service}: {self.what[:60]} {self.direction}",
+                        text, round(min(abs(self.z), Z_CAP) / Z_CAP, 4),
+                        {"signal": "behaviour", "service": self.service, "kind": self.kind, "what": self.what,
+                         "parent": self.parent, "expected": round(self.expected, 2), "observed": self.observed,
+                         "direction": self.direction, "example_log": self.example})
 
 
 def _z(observed: float, expected: float) -> float:
