@@ -31,6 +31,7 @@ from ..models import Evidence, Incident
 from ..store import Workspace
 from ..store import rca as sql
 from ..store.traces import origin_blame
+from .changes import collect_changes  # issue 15 hook
 from .schema import canonical_json, sha256_hex
 
 __all__ = ["EvidenceSet", "assemble_evidence", "resolve_window", "item_digest", "estimate_tokens", "parse_frames",
@@ -511,6 +512,7 @@ COLLECTORS: list[tuple[str, Callable[[_Ctx], list[Evidence]]]] = [
     ("trace_suspects", collect_trace_suspects),
     ("comparison", collect_comparison),
     ("knowledge", collect_knowledge),
+    ("changes", collect_changes),  # issue 15 hook: change events (rca/changes.py)
 ]
 
 
@@ -586,7 +588,7 @@ def assemble_evidence(ws: Workspace, settings: Settings | None = None, incident:
             status[name] = f"skipped: {exc}"
             continue
         except Exception as exc:  # a broken optional signal must not cost the whole analysis
-            if name in ("frames", "trace_suspects", "comparison", "knowledge"):
+            if name in ("frames", "trace_suspects", "comparison", "knowledge", "changes"):  # issue 15 hook: + "changes"
                 status[name] = f"failed: {type(exc).__name__}: {str(exc)[:200]}"
                 continue
             raise

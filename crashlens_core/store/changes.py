@@ -19,7 +19,7 @@ from .files import registered, time_window
 __all__ = ["CHANGE_COLUMNS", "insert_changes", "change_graph", "replace_change_commits", "changes_between",
            "count_changes", "services_of_commits", "service_error_stats", "failing_messages", "error_origin_spans",
            "health_bins", "metric_bins", "metric_names", "known_services", "incident_by_fingerprint",
-           "service_request_counts"]
+           "service_request_counts", "failing_versions", "service_latency", "slow_operations", "shipped_content"]
 
 CHANGE_COLUMNS = ("id", "ts", "kind", "service", "commit", "version", "name", "change", "author", "summary", "files",
                   "diff", "attributes", "source_file", "source_line", "batch_id")
@@ -210,3 +210,69 @@ def known_services(ws: Any) -> list[str]:
 def incident_by_fingerprint(ws: Any, fingerprint: str) -> str | None:
     row = ws.con.execute("SELECT id FROM incidents WHERE fingerprint = ? ORDER BY created_ts LIMIT 1", [fingerprint]).fetchall()
     return str(row[0][0]) if row else None
+
+
+def failing_versions(ws: Any, start: datetime, end: datetime) -> dict[str, dict[str, Any]]:
+    """Per version written on the window's failing records (logs ``version``, spans ``service.version``):
+    how many error records carry it, and on which services and hosts."""
+    w1, p1 = time_window("ts", start, end)
+    w2, p2 = time_window("start_ts", start, end)
+    rows = ws.con.execute(
+        f"""SELECT v, count(*), list_sort(list(DISTINCT service) FILTER (service IS NOT NULL)),
+                   list_sort(list(DISTINCT host) FILTER (host IS NOT NULL)) FROM (
+              SELECT json_extract_string(attributes, '$.version') v, service, host FROM logs
+               WHERE level IN ('ERROR', 'FATAL') AND {w1}
+              UNION ALL
+              SELECT json_extract_string(attributes, '$."service.version"'), service,
+                     json_extract_string(attributes, '$."host.name"') FROM spans WHERE status = 'error' AND {w2})
+            GROUP BY v""", p1 + p2).fetchall()
+    return {str(v): {"count": int(n), "services": list(s or []), "hosts": list(h or [])} for v, n, s, h in rows}
+
+
+def service_latency(ws: Any, start: datetime, end: datetime) -> dict[str, tuple[int, float]]:
+    """Per service: spans and p95 duration (ms) in [start, end)."""
+    w, p = time_window("start_ts", start, end)
+    rows = ws.con.execute(f"SELECT service, count(*), quantile_cont(duration_ms, 0.95) FROM spans "
+                          f"WHERE service IS NOT NULL AND duration_ms IS NOT NULL AND {w} GROUP BY service", p).fetchall()
+    return {str(s): (int(n), float(q)) for s, n, q in rows}
+
+
+def slow_operations(ws: Any, start: datetime, end: datetime, b_start: datetime, b_end: datetime,
+                    limit: int = 10) -> list[dict[str, Any]]:
+    """Operations whose p95 grew most against the baseline, with a statement or code location of one slow span."""
+    w, p = time_window("start_ts", start, end)
+    bw, bp = time_window("start_ts", b_start, b_end)
+    rows = ws.con.execute(
+        f"""WITH win AS (SELECT service, name, count(*) n, quantile_cont(duration_ms, 0.95) p95,
+                                arg_max(attributes, duration_ms) attrs
+                         FROM spans WHERE duration_ms IS NOT NULL AND {w} GROUP BY service, name),
+                 base AS (SELECT service, name, quantile_cont(duration_ms, 0.95) p95 FROM spans
+                          WHERE duration_ms IS NOT NULL AND {bw} GROUP BY service, name)
+            SELECT win.service, win.name, win.n, win.p95, base.p95, win.attrs FROM win JOIN base USING (service, name)
+            WHERE win.n >= 3 AND win.p95 > 2 * base.p95 + 5
+            ORDER BY win.p95 / greatest(base.p95, 0.001) DESC, win.service, win.name LIMIT ?""", p + bp + [int(limit)]).fetchall()
+    return [{"service": s, "name": n, "spans": int(c), "p95_ms": float(q), "baseline_p95_ms": float(b),
+             "attributes": json.loads(a) if a else {}} for s, n, c, q, b, a in rows]
+
+
+def shipped_content(ws: Any, deploy_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """Per deploy: the commit events it shipped (``change_commits``), newest first, each with files and diff."""
+    if not deploy_ids:
+        return {}
+    rows = ws.con.execute(
+        """SELECT cc.deploy_id, c.commit, any_value(c.ts), any_value(c.files), any_value(c.diff), any_value(c.summary)
+           FROM change_commits cc JOIN changes c ON c.kind = 'commit' AND c.commit = cc.commit
+           WHERE list_contains(?, cc.deploy_id) GROUP BY cc.deploy_id, c.commit
+           ORDER BY cc.deploy_id, any_value(c.ts) DESC, c.commit""", [list(deploy_ids)]).fetchall()
+    out: dict[str, dict[str, Any]] = {}
+    for d, sha, ts, files, diff, summary in rows:
+        entry = out.setdefault(str(d), {"commits": [], "files": set(), "diff": [], "per_commit": []})
+        entry["commits"].append(str(sha))
+        entry["files"].update(files or [])
+        entry["diff"].append(diff or "")
+        entry["per_commit"].append({"commit": str(sha), "ts": ts, "files": list(files or []), "diff": diff or "",
+                                    "summary": summary or "", "kind": "commit"})
+    for entry in out.values():
+        entry["files"] = sorted(entry["files"])
+        entry["diff"] = "\n".join(entry["diff"])
+    return out
