@@ -306,7 +306,7 @@ def apply_changes(report: RcaReport, es: Any) -> RcaReport:
         return report
     ranked = sorted((e for e in es.items if e.kind == "change"), key=lambda e: (-e.data.get("score", 0), e.data.get("ts", ""), e.id))
     changes = [{"id": e.id, "kind": e.data.get("kind"), "service": e.data.get("service"), "ts": e.data.get("ts"),
-                "commit": e.data.get("commit"), "score": e.data.get("score", 0.0), "why": "; ".join(e.data.get("why") or []),
+                "commit": e.data.get("commit"), "version": e.data.get("version"), "name": e.data.get("name"), "score": e.data.get("score", 0.0), "why": "; ".join(e.data.get("why") or []),
                 "evidence": [e.id, profile.id]} for e in ranked]
     top = ranked[0] if ranked else None
     culprit = top if top is not None and top.data.get("score", 0) >= CULPRIT_MIN and top.data.get("links") else None
