@@ -66,6 +66,12 @@ def _tokens(text: str) -> set[str]:
     return out
 
 
+def _words(text: str) -> set[str]:
+    """Lower-case words of identifiers and prose, camelCase and snake_case split (FraudSuspected → fraud, suspected)."""
+    spaced = re.sub(r"([a-z0-9])([A-Z])", r"\1 \2", text or "")
+    return {w for w in re.split(r"[^A-Za-z0-9]+", spaced.lower()) if len(w) >= 4 and w not in _COMMON and not w.isdigit()}
+
+
 def _diff_tokens(diff: str) -> set[str]:
     """Identifiers on the lines a diff added or removed (not its context, not its headers)."""
     lines = [ln[1:] for ln in (diff or "").splitlines()
@@ -99,19 +105,12 @@ def _profile(ctx: Any) -> dict[str, Any]:
     lat_w, lat_b = sql.service_latency(ws, start, end), sql.service_latency(ws, b_start, b_end)
     slow = {s: round(q / lat_b[s][1], 2) for s, (n, q) in lat_w.items()
             if s in lat_b and n >= 3 and lat_b[s][1] > 0 and q > 2 * lat_b[s][1] + 5}
-    origins = sql.error_origin_spans(ws, start, end)
-    blamed = origin_blame(ws, [(o["trace_id"], o["span_id"]) for o in origins[:500]]) if origins else {}
-    origin_count: dict[str, int] = {}
-    external: dict[str, int] = {}
     known = set(sql.known_services(ws))
-    for o in origins:
-        b = blamed.get((o["trace_id"], o["span_id"]))
-        svc = b["service"] if b else o["service"]
-        if svc:
-            origin_count[svc] = origin_count.get(svc, 0) + 1
-            if b and svc not in known:
-                external[svc] = external.get(svc, 0) + 1
-    messages = sql.failing_messages(ws, start, end, b_start, b_end)
+    origins, origin_count, external = _origins(ws, start, end, known)
+    _, base_origins, _ = _origins(ws, b_start, b_end, known)
+    # only origins that rose above the baseline's own (card declines fail every day)
+    origin_count = {s: n for s, n in origin_count.items() if n > 2 * base_origins.get(s, 0) * ratio + 2}
+    messages = sql.failing_messages(ws, start, end, b_start, b_end, ratio=ratio)
     slow_ops = sql.slow_operations(ws, start, end, b_start, b_end)
     # The first failing service: where most failing traces' errors start (after re-attributing
     # timeouts and refusals to the service at fault); without traces, the earliest to fail.
@@ -130,18 +129,39 @@ def _profile(ctx: Any) -> dict[str, Any]:
     text = "\n".join(m["example"][:2000] for m in messages[:20])
     for op in slow_ops:
         text += "\n" + op["name"] + " " + " ".join(str(v) for v in op["attributes"].values())
-    return {"first_failing_service": first, "blast_radius": blast, "origin_counts": origin_count,
+    first_error = min((v["first_ts"] for s, v in failing.items() if v["first_ts"] is not None), default=None)
+    return {"first_failing_service": first, "first_error_ts": first_error, "co_versioned": {}, "blast_radius": blast, "origin_counts": origin_count,
             "external_origins": external, "failing": {s: v["errors"] for s, v in failing.items()}, "slow": slow,
-            "versions": sql.failing_versions(ws, start, end), "messages": messages, "slow_ops": slow_ops,
+            "versions": sql.failing_versions(ws, start, end), "version_mix": sql.version_mix(ws, start, end),
+            "version_errors": sql.version_mix(ws, start, end, errors_only=True), "messages": messages, "slow_ops": slow_ops,
             "traffic_ratio": traffic, "stack_files": sorted(_stack_files(messages)),
             "operations": sorted({o["name"] for o in origins if o.get("name")} | {o["name"] for o in slow_ops})[:30],
             "failing_text": text}
+
+
+def _origins(ws: Any, start: datetime, end: datetime, known: set[str]) -> tuple[list[dict[str, Any]], dict[str, int], dict[str, int]]:
+    """Error-origin spans, the count per service at fault (timeouts and refusals re-attributed), and
+    the count per service at fault that the workspace has no telemetry of (an external dependency)."""
+    origins = sql.error_origin_spans(ws, start, end)
+    blamed = origin_blame(ws, [(o["trace_id"], o["span_id"]) for o in origins[:500]]) if origins else {}
+    counts: dict[str, int] = {}
+    external: dict[str, int] = {}
+    for o in origins:
+        b = blamed.get((o["trace_id"], o["span_id"]))
+        svc = b["service"] if b else o["service"]
+        if svc:
+            counts[svc] = counts.get(svc, 0) + 1
+            if b and svc not in known:
+                external[svc] = external.get(svc, 0) + 1
+    return origins, counts, external
 
 
 def _reach(change: dict[str, Any], profile: dict[str, Any]) -> set[str]:
     """The services a change lands on: its own, the services whose failing records carry its
     version (a process hosts several services), and for a commit the services that run it."""
     out = {s for s in [change.get("service")] + list(change.get("shipped_to") or []) if s}
+    for s in list(out):
+        out.update(profile["co_versioned"].get(s, []))
     version = change.get("version")
     if version and version in profile["versions"]:
         out.update(profile["versions"][version]["services"])
@@ -173,14 +193,20 @@ def score_change(change: dict[str, Any], profile: dict[str, Any], onset: datetim
         facts["lands_on"] = "elsewhere"
         why.append(f"lands on {', '.join(sorted(reach))}, which is not failing")
     version = change.get("version")
-    total_errors = sum(v["count"] for v in profile["versions"].values()) or 0
-    if version and version in profile["versions"] and total_errors:
-        share = profile["versions"][version]["count"] / total_errors
-        facts["version_share"] = round(share, 3)
-        if share >= 0.5:
+    on = {s for s, v in profile["version_mix"] if v == version}  # the services that run the version
+    errs = {sv: n for sv, n in profile["version_errors"].items() if sv[0] in on}
+    recs = {sv: n for sv, n in profile["version_mix"].items() if sv[0] in on}
+    if version and errs and recs:
+        share = sum(n for (s, v), n in errs.items() if v == version) / sum(errs.values())
+        # Errors concentrated on the new version beyond its share of those services' records (a
+        # canary, a partial rollout): a link. A version everything runs (a finished rollout) tells nothing.
+        lift = share / max(1e-9, sum(n for (s, v), n in recs.items() if v == version) / sum(recs.values()))
+        facts["version_share"], facts["version_lift"] = round(share, 3), round(lift, 2)
+        if share >= 0.5 and lift >= 1.5:
             score += WEIGHTS["version"] * share
             links.append("version")
-            why.append(f"{share:.0%} of the failing records were written by version {version}")
+            why.append(f"{share:.0%} of the failing records of {', '.join(sorted(on))[:60]} were written by version "
+                       f"{version} ({lift:.1f}x its share of their records)")
     files = list(change.get("files") or []) + list(content.get("files") or [])
     diff = (change.get("diff") or "") + "\n" + (content.get("diff") or "")
     touched = sorted({f for f in files for s in profile["stack_files"] if _path_match(f, s)})
@@ -202,12 +228,21 @@ def score_change(change: dict[str, Any], profile: dict[str, Any], onset: datetim
         links.append("identifiers")
         facts["identifiers_in_failures"] = shared[:10]
         why.append(f"its diff names {', '.join(shared[:4])}, which the failing messages name")
-    key_hits = sorted(t for t in _tokens(f"{change.get('name') or ''}") if t in failing_tokens)
     name = (change.get("name") or "").lower()
-    if name and (name in profile["failing_text"].lower() or key_hits):
+    if name and name in profile["failing_text"].lower():
         score += WEIGHTS["key"]
         links.append("key")
         why.append(f"the failing messages name {change.get('name')}")
+    elif name:
+        # a key's words (fraud_max_orders_per_hour) in the failing messages (FraudSuspected, "orders in
+        # the last hour"): the messages speak of what the key controls; weighed by the share found
+        words = _words(name)
+        found = sorted(words & _words(profile["failing_text"]))
+        if words and len(found) * 2 >= len(words):
+            score += WEIGHTS["key"] * len(found) / len(words)
+            links.append("key_words")
+            facts["key_words_in_failures"] = found
+            why.append(f"the failing messages speak of {', '.join(found)} ({change.get('name')})")
     facts["links"] = links
     return {"score": round(score, 4), "facts": facts, "why": why or ["close in time only"], "links": links}
 
@@ -258,9 +293,13 @@ def collect_changes(ctx: Any) -> list[Evidence]:
     """Evidence collector: ``failure:profile`` and the ``change:`` items of the look-back before the onset."""
     if sql.count_changes(ctx.ws) == 0:
         return []
-    onset = ctx.start
     profile = _profile(ctx)
+    # The window may open before the first failure (a guessed onset, a wide burst): a change
+    # between the window start and the first failing record can still have caused it.
+    onset = max(ctx.start, profile["first_error_ts"] or ctx.start)
     changes = sql.changes_between(ctx.ws, onset - LOOKBACK, ctx.end)
+    for service in sorted({c["service"] for c in changes if c.get("service")}):
+        profile["co_versioned"][service] = sql.co_versioned_services(ctx.ws, service, ctx.b_start, ctx.end)
     content = sql.shipped_content(ctx.ws, [c["id"] for c in changes if c["kind"] in ("deploy", "rollback")])
     scored = []
     for c in changes:

@@ -83,7 +83,7 @@ def metric_names_in_expr(expr: str) -> list[str]:
     expr = re.sub(r"\[[^\]]*\]", "", expr)               # nor ranges
     expr = re.sub(r"\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)", "", expr)
     out: list[str] = []
-    for m in re.finditer(r"(?<![\w.])([a-zA-Z_:][a-zA-Z0-9_:]*)(?!\s*\()", expr):
+    for m in re.finditer(r"(?<![\w.])([a-zA-Z_:][a-zA-Z0-9_:]*)(?![\w:])(?!\s*\()", expr):
         name = m.group(1)
         if name.lower() not in _PROMQL_WORDS and not re.fullmatch(r"\d+[smhdwy]?", name) and name not in out:
             out.append(name)

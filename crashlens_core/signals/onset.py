@@ -172,6 +172,12 @@ def open_alert_incident(ws: Workspace, settings: Settings | None, alert: Alert, 
     known = sql.known_services(ws)
     services = match_services(alert.services, known)
     onset = find_onset(ws, alert.fired_at, services, alert.metrics)
+    if onset.method == "none" and services:
+        # the alerting service may show only the symptom, late: the whole fleet's errors show the start
+        fleet = find_onset(ws, alert.fired_at, None, alert.metrics)
+        if fleet.method != "none":
+            onset = fleet
+            onset.signals["scope"] = "all services (the alerting services showed no departure)"
     end = alert.ends_at if alert.ends_at and alert.ends_at > onset.onset else onset.end
     details = dict(alert.details)
     details.update({"alert_fired_at": alert.fired_at.isoformat(), "alert_services": alert.services,

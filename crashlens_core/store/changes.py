@@ -19,7 +19,7 @@ from .files import registered, time_window
 __all__ = ["CHANGE_COLUMNS", "insert_changes", "change_graph", "replace_change_commits", "changes_between",
            "count_changes", "services_of_commits", "service_error_stats", "failing_messages", "error_origin_spans",
            "health_bins", "metric_bins", "metric_names", "known_services", "incident_by_fingerprint",
-           "service_request_counts", "failing_versions", "service_latency", "slow_operations", "shipped_content"]
+           "service_request_counts", "co_versioned_services", "failing_versions", "version_mix", "service_latency", "slow_operations", "shipped_content"]
 
 CHANGE_COLUMNS = ("id", "ts", "kind", "service", "commit", "version", "name", "change", "author", "summary", "files",
                   "diff", "attributes", "source_file", "source_line", "batch_id")
@@ -134,10 +134,11 @@ def service_request_counts(ws: Any, start: datetime, end: datetime) -> dict[str,
 
 
 def failing_messages(ws: Any, start: datetime, end: datetime, b_start: datetime, b_end: datetime,
-                     limit: int = 40) -> list[dict[str, Any]]:
-    """Error messages of the window whose template the baseline did not log, most frequent first.
-
-    One row per template (or message when untemplated): count, services, one full example.
+                     limit: int = 40, ratio: float = 1.0) -> list[dict[str, Any]]:
+    """Warning and error messages the window logs far more often than the baseline did (more than
+    3x the baseline's count scaled by ``ratio``, window over baseline length, plus 2), most frequent
+    first: new templates and surging ones. One row per template (or message when untemplated):
+    count, baseline count, services, one full example.
     """
     w, p = time_window("ts", start, end)
     bw, bp = time_window("ts", b_start, b_end)
@@ -145,14 +146,27 @@ def failing_messages(ws: Any, start: datetime, end: datetime, b_start: datetime,
         f"""WITH win AS (
               SELECT coalesce(template_id, left(message, 200)) AS k, service, message, id
               FROM logs WHERE level IN ('ERROR', 'FATAL', 'WARN') AND message IS NOT NULL AND {w}),
-            base AS (SELECT DISTINCT coalesce(template_id, left(message, 200)) AS k FROM logs
-                     WHERE level IN ('ERROR', 'FATAL', 'WARN') AND message IS NOT NULL AND {bw})
-            SELECT k, count(*) AS n, list_sort(list(DISTINCT service) FILTER (service IS NOT NULL)),
-                   arg_min(message, id), min(id)
-            FROM win WHERE k NOT IN (SELECT k FROM base)
-            GROUP BY k ORDER BY n DESC, k LIMIT ?""", p + bp + [int(limit)]).fetchall()
-    return [{"key": str(k), "count": int(n), "services": list(s or []), "example": str(ex), "log_id": int(i)}
-            for k, n, s, ex, i in rows]
+            base AS (SELECT coalesce(template_id, left(message, 200)) AS k, count(*) AS n FROM logs
+                     WHERE level IN ('ERROR', 'FATAL', 'WARN') AND message IS NOT NULL AND {bw} GROUP BY k)
+            SELECT win.k, count(*) AS n, any_value(coalesce(base.n, 0)),
+                   list_sort(list(DISTINCT service) FILTER (service IS NOT NULL)), arg_min(message, id), min(id)
+            FROM win LEFT JOIN base ON base.k = win.k
+            GROUP BY win.k HAVING count(*) > 3 * any_value(coalesce(base.n, 0)) * ? + 2
+            ORDER BY n DESC, win.k LIMIT ?""", p + bp + [float(ratio), int(limit)]).fetchall()
+    return [{"key": str(k), "count": int(n), "baseline": int(b), "services": list(s or []), "example": str(ex), "log_id": int(i)}
+            for k, n, b, s, ex, i in rows]
+
+
+def co_versioned_services(ws: Any, service: str, start: datetime, end: datetime) -> list[str]:
+    """Services whose records carry a version that ``service``'s own records carry: the parts of one
+    deployable (a process hosting several services logs one version for all of them)."""
+    w, p = time_window("ts", start, end)
+    rows = ws.con.execute(
+        f"""WITH v AS (SELECT service, json_extract_string(attributes, '$.version') AS version FROM logs
+                       WHERE {w} AND attributes IS NOT NULL)
+            SELECT DISTINCT service FROM v WHERE service IS NOT NULL AND version IN
+              (SELECT version FROM v WHERE service = ? AND version IS NOT NULL) ORDER BY service""", p + [service]).fetchall()
+    return [str(r[0]) for r in rows]
 
 
 def error_origin_spans(ws: Any, start: datetime, end: datetime, limit: int = 2000) -> list[dict[str, Any]]:
@@ -169,14 +183,15 @@ def error_origin_spans(ws: Any, start: datetime, end: datetime, limit: int = 200
 
 
 def health_bins(ws: Any, services: Sequence[str] | None, start: datetime, end: datetime, bin_s: int) -> list[tuple]:
-    """``(bin, errors, spans, p95_ms)`` of the given services (all when None) per bin, bins with activity only."""
+    """``(bin, errors, spans, p95_ms)`` of the given services (all when None) per bin with any log or span
+    (a bin with records and no error is a bin of zero errors, not a missing one)."""
     w1, p1 = time_window("ts", start, end)
     w2, p2 = time_window("start_ts", start, end)
     svc = "list_contains(?, service)" if services else "true"
     sp = [list(services)] if services else []
     return ws.con.execute(
-        f"""WITH e AS (SELECT time_bucket(to_seconds({int(bin_s)}), ts) b, count(*) n FROM logs
-                       WHERE level IN ('ERROR', 'FATAL') AND {svc} AND {w1} GROUP BY b),
+        f"""WITH e AS (SELECT time_bucket(to_seconds({int(bin_s)}), ts) b, count(*) FILTER (level IN ('ERROR', 'FATAL')) n
+                       FROM logs WHERE ts IS NOT NULL AND {svc} AND {w1} GROUP BY b),
                  s AS (SELECT time_bucket(to_seconds({int(bin_s)}), start_ts) b, count(*) n,
                               count(*) FILTER (status = 'error') errs, quantile_cont(duration_ms, 0.95) p95
                        FROM spans WHERE {svc} AND {w2} GROUP BY b)
@@ -227,6 +242,19 @@ def failing_versions(ws: Any, start: datetime, end: datetime) -> dict[str, dict[
                      json_extract_string(attributes, '$."host.name"') FROM spans WHERE status = 'error' AND {w2})
             GROUP BY v""", p1 + p2).fetchall()
     return {str(v): {"count": int(n), "services": list(s or []), "hosts": list(h or [])} for v, n, s, h in rows}
+
+
+def version_mix(ws: Any, start: datetime, end: datetime, errors_only: bool = False) -> dict[tuple[str, str], int]:
+    """Records (logs and spans; only the failing ones with ``errors_only``) per (service, version written on them)."""
+    w1, p1 = time_window("ts", start, end)
+    w2, p2 = time_window("start_ts", start, end)
+    f1, f2 = ("level IN ('ERROR', 'FATAL') AND", "status = 'error' AND") if errors_only else ("", "")
+    rows = ws.con.execute(
+        f"""SELECT service, v, count(*) FROM (
+              SELECT service, json_extract_string(attributes, '$.version') v FROM logs WHERE {f1} {w1}
+              UNION ALL SELECT service, json_extract_string(attributes, '$."service.version"') FROM spans WHERE {f2} {w2})
+            WHERE v IS NOT NULL AND service IS NOT NULL GROUP BY service, v""", p1 + p2).fetchall()
+    return {(str(s), str(v)): int(n) for s, v, n in rows}
 
 
 def service_latency(ws: Any, start: datetime, end: datetime) -> dict[str, tuple[int, float]]:
