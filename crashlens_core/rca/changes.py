@@ -100,7 +100,10 @@ def _profile(ctx: Any) -> dict[str, Any]:
     ws, start, end, b_start, b_end = ctx.ws, ctx.start, ctx.end, ctx.b_start, ctx.b_end
     win = sql.service_error_stats(ws, start, end)
     base = sql.service_error_stats(ws, b_start, b_end)
-    ratio = ctx.ratio
+    # window over baseline by the time each holds data (a baseline cut by the start of the data
+    # must not make the window's everyday errors look like a surge)
+    active_b = sql.active_seconds(ws, b_start, b_end)
+    ratio = sql.active_seconds(ws, start, end) / active_b if active_b >= 30 else ctx.ratio
     failing = {s: v for s, v in win.items() if v["errors"] > 2 * base.get(s, {}).get("errors", 0) * ratio + 2}
     lat_w, lat_b = sql.service_latency(ws, start, end), sql.service_latency(ws, b_start, b_end)
     slow = {s: round(q / lat_b[s][1], 2) for s, (n, q) in lat_w.items()
@@ -129,7 +132,8 @@ def _profile(ctx: Any) -> dict[str, Any]:
     text = "\n".join(m["example"][:2000] for m in messages[:20])
     for op in slow_ops:
         text += "\n" + op["name"] + " " + " ".join(str(v) for v in op["attributes"].values())
-    first_error = min((v["first_ts"] for s, v in failing.items() if v["first_ts"] is not None), default=None)
+    first_error = min([v["first_ts"] for s, v in failing.items() if v["first_ts"] is not None]
+                      + [m["first_ts"] for m in messages if m.get("first_ts") is not None], default=None)
     return {"first_failing_service": first, "first_error_ts": first_error, "co_versioned": {}, "blast_radius": blast, "origin_counts": origin_count,
             "external_origins": external, "failing": {s: v["errors"] for s, v in failing.items()}, "slow": slow,
             "versions": sql.failing_versions(ws, start, end), "version_mix": sql.version_mix(ws, start, end),

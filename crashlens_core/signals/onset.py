@@ -33,6 +33,7 @@ LOOKBACK = timedelta(minutes=60)   # alert rules rarely wait longer than this be
 BIN = timedelta(seconds=15)        # finer than a scrape interval, coarse enough to hold a few events
 _GAP_BINS = 2                      # errors come in bursts: a short quiet stretch does not end a run
 _FALLBACK = timedelta(minutes=5)   # no signal left its baseline: the usual `for: 5m` before a page
+NEW_KIND_WINDOW = timedelta(minutes=10)  # a new kind of error this close before the alert is what it is about
 
 
 @dataclass
@@ -152,6 +153,14 @@ def find_onset(ws: Workspace, fired_at: datetime, services: Sequence[str] | None
         if run is not None:
             found.append((run[0] + present[0], run[1] + present[0], name))
     if not found:
+        # No count left its baseline (a crash loop logs a line per restart): the first error of a
+        # kind the look-back had not logged before, repeated, in the minutes before the alert.
+        fresh = [(k, t, c) for k, t, c in sql.new_error_kinds(ws, services or None, start, fired_at - NEW_KIND_WINDOW,
+                                                              fired_at + bin_width) if c >= 2]
+        if fresh:
+            key, first_ts, count = fresh[0]
+            return Onset(first_ts, fired_at + bin_width, "new_errors",
+                         {"new_errors": {"onset": first_ts.isoformat(), "count": count, "kind": key[:200]}})
         return Onset(fired_at - _FALLBACK, fired_at + bin_width, "none",
                      {"note": "no error, latency or named metric left its baseline in the look-back; "
                               f"the window starts {int(_FALLBACK.total_seconds() // 60)} min before the alert"})

@@ -73,6 +73,8 @@ class ScenarioSpec:
     report: str | None = None
     # A restart whose env change a feature-flag service delivered: (flag key, change) for the change feed.
     flag: tuple[str, str] | None = None
+    # The expected exception is one the shop answers itself (a 4xx): recorded on its span, logged as a warning.
+    handled: bool = False
 
 
 SPECS: tuple[ScenarioSpec, ...] = (
@@ -167,7 +169,7 @@ SPECS: tuple[ScenarioSpec, ...] = (
         events=(Event(0, "restart", "shop-1", args={"env": {"SHOP_FRAUD_MAX_ORDERS_PER_HOUR": "1"}}),
                 Event(15, "restart", "shop-2", args={"env": {"SHOP_FRAUD_MAX_ORDERS_PER_HOUR": "1"}}),
                 Event(30, "restart", "shop-3", args={"env": {"SHOP_FRAUD_MAX_ORDERS_PER_HOUR": "1"}})),
-        flag=("fraud_max_orders_per_hour", "5->1")),
+        flag=("fraud_max_orders_per_hour", "5->1"), handled=True),
 )
 
 

@@ -19,7 +19,7 @@ from .files import registered, time_window
 __all__ = ["CHANGE_COLUMNS", "insert_changes", "change_graph", "replace_change_commits", "changes_between",
            "count_changes", "services_of_commits", "service_error_stats", "failing_messages", "error_origin_spans",
            "health_bins", "metric_bins", "metric_names", "known_services", "incident_by_fingerprint",
-           "service_request_counts", "co_versioned_services", "failing_versions", "version_mix", "service_latency", "slow_operations", "shipped_content"]
+           "service_request_counts", "co_versioned_services", "active_seconds", "new_error_kinds", "failing_versions", "version_mix", "service_latency", "slow_operations", "shipped_content"]
 
 CHANGE_COLUMNS = ("id", "ts", "kind", "service", "commit", "version", "name", "change", "author", "summary", "files",
                   "diff", "attributes", "source_file", "source_line", "batch_id")
@@ -144,17 +144,26 @@ def failing_messages(ws: Any, start: datetime, end: datetime, b_start: datetime,
     bw, bp = time_window("ts", b_start, b_end)
     rows = ws.con.execute(
         f"""WITH win AS (
-              SELECT coalesce(template_id, left(message, 200)) AS k, service, message, id
+              SELECT coalesce(template_id, left(message, 200)) AS k, service, message, id, ts
               FROM logs WHERE level IN ('ERROR', 'FATAL', 'WARN') AND message IS NOT NULL AND {w}),
             base AS (SELECT coalesce(template_id, left(message, 200)) AS k, count(*) AS n FROM logs
                      WHERE level IN ('ERROR', 'FATAL', 'WARN') AND message IS NOT NULL AND {bw} GROUP BY k)
             SELECT win.k, count(*) AS n, any_value(coalesce(base.n, 0)),
-                   list_sort(list(DISTINCT service) FILTER (service IS NOT NULL)), arg_min(message, id), min(id)
+                   list_sort(list(DISTINCT service) FILTER (service IS NOT NULL)), arg_min(message, id), min(id), min(ts)
             FROM win LEFT JOIN base ON base.k = win.k
             GROUP BY win.k HAVING count(*) > 3 * any_value(coalesce(base.n, 0)) * ? + 2
             ORDER BY n DESC, win.k LIMIT ?""", p + bp + [float(ratio), int(limit)]).fetchall()
-    return [{"key": str(k), "count": int(n), "baseline": int(b), "services": list(s or []), "example": str(ex), "log_id": int(i)}
-            for k, n, b, s, ex, i in rows]
+    return [{"key": str(k), "count": int(n), "baseline": int(b), "services": list(s or []), "example": str(ex), "log_id": int(i),
+             "first_ts": t} for k, n, b, s, ex, i, t in rows]
+
+
+def active_seconds(ws: Any, start: datetime, end: datetime) -> float:
+    """Seconds between the first and the last log or span in [start, end): how much of a period holds data."""
+    w1, p1 = time_window("ts", start, end)
+    w2, p2 = time_window("start_ts", start, end)
+    row = ws.con.execute(f"""SELECT min(t), max(t) FROM (SELECT ts t FROM logs WHERE {w1}
+                             UNION ALL SELECT start_ts FROM spans WHERE {w2})""", p1 + p2).fetchall()[0]
+    return (row[1] - row[0]).total_seconds() if row[0] is not None and row[1] is not None else 0.0
 
 
 def co_versioned_services(ws: Any, service: str, start: datetime, end: datetime) -> list[str]:
@@ -304,3 +313,14 @@ def shipped_content(ws: Any, deploy_ids: Sequence[str]) -> dict[str, dict[str, A
         entry["files"] = sorted(entry["files"])
         entry["diff"] = "\n".join(entry["diff"])
     return out
+
+
+def new_error_kinds(ws: Any, services: Sequence[str] | None, start: datetime, split: datetime, end: datetime) -> list[tuple[str, datetime, int]]:
+    """``(template or message, first time, count)`` of error kinds logged in [split, end) and never in [start, split)."""
+    w, p = time_window("ts", start, end)
+    svc, sp = ("list_contains(?, service) AND", [list(services)]) if services else ("", [])
+    rows = ws.con.execute(
+        f"""SELECT coalesce(template_id, left(message, 200)) AS k, min(ts), count(*) FILTER (ts >= ?) FROM logs
+            WHERE level IN ('ERROR', 'FATAL') AND {svc} {w} GROUP BY k HAVING min(ts) >= ? ORDER BY min(ts), k""",
+        [split] + sp + p + [split]).fetchall()
+    return [(str(k), t, int(n)) for k, t, n in rows]
