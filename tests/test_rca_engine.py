@@ -42,7 +42,9 @@ def test_evidence_ids_and_digests_are_stable_and_redacted(shop):
     assert "[REDACTED:groq_key#1]" in blob
     # every collector runs (no import guard turns a missing module into a quiet skip)
     assert {name: state.split(":")[0] for name, state in a.collectors.items()} == {name: "ok" for name in a.collectors}
-    assert len(a.collectors) == 12
+    from crashlens_core.rca.evidence import COLLECTORS
+
+    assert list(a.collectors) == [name for name, _ in COLLECTORS]
 
 
 def test_budget_drops_whole_items_never_cuts(shop):

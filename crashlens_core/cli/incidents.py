@@ -50,6 +50,15 @@ def cmd_incidents(args: argparse.Namespace) -> int:
             else:
                 for key, value in inc.to_json().items():
                     print(f"{key:>13}: {value}")
+        elif args.action == "create" and args.alert:
+            from ..signals.alerts import read_alert_file
+            from ..signals.onset import open_alert_incident
+
+            inc, created = open_alert_incident(ws, settings, read_alert_file(args.alert), actor=args.by)
+            if args.json:
+                print_json(dict(inc.to_json(), created=created))
+            else:
+                print(("new      " if created else "known    ") + _incident_line(inc))
         elif args.action == "create":
             inc = ws.create_incident(
                 need(args.title, "incidents create --title TEXT"), severity=args.severity, services=args.services or [],
@@ -71,6 +80,9 @@ def register(sub, common):
     inc.add_argument("status_to", nargs="?", metavar="STATUS", help="with `status`: the new status")
     inc.add_argument("--status", help="with `list`: only incidents in this status")
     inc.add_argument("--title", help="with `create`: what is broken")
+    inc.add_argument("--alert", metavar="FILE", help="with `create`: open the incident from an alert payload (Alertmanager "
+                     "webhook v4, Grafana webhook, or {service, fired_at, summary, severity}); its window starts at the "
+                     "onset found in the data before the alert")
     inc.add_argument("--severity", default="sev3", help="with `create`: sev1…sev4 (default sev3)")
     inc.add_argument("--services", nargs="*", help="with `create`: affected services")
     inc.add_argument("--from", dest="from_", metavar="T1", help="with `create`: window start; with `detect`: look from here (ISO 8601)")

@@ -1,4 +1,4 @@
-"""`crashlens ingest logs|spans|metrics`: load files, one batch per file, with per-line reports."""
+"""`crashlens ingest logs|spans|metrics|changes`: load files, one batch per file, with per-line reports."""
 
 from __future__ import annotations
 
@@ -66,6 +66,35 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_ingest_changes(args: argparse.Namespace) -> int:
+    """`ingest changes`: deploys, commits, flags, config changes (files, or a repository's history)."""
+    from ..ingest.changes import ingest_changes, parse_change_map
+    from ..knowledge.gitchanges import git_reader
+
+    mapping = parse_change_map(args.map)
+    defaults = {"service": args.service} if args.service else {}
+    ws, _settings = open_workspace(args)
+    with ws:
+        reports = ingest_changes(ws, args.files, args.format, mapping, defaults=defaults,
+                                 git_reader=git_reader(service=args.service, max_count=args.max_commits))
+    failed = [r for r in reports if r.note == "file not ingested"]
+    for r in reports:
+        if args.json:
+            print_json(r.to_json())
+        elif r not in failed:
+            print(f"{r.path}: skipped, {r.note}" if r.skipped else
+                  f"{r.path} [{r.format}]: {r.loaded:,} change events, {r.rejected:,} rejected")
+            for e in r.errors[:10]:
+                print(f"  {r.path}:{e.line}: {e.reason}")
+            if r.note and not r.skipped:
+                print(f"  note: {r.note}")
+    if failed:
+        sys.stderr.write(f"crashlens: {len(failed)} of {len(reports)} files could not be ingested: "
+                         + "; ".join(f"{r.path}: {r.errors[0].reason}" for r in failed) + "\n")
+        return EXIT_USER_ERROR
+    return 0
+
+
 def cmd_follow(args: argparse.Namespace) -> int:
     """`ingest logs --follow`: keep ingesting appended lines, one output line per batch, until Ctrl-C."""
     import signal
@@ -99,7 +128,7 @@ def cmd_follow(args: argparse.Namespace) -> int:
 
 
 def register(sub, common):
-    ingest = sub.add_parser("ingest", parents=[common], help="load logs, spans or metrics files into the workspace",
+    ingest = sub.add_parser("ingest", parents=[common], help="load logs, spans, metrics or change events into the workspace",
                             description="Load files into the workspace; each file is one batch, reported with its rejected lines.")
     ingest_sub = ingest.add_subparsers(dest="kind", metavar="KIND")
     ingest_sub.required = True
@@ -138,3 +167,16 @@ def register(sub, common):
             live.add_argument("--no-notify", action="store_true", help="do not post new incidents to Slack "
                               "(posted when CRASHLENS_SLACK_WEBHOOK_URL is set)")
         p.set_defaults(func=cmd_ingest)
+    from ..ingest.changes import CHANGE_FIELDS, CHANGE_FORMATS
+
+    p = ingest_sub.add_parser("changes", parents=[common], help="ingest change events: deploys, commits, flags, config",
+                              description="Ingest change events (JSON arrays, JSON Lines) or a git repository's history "
+                                          "(--format git PATH). The same content twice adds nothing.")
+    p.add_argument("files", nargs="+", metavar="FILE", help="JSON / JSON Lines files, or repository folders")
+    p.add_argument("--format", default="auto", choices=("auto", *CHANGE_FORMATS), help="input format (default: detect; "
+                   "a folder with .git is read as history)")
+    p.add_argument("--map", action="append", metavar="COL=FIELD",
+                   help=f"read a field from another key, e.g. --map deployed=ts (fields: {', '.join(CHANGE_FIELDS)})")
+    p.add_argument("--service", help="service for events that name none (with --format git: the service the repository builds)")
+    p.add_argument("--max-commits", type=int, default=2000, metavar="N", help="with --format git: newest N commits (default 2000)")
+    p.set_defaults(func=cmd_ingest_changes)

@@ -19,6 +19,12 @@ def _print_report(out: dict[str, Any]) -> None:
     for i, s in enumerate(out["suspects"][:5], 1):
         commit = f"  commit {s['commit'][:12]}" if s.get("commit") else ""
         print(f"  {i}. {s['score']:8.2f}  {s['service']:<14} {s['component'][:40]:<40} {s['location']}{commit}")
+    if out.get("changes"):  # issue 15: what changed, ranked; the culprit or "no change"
+        verdict = out.get("root_cause_change") or f"no change ({out.get('no_change_kind') or 'unknown'})"
+        print(f"\nChanges: {verdict}; first failing service {out.get('first_failing_service') or '-'}; "
+              f"blast radius {', '.join(out.get('blast_radius') or []) or '-'}; remediation {out.get('remediation_kind')}")
+        for c in out["changes"][:5]:
+            print(f"  {c['score']:6.2f}  {c['kind']:<8} {str(c.get('service') or '-'):<14} {c['ts']}  {c['why'][:90]}")
     print("\nClaims:")
     for c in out["claims"]:
         print(f"  - {c['text']}  [{', '.join(c['evidence'])}]")

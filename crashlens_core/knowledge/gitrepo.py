@@ -9,7 +9,8 @@ Revisions from users are checked with ``gitsafe.check_rev``; paths go after ``--
   any number of commits, so whole histories can be read;
 - ``blame``: the last commit of every line in some line ranges of a file (``git blame
   --incremental`` parsed by GitPython), looking through ``.git-blame-ignore-revs``;
-- ``show_file`` / ``commit_diff`` / ``head``.
+- ``show_file`` / ``commit_diff`` / ``head``;
+- ``log_diffs``: the unified diff of every commit of a history in one git call (change events).
 
 >>> import tempfile
 >>> log(Path(tempfile.mkdtemp()))
@@ -28,7 +29,7 @@ from typing import Any, Iterable, Sequence
 
 from .gitsafe import GitError, check_rev, open_repo, translate_errors
 
-__all__ = ["CommitInfo", "BlameLine", "log", "blame", "show_file", "commit_diff", "head", "ignore_revs"]
+__all__ = ["CommitInfo", "BlameLine", "log", "blame", "show_file", "commit_diff", "log_diffs", "head", "ignore_revs"]
 
 _FULL_SHA = re.compile(r"[0-9a-fA-F]{40}(?:[0-9a-fA-F]{24})?")
 _RS, _US = "\x1e", "\x1f"
@@ -231,6 +232,39 @@ def commit_diff(root: Path, sha: str, paths: Sequence[str] = (), *, max_bytes: i
             return repo.git.show(check_rev(sha), "--format=", "--patch", "--no-color", "--no-ext-diff", "--", *paths)
     finally:
         repo.close()
+
+
+def log_diffs(root: Path, rev: str | None = None, *, max_count: int | None = None, max_chars: int = 20_000,
+              max_output: int = 64 * 2**20, timeout: float = 120) -> dict[str, str]:
+    """sha -> the unified diff the commit made (merges: none, as `git log -p` shows them), for the commits ``log``
+    lists with the same ``rev``/``max_count``; each diff cut at ``max_chars`` (a mass rename
+    must not drown a history). One ``git log --patch`` call, no external diff or textconv
+    (a repository could configure one to run a program). ``{}`` without history.
+    """
+    if not _has_git(root):
+        return {}
+    args: list[str] = [f"--format={_RS}%H", "--patch", "--no-color", "--no-ext-diff", "--no-textconv"]
+    if max_count is not None:
+        args.append(f"--max-count={int(max_count)}")
+    if rev:
+        args.append(check_rev(rev))
+    args.append("--")
+    repo = open_repo(root, timeout=timeout, max_output=max_output)
+    try:
+        with translate_errors(repo.git):
+            out = repo.git.log(*args)
+    except GitError as exc:
+        if "does not have any commits" in exc.message or "bad default revision" in exc.message:
+            return {}
+        raise
+    finally:
+        repo.close()
+    diffs: dict[str, str] = {}
+    for record in out.split(_RS)[1:]:
+        sha, _, diff = record.partition("\n")
+        diff = diff.strip("\n")
+        diffs[sha.strip()] = diff if len(diff) <= max_chars else diff[:max_chars] + "\n… (diff cut)"
+    return diffs
 
 
 def head(root: Path, *, timeout: float = 30) -> str | None:

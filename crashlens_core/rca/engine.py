@@ -24,6 +24,7 @@ from ..errors import CrashLensError, InputError
 from ..redact import Redactor
 from ..store import Workspace, utcnow
 from ..store import rca as sql
+from .changes import apply_changes
 from .evidence import AnalysisFailed, EvidenceSet, assemble_evidence
 from .llm import Attempt, LlmUnavailable, report_from_attempts, run_llm, transport_for
 from .offline import analyze_offline
@@ -75,6 +76,7 @@ def build_report(es: EvidenceSet, title: str, engine: str, model: str, attempts:
         report = replace(offline, model=OFFLINE_MODEL)
     else:
         report = report_from_attempts(es, replace(offline, model=OFFLINE_MODEL), attempts, bodies, engine, model, cost)
+    report = apply_changes(report, es)  # issue 15 hook: the change verdict, from the evidence set alone
     check_grounded(report, es)
     return replace(report, incident_id=es.incident_id, window=dict(es.window), baseline=dict(es.baseline),
                    evidence_digest=es.digest,

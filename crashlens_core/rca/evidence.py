@@ -29,13 +29,14 @@ from ..store import Workspace
 from . import code_evidence, ranking_evidence
 from .collectors import (CollectorContext, collect_dimensions, collect_error_logs, collect_error_spans, collect_fingerprints,
                          collect_incident_trace, collect_latency, collect_metrics, collect_templates, iso)
+from .changes import collect_changes
 from .schema import canonical_json, sha256_hex
 
 __all__ = ["AnalysisFailed", "EvidenceSet", "assemble_evidence", "resolve_window", "item_digest", "estimate_tokens", "COLLECTORS", "EVIDENCE_SCHEMA"]
 
 EVIDENCE_SCHEMA = "crashlens.evidence/v1"
 # Collectors that build on other analyses (their failure is recorded on the set, the rest goes on).
-_BUILT_ON_OTHERS = ("frames", "trace_suspects", "comparison", "knowledge")
+_BUILT_ON_OTHERS = ("frames", "trace_suspects", "comparison", "knowledge", "changes")
 _BUG_HINT = ("this is a CrashLens bug, not a problem with your data; the run is recorded as failed "
              "(`crashlens rca --json` lists it); please report it with a few lines of the input")
 
@@ -124,6 +125,7 @@ COLLECTORS: list[tuple[str, Callable[[CollectorContext], list[Evidence]]]] = [
     ("trace_suspects", ranking_evidence.trace_suspects_evidence),
     ("comparison", ranking_evidence.comparison_evidence),
     ("knowledge", code_evidence.knowledge_evidence),
+    ("changes", collect_changes),
 ]
 
 

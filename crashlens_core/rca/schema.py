@@ -102,6 +102,14 @@ class RcaReport:
     baseline: dict[str, str | None] = field(default_factory=dict)
     evidence_digest: str = ""
     inputs: dict[str, Any] = field(default_factory=dict)  # recorded digests: {"evidence": {id: digest}, "responses": [...]}
+    # issue 15 hook: what changed (rca/changes.py fills these from the change: evidence)
+    root_cause_commit: str | None = None
+    root_cause_change: str | None = None      # the change: evidence id of the culprit, None for "no change"
+    changes: list[dict[str, Any]] = field(default_factory=list)  # ranked {id, kind, service, ts, commit, score, why, evidence}
+    first_failing_service: str | None = None
+    blast_radius: list[str] = field(default_factory=list)
+    remediation_kind: str | None = None       # rollback | roll-forward | config-revert | feature-flag-disable | scale | failover | other
+    no_change_kind: str | None = None         # when no change is at fault: upstream_outage, traffic_surge, …
 
     def to_json(self) -> dict[str, Any]:
         out = {"schema": SCHEMA_ID}

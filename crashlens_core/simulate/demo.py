@@ -48,8 +48,7 @@ class DemoSummary:
 
 
 # File names the simulator writes, by role (see simulate/driver.py).
-_OUTPUT_FILES = {"logs": "logs.jsonl", "text_logs": "app.log", "spans": "spans.otlp.json",
-                 "agent_spans": "agent_spans.jsonl", "metrics": "metrics.csv", "ground_truth": "ground_truth.json"}
+from .export import OUTPUT_NAMES as _OUTPUT_FILES  # noqa: E402 - one list of names (changes and alert included)
 
 
 def load_simulation(out_dir: Path) -> Any:
@@ -84,14 +83,21 @@ def ingest_simulation(ws: Workspace, result: Any, settings: Settings | None = No
         path = result.files.get(key)
         if path is not None and Path(path).exists():
             reports.append(ingest_file(ws, kind, str(path), fmt, settings=settings))
+    changes = result.files.get("changes")
+    if changes is not None and Path(changes).exists():  # issue 15: deploys, flags, config, decoys included
+        from ..ingest.changes import ingest_change_file
+
+        reports.append(ingest_change_file(ws, str(changes)))
     label_pending(ws)
     ids: list[str] = []
     if open_incidents:
-        ids = _incidents_for(ws, result.scenario, result.ground_truth, settings or Settings(), seed)
+        ids = _incidents_for(ws, result.scenario, result.ground_truth, settings or Settings(), seed,
+                             alert=result.files.get("alert"))
     return reports, ids
 
 
-def _incidents_for(ws: Workspace, scenario: str, truth: dict[str, Any], settings: Settings, seed: int) -> list[str]:
+def _incidents_for(ws: Workspace, scenario: str, truth: dict[str, Any], settings: Settings, seed: int,
+                   alert: Any = None) -> list[str]:
     from datetime import timedelta
 
     from ..ingest.normalize import parse_ts
@@ -106,6 +112,12 @@ def _incidents_for(ws: Workspace, scenario: str, truth: dict[str, Any], settings
     detect_incidents(ws, settings, start=start, end=f_end + timedelta(minutes=10), actor="detector")
     covering = [i.id for i in ws.list_incidents(limit=100_000)
                 if i.window_start and i.window_end and i.window_start < f_end and i.window_end > f_start]
+    if not covering and alert is not None and Path(alert).exists():
+        # nothing burst past the detector, but the SLO alert fired: it opens the incident
+        from ..signals.alerts import read_alert_file
+        from ..signals.onset import open_alert_incident
+
+        return [open_alert_incident(ws, settings, read_alert_file(str(alert)), actor="alertmanager")[0].id]
     if covering or not truth.get("incident_details"):
         return covering
     return [_file_business_report(ws, scenario, truth, seed)]

@@ -19,7 +19,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Callable
 
-from . import export, traffic, truth
+from . import changefeed, export, traffic, truth
 from .loader import LoadedVersion, ShopLoader
 from .repo import blame, build_sample_repo
 from .runtime import LogCapture, Meter, SimClock, Tracer
@@ -89,6 +89,7 @@ class _Run:
         self.injected_calls: list[truth.InjectedCall] = []
         self._events: list[tuple[int, int, str, Any]] = []
         self._seq = 0
+        self.change_feed: list[dict[str, Any]] = []  # issue 15: written as changes.jsonl
 
     def install(self, loaded: LoadedVersion) -> None:
         loaded.telemetry.install(tracer=self.tracer, clock=self.clock, meter=self.meter)
@@ -240,6 +241,9 @@ def run(spec: ScenarioSpec, out_dir: Path, seed: int = 0, repo_dir: Path | None 
             run_state.play(requests, report)
             report(0.85, "deriving the ground truth")
             cause, ground_truth = _ground_truth(run_state, seed, repo_dir, loader)
+            # issue 15: what changed around the fault (decoys included) and the truth about it
+            run_state.change_feed, ground_truth["changes"] = changefeed.build_feed(
+                spec, seed, start_us, run_state.fault_us, {v: lv.commit for v, lv in loader.versions.items()})
             report(0.9, "writing outputs")
             files = _write_outputs(run_state, out_dir, cause, ground_truth)
         finally:
@@ -298,6 +302,7 @@ def _ground_truth(run: _Run, seed: int, repo_dir: Path,
         "baseline_window": {"start": iso_us(run.start_us), "end": iso_us(run.fault_us)},
         "incident_details": incident,
         "expected_exception": spec.expected_exception,
+        "handled_exception": spec.handled,
         "example_trace_id": cause.trace_id,
         "hosts": list(spec.hosts),
         "versions": {name: host.version for name, host in run.hosts.items()},
@@ -321,6 +326,10 @@ def _write_outputs(run: _Run, out_dir: Path, cause: truth.RootCause,
     host_states = [(t, host.name, up) for host in run.hosts.values() for t, up in host.states]
     files["metrics"] = export.write_metrics(names["metrics"], spans, run.meter.events, host_states,
                                             (run.start_us, run.end_us), run.rng("metrics"))
+    files["changes"] = changefeed.write_feed(names["changes"], run.change_feed)  # issue 15
+    if run.spec.locate in ("exception", "slowest_query"):  # a signal shows it: the SLO alert fires
+        files["alert"] = export.write_json(names["alert"], changefeed.alert_payload(run.spec, run.fault_us,
+                                                                                    run.spec.locate == "slowest_query"))
     files["ground_truth"] = export.write_json(names["ground_truth"], ground_truth)
     # A folder reused for another scenario must not keep outputs this run did not write.
     for role, path in names.items():

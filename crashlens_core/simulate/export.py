@@ -27,7 +27,7 @@ BUCKET_US = 10_000_000
 # File name of each output, by the role SimulationResult.files uses as key.
 OUTPUT_NAMES = {"logs": "logs.jsonl", "text_logs": "app.log", "spans": "spans.otlp.json",
                 "agent_spans": "agent_spans.jsonl", "metrics": "metrics.csv",
-                "ground_truth": "ground_truth.json"}
+                "changes": "changes.jsonl", "alert": "alert.json", "ground_truth": "ground_truth.json"}
 _KINDS = {"INTERNAL": 1, "SERVER": 2, "CLIENT": 3, "PRODUCER": 4, "CONSUMER": 5}
 
 

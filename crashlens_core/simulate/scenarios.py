@@ -71,6 +71,10 @@ class ScenarioSpec:
     hosts: tuple[str, ...] = HOSTS
     # A fault no signal shows reaches people as a business report: its problem type.
     report: str | None = None
+    # A restart whose env change a feature-flag service delivered: (flag key, change) for the change feed.
+    flag: tuple[str, str] | None = None
+    # The expected exception is one the shop answers itself (a 4xx): recorded on its span, logged as a warning.
+    handled: bool = False
 
 
 SPECS: tuple[ScenarioSpec, ...] = (
@@ -154,6 +158,18 @@ SPECS: tuple[ScenarioSpec, ...] = (
         slot=9, locate="injected_method", report="oversold_stock",
         load=Load(checkout=0.7, stock=0.2, eta=0.1),
         events=(Event(0, "method_return", args={"target": "inventory:Inventory.reserve", "value": None}),)),
+    # Issue 15: a fault a feature flag causes. The flag service's value reaches the shop as
+    # SHOP_FRAUD_MAX_ORDERS_PER_HOUR on a rolling restart; the change feed records the flip.
+    ScenarioSpec(
+        Scenario("fraud-flag-lockout", "flag_change",
+                 "The strict-fraud flag is switched on: fraud_max_orders_per_hour drops from 5 to 1 across "
+                 "the fleet in a rolling restart, and every returning customer's checkout is refused as "
+                 "suspected fraud (FraudSuspected, 429) although nothing about them changed."),
+        slot=10, locate="exception", expected_exception="shop.checkout.FraudSuspected",
+        events=(Event(0, "restart", "shop-1", args={"env": {"SHOP_FRAUD_MAX_ORDERS_PER_HOUR": "1"}}),
+                Event(15, "restart", "shop-2", args={"env": {"SHOP_FRAUD_MAX_ORDERS_PER_HOUR": "1"}}),
+                Event(30, "restart", "shop-3", args={"env": {"SHOP_FRAUD_MAX_ORDERS_PER_HOUR": "1"}})),
+        flag=("fraud_max_orders_per_hour", "5->1"), handled=True),
 )
 
 

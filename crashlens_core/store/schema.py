@@ -241,9 +241,40 @@ _V7 = """
 ALTER TABLE ingest_batches ADD COLUMN quick_id VARCHAR;
 """
 
+# v15 (issue 15): change events (deploys, commits, flags, config…) and what each deploy shipped.
+# changes.id is a content digest, so the same event from two files (or twice) is one row;
+# change_commits ties a commit to the services that run it: a deploy ships every commit since
+# that service's previous deploy.
+_V15 = """
+CREATE TABLE changes (
+    id VARCHAR NOT NULL,            -- unique by construction (content digest, inserted once)
+    ts TIMESTAMP NOT NULL,
+    kind VARCHAR NOT NULL,          -- deploy | commit | flag | config | rollback | scale | infra | other
+    service VARCHAR,
+    commit VARCHAR,
+    version VARCHAR,
+    name VARCHAR,                   -- flag or config key
+    change VARCHAR,                 -- e.g. off->on, v1->v2
+    author VARCHAR,
+    summary VARCHAR,
+    files VARCHAR[],
+    diff VARCHAR,
+    attributes JSON,                -- everything else the record carried (parents of a commit, hosts, …)
+    source_file VARCHAR,
+    source_line BIGINT,
+    batch_id BIGINT
+);
+CREATE TABLE change_commits (
+    deploy_id VARCHAR NOT NULL,     -- changes.id of the deploy (or rollback) that shipped the commit
+    service VARCHAR NOT NULL,
+    commit VARCHAR NOT NULL,
+    ts TIMESTAMP NOT NULL           -- when the deploy went out
+);
+"""
+
 # Version numbers are reserved per concern so parallel work never collides:
 #   2 signals (templates, fingerprints)   3 knowledge (sources, chunks)   4 traces/metrics
-#   5 rca and kpi                          6 bundles
+#   5 rca and kpi                          6 bundles    15 change events (issue 15)
 # A workspace applies every migration it has not seen, in list order.
 MIGRATIONS: list[tuple[int, str, str]] = [  # (7: ingest quick identity)
     (1, "initial schema: batches, logs, spans, metrics, incidents, artifacts, rca_runs", _V1),
@@ -251,5 +282,6 @@ MIGRATIONS: list[tuple[int, str, str]] = [  # (7: ingest quick identity)
     (3, "knowledge: sources, file hashes, chunks, embedding cache, document images", _V3),
     (5, "rca runs: status, notice, evidence time, window, recorded evidence and responses", _V5),
     (7, "ingest batches: quick content identity", _V7),
+    (15, "change events: deploys, commits, flags, config; commits shipped per deploy", _V15),
 ]
 LATEST_VERSION = max(v for v, _, _ in MIGRATIONS)

@@ -1,0 +1,53 @@
+"""The simulator's change feed (issue 15): each scenario's own changes, seeded decoys, the truth, the alert."""
+
+from __future__ import annotations
+
+from crashlens_core.ingest.changes import normalize_change
+from crashlens_core.signals.alerts import parse_alert
+from crashlens_core.simulate.changefeed import alert_payload, build_feed
+from crashlens_core.simulate.scenarios import get_spec
+from crashlens_core.simulate.world import iso_us
+
+START = 1_715_680_800_000_000  # 2024-05-14T10:00Z in µs
+FAULT = START + 300_000_000
+COMMITS = {"1.4.0": "a" * 40, "1.4.1": "b" * 40, "1.4.2": "c" * 40, "1.5.0": "d" * 40}
+
+
+def feed(name: str, seed: int = 0):
+    return build_feed(get_spec(name), seed, START, FAULT, COMMITS)
+
+
+def test_a_bad_deploy_is_the_culprit_among_seeded_decoys_one_of_them_after_the_onset():
+    events, truth = feed("bad-canary-deploy")
+    assert truth == {"culprit_change": {"kind": "deploy", "service": "shop", "version": "1.4.1"}, "decoys": 3,
+                     "no_change_kind": None}
+    culprit = [e for e in events if e.get("version") == "1.4.1"]
+    assert len(culprit) == 1 and culprit[0]["commit"] == "b" * 40 and culprit[0]["hosts"] == ["shop-2"]
+    previous = events[0]
+    assert previous["version"] == "1.4.0" and previous["ts"] < iso_us(START)  # the fleet's deploy a day before
+    decoys = [e for e in events if e["service"] != "shop"]
+    assert len(decoys) == 3 and any(e["ts"] > iso_us(FAULT) for e in decoys)
+    assert all(normalize_change(e)["kind"] == e["kind"] for e in events)  # the feed reads as change events
+    assert [e["ts"] for e in events] == sorted(e["ts"] for e in events)
+    assert feed("bad-canary-deploy", 1)[0] != events and feed("bad-canary-deploy")[0] == events  # seeded
+
+
+def test_config_flag_migration_and_no_change_truths_follow_the_events():
+    assert feed("config-startup-error")[1]["culprit_change"] == {"kind": "config", "service": "shop",
+                                                                 "name": "SHOP_GATEWAY_TIMEOUT_MS"}
+    events, truth = feed("fraud-flag-lockout")
+    flags = [e for e in events if e["kind"] == "flag" and e["service"] == "shop"]
+    assert len(flags) == 1 and flags[0]["change"] == "5->1"  # three restarts deliver one flip
+    assert truth["culprit_change"]["name"] == "fraud_max_orders_per_hour"
+    assert feed("slow-fraud-query")[1]["culprit_change"]["kind"] == "infra"
+    for name, kind in (("payment-gateway-timeout", "upstream_outage"), ("db-pool-exhaustion", "traffic_surge"),
+                       ("agent-stale-carrier-data", "upstream_outage")):
+        events, truth = feed(name)
+        assert truth["culprit_change"] is None and truth["no_change_kind"] == kind
+        assert len([e for e in events if e["service"] != "shop"]) == 3
+
+
+def test_the_alert_is_an_alertmanager_webhook_a_minute_after_the_onset():
+    alert = parse_alert(alert_payload(get_spec("bad-canary-deploy"), FAULT, latency=False))
+    assert alert.source == "alertmanager" and alert.services == ["checkout"]
+    assert iso_us(FAULT + 60_000_000).startswith(alert.fired_at.isoformat()[:19]) and alert.metrics == ["error_rate"]
