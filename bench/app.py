@@ -44,7 +44,7 @@ def time_pages(folder: Path, incident_id: str) -> dict[str, float]:
                 at.query_params["incident"] = incident_id
             at.run()
             if page != "overview":
-                at.switch_page(f"app_pages/{page}.py")
+                at.switch_page(f"pages/{page}.py")
             t0 = time.perf_counter()
             at.run()
             took = time.perf_counter() - t0

@@ -128,6 +128,67 @@ def test_every_page_renders_in_chromium(running_app, tmp_path):
         browser.close()
 
 
+def _nav_titles(page) -> list[str]:
+    """The page titles in the sidebar navigation (each link's last line: the icon's ligature comes first)."""
+    return [link.inner_text().strip().splitlines()[-1].strip()
+            for link in page.locator('[data-testid="stSidebarNav"] a').all()]
+
+
+def test_a_cold_server_serves_every_deep_link_as_its_first_request(demo_copy, tmp_path):
+    """pages/ sits beside app.py, so Streamlit's first script run in a fresh server process takes
+    its legacy multipage path (common.leave_legacy_multipage). Each deep link is the very first
+    request of its own server: it must land on its page, with its selection, through app.py
+    (sidebar with the workspace, the app's eight pages and no file of pages/ listed on its own)."""
+    _need_chromium()
+    from playwright.sync_api import sync_playwright
+
+    from crashlens_core.store import traces as tstore
+
+    with Workspace.open(demo_copy) as ws:
+        incident = next(i for i in ws.list_incidents() if i.title == "TypeError in checkout")
+        trace_id = tstore.worst_traces(ws, limit=1)[0]["trace_id"]
+    titles = ["Overview", "Incidents", "Traces", "RCA", "Knowledge", "Logs", "Simulate", "Settings"]
+    def main_text(page) -> str:
+        return page.locator('[data-testid="stMain"]').inner_text()
+
+    def picked_incident(page) -> str:  # the incident picker's input shows the chosen incident's label
+        return page.get_by_role("combobox", name="Incident").input_value()
+
+    links = [  # (first request, heading it shows, (what to read, the text only the right selection shows) or None)
+        (f"/incidents?incident={incident.id}", incident.title, (main_text, str(incident.id))),
+        (f"/rca?incident={incident.id}", "Root-cause analysis", (picked_incident, incident.title)),
+        (f"/traces?incident={incident.id}", "Traces", (picked_incident, incident.title)),
+        (f"/traces?trace={trace_id}", "Traces", None),
+        ("/", "Overview", None), ("/logs", "Logs", None), ("/knowledge", "Knowledge", None),
+        ("/simulate", "Simulate", None), ("/settings", "Settings", None),
+    ]
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        for n, (link, heading, selection) in enumerate(links):
+            with _serve(demo_copy, tmp_path) as base:
+                page = browser.new_page(viewport={"width": 1400, "height": 1000})
+                page.goto(base + link, wait_until="domcontentloaded")
+                page.get_by_role("heading", name=heading).first.wait_for(timeout=60_000)
+                page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=60_000)
+                page.wait_for_timeout(500)
+                page.screenshot(path=str(tmp_path / f"cold-{n}.png"))
+                exceptions = page.locator('[data-testid="stException"]')
+                assert exceptions.count() == 0, f"{link}: {exceptions.first.inner_text()}"
+                assert page.locator('[data-testid="stAlertContentError"]').count() == 0, link
+                assert _nav_titles(page) == titles, link
+                assert str(demo_copy) in page.locator('[data-testid="stSidebar"]').inner_text(), link  # app.py's sidebar
+                if selection is not None:
+                    read, text = selection
+                    assert text in read(page), link
+                if "?" in link:
+                    assert link.split("?", 1)[1] in page.url, link  # the selection stays in the URL
+                if "trace=" in link:
+                    assert page.get_by_label("…or a trace id").input_value() == trace_id
+                    assert "Critical path" in main_text(page), link
+                page.close()
+        browser.close()
+
+
 def test_the_analyst_journey_on_the_demo_workspace(demo_copy, tmp_path):
     """Overview → an incident (clicked in the table) → its timeline, fingerprints with source and
     suspect commits → RCA in one click → approve → export the signed bundle → verify it."""

@@ -412,7 +412,7 @@ def test_incident_list_keeps_the_selected_incident_when_new_ones_arrive(tmp_path
     monkeypatch.delenv("GROQ_API_KEY", raising=False)
     at = AppTest.from_file(APP, default_timeout=60).run()
     assert [m.value for m in at.metric][3] == "1"
-    at.switch_page("app_pages/incidents.py")
+    at.switch_page("pages/incidents.py")
     at.query_params["incident"] = first.id
     at.run()
     assert not at.exception, [e.value for e in at.exception]
@@ -427,7 +427,7 @@ def test_incident_list_keeps_the_selected_incident_when_new_ones_arrive(tmp_path
     assert at.session_state["inc_table"]["selection"]["rows"] == [1]  # the highlight moved with the incident
     assert first.id in at.query_params["incident"]
     assert any(h.value == first.title for h in at.subheader)
-    at.switch_page("app_pages/overview.py").run()
+    at.switch_page("pages/overview.py").run()
     assert [m.value for m in at.metric][3] == "2"
     assert len(at.dataframe[0].value) == 2
 

@@ -45,10 +45,10 @@ def test_sidebar_names_groq_when_a_key_is_set(app_env, monkeypatch):
 
 
 def test_logs_page_empty_then_filtered(app_env, tmp_path):
-    at = _run("app_pages/logs.py")
+    at = _run("pages/logs.py")
     assert any("No log records yet" in i.value for i in at.info)
     _seed(app_env, tmp_path)
-    at = _run("app_pages/logs.py")
+    at = _run("pages/logs.py")
     frame = at.dataframe[-1].value
     assert len(frame) == 30 and frame["message"].iloc[0] == "<b>request</b> 29"  # shown as text, newest first
     at.multiselect(key="f_levels").select("ERROR").run()
@@ -60,7 +60,7 @@ def test_logs_page_empty_then_filtered(app_env, tmp_path):
 
 
 def test_upload_reports_loaded_and_rejected_lines(app_env):
-    at = _run("app_pages/logs.py")
+    at = _run("pages/logs.py")
     content = b'{"ts": "2024-05-14T10:00:00Z", "msg": "ok"}\nthis line is broken\n{"ts": "2024-05-14T10:00:01Z", "msg": "ok 2"}\n'
     at.file_uploader(key="upload_files").set_value([("events.jsonl", content, "application/json")])
     at.button[0].click().run()
@@ -74,7 +74,7 @@ def test_upload_reports_loaded_and_rejected_lines(app_env):
 
 
 def test_upload_reads_naive_times_in_the_zone_given(app_env):
-    at = _run("app_pages/logs.py")
+    at = _run("pages/logs.py")
     content = b"2024-05-14 10:00:00 INFO [pay] local time\n2024-05-14T10:00:01Z INFO [pay] utc time\n"
     at.file_uploader(key="upload_files").set_value([("local.log", content, "text/plain")])
     at.text_input(key="upload_tz").input("+02:00")
@@ -88,7 +88,7 @@ def test_upload_reads_naive_times_in_the_zone_given(app_env):
 
 
 def test_upload_with_an_unknown_time_zone_says_so_and_loads_nothing(app_env):
-    at = _run("app_pages/logs.py")
+    at = _run("pages/logs.py")
     at.file_uploader(key="upload_files").set_value([("local.log", b"2024-05-14 10:00:00 INFO x\n", "text/plain")])
     at.text_input(key="upload_tz").input("Mars/Olympus")
     at.button[0].click().run()
@@ -99,7 +99,7 @@ def test_upload_with_an_unknown_time_zone_says_so_and_loads_nothing(app_env):
 
 
 def test_upload_of_an_unreadable_document_shows_cause_and_next_step(app_env):
-    at = _run("app_pages/logs.py")
+    at = _run("pages/logs.py")
     at.segmented_control(key="upload_kind").set_value("spans")
     at.file_uploader(key="upload_files").set_value([("trace.json", b'{"resourceSpans": [ {', "application/json")])
     at.button[0].click().run()

@@ -69,7 +69,7 @@ def test_every_page_renders_on_every_kind_of_workspace(workspace_kind):
         if incident and page in ("incidents", "traces", "rca"):
             at.query_params["incident"] = incident
         at.run()
-        at.switch_page(f"app_pages/{page}.py").run()
+        at.switch_page(f"pages/{page}.py").run()
         assert not at.exception, (kind, page, [e.value for e in at.exception])
         assert not at.error, (kind, page, [e.value for e in at.error])
         assert at.title and at.title[0].value, (kind, page)

@@ -27,7 +27,7 @@ def _page(query: dict[str, str] | None = None) -> AppTest:
     for k, v in (query or {}).items():
         at.query_params[k] = v
     at.run()
-    at.switch_page("app_pages/rca.py").run()
+    at.switch_page("pages/rca.py").run()
     assert not at.exception, [e.value for e in at.exception]
     return at
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
-from app_pages.common import OVERRIDES_KEY
+from pages.common import OVERRIDES_KEY
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 KEY = "gsk_" + "A1b2C3d4E5f6G7h8J9k0" * 2 + "wxyz"
@@ -14,7 +14,7 @@ KEY = "gsk_" + "A1b2C3d4E5f6G7h8J9k0" * 2 + "wxyz"
 
 def _page() -> AppTest:
     at = AppTest.from_file(APP, default_timeout=60).run()
-    at.switch_page("app_pages/settings.py").run()
+    at.switch_page("pages/settings.py").run()
     assert not at.exception, [e.value for e in at.exception]
     return at
 

@@ -16,7 +16,7 @@ from crashlens_core.config import Settings
 from crashlens_core.errors import CrashLensError
 from crashlens_core.knowledge.frames import FrameReport, analyze, split_prefixes
 from crashlens_core.knowledge.sources import list_repos
-from app_pages import common
+from pages import common
 
 __all__ = ["render_stack"]
 

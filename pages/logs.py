@@ -5,7 +5,9 @@ import streamlit as st
 from crashlens_core.errors import CrashLensError
 from crashlens_core.ingest import FORMAT_CHOICES, ingest_file, parse_map, save_upload
 from crashlens_core.signals.refresh import refresh_signals
-from app_pages import common
+from pages import common
+
+common.leave_legacy_multipage()  # a cold server may run this file directly: go through app.py
 
 PAGE_SIZE = 200
 
@@ -78,7 +80,7 @@ signals_done = st.session_state.get("last_signals")
 if signals_done:
     st.caption(signals_done["summary"])
     for inc_id, severity, title in signals_done["incidents"]:
-        st.page_link("app_pages/incidents.py", label=f"New incident ({severity}): {title}", icon=":material/crisis_alert:",
+        st.page_link("pages/incidents.py", label=f"New incident ({severity}): {title}", icon=":material/crisis_alert:",
                      query_params={"incident": inc_id})
 
 st.subheader("Browse")

@@ -6,12 +6,14 @@ Everything the report holds may come from logs or a model: it is shown as inert 
 
 import streamlit as st
 
-from app_pages import common
-from app_pages.bundle_view import render_export, render_verify
+from pages import common
+from pages.bundle_view import render_export, render_verify
 from crashlens_core.config import ENGINES
 from crashlens_core.errors import CrashLensError
 from crashlens_core.rca.ask import ask
 from crashlens_core.rca.engine import list_runs, load_run, run_rca
+
+common.leave_legacy_multipage()  # a cold server may run this file directly: go through app.py
 
 st.title("Root-cause analysis")
 ws = common.workspace()
