@@ -105,3 +105,20 @@ def test_upload_of_an_unreadable_document_shows_cause_and_next_step(app_env):
     assert "trace.json" in errors
     assert "not valid JSON" in errors
     assert "Next step" in errors
+
+
+def test_after_an_upload_browse_shows_the_new_batch_with_a_way_back_to_everything(app_env, tmp_path):
+    _seed(app_env, tmp_path)  # 30 older records, newer than the upload below
+    at = _run("logs")
+    assert "f_batch" not in [s.key for s in at.selectbox]  # before any upload: the whole workspace, no choice
+    content = b'{"ts": "2024-05-13T09:00:00Z", "level": "error", "msg": "fresh one"}\n' \
+              b'{"ts": "2024-05-13T09:00:01Z", "level": "info", "msg": "fresh two"}\n'
+    at.file_uploader(key="upload_files").set_value([("fresh.jsonl", content, "application/json")])
+    at.button[0].click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert list(at.dataframe[-1].value["message"]) == ["fresh two", "fresh one"]  # only the upload, newest first
+    assert "fresh.jsonl" in at.selectbox(key="f_batch").format_func(at.selectbox(key="f_batch").value)
+    assert any("2 matching records of fresh.jsonl" in c.value for c in at.caption)
+    at.selectbox(key="f_batch").select("all").run()  # back to the whole workspace
+    assert len(at.dataframe[-1].value) == 32
+    assert at.dataframe[-1].value["message"].iloc[0] == "<b>request</b> 29"
