@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from streamlit.testing.v1 import AppTest
 
+from crashlens_core.rca.engine import list_runs
 from crashlens_core.store import Workspace
 from tests.test_rca_fixtures import build_workspace  # a helpers module (no tests) owned by the RCA tests
 
@@ -32,6 +33,14 @@ def test_rca_page_runs_shows_cited_evidence_and_approves(app_env):
     texts = [t.value for t in at.text]
     assert any("payments" in t and "_charge" in t for t in texts), texts[:5]  # one line names both
     assert [m.value for m in at.metric][:1] == ["offline"]
+    claims = [e for e in at.expander if e.label.startswith("Evidence: ")]
+    assert claims
+    assert not any(c.children for c in claims)  # evidence is sent only when its claim is opened
+    with Workspace.open(app_env, read_only=True) as ws:
+        run_id = list_runs(ws, inc_id)[0]["id"]
+    for n in range(len(claims)):  # open every claim, as a person clicking each expander
+        at.session_state[f"rca_claim_{run_id}_{n}"] = True
+    at.run()
     code = " ".join(c.value for c in at.code)
     assert "KeyError" in code
     assert "[REDACTED:groq_key#1]" in code
