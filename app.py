@@ -12,8 +12,9 @@ import streamlit as st
 
 from crashlens_core.config import Settings
 from crashlens_core.errors import CrashLensError
-from app_pages import common
+from pages import common
 
+common.leave_legacy_multipage(from_page=False)  # a `pages/` folder sits beside this file: see common.py
 st.set_page_config(page_title="CrashLens", page_icon=":material/troubleshoot:", layout="wide")
 
 
@@ -31,14 +32,14 @@ def load_settings() -> Settings:
 
 pages = [
     # The default page is served at "/" (Streamlit ignores a url_path on it).
-    st.Page("app_pages/overview.py", title="Overview", icon=":material/dashboard:", default=True),
-    st.Page("app_pages/incidents.py", title="Incidents", icon=":material/crisis_alert:", url_path="incidents"),
-    st.Page("app_pages/traces.py", title="Traces", icon=":material/account_tree:", url_path="traces"),
-    st.Page("app_pages/rca.py", title="RCA", icon=":material/psychology:", url_path="rca"),
-    st.Page("app_pages/knowledge.py", title="Knowledge", icon=":material/menu_book:", url_path="knowledge"),
-    st.Page("app_pages/logs.py", title="Logs", icon=":material/article:", url_path="logs"),
-    st.Page("app_pages/simulate.py", title="Simulate", icon=":material/science:", url_path="simulate"),
-    st.Page("app_pages/settings.py", title="Settings", icon=":material/settings:", url_path="settings"),
+    st.Page("pages/overview.py", title="Overview", icon=":material/dashboard:", default=True),
+    st.Page("pages/incidents.py", title="Incidents", icon=":material/crisis_alert:", url_path="incidents"),
+    st.Page("pages/traces.py", title="Traces", icon=":material/account_tree:", url_path="traces"),
+    st.Page("pages/rca.py", title="RCA", icon=":material/psychology:", url_path="rca"),
+    st.Page("pages/knowledge.py", title="Knowledge", icon=":material/menu_book:", url_path="knowledge"),
+    st.Page("pages/logs.py", title="Logs", icon=":material/article:", url_path="logs"),
+    st.Page("pages/simulate.py", title="Simulate", icon=":material/science:", url_path="simulate"),
+    st.Page("pages/settings.py", title="Settings", icon=":material/settings:", url_path="settings"),
 ]
 nav = st.navigation(pages)
 

@@ -26,7 +26,7 @@ def ws(tmp_path):
 def app_env(tmp_path, monkeypatch):
     """CRASHLENS_HOME at a fresh folder for AppTest runs, with no LLM key inherited."""
     folder = tmp_path / "ws"
-    for key in ("GROQ_API_KEY", "CRASHLENS_ENGINE"):
+    for key in ("GROQ_API_KEY", "CRASHLENS_ENGINE", "CRASHLENS_SLACK_WEBHOOK_URL"):
         monkeypatch.delenv(key, raising=False)
     monkeypatch.setenv("CRASHLENS_HOME", str(folder))
     return folder

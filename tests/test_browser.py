@@ -8,83 +8,22 @@ a screenshot of each page under the test's tmp dir.
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
-from contextlib import contextmanager
-from pathlib import Path
-from typing import Iterator
 
 import pytest
 
 from crashlens_core.ingest import ingest_file
 from crashlens_core.store import Workspace
 
-ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+from .helpers import CHROMIUM, CHROMIUM_ARGS, need_chromium, serve
+
 PAGES = [("", "Overview"), ("incidents", "Incidents"), ("traces", "Traces"), ("rca", "Root-cause analysis"), ("knowledge", "Knowledge"), ("logs", "Logs"), ("simulate", "Simulate"), ("settings", "Settings")]
 
 pytestmark = pytest.mark.browser
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _need_chromium() -> None:
-    if not Path(CHROMIUM).exists():
-        if os.environ.get("CI"):
-            pytest.fail("chromium is not installed; `make test` installs it with apt-get")
-        pytest.skip("chromium is not installed (make test installs it)")
-
-
-@contextmanager
-def _serve(folder: Path, tmp_path: Path) -> Iterator[str]:
-    """`streamlit run app.py` on a free loopback port against ``folder``; yields the base URL."""
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("CRASHLENS_", "GROQ_"))}
-    env["CRASHLENS_HOME"] = str(folder)
-    log_path = tmp_path / f"streamlit-{port}.log"
-    log = open(log_path, "w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.port", str(port),
-         "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    try:
-        while True:
-            try:
-                with urllib.request.urlopen(base + "/_stcore/health", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail("streamlit did not start:\n" + log_path.read_text()[-3000:])
-            time.sleep(0.3)
-        yield base
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
-
-
 @pytest.fixture
 def running_app(tmp_path):
-    _need_chromium()
+    need_chromium()
     folder = tmp_path / "ws"
     seed = tmp_path / "seed.jsonl"
     seed.write_text("\n".join(json.dumps({"ts": f"2024-05-14T10:00:{i:02d}Z", "level": "error" if i % 4 == 0 else "info",
@@ -92,7 +31,7 @@ def running_app(tmp_path):
                               for i in range(40)) + "\n")
     with Workspace.open(folder) as ws:
         ingest_file(ws, "logs", str(seed))
-    with _serve(folder, tmp_path) as base:
+    with serve(folder, tmp_path) as base:
         yield base
 
 
@@ -128,10 +67,71 @@ def test_every_page_renders_in_chromium(running_app, tmp_path):
         browser.close()
 
 
+def _nav_titles(page) -> list[str]:
+    """The page titles in the sidebar navigation (each link's last line: the icon's ligature comes first)."""
+    return [link.inner_text().strip().splitlines()[-1].strip()
+            for link in page.locator('[data-testid="stSidebarNav"] a').all()]
+
+
+def test_a_cold_server_serves_every_deep_link_as_its_first_request(demo_copy, tmp_path):
+    """pages/ sits beside app.py, so Streamlit's first script run in a fresh server process takes
+    its legacy multipage path (common.leave_legacy_multipage). Each deep link is the very first
+    request of its own server: it must land on its page, with its selection, through app.py
+    (sidebar with the workspace, the app's eight pages and no file of pages/ listed on its own)."""
+    need_chromium()
+    from playwright.sync_api import sync_playwright
+
+    from crashlens_core.store import traces as tstore
+
+    with Workspace.open(demo_copy) as ws:
+        incident = next(i for i in ws.list_incidents() if i.title == "TypeError in checkout")
+        trace_id = tstore.worst_traces(ws, limit=1)[0]["trace_id"]
+    titles = ["Overview", "Incidents", "Traces", "RCA", "Knowledge", "Logs", "Simulate", "Settings"]
+    def main_text(page) -> str:
+        return page.locator('[data-testid="stMain"]').inner_text()
+
+    def picked_incident(page) -> str:  # the incident picker's input shows the chosen incident's label
+        return page.get_by_role("combobox", name="Incident").input_value()
+
+    links = [  # (first request, heading it shows, (what to read, the text only the right selection shows) or None)
+        (f"/incidents?incident={incident.id}", incident.title, (main_text, str(incident.id))),
+        (f"/rca?incident={incident.id}", "Root-cause analysis", (picked_incident, incident.title)),
+        (f"/traces?incident={incident.id}", "Traces", (picked_incident, incident.title)),
+        (f"/traces?trace={trace_id}", "Traces", None),
+        ("/", "Overview", None), ("/logs", "Logs", None), ("/knowledge", "Knowledge", None),
+        ("/simulate", "Simulate", None), ("/settings", "Settings", None),
+    ]
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        for n, (link, heading, selection) in enumerate(links):
+            with serve(demo_copy, tmp_path) as base:
+                page = browser.new_page(viewport={"width": 1400, "height": 1000})
+                page.goto(base + link, wait_until="domcontentloaded")
+                page.get_by_role("heading", name=heading).first.wait_for(timeout=60_000)
+                page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=60_000)
+                page.wait_for_timeout(500)
+                page.screenshot(path=str(tmp_path / f"cold-{n}.png"))
+                exceptions = page.locator('[data-testid="stException"]')
+                assert exceptions.count() == 0, f"{link}: {exceptions.first.inner_text()}"
+                assert page.locator('[data-testid="stAlertContentError"]').count() == 0, link
+                assert _nav_titles(page) == titles, link
+                assert str(demo_copy) in page.locator('[data-testid="stSidebar"]').inner_text(), link  # app.py's sidebar
+                if selection is not None:
+                    read, text = selection
+                    assert text in read(page), link
+                if "?" in link:
+                    assert link.split("?", 1)[1] in page.url, link  # the selection stays in the URL
+                if "trace=" in link:
+                    assert page.get_by_label("…or a trace id").input_value() == trace_id
+                    assert "Critical path" in main_text(page), link
+                page.close()
+        browser.close()
+
+
 def test_the_analyst_journey_on_the_demo_workspace(demo_copy, tmp_path):
     """Overview → an incident (clicked in the table) → its timeline, fingerprints with source and
     suspect commits → RCA in one click → approve → export the signed bundle → verify it."""
-    _need_chromium()
+    need_chromium()
     from playwright.sync_api import expect, sync_playwright
 
     folder = demo_copy
@@ -149,7 +149,7 @@ def test_the_analyst_journey_on_the_demo_workspace(demo_copy, tmp_path):
         assert exceptions.count() == 0, f"{what}: {exceptions.first.inner_text()}"
         assert page.locator('[data-testid="stAlertContentError"]').count() == 0, what
 
-    with _serve(folder, tmp_path) as base, sync_playwright() as pw:
+    with serve(folder, tmp_path) as base, sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         page = browser.new_page(viewport={"width": 1400, "height": 2200}, accept_downloads=True)
         page.goto(base + "/", wait_until="domcontentloaded")
@@ -206,4 +206,5 @@ def test_the_analyst_journey_on_the_demo_workspace(demo_copy, tmp_path):
         browser.close()
     with Workspace.open(folder) as ws:
         inc = ws.get_incident(incidents[row].id)
-        assert inc.status == "approved" and inc.approved_by == "alice"
+        assert inc.status == "approved"
+        assert inc.approved_by == "alice"

@@ -77,7 +77,7 @@ def test_cli_usage_errors_exit_2(tmp_path):
 def _export_app(folder: str, incident_id: str) -> None:
     from pathlib import Path
 
-    from app_pages import bundle_view
+    from pages import bundle_view
     from crashlens_core.config import Settings
     from crashlens_core.store import Workspace
 
@@ -88,7 +88,7 @@ def _export_app(folder: str, incident_id: str) -> None:
 def _verify_app(folder: str) -> None:
     from pathlib import Path
 
-    from app_pages import bundle_view
+    from pages import bundle_view
     from crashlens_core.config import Settings
     from crashlens_core.store import Workspace
 

@@ -71,7 +71,7 @@ def test_simulate_cli_lists_and_writes_ground_truth(tmp_path):
 def test_simulate_page_runs_and_ingests_a_scenario(tmp_path, monkeypatch):
     monkeypatch.setenv("CRASHLENS_HOME", str(tmp_path / "ws"))
     at = AppTest.from_file(APP, default_timeout=120).run()
-    at.switch_page("app_pages/simulate.py").run()
+    at.switch_page("pages/simulate.py").run()
     at.selectbox(key="sim_scenario").set_value("bad-canary-deploy").run()
     at.button(key="sim_run").click().run()
     assert not at.exception, [e.value for e in at.exception]

@@ -412,7 +412,7 @@ def test_incident_list_keeps_the_selected_incident_when_new_ones_arrive(tmp_path
     monkeypatch.delenv("GROQ_API_KEY", raising=False)
     at = AppTest.from_file(APP, default_timeout=60).run()
     assert [m.value for m in at.metric][3] == "1"
-    at.switch_page("app_pages/incidents.py")
+    at.switch_page("pages/incidents.py")
     at.query_params["incident"] = first.id
     at.run()
     assert not at.exception, [e.value for e in at.exception]
@@ -427,7 +427,7 @@ def test_incident_list_keeps_the_selected_incident_when_new_ones_arrive(tmp_path
     assert at.session_state["inc_table"]["selection"]["rows"] == [1]  # the highlight moved with the incident
     assert first.id in at.query_params["incident"]
     assert any(h.value == first.title for h in at.subheader)
-    at.switch_page("app_pages/overview.py").run()
+    at.switch_page("pages/overview.py").run()
     assert [m.value for m in at.metric][3] == "2"
     assert len(at.dataframe[0].value) == 2
 
@@ -437,15 +437,15 @@ def test_new_incidents_appear_in_the_browser_without_a_reload(tmp_path):
     """The fragments' timed reruns (not a full run, which AppTest always does) open their own workspace."""
     from playwright.sync_api import expect, sync_playwright
 
-    from .test_browser import CHROMIUM, CHROMIUM_ARGS, _need_chromium, _serve
+    from .helpers import CHROMIUM, CHROMIUM_ARGS, need_chromium, serve
 
-    _need_chromium()
+    need_chromium()
     log = tmp_path / "app.jsonl"
     _quiet_then_burst(log, "ConnectionError", 1800)
     f = Follower([str(log)], _settings(tmp_path, lock_timeout_s=10))
     f.poll()
     first = f.flush().new_incidents[0]
-    with _serve(tmp_path / "ws", tmp_path) as base, sync_playwright() as pw:
+    with serve(tmp_path / "ws", tmp_path) as base, sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         overview, incidents = (browser.new_page(viewport={"width": 1400, "height": 1400}) for _ in range(2))
         overview.goto(base + "/", wait_until="domcontentloaded")
@@ -480,11 +480,11 @@ def test_an_empty_overview_shows_data_as_soon_as_it_arrives(tmp_path):
     """Someone starts `crashlens ingest logs --follow` after opening the app: no reload needed."""
     from playwright.sync_api import expect, sync_playwright
 
-    from .test_browser import CHROMIUM, CHROMIUM_ARGS, _need_chromium, _serve
+    from .helpers import CHROMIUM, CHROMIUM_ARGS, need_chromium, serve
 
-    _need_chromium()
+    need_chromium()
     log = tmp_path / "app.jsonl"
-    with _serve(tmp_path / "ws", tmp_path) as base, sync_playwright() as pw:
+    with serve(tmp_path / "ws", tmp_path) as base, sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         page = browser.new_page(viewport={"width": 1400, "height": 1400})
         page.goto(base + "/", wait_until="domcontentloaded")

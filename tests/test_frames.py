@@ -267,7 +267,7 @@ def _stack_page():
     import os
     from datetime import datetime
 
-    from app_pages import frames_view
+    from pages import frames_view
     from crashlens_core.config import Settings
     from crashlens_core.store import Workspace
 

@@ -163,7 +163,7 @@ def test_knowledge_page_lists_sources_and_searches_inertly(indexed, monkeypatch)
         monkeypatch.delenv(key, raising=False)
     monkeypatch.setenv("CRASHLENS_HOME", str(folder))
     at = AppTest.from_file(APP, default_timeout=120).run()
-    at.switch_page("app_pages/knowledge.py").run()
+    at.switch_page("pages/knowledge.py").run()
     assert not at.exception, [e.value for e in at.exception]
     table = at.dataframe[0].value
     assert {"inv", "runbook-inv.pdf", "logs"} <= set(table["name"])

@@ -182,7 +182,7 @@ def test_cli_kpi_json_and_text(seeded):
 
 
 def _panel(folder: str) -> None:
-    from app_pages.kpi_view import render_kpis
+    from pages.kpi_view import render_kpis
     from crashlens_core.config import Settings
     from crashlens_core.store import Workspace
 

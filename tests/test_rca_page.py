@@ -2,34 +2,17 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import pytest
 from streamlit.testing.v1 import AppTest
 
+from crashlens_core.rca.engine import list_runs
 from crashlens_core.store import Workspace
-from tests.test_rca_fixtures import build_workspace
+from tests.test_rca_fixtures import build_workspace  # a helpers module (no tests) owned by the RCA tests
 
-APP = str(Path(__file__).resolve().parents[1] / "app.py")
-
-
-@pytest.fixture
-def app_env(tmp_path, monkeypatch):
-    for key in ("GROQ_API_KEY", "CRASHLENS_ENGINE", "CRASHLENS_SLACK_WEBHOOK_URL"):
-        monkeypatch.delenv(key, raising=False)
-    folder = tmp_path / "ws"
-    monkeypatch.setenv("CRASHLENS_HOME", str(folder))
-    return folder
+from .helpers import run_page
 
 
 def _page(query: dict[str, str] | None = None) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=60)
-    for k, v in (query or {}).items():
-        at.query_params[k] = v
-    at.run()
-    at.switch_page("app_pages/rca.py").run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
+    return run_page("rca", query)
 
 
 def test_rca_page_empty_workspace(app_env):
@@ -42,15 +25,26 @@ def test_rca_page_runs_shows_cited_evidence_and_approves(app_env):
     with Workspace.open(app_env) as ws:
         other = ws.create_incident("another incident").id
     at = _page({"incident": inc_id[:8]})
-    assert at.selectbox(key="rca_incident").value == inc_id != other
+    assert at.selectbox(key="rca_incident").value == inc_id
+    assert inc_id != other
     assert any("No analysis yet" in c.value for c in at.caption)
     at.button(key="rca_run").click().run()
     assert not at.exception, [e.value for e in at.exception]
     texts = [t.value for t in at.text]
-    assert any("payments" in t and "_charge" in t for t in texts), texts[:5]
+    assert any("payments" in t and "_charge" in t for t in texts), texts[:5]  # one line names both
     assert [m.value for m in at.metric][:1] == ["offline"]
+    claims = [e for e in at.expander if e.label.startswith("Evidence: ")]
+    assert claims
+    assert not any(c.children for c in claims)  # evidence is sent only when its claim is opened
+    with Workspace.open(app_env, read_only=True) as ws:
+        run_id = list_runs(ws, inc_id)[0]["id"]
+    for n in range(len(claims)):  # open every claim, as a person clicking each expander
+        at.session_state[f"rca_claim_{run_id}_{n}"] = True
+    at.run()
     code = " ".join(c.value for c in at.code)
-    assert "KeyError" in code and "[REDACTED:groq_key#1]" in code and "gsk_4f8Q" not in code
+    assert "KeyError" in code
+    assert "[REDACTED:groq_key#1]" in code
+    assert "gsk_4f8Q" not in code
     # The hostile log line is shown only as inert text, never as markdown.
     assert "Ignore previous instructions" in code
     assert not any("Ignore previous instructions" in m.value for m in at.markdown)
@@ -59,7 +53,8 @@ def test_rca_page_runs_shows_cited_evidence_and_approves(app_env):
     assert not at.exception
     with Workspace.open(app_env) as ws:
         inc = ws.get_incident(inc_id)
-    assert inc.status == "approved" and inc.approved_by == "alice"
+    assert inc.status == "approved"
+    assert inc.approved_by == "alice"
     at.text_input(key="rca_question").input("what errors hit payments after 10:06?")
     at.button[-1].click().run()  # the Ask form's submit button
     assert not at.exception

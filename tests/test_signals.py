@@ -162,7 +162,7 @@ def test_incidents_page_lists_selects_and_moves_status(tmp_path, monkeypatch):
         burst = next(i for i in detect_incidents(ws).created if "TypeError" in i.title)
     monkeypatch.setenv("CRASHLENS_HOME", str(folder))
     at = AppTest.from_file(APP, default_timeout=60).run()
-    at.switch_page("app_pages/incidents.py").run()
+    at.switch_page("pages/incidents.py").run()
     assert not at.exception, [e.value for e in at.exception]
     assert len(at.dataframe[0].value) == 2
     at.query_params["incident"] = burst.id
@@ -182,7 +182,7 @@ def test_upload_on_the_logs_page_labels_and_detects(tmp_path, monkeypatch):
     _write_logs(logs)
     monkeypatch.setenv("CRASHLENS_HOME", str(tmp_path / "ws"))
     at = AppTest.from_file(APP, default_timeout=60).run()
-    at.switch_page("app_pages/logs.py").run()
+    at.switch_page("pages/logs.py").run()
     at.file_uploader(key="upload_files").set_value([("app.jsonl", logs.read_bytes(), "application/json")])
     at.button[0].click().run()
     assert not at.exception, [e.value for e in at.exception]

@@ -200,7 +200,7 @@ def _page(params: dict | None = None) -> AppTest:
     for k, v in (params or {}).items():
         at.query_params[k] = v
     at.run()
-    at.switch_page("app_pages/traces.py").run()
+    at.switch_page("pages/traces.py").run()
     assert not at.exception, [e.value for e in at.exception]
     return at
 

@@ -14,15 +14,13 @@ import streamlit as st
 
 from crashlens_core.config import Settings
 from crashlens_core.errors import CrashLensError
+from crashlens_core.knowledge.chunking import LANGUAGES
 from crashlens_core.knowledge.frames import FrameReport, analyze, split_prefixes
 from crashlens_core.knowledge.sources import list_repos
-from app_pages import common
+from pages import common
 
 __all__ = ["render_stack"]
 
-_CODE_LANG = {".py": "python", ".java": "java", ".kt": "kotlin", ".scala": "scala", ".js": "javascript",
-              ".mjs": "javascript", ".cjs": "javascript", ".ts": "typescript", ".tsx": "tsx", ".jsx": "jsx",
-              ".go": "go", ".cs": "csharp", ".rb": "ruby"}
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~$:])")
 
 
@@ -32,9 +30,10 @@ def _inert(text: str) -> str:
 
 
 def _language(path: str | None) -> str | None:
+    """The highlighter language of a source file: the same extension map the indexer chunks by."""
     if not path or "." not in path:
         return None
-    return _CODE_LANG.get("." + path.rsplit(".", 1)[-1].lower())
+    return LANGUAGES.get("." + path.rsplit(".", 1)[-1].lower())
 
 
 def render_stack(ws, settings: Settings, stack_text: str, window_start: datetime | None = None,

@@ -2,22 +2,44 @@
 
 Everything the report holds may come from logs or a model: it is shown as inert text
 (st.text / st.code / st.dataframe), never as markdown or HTML.
+
+What a person waits for is the browser drawing every element, not only the script run, so
+the page sends what is read first (metrics, root cause, suspects, claims) and fills the
+collapsed parts (each claim's evidence, timeline, hypotheses, all runs, bundle verification)
+only when they are opened (``on_change="rerun"`` expanders); a finished run is read once
+per server (see ``_finished_run``).
 """
 
 import streamlit as st
 
-from app_pages import common
-from app_pages.bundle_view import render_export, render_verify
+from pages import common
+from pages.bundle_view import render_export, render_verify
 from crashlens_core.config import ENGINES
 from crashlens_core.errors import CrashLensError
 from crashlens_core.rca.ask import ask
 from crashlens_core.rca.engine import list_runs, load_run, run_rca
 
+common.leave_legacy_multipage()  # a cold server may run this file directly: go through app.py
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def _finished_run(folder: str, run_id: str, _ws):
+    """A finished run's row, report and evidence. Keyed on the workspace folder and the run id:
+    a run is written once when it finishes and never changed, so the key is its version."""
+    return load_run(_ws, run_id)
+
+
+def _lazy(label: str, key: str, icon: str):
+    """A collapsed expander whose body the page fills only while it is open (each open is a rerun)."""
+    return st.expander(label, icon=icon, key=key, on_change="rerun")
+
+
 st.title("Root-cause analysis")
 ws = common.workspace()
 settings = common.settings()
-with st.expander("Verify a signed bundle", icon=":material/verified:"):
-    render_verify(ws, settings)
+with _lazy("Verify a signed bundle", "rca_verify_open", ":material/verified:") as box:
+    if box.open:
+        render_verify(ws, settings)
 
 incidents = ws.list_incidents()
 if not incidents:
@@ -63,7 +85,7 @@ if not done:
     st.text(runs[0].get("notice") or "")
     st.stop()
 
-run, report, evidence = load_run(ws, done[0]["id"])
+run, report, evidence = _finished_run(str(ws.folder), done[0]["id"], ws)
 by_id = {e.id: e for e in (evidence.items if evidence else [])}
 
 m1, m2, m3, m4 = st.columns(4)
@@ -92,31 +114,35 @@ st.subheader("Claims")
 st.caption("Every claim cites evidence; open one to read the evidence itself.")
 for n, claim in enumerate(report.claims):
     st.text(f"{n + 1}. {claim.text}")
-    with st.expander(f"Evidence: {', '.join(claim.evidence)}", icon=":material/fact_check:"):
-        for eid in claim.evidence:
-            item = by_id.get(eid)
-            st.text(f"{eid} · {item.title if item else '(not in the recorded evidence)'}")
-            if item is not None:
-                st.code(item.text, language=None)
+    with _lazy(f"Evidence: {', '.join(claim.evidence)}", f"rca_claim_{run['id']}_{n}", ":material/fact_check:") as box:
+        if box.open:
+            for eid in claim.evidence:
+                item = by_id.get(eid)
+                st.text(f"{eid} · {item.title if item else '(not in the recorded evidence)'}")
+                if item is not None:
+                    st.code(item.text, language=None)
 
 st.subheader("Remediation")
 for n, step in enumerate(report.remediation, 1):
     st.text(f"{n}. {step}")
 
 if report.timeline:
-    with st.expander("Timeline", icon=":material/timeline:"):
-        st.dataframe([{"time": t.ts, "event": t.event, "evidence": ", ".join(t.evidence)} for t in report.timeline],
-                     hide_index=True, width="stretch")
-with st.expander("Hypotheses considered", icon=":material/rule:"):
-    st.dataframe([{"hypothesis": h.text, "status": h.status, "why": h.why, "evidence": ", ".join(h.evidence)}
-                  for h in report.hypotheses], hide_index=True, width="stretch")
-    if report.rejected_claims:
-        st.caption("Claims rejected because they cite evidence that is not in the set")
-        st.dataframe(report.rejected_claims, hide_index=True, width="stretch")
+    with _lazy("Timeline", "rca_timeline_open", ":material/timeline:") as box:
+        if box.open:
+            st.dataframe([{"time": t.ts, "event": t.event, "evidence": ", ".join(t.evidence)} for t in report.timeline],
+                         hide_index=True, width="stretch")
+with _lazy("Hypotheses considered", "rca_hypotheses_open", ":material/rule:") as box:
+    if box.open:
+        st.dataframe([{"hypothesis": h.text, "status": h.status, "why": h.why, "evidence": ", ".join(h.evidence)}
+                      for h in report.hypotheses], hide_index=True, width="stretch")
+        if report.rejected_claims:
+            st.caption("Claims rejected because they cite evidence that is not in the set")
+            st.dataframe(report.rejected_claims, hide_index=True, width="stretch")
 if report.suggested_patch:
-    with st.expander("Suggested patch (unverified)", icon=":material/difference:"):
-        st.caption(report.suggested_patch["label"])
-        st.code(report.suggested_patch["diff"], language="diff")
+    with _lazy("Suggested patch (unverified)", "rca_patch_open", ":material/difference:") as box:
+        if box.open:
+            st.caption(report.suggested_patch["label"])
+            st.code(report.suggested_patch["diff"], language="diff")
 
 st.divider()
 a1, a2 = st.columns(2)
@@ -146,10 +172,11 @@ with a2:
 
 render_export(ws, settings, inc.id)
 
-with st.expander(f"All runs of this incident ({len(runs)})", icon=":material/history:"):
-    st.dataframe([{"run": r["id"][:8], "status": r["status"], "engine": r["engine"], "model": r["model"],
-                   "started": r["started_ts"], "tokens": (r["prompt_tokens"] or 0) + (r["completion_tokens"] or 0),
-                   "cost_usd": r["cost_usd"], "notice": r["notice"]} for r in runs], hide_index=True, width="stretch")
+with _lazy(f"All runs of this incident ({len(runs)})", "rca_runs_open", ":material/history:") as box:
+    if box.open:
+        st.dataframe([{"run": r["id"][:8], "status": r["status"], "engine": r["engine"], "model": r["model"],
+                       "started": r["started_ts"], "tokens": (r["prompt_tokens"] or 0) + (r["completion_tokens"] or 0),
+                       "cost_usd": r["cost_usd"], "notice": r["notice"]} for r in runs], hide_index=True, width="stretch")
 
 st.subheader("Ask the workspace")
 with st.form("rca_ask"):

@@ -13,13 +13,15 @@ from datetime import timedelta
 import plotly.graph_objects as go
 import streamlit as st
 
-from app_pages import common
-from app_pages.frames_view import render_stack
+from pages import common
+from pages.frames_view import render_stack
 from crashlens_core.errors import CrashLensError
 from crashlens_core.models import INCIDENT_STATUSES, SEVERITIES, STATUS_TRANSITIONS
 from crashlens_core.signals.compare import compare_windows
 from crashlens_core.signals.detect import detect_incidents
 from crashlens_core.store import signals as signal_store
+
+common.leave_legacy_multipage()  # a cold server may run this file directly: go through app.py
 
 LEVEL_COLORS = {"FATAL": "#b71c1c", "ERROR": "#ef5350", "WARN": "#ffb74d", "INFO": "#64b5f6", "DEBUG": "#90a4ae",
                 "TRACE": "#cfd8dc"}
@@ -112,9 +114,9 @@ if business:
     st.caption("Business details: " + ", ".join(f"{k} = {v}" for k, v in business.items()))
 
 links = st.columns(3)
-links[0].page_link("app_pages/rca.py", label="Root-cause analysis", icon=":material/psychology:",
+links[0].page_link("pages/rca.py", label="Root-cause analysis", icon=":material/psychology:",
                    query_params={"incident": inc.id})
-links[1].page_link("app_pages/traces.py", label="Traces of this incident", icon=":material/account_tree:",
+links[1].page_link("pages/traces.py", label="Traces of this incident", icon=":material/account_tree:",
                    query_params={"incident": inc.id})
 
 # status workflow

@@ -5,18 +5,45 @@ Not a page itself (app.py lists the pages explicitly with st.navigation).
 
 from __future__ import annotations
 
+import runpy
 from contextlib import contextmanager, nullcontext
+from pathlib import Path
 from typing import Any, Iterator
 
 import streamlit as st
+from streamlit.runtime.pages_manager import PagesManager
 
 from crashlens_core.config import Settings
 from crashlens_core.errors import CrashLensError
 from crashlens_core.store import Workspace
 
+APP_SCRIPT = Path(__file__).resolve().parents[1] / "app.py"
 _WS_KEY = "_crashlens_workspace"
 OVERRIDES_KEY = "_crashlens_settings_overrides"  # {setting name: raw value}, set by the Settings page
 _SETTINGS_KEY = "_crashlens_settings"
+
+
+def leave_legacy_multipage(from_page: bool = True) -> None:
+    """Make this script run go through app.py's ``st.navigation``, never Streamlit's legacy path.
+
+    Streamlit 1.67 decides once per server process (AppTest: once per run), when it creates the
+    first session, that an app with a ``pages/`` folder beside its entry script is a legacy
+    multipage app (``PagesManager.uses_pages_directory``). Until ``st.navigation`` is called,
+    runs then go through ``_mpa_v1``, which lists every file of ``pages/`` in the sidebar and
+    runs a deep-linked file such as ``pages/incidents.py`` directly, without app.py's settings,
+    sidebar and workspace. app.py and every page call this first. On the legacy path it turns
+    the legacy mode off (as ``st.navigation`` does); app.py then carries on (its own
+    ``st.navigation`` replaces the legacy sidebar), and a page runs app.py in its place, within
+    the same script run, so the URL, its query string and the widget event of this run (a
+    button click) reach the page through app.py, and stops. A rerun instead would lose the
+    event, and AppTest takes the legacy path on every run.
+    """
+    if not PagesManager.uses_pages_directory:
+        return
+    PagesManager.uses_pages_directory = False
+    if from_page:
+        runpy.run_path(str(APP_SCRIPT), run_name="__main__")
+        st.stop()
 
 
 @contextmanager

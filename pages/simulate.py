@@ -7,7 +7,9 @@ import streamlit as st
 from crashlens_core.errors import CrashLensError
 from crashlens_core.simulate import list_scenarios, run_scenario
 from crashlens_core.simulate.demo import ingest_simulation, load_simulation
-from app_pages import common
+from pages import common
+
+common.leave_legacy_multipage()  # a cold server may run this file directly: go through app.py
 
 st.title("Simulate")
 st.caption("Runs the sample shop service under load with one injected fault, for real: the logs, spans and "

@@ -12,11 +12,13 @@ from pathlib import Path
 
 import streamlit as st
 
-from app_pages import common
+from pages import common
 from crashlens_core.config import ENGINES, Settings
 from crashlens_core.errors import CrashLensError
 from crashlens_core.knowledge.sources import list_sources
 from crashlens_core.redact import PII_TYPES
+
+common.leave_legacy_multipage()  # a cold server may run this file directly: go through app.py
 
 st.title("Settings")
 ws = common.workspace()

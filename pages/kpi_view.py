@@ -12,7 +12,7 @@ from typing import Any
 import streamlit as st
 
 from crashlens_core.config import Settings
-from app_pages import common
+from pages import common
 from crashlens_core.errors import CrashLensError
 from crashlens_core.kpi import compute_kpis, human_duration
 

@@ -17,7 +17,9 @@ from crashlens_core.signals.suspects import default_baseline, rank_suspect_servi
 from crashlens_core.signals.tracecompare import compare_trace
 from crashlens_core.signals.traces import summarize_trace
 from crashlens_core.store import traces as tstore
-from app_pages import common
+from pages import common
+
+common.leave_legacy_multipage()  # a cold server may run this file directly: go through app.py
 
 st.title("Traces")
 ws = common.workspace()

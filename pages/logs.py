@@ -5,7 +5,9 @@ import streamlit as st
 from crashlens_core.errors import CrashLensError
 from crashlens_core.ingest import FORMAT_CHOICES, ingest_file, parse_map, save_upload
 from crashlens_core.signals.refresh import refresh_signals
-from app_pages import common
+from pages import common
+
+common.leave_legacy_multipage()  # a cold server may run this file directly: go through app.py
 
 PAGE_SIZE = 200
 
@@ -60,6 +62,12 @@ with st.expander("Upload logs, spans or metrics", icon=":material/upload:", expa
                     common.show_error(exc)
             bar.progress(1.0, text="done")
             st.session_state["last_reports"] = [r.to_json() for r in reports]
+            if kind == "logs":
+                # Browse opens on what was just uploaded (a re-uploaded file: the batch that already holds it)
+                st.session_state["browse_batches"] = (str(ws.folder), {r.batch_id: r.path for r in reports
+                                                                     if r.batch_id is not None and (r.loaded or r.skipped)})
+                for key in ("f_batch", "f_page"):  # the new upload's default choice, from its first page
+                    st.session_state.pop(key, None)
 
 for rep in st.session_state.get("last_reports", []):
     if rep["skipped"]:
@@ -78,7 +86,7 @@ signals_done = st.session_state.get("last_signals")
 if signals_done:
     st.caption(signals_done["summary"])
     for inc_id, severity, title in signals_done["incidents"]:
-        st.page_link("app_pages/incidents.py", label=f"New incident ({severity}): {title}", icon=":material/crisis_alert:",
+        st.page_link("pages/incidents.py", label=f"New incident ({severity}): {title}", icon=":material/crisis_alert:",
                      query_params={"incident": inc_id})
 
 st.subheader("Browse")
@@ -87,15 +95,26 @@ if facets["total"] == 0:
     st.info("No log records yet. Upload files above, or run `crashlens demo`.", icon=":material/lightbulb:")
     st.stop()
 
+where, uploaded = st.session_state.get("browse_batches") or ("", {})
+if where != str(ws.folder):  # batch ids of another workspace (switched on the Settings page) mean nothing here
+    uploaded = {}
+batch_id = None
+if uploaded:
+    everything = "All records of the workspace"
+    choices = {**{b: f"Just uploaded: {name} (batch {b})" for b, name in uploaded.items()}, "all": everything}
+    shown = st.selectbox("Showing", list(choices), format_func=choices.get, key="f_batch",
+                         help=f"Pick '{everything}' to browse everything again")
+    batch_id = None if shown == "all" else shown
 f1, f2, f3 = st.columns([1, 2, 2])
 levels = f1.multiselect("Level", [lvl for lvl, _ in facets["levels"]], key="f_levels")
 services = f2.multiselect("Service", [svc for svc, _ in facets["services"]], key="f_services")
 text = f3.text_input("Message contains", key="f_text")
-frame, total = ws.query_logs(levels=levels, services=services, text=text, limit=PAGE_SIZE,
+frame, total = ws.query_logs(levels=levels, services=services, text=text, batch_id=batch_id, limit=PAGE_SIZE,
                              offset=PAGE_SIZE * (st.session_state.get("f_page", 1) - 1))
 pages = max(1, -(-total // PAGE_SIZE))
 c1, c2 = st.columns([4, 1])
-c1.caption(f"{total:,} matching records · newest first · {PAGE_SIZE} per page")
+c1.caption(f"{total:,} matching records" + (f" of {uploaded[batch_id]}" if batch_id is not None else "")
+           + f" · newest first · {PAGE_SIZE} per page")
 c2.number_input("Page", min_value=1, max_value=pages, step=1, key="f_page", label_visibility="collapsed")
 # st.dataframe renders cell text as text: log content is never interpreted as HTML or Markdown.
 st.dataframe(

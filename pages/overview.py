@@ -3,8 +3,10 @@
 
 import streamlit as st
 
-from app_pages import common
-from app_pages.kpi_view import render_kpis
+from pages import common
+from pages.kpi_view import render_kpis
+
+common.leave_legacy_multipage()  # a cold server may run this file directly: go through app.py
 
 st.title("Overview")
 ws = common.workspace()
@@ -34,7 +36,7 @@ if not any(counts[k] for k in ("logs", "spans", "metrics")):
         except CrashLensError as exc:
             common.show_error(exc)
     with c2:
-        st.page_link("app_pages/logs.py", label="Upload your data", icon=":material/upload:")
+        st.page_link("pages/logs.py", label="Upload your data", icon=":material/upload:")
 
     @st.fragment(run_every=common.settings().live_refresh_s or None)
     def wait_for_data() -> None:
@@ -56,7 +58,7 @@ else:
             st.rerun()
         if incidents:
             st.subheader("Recent incidents")
-            st.page_link("app_pages/incidents.py", label="Open the incidents", icon=":material/crisis_alert:")
+            st.page_link("pages/incidents.py", label="Open the incidents", icon=":material/crisis_alert:")
             st.dataframe(
                 [{"id": i.id[:8], "title": i.title, "status": i.status, "severity": i.severity, "services": ", ".join(i.services),
                   "window start (UTC)": i.window_start, "source": i.source} for i in incidents],

@@ -10,7 +10,9 @@ from crashlens_core.knowledge import service, sources
 from crashlens_core.knowledge.acquire import ARCHIVE_SUFFIXES
 from crashlens_core.knowledge.chunking import LANGUAGES
 from crashlens_core.knowledge.index import literal_words
-from app_pages import common
+from pages import common
+
+common.leave_legacy_multipage()  # a cold server may run this file directly: go through app.py
 
 st.title("Knowledge")
 st.caption("Code repositories, PDF runbooks and log templates, searchable together: paste an error, find the code "

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from app_pages import common
+from pages import common
 from crashlens_core.bundle import export_bundle, load_public_key, verify_bundle, workspace_public_key
 from crashlens_core.config import Settings
 from crashlens_core.errors import CrashLensError
