@@ -27,11 +27,19 @@ with st.expander("Upload logs, spans or metrics", icon=":material/upload:", expa
         tz = c4.text_input("Time zone", value=common.settings().log_tz, key="upload_tz",
                            help="Zone of timestamps written without an offset, e.g. Europe/Paris or +08:00; "
                                 "timestamps with Z or an offset are exact whatever this says")
+        pattern = st.text_input(
+            "Line pattern (logs, optional)", key="upload_pattern",
+            placeholder="%{TIMESTAMP_ISO8601:ts} %{LOGLEVEL:level} %{GREEDYDATA:message}",
+            help="Your own line format when no built-in one fits: a regular expression with named groups (ts, level, "
+                 "service, host, message, trace_id, span_id; others become attributes) or Grok as in Logstash. Lines "
+                 "that do not match join the record before them (stack traces).")
         submitted = st.form_submit_button("Ingest", type="primary", icon=":material/input:")
     if submitted:
         kind = kind or "logs"
         if not files:
             st.warning("Choose at least one file first.")
+        elif pattern.strip() and kind != "logs":
+            st.error("A line pattern reads log lines only: clear it to upload spans or metrics.")
         elif fmt != "auto" and fmt not in FORMAT_CHOICES[kind]:
             st.error(f"{fmt} is not a {kind} format. Use one of: auto, {', '.join(FORMAT_CHOICES[kind])}.")
         else:
@@ -44,7 +52,7 @@ with st.expander("Upload logs, spans or metrics", icon=":material/upload:", expa
                     path = save_upload(ws, up.name, up.getvalue())
                     report = ingest_file(
                         ws, kind, str(path), fmt, mapping, defaults={"service": service} if service else None,
-                        settings=settings, display_name=up.name,
+                        settings=settings, display_name=up.name, pattern=pattern.strip() or None,
                         progress=lambda f, msg, i=i: bar.progress(min((i + f) / len(files), 1.0), text=msg[:120]),
                     )
                     reports.append(report)
@@ -81,6 +89,8 @@ for rep in st.session_state.get("last_reports", []):
             st.dataframe(rep["errors"], hide_index=True, column_config={"line": "Line", "reason": "Reason"})
     if rep.get("note"):
         st.caption(rep["note"])
+    for warning in rep.get("warnings") or []:
+        st.text(warning)  # plain text: it quotes a line of the file
 
 signals_done = st.session_state.get("last_signals")
 if signals_done:

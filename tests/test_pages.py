@@ -122,3 +122,28 @@ def test_after_an_upload_browse_shows_the_new_batch_with_a_way_back_to_everythin
     at.selectbox(key="f_batch").select("all").run()  # back to the whole workspace
     assert len(at.dataframe[-1].value) == 32
     assert at.dataframe[-1].value["message"].iloc[0] == "<b>request</b> 29"
+
+
+def test_upload_with_a_line_pattern_reads_the_users_format(app_env):
+    at = _run("logs")
+    content = b"web-1|2024-05-14 10:00:00|E|disk full on /var\nweb-2|2024-05-14 10:00:01|I|**ok**\n"
+    at.file_uploader(key="upload_files").set_value([("custom.log", content, "text/plain")])
+    at.text_input(key="upload_pattern").input(r"(?P<host>[^|]+)\|(?P<ts>[^|]+)\|(?P<level>\w)\|(?P<message>.*)")
+    at.button[0].click().run()
+    assert not at.exception
+    assert any("custom.log" in s.value and "(pattern): 2 loaded" in s.value for s in at.success)
+    with Workspace.open(app_env, read_only=True) as ws:
+        got = ws.con.execute("SELECT host, level, message FROM logs ORDER BY source_line").fetchall()
+    assert got == [("web-1", "ERROR", "disk full on /var"), ("web-2", "INFO", "**ok**")]
+
+
+def test_upload_with_a_bad_line_pattern_says_why_and_stores_nothing(app_env):
+    at = _run("logs")
+    at.file_uploader(key="upload_files").set_value([("custom.log", b"a|b\n", "text/plain")])
+    at.text_input(key="upload_pattern").input("%{NOSUCH:ts}")
+    at.button[0].click().run()
+    assert not at.exception
+    errors = " ".join(e.value for e in at.error)
+    assert "unknown Grok pattern %{NOSUCH}" in errors
+    with Workspace.open(app_env, read_only=True) as ws:
+        assert ws.counts()["logs"] == 0
