@@ -59,11 +59,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         print(signals.summary())
         for inc in (signals.detection.created if signals.detection else []):
             print(f"  new incident {inc.id[:8]} {inc.severity} {inc.title}")
-    if failed:
-        sys.stderr.write(f"crashlens: {len(failed)} of {len(reports)} files could not be ingested: "
-                         + "; ".join(f"{r.path}: {r.errors[0].reason}" for r in failed) + "\n")
-        return EXIT_USER_ERROR
-    return 0
+    return _exit_code(failed, len(reports))
 
 
 def cmd_ingest_changes(args: argparse.Namespace) -> int:
@@ -88,11 +84,7 @@ def cmd_ingest_changes(args: argparse.Namespace) -> int:
                 print(f"  {r.path}:{e.line}: {e.reason}")
             if r.note and not r.skipped:
                 print(f"  note: {r.note}")
-    if failed:
-        sys.stderr.write(f"crashlens: {len(failed)} of {len(reports)} files could not be ingested: "
-                         + "; ".join(f"{r.path}: {r.errors[0].reason}" for r in failed) + "\n")
-        return EXIT_USER_ERROR
-    return 0
+    return _exit_code(failed, len(reports))
 
 
 def cmd_follow(args: argparse.Namespace) -> int:
@@ -180,3 +172,12 @@ def register(sub, common):
     p.add_argument("--service", help="service for events that name none (with --format git: the service the repository builds)")
     p.add_argument("--max-commits", type=int, default=2000, metavar="N", help="with --format git: newest N commits (default 2000)")
     p.set_defaults(func=cmd_ingest_changes)
+
+
+def _exit_code(failed: list, total: int) -> int:
+    """0, or 2 with one line naming each file that could not be ingested at all."""
+    if not failed:
+        return 0
+    sys.stderr.write(f"crashlens: {len(failed)} of {total} files could not be ingested: "
+                     + "; ".join(f"{r.path}: {r.errors[0].reason}" for r in failed) + "\n")
+    return EXIT_USER_ERROR

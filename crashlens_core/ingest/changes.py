@@ -32,6 +32,7 @@ from ..models import IngestError, IngestReport
 from ..store import Workspace
 from ..store import changes as sql
 from .normalize import parse_ts
+from .records import parse_field_map
 from .source import Source
 
 __all__ = ["CHANGE_KINDS", "CHANGE_FIELDS", "CHANGE_FORMATS", "GitReader", "parse_change_map", "normalize_change",
@@ -81,18 +82,7 @@ def parse_change_map(items: Sequence[str] | None) -> dict[str, str]:
     >>> parse_change_map(["deploy_time=ts", "svc=service"])
     {'ts': 'deploy_time', 'service': 'svc'}
     """
-    out: dict[str, str] = {}
-    for item in items or []:
-        if "=" not in item:
-            raise InputError(f"--map {item!r} is not COLUMN=FIELD", hint="e.g. --map deployed=ts")
-        left, right = (s.strip() for s in item.split("=", 1))
-        if right in CHANGE_FIELDS:
-            out[right] = left
-        elif left in CHANGE_FIELDS:
-            out[left] = right
-        else:
-            raise InputError(f"--map {item!r}: neither side is a change field", hint=f"fields: {', '.join(CHANGE_FIELDS)}")
-    return out
+    return parse_field_map(items, CHANGE_FIELDS, "deployed=ts")
 
 
 def _kind(value: Any, record: dict[str, Any]) -> str:

@@ -24,6 +24,7 @@ from ..models import IngestError, IngestReport
 from ..store import Workspace
 from .lines import LineStream, arrow_lines, read_ahead
 from .normalize import json_default, naive_times_in
+from .records import parse_field_map
 from .source import Source
 
 __all__ = ["KINDS", "FORMAT_CHOICES", "MAP_FIELDS", "ingest_file", "ingest_files", "formats_for", "parse_map", "save_upload",
@@ -60,19 +61,7 @@ def parse_map(items: Sequence[str] | None) -> dict[str, str]:
     >>> parse_map(["TraceID=trace_id", "pod:PodName=service"])
     {'trace_id': 'TraceID', 'service': 'pod:PodName'}
     """
-    out: dict[str, str] = {}
-    for item in items or []:
-        if "=" not in item:
-            raise InputError(f"--map {item!r} is not COLUMN=FIELD", hint="e.g. --map TraceID=trace_id")
-        left, right = (s.strip() for s in item.split("=", 1))
-        if right in MAP_FIELDS:
-            out[right] = left
-        elif left in MAP_FIELDS:
-            out[left] = right
-        else:
-            raise InputError(f"--map {item!r}: neither side is a field CrashLens knows",
-                             hint=f"fields: {', '.join(sorted(MAP_FIELDS))}")
-    return out
+    return parse_field_map(items, MAP_FIELDS, "TraceID=trace_id")
 
 
 def save_upload(ws: Workspace, name: str, content: bytes) -> Path:

@@ -22,6 +22,7 @@ from .source import Source
 __all__ = [
     "MALFORMED", "as_list", "as_object", "guarded_walk", "json_records", "json_keys_in", "otlp_value",
     "otlp_attributes", "otlp_resources", "ns_to_dt", "us_to_dt", "to_int", "sniff_delimiter", "csv_table", "resolve_mapping",
+    "parse_field_map",
 ]
 
 _EPOCH = datetime(1970, 1, 1)
@@ -184,6 +185,29 @@ def csv_table(source: Source) -> tuple[list[str], Iterator[tuple[int, list[str] 
                 yield start, cells
 
     return header, records()
+
+
+def parse_field_map(items: Any, fields: Any, example: str) -> dict[str, str]:
+    """``--map col=field`` → {field: column}; ``field=col`` is accepted too when unambiguous.
+
+    ``fields`` are the names the mapping may fill; ``example`` is shown in the hint.
+
+    >>> parse_field_map(["deploy_time=ts", "svc=service"], ("ts", "service"), "deployed=ts")
+    {'ts': 'deploy_time', 'service': 'svc'}
+    """
+    out: dict[str, str] = {}
+    for item in items or []:
+        if "=" not in item:
+            raise InputError(f"--map {item!r} is not COLUMN=FIELD", hint=f"e.g. --map {example}")
+        left, right = (s.strip() for s in item.split("=", 1))
+        if right in fields:
+            out[right] = left
+        elif left in fields:
+            out[left] = right
+        else:
+            raise InputError(f"--map {item!r}: neither side is a field CrashLens knows here",
+                             hint=f"fields: {', '.join(sorted(fields))}")
+    return out
 
 
 def resolve_mapping(header: list[str], mapping: dict[str, str] | None, fields: tuple[str, ...],
