@@ -123,6 +123,8 @@ def test_a_cold_server_serves_every_deep_link_as_its_first_request(demo_copy, tm
                     assert link.split("?", 1)[1] in page.url, link  # the selection stays in the URL
                 if "trace=" in link:
                     assert page.get_by_label("…or a trace id").input_value() == trace_id
+                    # the trace's summary is drawn after the pickers: wait for it (it fails if it never comes)
+                    page.get_by_text("Critical path").first.wait_for(timeout=60_000)
                     assert "Critical path" in main_text(page), link
                 page.close()
         browser.close()
