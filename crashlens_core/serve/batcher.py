@@ -1,0 +1,215 @@
+"""The batch writer: one thread that moves spooled requests into the workspace, a batch at a time.
+
+DuckDB lets one process write a workspace file and the app and the CLI open it for every
+action, so the workspace is opened for each round of batches and closed right after it, as
+``live.follow`` does: between rounds the app and ``crashlens`` work as usual. A round that finds
+the workspace busy leaves the requests in the spool and tries again shortly.
+
+Requests that arrive while a round is being written wait for the next one, so under load the
+batches grow by themselves; ``max_batch_bytes`` bounds one batch. Each request can be waited on
+(:meth:`Batcher.expect`) to answer its client with what ingest made of its items.
+
+>>> # b = Batcher(settings, spool, lock); b.start(); fut = b.expect(rid); spool.put(rid, ...); b.wake()
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..config import Settings
+from ..errors import CrashLensError, WorkspaceInUse
+from ..store import Workspace
+from .otlp import SIGNALS
+from .spool import RequestResult, Spool, SpoolBatch, ingest_batch
+
+__all__ = ["Batcher", "BatcherStats", "wait_idle"]
+
+log = logging.getLogger("crashlens.serve")
+
+
+@dataclass
+class BatcherStats:
+    """Counters since start, for /healthz and the benchmark."""
+
+    rounds: int = 0
+    batches: int = 0
+    requests: int = 0
+    loaded: int = 0
+    rejected: int = 0
+    busy_retries: int = 0
+    set_aside: int = 0
+    last_error: str = ""
+    new_incidents: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"rounds": self.rounds, "batches": self.batches, "requests": self.requests, "loaded": self.loaded,
+                "rejected": self.rejected, "busy_retries": self.busy_retries, "set_aside": self.set_aside,
+                "last_error": self.last_error, "new_incidents": self.new_incidents[-20:]}
+
+
+class Batcher:
+    """Drain ``spool`` into ``settings.workspace``; ``workspace_lock`` is held while the workspace is open.
+
+    The server's REST handlers take the same lock, so within the process one connection at a
+    time holds the file (DuckDB refuses a second one); other processes see it free between rounds.
+    """
+
+    def __init__(self, settings: Settings, spool: Spool, workspace_lock: threading.Lock, *,
+                 max_batch_bytes: int = 32 << 20, busy_retry_s: float = 0.5, detect: bool = True) -> None:
+        self.settings = settings
+        self.spool = spool
+        self.lock = workspace_lock
+        self.max_batch_bytes = max_batch_bytes
+        self.busy_retry_s = busy_retry_s
+        self.detect = detect
+        self.stats = BatcherStats()
+        self._waiters: dict[str, Future] = {}
+        self._waiters_lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._leftover = spool.recover()  # batches a crash left: written before anything new
+        self.pending_requests = len(spool.pending())
+        self.pending_bytes = sum(i.size for i in spool.pending())
+
+    # ------------------------------------------------------------ callers
+    def expect(self, request_id: str) -> Future:
+        """A future for the result of a request about to be spooled (register before ``put``)."""
+        fut: Future = Future()
+        with self._waiters_lock:
+            self._waiters[request_id] = fut
+        return fut
+
+    def forget(self, request_id: str) -> None:
+        with self._waiters_lock:
+            self._waiters.pop(request_id, None)
+
+    def accepted(self, size: int) -> None:
+        with self._waiters_lock:
+            self.pending_requests += 1
+            self.pending_bytes += size
+        self._wake.set()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    # ------------------------------------------------------------ the thread
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="crashlens-batcher", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Finish the round in flight (and the requests already spooled), then stop."""
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def _run(self) -> None:
+        while True:
+            stopping = self._stop.is_set()
+            try:
+                busy = self.run_round()
+            except Exception as exc:  # a bug must not end the thread: the spool keeps the data
+                log.exception("batch round failed")
+                self.stats.last_error = f"{type(exc).__name__}: {exc}"
+                busy = True
+            if stopping:  # one last round was written; if the workspace was busy, the spool waits for the next start
+                return
+            self._wake.wait(self.busy_retry_s if busy else 1.0)
+            self._wake.clear()
+
+    def run_round(self) -> bool:
+        """Write every waiting request in batches; True when the workspace was busy (try again later)."""
+        work: list[SpoolBatch] = list(self._leftover)
+        groups = {s: self._groups(s) for s in SIGNALS}
+        if not work and not any(groups.values()):
+            return False
+        with self.lock:
+            try:
+                ws = Workspace.open(self.settings.workspace, lock_timeout=self.settings.lock_timeout_s)
+            except WorkspaceInUse as exc:
+                self.stats.busy_retries += 1
+                self.stats.last_error = exc.one_line()
+                return True
+            with ws:
+                self.stats.rounds += 1
+                labels_due = False
+                for batch in work:
+                    labels_due |= self._write(ws, batch)
+                    self._leftover.remove(batch)
+                for signal, items_groups in groups.items():
+                    for items in items_groups:
+                        batch = self.spool.make_batch(signal, items)
+                        with self._waiters_lock:
+                            self.pending_requests -= len(items)
+                            self.pending_bytes -= sum(i.size for i in items)
+                        labels_due |= self._write(ws, batch)
+                if labels_due:
+                    from ..signals.refresh import refresh_signals
+
+                    try:
+                        signals = refresh_signals(ws, self.settings, detect=self.detect)
+                        if signals.detection is not None:
+                            self.stats.new_incidents += [i.id for i in signals.detection.created]
+                    except CrashLensError as exc:  # the records are committed; labelling catches up next time
+                        self.stats.last_error = exc.one_line()
+        return False
+
+    def _groups(self, signal: str) -> list[list[Any]]:
+        groups: list[list[Any]] = []
+        size = 0
+        for item in self.spool.pending(signal):
+            if not groups or size + item.size > self.max_batch_bytes:
+                groups.append([])
+                size = 0
+            groups[-1].append(item)
+            size += item.size
+        return groups
+
+    def _write(self, ws: Workspace, batch: SpoolBatch) -> bool:
+        """Ingest one batch; answer its waiting requests; True when logs or spans were added."""
+        try:
+            report, results = ingest_batch(ws, batch, self.settings)
+        except CrashLensError as exc:
+            # Refused whole (cannot happen for documents the receiver decoded): kept, said, not retried forever.
+            self.spool.set_aside(batch, exc.one_line())
+            self.stats.set_aside += 1
+            self.stats.last_error = exc.one_line()
+            results = [RequestResult(rid, batch.signal, items=n, rejected=n, errors=[exc.one_line()])
+                       for rid, n in zip(batch.requests, batch.items)]
+            self._answer(results)
+            return False
+        self.spool.done(batch)
+        self.stats.batches += 1
+        self.stats.requests += len(batch.requests)
+        self.stats.loaded += report.loaded
+        self.stats.rejected += report.rejected
+        self._answer(results)
+        return report.loaded > 0 and batch.signal in ("logs", "traces")
+
+    def _answer(self, results: list[RequestResult]) -> None:
+        with self._waiters_lock:
+            futures = [(self._waiters.pop(r.request_id, None), r) for r in results]
+        for fut, result in futures:
+            if fut is not None and not fut.done():
+                fut.set_result(result)
+
+    def idle(self) -> bool:
+        """Nothing waits in the spool (for tests and the benchmark: everything accepted is written)."""
+        return not self._leftover and self.pending_requests <= 0 and not self.spool.pending()
+
+
+def wait_idle(batcher: Batcher, timeout: float) -> bool:
+    """Wait until everything spooled is written (True), or ``timeout`` seconds (False)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if batcher.idle():
+            return True
+        time.sleep(0.02)
+    return batcher.idle()
