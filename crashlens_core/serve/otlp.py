@@ -25,7 +25,7 @@ from typing import Any
 
 from ..errors import InputError
 
-__all__ = ["SIGNALS", "TOP_KEYS", "KIND_OF", "BodyTooLarge", "decode_body", "encode_response", "count_items", "is_json"]
+__all__ = ["SIGNALS", "TOP_KEYS", "KIND_OF", "BodyTooLarge", "decode_body", "encode_response", "count_items", "is_json", "request_class"]
 
 # The OTLP signal of a path (/v1/logs …) → the top-level key of its export request and the ingest kind.
 SIGNALS = ("logs", "traces", "metrics")
@@ -81,7 +81,7 @@ def _hex_ids(value: Any) -> Any:
     return value
 
 
-def _request_class(signal: str) -> Any:
+def request_class(signal: str) -> Any:
     # imported here: protobuf and the generated classes load only when a protobuf body arrives
     if signal == "logs":
         from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest as cls
@@ -125,7 +125,7 @@ def decode_body(signal: str, body: bytes, content_type: str | None, content_enco
     from google.protobuf.json_format import MessageToDict
     from google.protobuf.message import DecodeError
 
-    message = _request_class(signal)()
+    message = request_class(signal)()
     try:
         message.ParseFromString(raw)
     except (DecodeError, ValueError) as exc:
