@@ -24,7 +24,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import Depends, FastAPI, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
@@ -253,7 +253,7 @@ def create_app(settings: Settings, options: ServeOptions) -> FastAPI:
                       "pending_bytes": max(b.pending_bytes, 0), "writer": b.stats.to_json()})
 
     @app.get("/incidents", tags=["incidents"], summary="incidents, newest first (as `crashlens incidents list --json`)")
-    def list_incidents(status: str | None = None, limit: int = 500) -> Response:
+    def list_incidents(status: str | None = None, limit: int = Query(500, ge=1, le=5000)) -> Response:
         return _json(with_workspace(lambda ws: [i.to_json() for i in ws.list_incidents(status=status, limit=limit)],
                                     read_only=True))
 

@@ -30,6 +30,7 @@ from .spool import RequestResult, Spool, SpoolBatch, ingest_batch
 __all__ = ["Batcher", "BatcherStats", "wait_idle"]
 
 log = logging.getLogger("crashlens.serve")
+_MAX_TRIES = 3
 
 
 @dataclass
@@ -73,6 +74,7 @@ class Batcher:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._failures: dict[str, int] = {}
         self._leftover = spool.recover()  # batches a crash left: written before anything new
         self.pending_requests = len(spool.pending())
         self.pending_bytes = sum(i.size for i in spool.pending())
@@ -141,15 +143,15 @@ class Batcher:
                 self.stats.rounds += 1
                 labels_due = False
                 for batch in work:
-                    labels_due |= self._write(ws, batch)
                     self._leftover.remove(batch)
+                    labels_due |= self._write_or_keep(ws, batch)
                 for signal, items_groups in groups.items():
                     for items in items_groups:
                         batch = self.spool.make_batch(signal, items)
                         with self._waiters_lock:
                             self.pending_requests -= len(items)
                             self.pending_bytes -= sum(i.size for i in items)
-                        labels_due |= self._write(ws, batch)
+                        labels_due |= self._write_or_keep(ws, batch)
                 if labels_due:
                     from ..signals.refresh import refresh_signals
 
@@ -171,6 +173,26 @@ class Batcher:
             groups[-1].append(item)
             size += item.size
         return groups
+
+    def _write_or_keep(self, ws: Workspace, batch: SpoolBatch) -> bool:
+        """``_write``, but a batch that hits a bug stays on disk and is tried again next round.
+
+        Three failures in a row set it aside under ``spool/failed/`` (kept, not retried forever):
+        the cause is a bug to report, and the requests after it must not wait behind it.
+        """
+        try:
+            return self._write(ws, batch)
+        except Exception as exc:
+            failures = self._failures.get(batch.id, 0) + 1
+            self._failures[batch.id] = failures
+            self.stats.last_error = f"{type(exc).__name__}: {exc}"
+            log.exception("batch %s failed (%d of %d tries)", batch.id, failures, _MAX_TRIES)
+            if failures >= _MAX_TRIES:
+                self.spool.set_aside(batch, self.stats.last_error)
+                self.stats.set_aside += 1
+            else:
+                self._leftover.append(batch)
+            return False
 
     def _write(self, ws: Workspace, batch: SpoolBatch) -> bool:
         """Ingest one batch; answer its waiting requests; True when logs or spans were added."""

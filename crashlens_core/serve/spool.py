@@ -19,6 +19,7 @@ recognised by ingest's content digest and adds nothing; request files go into ne
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import json
 import os
@@ -211,14 +212,7 @@ def _per_request(batch: SpoolBatch, report: IngestReport) -> list[RequestResult]
                for rid, n in zip(batch.requests, batch.items)]
     if not results:
         return results
-    starts = batch.offsets
-
-    def owner(index: int) -> int:
-        pos = 0
-        for k, start in enumerate(starts):
-            if start <= index:
-                pos = k
-        return pos
+    starts = batch.offsets  # strictly increasing: every spooled request holds at least one resource
 
     for err in report.errors:
         m = _RESOURCE_AT.search(err.reason)
@@ -226,7 +220,7 @@ def _per_request(batch: SpoolBatch, report: IngestReport) -> list[RequestResult]
             for r in results:
                 r.errors.append(err.reason)
             continue
-        k = owner(int(m.group(2)))
+        k = max(bisect.bisect_right(starts, int(m.group(2))) - 1, 0)
         local = int(m.group(2)) - starts[k]
         results[k].errors.append(err.reason[:m.start(2)] + str(local) + err.reason[m.end(2):])
         results[k].rejected += 1
