@@ -109,6 +109,24 @@ def test_the_generated_token_file_is_private_and_reused(tmp_path):
         workspace_token(tmp_path)
 
 
+def test_start_up_mistakes_are_one_line_user_errors(tmp_path):
+    import socket
+    import subprocess
+    import sys
+
+    def run(*args):
+        return subprocess.run([sys.executable, "-m", "crashlens_core", "serve", "--workspace", str(tmp_path / "ws"), *args],
+                              capture_output=True, text=True, timeout=120)
+
+    short = run("--token", "abc", "--port", "0")
+    assert short.returncode == 2 and "too short" in short.stderr and len(short.stderr.strip().splitlines()) == 1
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        busy = run("--port", str(taken.getsockname()[1]))
+    assert busy.returncode == 2 and "cannot listen on 127.0.0.1" in busy.stderr and "--port" in busy.stderr
+
+
 # ---------------------------------------------------------------- OTLP JSON answered per item
 
 def test_json_logs_are_ingested_and_rejects_answered_per_item(server):

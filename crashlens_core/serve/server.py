@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import socket
 import stat
 from pathlib import Path
 from typing import Callable
@@ -52,6 +53,17 @@ def workspace_token(folder: str | Path) -> tuple[str, Path, bool]:
     return token, path, True
 
 
+def _check_listenable(host: str, port: int) -> None:
+    """Say plainly when the address cannot be listened on (uvicorn would log it and exit 1)."""
+    try:
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+        with socket.create_server((host, port), family=family):
+            pass
+    except OSError as exc:
+        raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}",
+                          hint="another server may use that port: choose another with --port") from None
+
+
 def serve(settings: Settings, *, host: str = "127.0.0.1", port: int = 8600, token: str | None = None,
           say: Callable[[str], None] = print, log_level: str = "info", **options: object) -> None:
     """Run the server until it is stopped; what was acknowledged and not yet written is in the spool."""
@@ -62,6 +74,7 @@ def serve(settings: Settings, *, host: str = "127.0.0.1", port: int = 8600, toke
                           "`python -c 'import secrets; print(secrets.token_urlsafe(32))'`")
     if not 0 <= port <= 65535:
         raise ConfigError(f"--port {port} is not a TCP port", hint="e.g. --port 8600")
+    _check_listenable(host, port)
     # Opened once for writing: creates or upgrades the workspace before the first request needs it.
     with Workspace.open(settings.workspace, lock_timeout=settings.lock_timeout_s):
         pass
