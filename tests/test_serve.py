@@ -11,6 +11,7 @@ import gzip
 import json
 import os
 import stat
+import time
 from datetime import datetime
 
 import httpx
@@ -138,6 +139,12 @@ def test_json_logs_are_ingested_and_rejects_answered_per_item(server):
     assert part["errorMessage"] == "logRecord 2 of resourceLogs[0].scopeLogs[0]: missing or bad timeUnixNano"
     rows = [m for m in log_messages_while_serving(server) if m[0] == "payments"]
     assert rows == [("payments", "payment failed for order"), ("payments", "order placed")]
+    deadline = time.monotonic() + 30  # templates follow the write, as after `crashlens ingest`
+    while server.health()["signals_due"] and time.monotonic() < deadline:
+        time.sleep(0.1)
+    with Workspace.open(server.workspace, read_only=True) as ws:
+        unlabelled = ws.con.execute("SELECT count(*) FROM logs WHERE template_id IS NULL").fetchone()[0]
+    assert unlabelled == 0
 
 
 def log_messages_while_serving(server) -> list[tuple[str, str]]:

@@ -250,7 +250,8 @@ def create_app(settings: Settings, options: ServeOptions) -> FastAPI:
     def healthz() -> Response:
         b = state.batcher
         return _json({"status": "ok", "pending_requests": max(b.pending_requests, 0),
-                      "pending_bytes": max(b.pending_bytes, 0), "writer": b.stats.to_json()})
+                      "pending_bytes": max(b.pending_bytes, 0), "signals_due": b.signals_due,
+                      "writer": b.stats.to_json()})
 
     @app.get("/incidents", tags=["incidents"], summary="incidents, newest first (as `crashlens incidents list --json`)")
     def list_incidents(status: str | None = None, limit: int = Query(500, ge=1, le=5000)) -> Response:

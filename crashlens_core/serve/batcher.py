@@ -61,13 +61,17 @@ class Batcher:
     """
 
     def __init__(self, settings: Settings, spool: Spool, workspace_lock: threading.Lock, *,
-                 max_batch_bytes: int = 32 << 20, busy_retry_s: float = 0.5, detect: bool = True) -> None:
+                 max_batch_bytes: int = 32 << 20, busy_retry_s: float = 0.5, detect: bool = True,
+                 signals_every_s: float = 2.0) -> None:
         self.settings = settings
         self.spool = spool
         self.lock = workspace_lock
         self.max_batch_bytes = max_batch_bytes
         self.busy_retry_s = busy_retry_s
         self.detect = detect
+        self.signals_every_s = signals_every_s
+        self._labels_due = False
+        self._last_signals = time.monotonic()
         self.stats = BatcherStats()
         self._waiters: dict[str, Future] = {}
         self._waiters_lock = threading.Lock()
@@ -130,7 +134,7 @@ class Batcher:
         """Write every waiting request in batches; True when the workspace was busy (try again later)."""
         work: list[SpoolBatch] = list(self._leftover)
         groups = {s: self._groups(s) for s in SIGNALS}
-        if not work and not any(groups.values()):
+        if not work and not any(groups.values()) and not self._labels_due:
             return False
         with self.lock:
             try:
@@ -141,7 +145,7 @@ class Batcher:
                 return True
             with ws:
                 self.stats.rounds += 1
-                labels_due = False
+                labels_due = self._labels_due
                 for batch in work:
                     self._leftover.remove(batch)
                     labels_due |= self._write_or_keep(ws, batch)
@@ -152,9 +156,15 @@ class Batcher:
                             self.pending_requests -= len(items)
                             self.pending_bytes -= sum(i.size for i in items)
                         labels_due |= self._write_or_keep(ws, batch)
-                if labels_due:
+                # Labelling is work per distinct template, cheaper in bulk: while more requests
+                # wait, they are written first, for at most signals_every_s seconds of staleness.
+                self._labels_due = labels_due
+                backlog = bool(self.spool.pending())
+                if labels_due and (not backlog or time.monotonic() - self._last_signals >= self.signals_every_s):
                     from ..signals.refresh import refresh_signals
 
+                    self._labels_due = False
+                    self._last_signals = time.monotonic()
                     try:
                         signals = refresh_signals(ws, self.settings, detect=self.detect)
                         if signals.detection is not None:
@@ -221,6 +231,11 @@ class Batcher:
         for fut, result in futures:
             if fut is not None and not fut.done():
                 fut.set_result(result)
+
+    @property
+    def signals_due(self) -> bool:
+        """Records were written whose templates and incidents are not refreshed yet (soon: a backlog goes first)."""
+        return self._labels_due
 
     def idle(self) -> bool:
         """Nothing waits in the spool (for tests and the benchmark: everything accepted is written)."""
