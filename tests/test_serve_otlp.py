@@ -171,3 +171,20 @@ def test_a_protobuf_push_lands_as_the_same_rows_as_the_json_file(signal, server,
     assert report.rejected == 0 and report.loaded >= 2
     pushed = _rows(server.workspace, KIND[signal])
     assert pushed == _rows(filed, KIND[signal]) and len(pushed) == report.loaded
+
+
+def test_a_protobuf_request_hears_its_rejects_in_the_protobuf_response(server):
+    from google.protobuf.json_format import ParseDict
+    from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceResponse
+
+    from crashlens_core.serve.otlp import request_class
+
+    doc = json.loads(json.dumps(DOCS["logs"]))
+    doc["resourceLogs"][0]["scopeLogs"][0]["logRecords"].append({"body": {"stringValue": "when?"}})
+    message = ParseDict(_hex_to_b64(doc), request_class("logs")())
+    r = httpx.post(f"{server.url}/v1/logs", content=message.SerializeToString(),
+                   headers={**server.auth, "Content-Type": "application/x-protobuf"})
+    assert r.status_code == 200
+    answer = ExportLogsServiceResponse.FromString(r.content)
+    assert answer.partial_success.rejected_log_records == 1
+    assert answer.partial_success.error_message == "logRecord 2 of resourceLogs[0].scopeLogs[0]: missing or bad timeUnixNano"
