@@ -267,3 +267,46 @@ def test_openapi_lists_the_routes(server):
     assert {"/v1/logs", "/v1/traces", "/v1/metrics", "/incidents", "/incidents/{incident_id}",
             "/incidents/{incident_id}/status", "/rca/{incident_id}"} <= set(spec["paths"])
     assert httpx.get(server.url + "/docs").status_code == 200
+
+
+def test_the_cli_and_app_keep_the_workspace_under_sustained_load(tmp_path):
+    """While a client posts without pause, another process opens the workspace again and again."""
+    import subprocess
+    import sys
+    import threading
+
+    folder = tmp_path / "ws"
+    srv = start_server(folder)
+    stop = threading.Event()
+    sent = []
+
+    def flood() -> None:
+        with httpx.Client(headers=srv.auth, timeout=60) as client:
+            i = 0
+            while not stop.is_set():
+                r = client.post(srv.url + "/v1/logs", json=otlp_logs([f"load {i}.{k}" for k in range(200)], start=T0 + i))
+                sent.append(r.status_code)
+                i += 1
+
+    threads = [threading.Thread(target=flood) for _ in range(3)]
+    for t in threads:
+        t.start()
+    try:
+        time.sleep(1.0)
+        code = ("import sys, time\n"
+                "from crashlens_core.store import Workspace\n"
+                f"for _ in range(5):\n"
+                f"    with Workspace.open({str(folder)!r}, read_only=True, lock_timeout=3.0) as ws:\n"
+                "        ws.list_incidents()\n"
+                "    time.sleep(0.2)\n"
+                "print('ok')\n")
+        reader = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(60)
+        srv.stop()
+    assert reader.returncode == 0 and reader.stdout.strip() == "ok", reader.stderr[-1500:]
+    assert len(sent) >= 3 and set(sent) <= {200, 202}
+    with Workspace.open(folder, read_only=True) as ws:
+        assert ws.con.execute("SELECT count(*) FROM logs").fetchone()[0] == 200 * len(sent)

@@ -2,8 +2,10 @@
 
 DuckDB lets one process write a workspace file and the app and the CLI open it for every
 action, so the workspace is opened for each round of batches and closed right after it, as
-``live.follow`` does: between rounds the app and ``crashlens`` work as usual. A round that finds
-the workspace busy leaves the requests in the spool and tries again shortly.
+``live.follow`` does: between rounds the app and ``crashlens`` work as usual. Under sustained
+load a round holds the workspace at most ``hold_s`` seconds (writing what keeps arriving), then
+lets go for ``yield_s`` seconds, so another process's open gets in. A round that finds the
+workspace busy leaves the requests in the spool and tries again shortly.
 
 Requests that arrive while a round is being written wait for the next one, so under load the
 batches grow by themselves; ``max_batch_bytes`` bounds one batch. Each request can be waited on
@@ -62,7 +64,7 @@ class Batcher:
 
     def __init__(self, settings: Settings, spool: Spool, workspace_lock: threading.Lock, *,
                  max_batch_bytes: int = 32 << 20, busy_retry_s: float = 0.5, detect: bool = True,
-                 signals_every_s: float = 2.0) -> None:
+                 signals_every_s: float = 2.0, hold_s: float = 2.0, yield_s: float = 0.8) -> None:
         self.settings = settings
         self.spool = spool
         self.lock = workspace_lock
@@ -70,6 +72,10 @@ class Batcher:
         self.busy_retry_s = busy_retry_s
         self.detect = detect
         self.signals_every_s = signals_every_s
+        self.hold_s = hold_s
+        self.yield_s = yield_s
+        self._closed_at = float("-inf")
+        self._run_start = 0.0
         self._labels_due = False
         self._last_signals = time.monotonic()
         self.stats = BatcherStats()
@@ -120,58 +126,94 @@ class Batcher:
         while True:
             stopping = self._stop.is_set()
             try:
-                busy = self.run_round()
+                state = self.run_round()
             except Exception as exc:  # a bug must not end the thread: the spool keeps the data
                 log.exception("batch round failed")
                 self.stats.last_error = f"{type(exc).__name__}: {exc}"
-                busy = True
+                state = "busy"
             if stopping:  # one last round was written; if the workspace was busy, the spool waits for the next start
                 return
-            self._wake.wait(self.busy_retry_s if busy else 1.0)
+            if state == "backlog":
+                continue  # run_round pauses first if the workspace was held long enough
+            self._wake.wait(self.busy_retry_s if state == "busy" else 1.0)
             self._wake.clear()
 
-    def run_round(self) -> bool:
-        """Write every waiting request in batches; True when the workspace was busy (try again later)."""
-        work: list[SpoolBatch] = list(self._leftover)
-        groups = {s: self._groups(s) for s in SIGNALS}
-        if not work and not any(groups.values()) and not self._labels_due:
-            return False
+    def run_round(self) -> str:
+        """Write what waits, in batches, holding the workspace at most ``hold_s`` seconds.
+
+        Returns ``"idle"`` (all written), ``"backlog"`` (more waits: the hold time ran out) or
+        ``"busy"`` (another process holds the workspace: try again later).
+        """
+        if not self._leftover and not self.spool.pending() and not self._labels_due:
+            return "idle"
+        self._let_others_in()
+        try:
+            return self._round()
+        finally:
+            self._closed_at = time.monotonic()
+
+    def _let_others_in(self) -> None:
+        """Rounds back to back for ``hold_s`` seconds, then a pause of ``yield_s`` before the next.
+
+        Under sustained load one round follows another within milliseconds, and a process
+        waiting for the workspace (the app, ``crashlens``) would rarely hit the gap. Its
+        Workspace.open retries at most 0.5 s apart, so a pause longer than that (0.8 s by
+        default: margin for a loaded machine) is certain to let it in.
+        """
+        now = time.monotonic()
+        if now - self._closed_at >= self.yield_s:
+            self._run_start = now  # the workspace was free long enough: a fresh run of rounds
+        elif now - self._run_start >= self.hold_s:
+            self._stop.wait(self._closed_at + self.yield_s - now)
+            self._run_start = time.monotonic()
+
+    def _round(self) -> str:
         with self.lock:
             try:
                 ws = Workspace.open(self.settings.workspace, lock_timeout=self.settings.lock_timeout_s)
             except WorkspaceInUse as exc:
                 self.stats.busy_retries += 1
                 self.stats.last_error = exc.one_line()
-                return True
+                return "busy"
             with ws:
                 self.stats.rounds += 1
-                labels_due = self._labels_due
-                for batch in work:
-                    self._leftover.remove(batch)
-                    labels_due |= self._write_or_keep(ws, batch)
-                for signal, items_groups in groups.items():
-                    for items in items_groups:
-                        batch = self.spool.make_batch(signal, items)
-                        with self._waiters_lock:
-                            self.pending_requests -= len(items)
-                            self.pending_bytes -= sum(i.size for i in items)
-                        labels_due |= self._write_or_keep(ws, batch)
-                # Labelling is work per distinct template, cheaper in bulk: while more requests
-                # wait, they are written first, for at most signals_every_s seconds of staleness.
-                self._labels_due = labels_due
-                backlog = bool(self.spool.pending())
-                if labels_due and (not backlog or time.monotonic() - self._last_signals >= self.signals_every_s):
-                    from ..signals.refresh import refresh_signals
+                while True:
+                    self._write_waiting(ws)
+                    backlog = bool(self._leftover or self.spool.pending())
+                    self._refresh_signals(ws, backlog)
+                    if not backlog:
+                        return "idle"
+                    if time.monotonic() - self._run_start >= self.hold_s:
+                        return "backlog"
 
-                    self._labels_due = False
-                    self._last_signals = time.monotonic()
-                    try:
-                        signals = refresh_signals(ws, self.settings, detect=self.detect)
-                        if signals.detection is not None:
-                            self.stats.new_incidents += [i.id for i in signals.detection.created]
-                    except CrashLensError as exc:  # the records are committed; labelling catches up next time
-                        self.stats.last_error = exc.one_line()
-        return False
+    def _write_waiting(self, ws: Workspace) -> None:
+        """One pass: batches a crash or a bug left, then every waiting request, one batch per group."""
+        for batch in list(self._leftover):
+            self._leftover.remove(batch)
+            self._labels_due |= self._write_or_keep(ws, batch)
+        for signal in SIGNALS:
+            for items in self._groups(signal):
+                batch = self.spool.make_batch(signal, items)
+                with self._waiters_lock:
+                    self.pending_requests -= len(items)
+                    self.pending_bytes -= sum(i.size for i in items)
+                self._labels_due |= self._write_or_keep(ws, batch)
+
+    def _refresh_signals(self, ws: Workspace, backlog: bool) -> None:
+        # Labelling is work per distinct template, cheaper in bulk: while more requests wait,
+        # they are written first, for at most signals_every_s seconds of staleness.
+        if not self._labels_due or (backlog and time.monotonic() - self._last_signals < self.signals_every_s):
+            return
+        from ..signals.refresh import refresh_signals
+
+        self._labels_due = False
+        self._last_signals = time.monotonic()
+        try:
+            signals = refresh_signals(ws, self.settings, detect=self.detect)
+            if signals.detection is not None:
+                self.stats.new_incidents += [i.id for i in signals.detection.created]
+        except CrashLensError as exc:  # the records are committed; labelling catches up next time
+            self.stats.last_error = exc.one_line()
 
     def _groups(self, signal: str) -> list[list[Any]]:
         groups: list[list[Any]] = []
