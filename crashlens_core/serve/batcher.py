@@ -3,8 +3,9 @@
 DuckDB lets one process write a workspace file and the app and the CLI open it for every
 action, so the workspace is opened for each round of batches and closed right after it, as
 ``live.follow`` does: between rounds the app and ``crashlens`` work as usual. Under sustained
-load a round holds the workspace at most ``hold_s`` seconds (writing what keeps arriving), then
-lets go for ``yield_s`` seconds, so another process's open gets in. A round that finds the
+load a round holds the workspace at most ``hold_s`` seconds (writing what keeps arriving), and
+once it was held ``max_duty`` of the last ``window_s`` seconds the writer lets go for ``yield_s``
+seconds, so another process's open gets in. A round that finds the
 workspace busy leaves the requests in the spool and tries again shortly.
 
 Requests that arrive while a round is being written wait for the next one, so under load the
@@ -19,6 +20,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import deque
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
@@ -64,7 +66,8 @@ class Batcher:
 
     def __init__(self, settings: Settings, spool: Spool, workspace_lock: threading.Lock, *,
                  max_batch_bytes: int = 32 << 20, busy_retry_s: float = 0.5, detect: bool = True,
-                 signals_every_s: float = 2.0, hold_s: float = 2.0, yield_s: float = 0.8) -> None:
+                 signals_every_s: float = 2.0, hold_s: float = 2.0, yield_s: float = 0.8, window_s: float = 3.0,
+                 max_duty: float = 0.75) -> None:
         self.settings = settings
         self.spool = spool
         self.lock = workspace_lock
@@ -74,8 +77,9 @@ class Batcher:
         self.signals_every_s = signals_every_s
         self.hold_s = hold_s
         self.yield_s = yield_s
-        self._closed_at = float("-inf")
-        self._run_start = 0.0
+        self.window_s = window_s
+        self.max_duty = max_duty
+        self._held: deque[tuple[float, float]] = deque()  # (opened, closed) of recent rounds
         self._labels_due = False
         self._last_signals = time.monotonic()
         self.stats = BatcherStats()
@@ -147,27 +151,33 @@ class Batcher:
         if not self._leftover and not self.spool.pending() and not self._labels_due:
             return "idle"
         self._let_others_in()
+        opened = time.monotonic()
         try:
-            return self._round()
+            return self._round(opened)
         finally:
-            self._closed_at = time.monotonic()
+            self._held.append((opened, time.monotonic()))
+
+    def held_fraction(self, now: float | None = None) -> float:
+        """The share of the last ``window_s`` seconds during which this server held the workspace."""
+        now = time.monotonic() if now is None else now
+        start = now - self.window_s
+        while self._held and self._held[0][1] < start:
+            self._held.popleft()
+        return sum(min(end, now) - max(begin, start) for begin, end in self._held) / self.window_s
 
     def _let_others_in(self) -> None:
-        """Rounds back to back for ``hold_s`` seconds, then a pause of ``yield_s`` before the next.
+        """Pause ``yield_s`` seconds when the workspace was held more than ``max_duty`` of the recent past.
 
         Under sustained load one round follows another within milliseconds, and a process
-        waiting for the workspace (the app, ``crashlens``) would rarely hit the gap. Its
+        waiting for the workspace (the app, ``crashlens``) would rarely hit a gap. Its
         Workspace.open retries at most 0.5 s apart, so a pause longer than that (0.8 s by
-        default: margin for a loaded machine) is certain to let it in.
+        default: margin for a loaded machine) is certain to let it in. Moderate load leaves
+        gaps of its own and is not slowed.
         """
-        now = time.monotonic()
-        if now - self._closed_at >= self.yield_s:
-            self._run_start = now  # the workspace was free long enough: a fresh run of rounds
-        elif now - self._run_start >= self.hold_s:
-            self._stop.wait(self._closed_at + self.yield_s - now)
-            self._run_start = time.monotonic()
+        if self.held_fraction() >= self.max_duty:
+            self._stop.wait(self.yield_s)
 
-    def _round(self) -> str:
+    def _round(self, opened: float) -> str:
         with self.lock:
             try:
                 ws = Workspace.open(self.settings.workspace, lock_timeout=self.settings.lock_timeout_s)
@@ -183,7 +193,7 @@ class Batcher:
                     self._refresh_signals(ws, backlog)
                     if not backlog:
                         return "idle"
-                    if time.monotonic() - self._run_start >= self.hold_s:
+                    if time.monotonic() - opened >= self.hold_s:
                         return "backlog"
 
     def _write_waiting(self, ws: Workspace) -> None:
@@ -194,10 +204,10 @@ class Batcher:
         for signal in SIGNALS:
             for items in self._groups(signal):
                 batch = self.spool.make_batch(signal, items)
-                with self._waiters_lock:
+                self._labels_due |= self._write_or_keep(ws, batch)
+                with self._waiters_lock:  # counted as waiting until written (or kept for a retry)
                     self.pending_requests -= len(items)
                     self.pending_bytes -= sum(i.size for i in items)
-                self._labels_due |= self._write_or_keep(ws, batch)
 
     def _refresh_signals(self, ws: Workspace, backlog: bool) -> None:
         # Labelling is work per distinct template, cheaper in bulk: while more requests wait,
