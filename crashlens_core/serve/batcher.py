@@ -47,13 +47,14 @@ class BatcherStats:
     loaded: int = 0
     rejected: int = 0
     busy_retries: int = 0
+    yields: int = 0  # pauses that let another process have the workspace under sustained load
     set_aside: int = 0
     last_error: str = ""
     new_incidents: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return {"rounds": self.rounds, "batches": self.batches, "requests": self.requests, "loaded": self.loaded,
-                "rejected": self.rejected, "busy_retries": self.busy_retries, "set_aside": self.set_aside,
+                "rejected": self.rejected, "busy_retries": self.busy_retries, "yields": self.yields, "set_aside": self.set_aside,
                 "last_error": self.last_error, "new_incidents": self.new_incidents[-20:]}
 
 
@@ -175,6 +176,7 @@ class Batcher:
         gaps of its own and is not slowed.
         """
         if self.held_fraction() >= self.max_duty:
+            self.stats.yields += 1
             self._stop.wait(self.yield_s)
 
     def _round(self, opened: float) -> str:
