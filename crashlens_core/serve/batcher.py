@@ -136,7 +136,7 @@ class Batcher:
                 log.exception("batch round failed")
                 self.stats.last_error = f"{type(exc).__name__}: {exc}"
                 state = "busy"
-            if stopping:  # one last round was written; if the workspace was busy, the spool waits for the next start
+            if stopping and state != "backlog":  # all written; or the workspace is busy: the spool waits for the next start
                 return
             if state == "backlog":
                 continue  # run_round pauses first if the workspace was held long enough
@@ -195,7 +195,10 @@ class Batcher:
                     self._refresh_signals(ws, backlog)
                     if not backlog:
                         return "idle"
-                    if time.monotonic() - opened >= self.hold_s:
+                    now = time.monotonic()
+                    # the duty counts this open too: a long round cannot outlast another process's lock timeout
+                    held = self.held_fraction(now) + (now - max(opened, now - self.window_s)) / self.window_s
+                    if now - opened >= self.hold_s or held >= self.max_duty:
                         return "backlog"
 
     def _write_waiting(self, ws: Workspace) -> None:
