@@ -1,0 +1,309 @@
+"""The batch writer: one thread that moves spooled requests into the workspace, a batch at a time.
+
+DuckDB lets one process write a workspace file and the app and the CLI open it for every
+action, so the workspace is opened for each round of batches and closed right after it, as
+``live.follow`` does: between rounds the app and ``crashlens`` work as usual. Under sustained
+load a round holds the workspace at most ``hold_s`` seconds (writing what keeps arriving), and
+once it was held ``max_duty`` of the last ``window_s`` seconds the writer lets go for ``yield_s``
+seconds, so another process's open gets in. A round that finds the
+workspace busy leaves the requests in the spool and tries again shortly.
+
+Requests that arrive while a round is being written wait for the next one, so under load the
+batches grow by themselves; ``max_batch_bytes`` bounds one batch. Each request can be waited on
+(:meth:`Batcher.expect`) to answer its client with what ingest made of its items.
+
+>>> # b = Batcher(settings, spool, lock); b.start(); fut = b.expect(rid); spool.put(rid, ...); b.wake()
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..config import Settings
+from ..errors import CrashLensError, WorkspaceInUse
+from ..store import Workspace
+from .otlp import SIGNALS
+from .spool import RequestResult, Spool, SpoolBatch, ingest_batch
+
+__all__ = ["Batcher", "BatcherStats", "wait_idle"]
+
+log = logging.getLogger("crashlens.serve")
+_MAX_TRIES = 3
+
+
+@dataclass
+class BatcherStats:
+    """Counters since start, for /healthz and the benchmark."""
+
+    rounds: int = 0
+    batches: int = 0
+    requests: int = 0
+    loaded: int = 0
+    rejected: int = 0
+    busy_retries: int = 0
+    yields: int = 0  # pauses that let another process have the workspace under sustained load
+    set_aside: int = 0
+    last_error: str = ""
+    new_incidents: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"rounds": self.rounds, "batches": self.batches, "requests": self.requests, "loaded": self.loaded,
+                "rejected": self.rejected, "busy_retries": self.busy_retries, "yields": self.yields, "set_aside": self.set_aside,
+                "last_error": self.last_error, "new_incidents": self.new_incidents[-20:]}
+
+
+class Batcher:
+    """Drain ``spool`` into ``settings.workspace``; ``workspace_lock`` is held while the workspace is open.
+
+    The server's REST handlers take the same lock, so within the process one connection at a
+    time holds the file (DuckDB refuses a second one); other processes see it free between rounds.
+    """
+
+    def __init__(self, settings: Settings, spool: Spool, workspace_lock: threading.Lock, *,
+                 max_batch_bytes: int = 32 << 20, busy_retry_s: float = 0.5, detect: bool = True,
+                 signals_every_s: float = 2.0, hold_s: float = 2.0, yield_s: float = 0.8, window_s: float = 3.0,
+                 max_duty: float = 0.75) -> None:
+        self.settings = settings
+        self.spool = spool
+        self.lock = workspace_lock
+        self.max_batch_bytes = max_batch_bytes
+        self.busy_retry_s = busy_retry_s
+        self.detect = detect
+        self.signals_every_s = signals_every_s
+        self.hold_s = hold_s
+        self.yield_s = yield_s
+        self.window_s = window_s
+        self.max_duty = max_duty
+        self._held: deque[tuple[float, float]] = deque()  # (opened, closed) of recent rounds
+        self._labels_due = False
+        self._last_signals = time.monotonic()
+        self.stats = BatcherStats()
+        self._waiters: dict[str, Future] = {}
+        self._waiters_lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._failures: dict[str, int] = {}
+        self._leftover = spool.recover()  # batches a crash left: written before anything new
+        self.pending_requests = len(spool.pending())
+        self.pending_bytes = sum(i.size for i in spool.pending())
+
+    # ------------------------------------------------------------ callers
+    def expect(self, request_id: str) -> Future:
+        """A future for the result of a request about to be spooled (register before ``put``)."""
+        fut: Future = Future()
+        with self._waiters_lock:
+            self._waiters[request_id] = fut
+        return fut
+
+    def forget(self, request_id: str) -> None:
+        with self._waiters_lock:
+            self._waiters.pop(request_id, None)
+
+    def accepted(self, size: int) -> None:
+        with self._waiters_lock:
+            self.pending_requests += 1
+            self.pending_bytes += size
+        self._wake.set()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    # ------------------------------------------------------------ the thread
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="crashlens-batcher", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Finish the round in flight (and the requests already spooled), then stop."""
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def _run(self) -> None:
+        while True:
+            stopping = self._stop.is_set()
+            try:
+                state = self.run_round()
+            except Exception as exc:  # a bug must not end the thread: the spool keeps the data
+                log.exception("batch round failed")
+                self.stats.last_error = f"{type(exc).__name__}: {exc}"
+                state = "busy"
+            if stopping and state != "backlog":  # all written; or the workspace is busy: the spool waits for the next start
+                return
+            if state == "backlog":
+                continue  # run_round pauses first if the workspace was held long enough
+            self._wake.wait(self.busy_retry_s if state == "busy" else 1.0)
+            self._wake.clear()
+
+    def run_round(self) -> str:
+        """Write what waits, in batches, holding the workspace at most ``hold_s`` seconds.
+
+        Returns ``"idle"`` (all written), ``"backlog"`` (more waits: the hold time ran out) or
+        ``"busy"`` (another process holds the workspace: try again later).
+        """
+        if not self._leftover and not self.spool.pending() and not self._labels_due:
+            return "idle"
+        self._let_others_in()
+        opened = time.monotonic()
+        try:
+            return self._round(opened)
+        finally:
+            self._held.append((opened, time.monotonic()))
+
+    def held_fraction(self, now: float | None = None) -> float:
+        """The share of the last ``window_s`` seconds during which this server held the workspace."""
+        now = time.monotonic() if now is None else now
+        start = now - self.window_s
+        while self._held and self._held[0][1] < start:
+            self._held.popleft()
+        return sum(min(end, now) - max(begin, start) for begin, end in self._held) / self.window_s
+
+    def _let_others_in(self) -> None:
+        """Pause ``yield_s`` seconds when the workspace was held more than ``max_duty`` of the recent past.
+
+        Under sustained load one round follows another within milliseconds, and a process
+        waiting for the workspace (the app, ``crashlens``) would rarely hit a gap. Its
+        Workspace.open retries at most 0.5 s apart, so a pause longer than that (0.8 s by
+        default: margin for a loaded machine) is certain to let it in. Moderate load leaves
+        gaps of its own and is not slowed.
+        """
+        if self.held_fraction() >= self.max_duty:
+            self.stats.yields += 1
+            self._stop.wait(self.yield_s)
+
+    def _round(self, opened: float) -> str:
+        with self.lock:
+            try:
+                ws = Workspace.open(self.settings.workspace, lock_timeout=self.settings.lock_timeout_s)
+            except WorkspaceInUse as exc:
+                self.stats.busy_retries += 1
+                self.stats.last_error = exc.one_line()
+                return "busy"
+            with ws:
+                self.stats.rounds += 1
+                while True:
+                    self._write_waiting(ws)
+                    backlog = bool(self._leftover or self.spool.pending())
+                    self._refresh_signals(ws, backlog)
+                    if not backlog:
+                        return "idle"
+                    now = time.monotonic()
+                    # the duty counts this open too: a long round cannot outlast another process's lock timeout
+                    held = self.held_fraction(now) + (now - max(opened, now - self.window_s)) / self.window_s
+                    if now - opened >= self.hold_s or held >= self.max_duty:
+                        return "backlog"
+
+    def _write_waiting(self, ws: Workspace) -> None:
+        """One pass: batches a crash or a bug left, then every waiting request, one batch per group."""
+        for batch in list(self._leftover):
+            self._leftover.remove(batch)
+            self._labels_due |= self._write_or_keep(ws, batch)
+        for signal in SIGNALS:
+            for items in self._groups(signal):
+                batch = self.spool.make_batch(signal, items)
+                self._labels_due |= self._write_or_keep(ws, batch)
+                with self._waiters_lock:  # counted as waiting until written (or kept for a retry)
+                    self.pending_requests -= len(items)
+                    self.pending_bytes -= sum(i.size for i in items)
+
+    def _refresh_signals(self, ws: Workspace, backlog: bool) -> None:
+        # Labelling is work per distinct template, cheaper in bulk: while more requests wait,
+        # they are written first, for at most signals_every_s seconds of staleness.
+        if not self._labels_due or (backlog and time.monotonic() - self._last_signals < self.signals_every_s):
+            return
+        from ..signals.refresh import refresh_signals
+
+        self._labels_due = False
+        self._last_signals = time.monotonic()
+        try:
+            signals = refresh_signals(ws, self.settings, detect=self.detect)
+            if signals.detection is not None:
+                self.stats.new_incidents += [i.id for i in signals.detection.created]
+        except CrashLensError as exc:  # the records are committed; labelling catches up next time
+            self.stats.last_error = exc.one_line()
+
+    def _groups(self, signal: str) -> list[list[Any]]:
+        groups: list[list[Any]] = []
+        size = 0
+        for item in self.spool.pending(signal):
+            if not groups or size + item.size > self.max_batch_bytes:
+                groups.append([])
+                size = 0
+            groups[-1].append(item)
+            size += item.size
+        return groups
+
+    def _write_or_keep(self, ws: Workspace, batch: SpoolBatch) -> bool:
+        """``_write``, but a batch that hits a bug stays on disk and is tried again next round.
+
+        Three failures in a row set it aside under ``spool/failed/`` (kept, not retried forever):
+        the cause is a bug to report, and the requests after it must not wait behind it.
+        """
+        try:
+            return self._write(ws, batch)
+        except Exception as exc:
+            failures = self._failures.get(batch.id, 0) + 1
+            self._failures[batch.id] = failures
+            self.stats.last_error = f"{type(exc).__name__}: {exc}"
+            log.exception("batch %s failed (%d of %d tries)", batch.id, failures, _MAX_TRIES)
+            if failures >= _MAX_TRIES:
+                self.spool.set_aside(batch, self.stats.last_error)
+                self.stats.set_aside += 1
+            else:
+                self._leftover.append(batch)
+            return False
+
+    def _write(self, ws: Workspace, batch: SpoolBatch) -> bool:
+        """Ingest one batch; answer its waiting requests; True when logs or spans were added."""
+        try:
+            report, results = ingest_batch(ws, batch, self.settings)
+        except CrashLensError as exc:
+            # Refused whole (cannot happen for documents the receiver decoded): kept, said, not retried forever.
+            self.spool.set_aside(batch, exc.one_line())
+            self.stats.set_aside += 1
+            self.stats.last_error = exc.one_line()
+            results = [RequestResult(rid, batch.signal, items=n, rejected=n, errors=[exc.one_line()])
+                       for rid, n in zip(batch.requests, batch.items)]
+            self._answer(results)
+            return False
+        self.spool.done(batch)
+        self.stats.batches += 1
+        self.stats.requests += len(batch.requests)
+        self.stats.loaded += report.loaded
+        self.stats.rejected += report.rejected
+        self._answer(results)
+        return report.loaded > 0 and batch.signal in ("logs", "traces")
+
+    def _answer(self, results: list[RequestResult]) -> None:
+        with self._waiters_lock:
+            futures = [(self._waiters.pop(r.request_id, None), r) for r in results]
+        for fut, result in futures:
+            if fut is not None and not fut.done():
+                fut.set_result(result)
+
+    @property
+    def signals_due(self) -> bool:
+        """Records were written whose templates and incidents are not refreshed yet (soon: a backlog goes first)."""
+        return self._labels_due
+
+    def idle(self) -> bool:
+        """Nothing waits in the spool (for tests and the benchmark: everything accepted is written)."""
+        return not self._leftover and self.pending_requests <= 0 and not self.spool.pending()
+
+
+def wait_idle(batcher: Batcher, timeout: float) -> bool:
+    """Wait until everything spooled is written (True), or ``timeout`` seconds (False)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if batcher.idle():
+            return True
+        time.sleep(0.02)
+    return batcher.idle()
