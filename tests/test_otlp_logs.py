@@ -94,3 +94,17 @@ def test_json_lines_of_export_requests_report_file_lines(ws, tmp_path):
     assert (report.loaded, report.rejected) == (1, 2)
     assert sorted(e.line for e in report.errors) == [2, 3]
     assert ws.con.execute("SELECT trace_id FROM logs").fetchall() == [(TRACE_HEX,)]
+
+
+def test_records_of_one_document_get_ids_of_their_own(ws, tmp_path):
+    # an OTLP JSON document holds every record on one line: ids must still be unique per record
+    p = tmp_path / "logs.json"
+    p.write_text(json.dumps(_logs(_resource("checkout", *(_record(f"event {i}") for i in range(50))))))
+    first = ingest_file(ws, "logs", str(p))
+    again = tmp_path / "more.jsonl"  # JSON Lines of documents: many records on each of its lines
+    again.write_text("\n".join(json.dumps(_logs(_resource("pay", *(_record(f"more {k}.{i}") for i in range(5)))))
+                               for k in range(3)) + "\n")
+    second = ingest_file(ws, "logs", str(again))
+    assert (first.loaded, second.loaded) == (50, 15)
+    ids = [r[0] for r in ws.con.execute("SELECT id FROM logs").fetchall()]
+    assert len(ids) == len(set(ids)) == 65

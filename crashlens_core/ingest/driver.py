@@ -382,6 +382,7 @@ def ingest_rows(ws: Workspace, kind: str, rows: Iterable[dict | IngestError], ba
     base = ws.log_id_base() if kind == "logs" else 0
     pending: list[dict[str, Any]] = []
     seq = 0
+    last_id, by_seq = 0, False
     for item in _guarded(rows):
         if isinstance(item, IngestError):
             report.rejected += 1
@@ -397,7 +398,16 @@ def ingest_rows(ws: Workspace, kind: str, rows: Iterable[dict | IngestError], ba
             if item.get(key) in (None, ""):
                 item[key] = value
         if kind == "logs":
-            item["id"] = base + (line if line is not None else seq)
+            # An id is unique: base + line while every row has a line of its own (one record a
+            # line, as logfmt and syslog write), else base + running number from then on, above
+            # every id given so far (an OTLP document holds many records on one line).
+            if line is not None and line > last_id and not by_seq:
+                item["id"] = last_id = line
+            else:
+                by_seq = True
+                last_id += 1
+                item["id"] = last_id
+            item["id"] += base
         elif kind == "spans":
             start, end = item.get("start_ts"), item.get("end_ts")
             if isinstance(start, datetime) and isinstance(end, datetime):

@@ -190,7 +190,7 @@ class Batcher:
             with ws:
                 self.stats.rounds += 1
                 while True:
-                    self._write_waiting(ws)
+                    self._write_waiting(ws, opened + self.hold_s)
                     backlog = bool(self._leftover or self.spool.pending())
                     self._refresh_signals(ws, backlog)
                     if not backlog:
@@ -201,13 +201,21 @@ class Batcher:
                     if now - opened >= self.hold_s or held >= self.max_duty:
                         return "backlog"
 
-    def _write_waiting(self, ws: Workspace) -> None:
-        """One pass: batches a crash or a bug left, then every waiting request, one batch per group."""
+    def _write_waiting(self, ws: Workspace, until: float) -> None:
+        """One pass: batches a crash or a bug left, then waiting requests, one batch per group.
+
+        The pass stops at ``until`` (the round's hold time): under a backlog one pass over every
+        waiting group could otherwise hold the workspace longer than another process waits.
+        """
         for batch in list(self._leftover):
             self._leftover.remove(batch)
             self._labels_due |= self._write_or_keep(ws, batch)
+        wrote = False
         for signal in SIGNALS:
             for items in self._groups(signal):
+                if wrote and time.monotonic() >= until:  # at least one group a round: progress
+                    return
+                wrote = True
                 batch = self.spool.make_batch(signal, items)
                 self._labels_due |= self._write_or_keep(ws, batch)
                 with self._waiters_lock:  # counted as waiting until written (or kept for a retry)
