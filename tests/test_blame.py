@@ -18,7 +18,7 @@ from crashlens_core.rca.engine import run_rca
 from crashlens_core.signals.suspects import rank_suspect_services
 from crashlens_core.store.traces import origin_blame
 
-from .test_traces import T0, load_spans, span
+from .data_helpers import T0, load_spans, span
 
 W0, W1 = T0 + timedelta(minutes=5), T0 + timedelta(minutes=10)
 

@@ -33,6 +33,8 @@ from crashlens_core.errors import ConfigError, InputError, InvalidTransition
 from crashlens_core.models import Evidence
 from crashlens_core.store import Workspace
 
+from .data_helpers import seed
+
 # The DSSE specification's test vector (secure-systems-lab/dsse protocol.md v1.0.0, "Test Vectors"), copied here.
 VECTOR_TYPE = "http://example.com/HelloWorld"
 VECTOR_BODY = b"hello world"
@@ -47,58 +49,6 @@ START = datetime(2024, 5, 14, 10, 0, 0)
 
 
 # ---------------------------------------------------------------- fixtures
-def seed(ws: Workspace, *, secret: bool = False, binary_size: int = 300, runs: int = 1) -> str:
-    """An incident with events, an evidence artifact, recorded responses, a span payload and RCA runs."""
-    title = "checkout 500s reported by ops@example.com" if secret else "checkout 500s after deploy"
-    inc = ws.create_incident(title, severity="sev2", services=["payments", "cart"], window_start=START,
-                             window_end=START.replace(minute=30), details={"order_id": "A-1001", "eta_delta_hours": 4.5,
-                                                                           "problem_type": "payment_failed"}, actor="alice")
-    ws.set_incident_status(inc.id, "investigating", actor="alice", note="paging payments on-call")
-    items = [Evidence("log:1234", "log", "pool exhausted", "ERROR payments: connection pool exhausted (size=10)"
-                      + (" password=hunter2secret" if secret else ""), 0.9, {"service": "payments"}),
-             Evidence("tpl:T17", "tpl", "template", "connection pool exhausted (size=<*>)", 0.8, {"count": 212}),
-             Evidence("span:4bf92f3577b34da6", "span", "charge failed", "payments.charge status=error 5003 ms", 0.7, {})]
-    evidence = canonical_json({"incident_id": inc.id, "items": [e.to_json() for e in items]})
-    ev_art = ws.put_artifact(evidence, "application/json", name="evidence.json")
-    responses = []
-    for attempt in (1, 2):
-        body = json.dumps({"id": f"chatcmpl-{attempt}", "model": "llama-3.3-70b-versatile", "choices": [{"index": 0, "message": {
-            "role": "assistant", "content": json.dumps({"root_cause": "pool exhausted", "attempt": attempt})}}],
-            "usage": {"prompt_tokens": 1200, "completion_tokens": 300}}).encode()
-        responses.append({"digest": ws.put_artifact(body, "application/json", name=f"response-{attempt}.json").digest, "attempt": attempt})
-    blob = ws.put_artifact(bytes((i * 7 + 3) % 256 for i in range(binary_size)), "application/octet-stream", name="core.bin")
-    with ws.transaction():
-        ws.con.execute("INSERT INTO spans (trace_id, span_id, service, name, status, args_digest, incident_id) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                       ["4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7", "payments", "charge", "error", blob.digest, inc.id])
-    for n in range(runs):
-        report = {
-            "schema": "crashlens.rca/v1", "summary": "Checkout failed because the payments DB pool ran dry.",
-            "root_cause": "payments connection pool exhausted after the 14:02 deploy halved its size", "confidence": 0.82,
-            "impact": "12% of checkouts failed for 28 minutes",
-            "timeline": [{"ts": "2024-05-14T10:02:00", "event": "deploy of payments 3f2a1c", "evidence": ["span:4bf92f3577b34da6"]}],
-            "claims": [{"text": "Pool exhaustion errors start with the deploy", "evidence": ["log:1234", "tpl:T17"]},
-                       {"text": "Charge spans time out at 5 s", "evidence": ["span:4bf92f3577b34da6"]}],
-            "suspects": [{"service": "payments", "component": "db pool", "location": "payments/db.py:get_conn:40", "score": 0.91,
-                          "evidence": ["log:1234"], "commit": "3f2a1c", "why": "pool size changed"}],
-            "remediation": ["Restore pool size to 20", "Alert on pool wait time"], "hypotheses": [], "rejected_claims": [],
-            "suggested_patch": None, "engine": "groq", "model": "llama-3.3-70b-versatile", "prompt_tokens": 2400,
-            "completion_tokens": 600 + n, "cost_usd": 0.001890, "notice": "", "incident_id": inc.id,
-            "window": {"start": "2024-05-14T10:00:00", "end": "2024-05-14T10:30:00"}, "baseline": {},
-            "evidence_digest": ev_art.digest, "inputs": {"evidence": {e.id: "0" * 64 for e in items}, "responses": responses},
-        }
-        if secret:
-            report["claims"][0]["text"] += " (seen from 8.8.8.8)"
-        with ws.transaction():
-            ws.con.execute(
-                """INSERT INTO rca_runs (id, incident_id, engine, model, started_ts, finished_ts, prompt_tokens, completion_tokens,
-                       cost_usd, evidence_digest, report, status, notice, evidence_ts, window_start, window_end, evidence_artifact,
-                       responses, actor) VALUES (?, ?, 'groq', 'llama-3.3-70b-versatile', ?, ?, 2400, ?, 0.00189, ?, ?, 'done', '', ?, ?, ?, ?, ?, 'alice')""",
-                [str(uuid.uuid4()), inc.id, START.replace(hour=11, minute=n), START.replace(hour=11, minute=n, second=40), 600 + n,
-                 ev_art.digest, json.dumps(report, sort_keys=True), START.replace(hour=11), START, START.replace(minute=30),
-                 ev_art.digest, json.dumps(responses)])
-    return inc.id
-
-
 @pytest.fixture
 def src(tmp_path):
     with Workspace.open(tmp_path / "src") as ws:

@@ -11,7 +11,7 @@ from streamlit.testing.v1 import AppTest
 from crashlens_core.bundle import export_bundle, public_key_pem, signing_key
 from crashlens_core.store import Workspace
 from tests.conftest import run_cli
-from tests.test_bundle import seed
+from tests.data_helpers import seed
 
 
 @pytest.fixture

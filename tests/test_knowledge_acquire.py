@@ -17,24 +17,10 @@ from crashlens_core.errors import CrashLensError, InputError
 from crashlens_core.knowledge.acquire import clone_local, derive_name, extract_archive, validate_url
 from crashlens_core.knowledge.gitsafe import GitError, check_rev, redact_url, run_git, scrubbed_env
 
+from .data_helpers import git as _git
+from .data_helpers import make_repo
+
 HOSTS = "github.com,gitlab.com"
-
-
-def _git(cwd: Path, *args: str) -> str:
-    env = {"PATH": os.environ["PATH"], "HOME": str(cwd), "GIT_CONFIG_NOSYSTEM": "1", "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@x",
-           "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@x"}
-    return subprocess.run(["git", *args], cwd=cwd, env=env, check=True, capture_output=True, text=True).stdout
-
-
-def make_repo(root: Path, files: dict[str, str]) -> Path:
-    root.mkdir(parents=True)
-    _git(root, "init", "-q", "-b", "main")
-    for rel, text in files.items():
-        (root / rel).parent.mkdir(parents=True, exist_ok=True)
-        (root / rel).write_text(text)
-    _git(root, "add", "-A")
-    _git(root, "commit", "-q", "-m", "first")
-    return root
 
 
 @pytest.mark.parametrize("url, why", [

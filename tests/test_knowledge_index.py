@@ -13,7 +13,8 @@ from crashlens_core.knowledge.embed import HashEmbedding, embed_pending
 from crashlens_core.knowledge.index import _dense_paths, load_dense, sync_dense, tokenize
 from crashlens_core.store import knowledge as kstore
 
-from .test_knowledge_acquire import _git, make_repo
+from .data_helpers import git as _git
+from .data_helpers import make_repo
 
 PAY = '''"""Payments."""
 import logging

@@ -18,7 +18,7 @@ from crashlens_core.store import Workspace
 from crashlens_core.store import knowledge as kstore
 
 from .conftest import jsonl, run_cli
-from .test_knowledge_acquire import make_repo
+from .data_helpers import make_repo
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 

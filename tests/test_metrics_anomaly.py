@@ -10,7 +10,7 @@ import pytest
 from crashlens_core.ingest import ingest_file
 from crashlens_core.signals.metrics_anomaly import baro_score, metric_anomalies, metric_evidence_id, robust_scale
 
-from .test_traces import T0
+from .data_helpers import T0
 
 W0, W1 = T0 + timedelta(minutes=5), T0 + timedelta(minutes=8)
 

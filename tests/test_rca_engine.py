@@ -15,7 +15,7 @@ from crashlens_core.rca.replay import ReplayMismatch, export_record, replay, rep
 from crashlens_core.rca.schema import ReportInvalid, canonical_json, validate_report
 from crashlens_core.store import Workspace
 from tests.conftest import run_cli
-from tests.test_rca_fixtures import INJECTION, SECRETS, WINDOW, build_workspace
+from tests.rca_fixtures import INJECTION, SECRETS, WINDOW, build_workspace
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ from crashlens_core.rca.engine import run_rca
 from crashlens_core.rca.replay import ReplayMismatch, export_record, replay, replay_record
 from crashlens_core.rca.schema import PATCH_LABEL, canonical_json
 from crashlens_core.store import Workspace
-from tests.test_rca_fixtures import SECRETS, ChatServer, answer, build_workspace, completion, evidence_ids, good_report
+from tests.rca_fixtures import SECRETS, ChatServer, answer, build_workspace, completion, evidence_ids, good_report
 
 GSK_CLIENT_KEY = "gsk_client_key_for_the_loopback_server_only"
 

@@ -6,7 +6,7 @@ from streamlit.testing.v1 import AppTest
 
 from crashlens_core.rca.engine import list_runs
 from crashlens_core.store import Workspace
-from tests.test_rca_fixtures import build_workspace  # a helpers module (no tests) owned by the RCA tests
+from tests.rca_fixtures import build_workspace  # a helpers module (no tests) owned by the RCA tests
 
 from .helpers import run_page
 

@@ -7,7 +7,7 @@ from datetime import timedelta
 from crashlens_core.signals.servicemap import service_map, service_map_change
 from crashlens_core.signals.tracecompare import compare_trace
 
-from .test_traces import T0, load_spans, span
+from .data_helpers import T0, load_spans, span
 
 
 def _traffic(minute: int, n: int, *, fail_every: int = 0, slow_ms: float = 0.0, extra_peer: bool = False) -> list[dict]:

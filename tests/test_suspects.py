@@ -10,7 +10,7 @@ from crashlens_core.errors import InputError
 from crashlens_core.ingest import ingest_file
 from crashlens_core.signals.suspects import default_baseline, rank_suspect_services
 
-from .test_traces import T0, load_spans, span
+from .data_helpers import T0, load_spans, span
 
 W0, W1 = T0 + timedelta(minutes=5), T0 + timedelta(minutes=8)
 

@@ -10,7 +10,7 @@ from crashlens_core.signals.tracestats import window_summary, window_trace_stats
 from crashlens_core.store import Workspace
 
 from .conftest import run_cli
-from .test_traces import load_spans, span
+from .data_helpers import load_spans, span
 
 T0 = datetime(2024, 5, 14, 10, 0, 0)
 

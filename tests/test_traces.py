@@ -16,29 +16,9 @@ from crashlens_core.signals.tracetree import VIRTUAL_ROOT
 from crashlens_core.store import Workspace
 
 from .conftest import run_cli
+from .data_helpers import T0, load_spans, span
 
-T0 = datetime(2024, 5, 14, 10, 0, 0)
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
-
-
-def span(trace, sid, parent, service, name, start_ms, end_ms, status="ok", kind=None, attrs=None, base=T0):
-    """One native span record; times are ms after ``base``."""
-    rec = {"trace_id": trace, "span_id": sid, "parent_id": parent, "service": service, "name": name,
-           "start_ts": (base + timedelta(milliseconds=start_ms)).isoformat() + "Z",
-           "end_ts": (base + timedelta(milliseconds=end_ms)).isoformat() + "Z", "status": status}
-    if kind:
-        rec["kind"] = kind
-    if attrs:
-        rec["attributes"] = attrs
-    return rec
-
-
-def load_spans(ws: Workspace, tmp_path: Path, records: list[dict], name: str = "spans.jsonl") -> None:
-    path = tmp_path / name
-    path.write_text("".join(json.dumps(r) + "\n" for r in records))
-    report = ingest_file(ws, "spans", str(path), "native")
-    assert report.rejected == 0, report.errors
-    assert report.loaded == len(records)
 
 
 def _sections(summary):
