@@ -158,7 +158,7 @@ def group_bursts(bursts: Sequence[Burst], merge_gap: timedelta) -> list[list[Bur
         return i
 
     order = sorted(range(len(bursts)), key=lambda k: bursts[k].start)
-    reach_end, reach_idx = None, None
+    reach_end, reach_idx = None, 0  # reach_idx is read only once reach_end is set
     for k in order:  # sweep: each burst joins the group still open when it starts
         b = bursts[k]
         if reach_end is not None and b.start <= reach_end + merge_gap:
