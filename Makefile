@@ -10,7 +10,7 @@ PORT ?= 8501
 
 help:
 	@echo "make run    set up, build the demo workspace if missing, start the app on 127.0.0.1:$(PORT)"
-	@echo "make test   set up, then run the whole test suite (browser test included)"
+	@echo "make test   set up, type-check crashlens_core (mypy), then run the whole test suite (browser test included)"
 	@echo "make bench  run every benchmark in bench/ (needs ../shared/data)"
 
 # torch first, pinned to the local CPU build: a bare `torch` (pulled in by
