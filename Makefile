@@ -10,7 +10,7 @@ PORT ?= 8501
 
 help:
 	@echo "make run    set up, build the demo workspace if missing, start the app on 127.0.0.1:$(PORT)"
-	@echo "make test   set up, then run the whole test suite (browser test included)"
+	@echo "make test   set up, type-check crashlens_core (mypy), then run the whole test suite (browser test included)"
 	@echo "make bench  run every benchmark in bench/ (needs ../shared/data)"
 
 # torch first, pinned to the local CPU build: a bare `torch` (pulled in by
@@ -38,6 +38,7 @@ browser-deps:
 	  else sudo apt-get update -qq && sudo apt-get install -y -qq chromium >/dev/null; fi; }
 
 test: $(STAMP) browser-deps
+	$(BIN)/python -m mypy
 	$(BIN)/python -m pytest -q
 
 bench: $(STAMP)

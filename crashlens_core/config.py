@@ -202,7 +202,7 @@ class Settings:
 
 
 def _coerce(f: dataclasses.Field, raw: Any) -> Any:
-    kind = type(f.default)
+    kind: type = type(f.default)
     try:
         if isinstance(f.default, Path):
             return Path(str(raw)).expanduser()

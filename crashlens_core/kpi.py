@@ -30,10 +30,13 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable
 
 from .config import Settings
 from .rca.pricing import cost_usd, parse_prices
+
+if TYPE_CHECKING:  # for annotations only: the runtime imports stay as they were
+    from .store import Workspace
 
 __all__ = ["Kpis", "Stat", "compute_kpis", "cost_usd", "parse_prices", "human_duration", "LIVE_GAP"]
 
@@ -181,7 +184,7 @@ def _per_minute(count: int, start: datetime, end: datetime) -> float:
     return round(count / minutes, 6)
 
 
-def compute_kpis(ws: Any, settings: Settings | None = None, now: datetime | None = None, days: int = 30) -> Kpis:
+def compute_kpis(ws: Workspace, settings: Settings | None = None, now: datetime | None = None, days: int = 30) -> Kpis:
     """KPIs of the incidents opened and RCA runs started in the ``days`` before ``now`` (UTC),
     and the error rates of the last ``days`` days of log data.
 

@@ -112,7 +112,7 @@ def _check_url(url: str) -> urllib.parse.SplitResult:
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
     # A redirect could carry the summary to a host (or scheme) we never checked.
-    def redirect_request(self, req, fp, code, msg, headers, newurl):  # type: ignore[override]
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
         return None
 
 

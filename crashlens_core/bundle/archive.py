@@ -221,7 +221,9 @@ def hash_member(fh: BinaryIO, entry: Entry, buf: bytearray | None = None) -> str
     fh.seek(entry.offset)
     left = entry.size
     while left:
-        n = fh.readinto(view[: min(len(buf), left)])
+        # typing.BinaryIO leaves readinto out, though every binary file object the callers
+        # pass has it (open(..., "rb"), BytesIO, tarfile's file objects)
+        n = fh.readinto(view[: min(len(buf), left)])  # type: ignore[attr-defined]
         if not n:
             raise ArchiveError(f"member {entry.name!r} is truncated")
         digest.update(view[:n])

@@ -174,7 +174,7 @@ def export_bundle(ws: Workspace, settings: Settings | None, incident_id: str, ou
                                                  hint="re-run the analysis that produced it; nothing was exported")
                     subjects.append({"name": name, "digest": {"sha256": digest}})
                 latest = next((r for r in reversed(run_index) if r["report"]), run_index[-1] if run_index else {})
-                predicate = {
+                predicate: dict[str, Any] = {
                     "incident": {k: incident.get(k) for k in ("id", "title", "status", "severity", "services", "source",
                                                               "window_start", "window_end", "created_ts")},
                     "rca": run_index,

@@ -90,10 +90,11 @@ def load_public_key(source: Ed25519PublicKey | bytes | str | Path) -> Ed25519Pub
     if isinstance(source, str) and "-----BEGIN" not in source:
         source = Path(source)
     if isinstance(source, Path):
+        path = source
         try:
-            source = source.read_bytes()
+            source = path.read_bytes()
         except FileNotFoundError:
-            raise NotFound(f"public key file not found: {source}", hint="check the --key path") from None
+            raise NotFound(f"public key file not found: {path}", hint="check the --key path") from None
     data = source.encode("utf-8") if isinstance(source, str) else source
     if b"PRIVATE KEY" in data:
         raise InputError("that is a private key, not a public key", hint="use `crashlens bundle key` to print the public key and pin that")

@@ -7,7 +7,7 @@ import json
 import sys
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Sequence, TypeVar
 
 from ..canonical import json_default
 from ..config import Settings
@@ -49,9 +49,12 @@ def progress_printer(enabled: bool) -> Callable[[float, str], None] | None:
     return show
 
 
-def require_argument(value: Any, usage: str) -> Any:
+_Given = TypeVar("_Given")
+
+
+def require_argument(value: _Given | None, usage: str) -> _Given:
     """``value`` when given; else an InputError naming the command's usage (``usage``: "replay FILE|RUN_ID")."""
-    if value in (None, ""):
+    if value is None or value == "":
         raise InputError(f"missing argument for `crashlens {usage}`", hint=f"crashlens {usage.split()[0]} --help")
     return value
 

@@ -42,18 +42,18 @@ def cmd_bundle(args: argparse.Namespace) -> int:
     if action == "verify":
         from ..bundle import verify_bundle
 
-        result = verify_bundle(need(args.target, "bundle verify FILE [--key PUB]"), _pinned_key(args))
+        verified = verify_bundle(need(args.target, "bundle verify FILE [--key PUB]"), _pinned_key(args))
         if args.json:
-            out = result.to_json()
+            out = verified.to_json()
             out["path"] = args.target
             print_json(out)
-        elif result.ok:
-            pred = (result.statement or {}).get("predicate", {})
+        elif verified.ok:
+            pred = (verified.statement or {}).get("predicate", {})
             inc = pred.get("incident", {})
-            print(f"verified: {args.target}: {len(result.files)} files, incident {inc.get('id')} ({inc.get('title')}), "
-                  f"signed by key {result.keyid[:16]}, statement sha256 {result.statement_sha256[:16]}")
-        if not result.ok:
-            sys.stderr.write(f"crashlens: bundle verification failed: {result.failure} "
+            print(f"verified: {args.target}: {len(verified.files)} files, incident {inc.get('id')} ({inc.get('title')}), "
+                  f"signed by key {verified.keyid[:16]}, statement sha256 {verified.statement_sha256[:16]}")
+        if not verified.ok:
+            sys.stderr.write(f"crashlens: bundle verification failed: {verified.failure} "
                              "(hint: do not trust this bundle; check you pinned the signer's public key with --key)\n")
             return EXIT_USER_ERROR
         return 0
@@ -63,14 +63,14 @@ def cmd_bundle(args: argparse.Namespace) -> int:
         key = _pinned_key(args)
         ws, _ = open_workspace(args)
         with ws:
-            result = import_bundle(ws, need(args.target, "bundle import FILE [--key PUB]"), key)
+            outcome = import_bundle(ws, need(args.target, "bundle import FILE [--key PUB]"), key)
         if args.json:
-            print_json(result.to_json())
-        elif result.imported:
-            print(f"imported incident {result.incident_id} (read-only): {result.runs} RCA run(s), {result.artifacts} artifact(s), "
-                  f"{result.events} event(s)")
+            print_json(outcome.to_json())
+        elif outcome.imported:
+            print(f"imported incident {outcome.incident_id} (read-only): {outcome.runs} RCA run(s), {outcome.artifacts} artifact(s), "
+                  f"{outcome.events} event(s)")
         else:
-            print(f"incident {result.incident_id} was already imported from this bundle; nothing changed")
+            print(f"incident {outcome.incident_id} was already imported from this bundle; nothing changed")
         return 0
     # key
     from ..bundle import keyid, public_key_pem, signing_key

@@ -16,8 +16,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
         if args.incident:
             inc = ws.get_incident(args.incident)
             start, end = start or inc.window_start, end or inc.window_end
-        need(start, "compare --from T1 --to T2 (or --incident ID)")
-        need(end, "compare --from T1 --to T2 (or --incident ID)")
+        start = need(start, "compare --from T1 --to T2 (or --incident ID)")
+        end = need(end, "compare --from T1 --to T2 (or --incident ID)")
         cmp = compare_windows(ws, start, end, parse_time(args.baseline_from), parse_time(args.baseline_to),
                               focus=args.focus, top_values=args.top, settings=settings)
     if args.json:

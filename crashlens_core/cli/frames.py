@@ -32,7 +32,7 @@ def _repos_for(args: argparse.Namespace, settings) -> list:
 def _read_input(name: str | None) -> str:
     from ..errors import InputError
 
-    if name in (None, "-"):
+    if name is None or name == "-":
         return sys.stdin.read()
     path = Path(name)
     if not path.is_file():

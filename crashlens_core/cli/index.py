@@ -81,6 +81,7 @@ def cmd_index(args: argparse.Namespace) -> int:
         if args.action == "embed":
             args.no_embed = False
             stats = _embed(ws, settings, args)
+            assert stats is not None  # no_embed is off just above
             print_json(stats) if args.json else print(f"{stats['embedded']} chunks embedded, {stats['vectors']} vectors in the index")
             return 0
     return 2

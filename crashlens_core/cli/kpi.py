@@ -13,14 +13,13 @@ def _stat_line(name: str, stat: dict[str, Any]) -> str:
 
     if not stat["count"]:
         return f"{name:<22} —"
-    if stat["unit"] == "s":
-        fmt = human_duration
-    elif stat["unit"] == "USD":
-        def fmt(v: float | None) -> str:
-            return "—" if v is None else f"${v:,.4f}"
-    else:
-        def fmt(v: float | None) -> str:
-            return "—" if v is None else f"{v:,.0f} {stat['unit']}"
+    def usd(v: float | None) -> str:
+        return "—" if v is None else f"${v:,.4f}"
+
+    def plain(v: float | None) -> str:
+        return "—" if v is None else f"{v:,.0f} {stat['unit']}"
+
+    fmt = human_duration if stat["unit"] == "s" else usd if stat["unit"] == "USD" else plain
     return f"{name:<22} median {fmt(stat['median'])}, p90 {fmt(stat['p90'])}  (n={stat['count']})"
 
 

@@ -49,7 +49,7 @@ def cmd_rca(args: argparse.Namespace) -> int:
         raise InputError("a window needs both --from and --to", hint="e.g. --from 2024-05-14T10:05 --to 2024-05-14T10:08")
     ws, settings = open_workspace(args)
     with ws:
-        run = run_rca(ws, settings, args.id, window=(start, end) if start else None, engine=args.engine,
+        run = run_rca(ws, settings, args.id, window=(start, end) if start and end else None, engine=args.engine,
                       progress=progress_printer(not args.json), baseline=(b_start, b_end) if b_start or b_end else None,
                       actor=args.by)
         out = run.to_json()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from typing import Iterator
 
 from ._common import open_workspace
 
@@ -13,6 +14,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     from ..errors import InputError
     from ..knowledge.service import search
 
+    queries: Iterator[str]
     if args.stdin:
         queries = (line.strip() for line in sys.stdin)
     elif args.query:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 from ._common import print_json, settings_for, open_workspace, progress_printer
 
@@ -25,7 +26,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     settings = settings_for(args)
     out = Path(args.out) if args.out else settings.workspace / "simulations" / f"{args.scenario}-seed{args.seed}"
     result = run_scenario(args.scenario, out, seed=args.seed, progress=progress_printer(not args.json))
-    payload = {"scenario": result.scenario, "out_dir": str(result.out_dir),
+    payload: dict[str, Any] = {"scenario": result.scenario, "out_dir": str(result.out_dir),
                "files": {k: str(v) for k, v in result.files.items()}, "ground_truth": result.ground_truth}
     if args.ingest:
         from ..simulate.demo import ingest_simulation

@@ -60,8 +60,8 @@ def cmd_traces(args: argparse.Namespace) -> int:
             if args.json:
                 print_json([s.to_json() for s in ranking])
             else:
-                for i, s in enumerate(ranking, 1):
-                    print(f"{i:>3}. {s.service:<24} {s.score:.3f}  {'; '.join(s.reasons)[:150]}")
+                for i, suspect in enumerate(ranking, 1):
+                    print(f"{i:>3}. {suspect.service:<24} {suspect.score:.3f}  {'; '.join(suspect.reasons)[:150]}")
         elif args.action == "map":
             from ..signals.servicemap import service_map, service_map_change
 

@@ -144,7 +144,7 @@ def normalize_change(raw: dict[str, Any], mapping: dict[str, str] | None = None)
     if not isinstance(files, list):
         raise ValueError("files must be a list of paths")
     files = [str(f.get("filename") or f.get("path") or "") if isinstance(f, dict) else str(f) for f in files]
-    row = {f: _text(rec.get(f)) for f in ("service", "commit", "version", "name", "change", "author", "summary")}
+    row: dict[str, Any] = {f: _text(rec.get(f)) for f in ("service", "commit", "version", "name", "change", "author", "summary")}
     row["ts"] = ts
     row["kind"] = _kind(rec.get("kind"), row)
     row["files"] = [f for f in files if f][:2000]
@@ -341,7 +341,8 @@ def ingest_changes(ws: Workspace, paths: Sequence[str], fmt: str = "auto", mappi
 
 def _ancestors(sha: str, commits: dict[str, tuple[datetime, list[str]]], stop: set[str], limit: int = 5000) -> list[str]:
     """``sha`` and its ancestors among the known commits, not passing into ``stop``."""
-    out, todo, seen = [], [sha], set(stop)
+    out: list[str] = []
+    todo, seen = [sha], set(stop)
     while todo and len(out) < limit:
         c = todo.pop()
         if c in seen or c not in commits:

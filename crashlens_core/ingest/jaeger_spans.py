@@ -92,7 +92,9 @@ def _jaeger_span(sp: Any, trace_id: Any, processes: dict[str, Any], line: int | 
     for key, value in (("traceID", tid), ("spanID", span_id), ("startTime", sp.get("startTime"))):
         if value in (None, ""):
             return IngestError(line, f"{where}: missing {key}")
-    process = sp.get("process") if isinstance(sp.get("process"), dict) else processes.get(sp.get("processID")) or {}
+    assert tid is not None and span_id is not None  # the loop above returned otherwise
+    own, pid = sp.get("process"), sp.get("processID")
+    process = own if isinstance(own, dict) else (processes.get(pid) if isinstance(pid, str) else None) or {}
     attrs = {**_jaeger_tags(process.get("tags")), **_jaeger_tags(sp.get("tags"))}
     start = us_to_dt(sp["startTime"])
     duration = to_int(sp["duration"]) if sp.get("duration") not in (None, "") else None

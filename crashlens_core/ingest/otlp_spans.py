@@ -49,6 +49,7 @@ def _otlp_span(sp: Any, base: dict[str, Any], line: int | None, where: str) -> d
     for key, value in (("traceId", trace_id), ("spanId", span_id), ("startTimeUnixNano", sp.get("startTimeUnixNano"))):
         if value in (None, "", "0", 0):
             return IngestError(line, f"{where}: missing {key}")
+    assert trace_id is not None and span_id is not None  # the loop above returned otherwise
     start = ns_to_dt(sp["startTimeUnixNano"])
     end = ns_to_dt(sp["endTimeUnixNano"]) if sp.get("endTimeUnixNano") not in (None, "", "0", 0) else None
     if end is not None and end < start:

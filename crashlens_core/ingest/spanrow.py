@@ -17,7 +17,7 @@ import base64
 import binascii
 import re
 from datetime import datetime
-from typing import Any, Callable
+from typing import Any, Callable, TypeVar
 
 from ..models import IngestError
 from .records import MALFORMED
@@ -131,8 +131,11 @@ def span_row(*, trace_id: str, span_id: str, parent_id: str | None, service: Any
     }
 
 
-def guarded(build: Callable[..., dict | IngestError], line: int | None, where: str,
-             *args: Any) -> dict | IngestError:
+_Built = TypeVar("_Built")
+
+
+def guarded(build: Callable[..., _Built | IngestError], line: int | None, where: str,
+            *args: Any) -> _Built | IngestError:
     """Run one item's builder; anything unexpected in the item becomes an IngestError."""
     try:
         return build(*args)

@@ -28,7 +28,7 @@ from __future__ import annotations
 import csv
 import json
 from datetime import timedelta
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 from ..errors import InputError
 from ..models import LOG_ALIASES, IngestError
@@ -87,8 +87,9 @@ def detect_span_format(source: Source) -> str:
     if head[0] in "[{":
         return _detect_json(json_keys_in(head), source.name)
     first = head.splitlines()[0]
-    if sniff_delimiter(first):
-        names = {norm_key(h) for h in next(csv.reader([first], delimiter=sniff_delimiter(first)))}
+    delimiter = sniff_delimiter(first)
+    if delimiter:
+        names = {norm_key(h) for h in next(csv.reader([first], delimiter=delimiter))}
         return "native" if names & {"tool", "argsdigest", "resultdigest"} else "csv"
     raise InputError(f"{source.name}: not a span format CrashLens knows",
                      hint=f"pass --format ({', '.join(SPAN_FORMATS)}); CSV needs a header row")
@@ -124,8 +125,9 @@ def parse_spans(source: Source, fmt: str, mapping: dict[str, str] | None = None)
             raise InputError(f"unknown field {field!r} in --map", hint=f"map columns to: {', '.join(_SPAN_FIELDS)}")
     if fmt == "csv" or (fmt == "native" and source.head().lstrip("\ufeff \t\r\n")[:1] not in ("[", "{")):
         return _parse_csv(source, mapping)
-    return {"native": _parse_native, "otlp": parse_otlp_spans, "jaeger": parse_jaeger_spans,
-            "zipkin": parse_zipkin_spans}[fmt](source, mapping)
+    parsers: dict[str, Callable[[Source, dict[str, str] | None], Iterator[dict | IngestError]]] = {
+        "native": _parse_native, "otlp": parse_otlp_spans, "jaeger": parse_jaeger_spans, "zipkin": parse_zipkin_spans}
+    return parsers[fmt](source, mapping)
 
 
 # ============================================================== native and CSV
@@ -137,7 +139,7 @@ def _span_from_fields(f: dict[str, Any], extra: dict[str, Any], line: int | None
     if span_id is None:
         return IngestError(line, f"{where}: missing span_id")
     name = f.get("name")
-    if name in (None, ""):
+    if name is None or name == "":
         return IngestError(line, f"{where}: missing name (tool)")
     start = parse_ts(f.get("start_ts"))
     if start is None:
@@ -263,7 +265,8 @@ def _csv_spans(header: list[str], records: Iterable[tuple[int, list[str] | Inges
         fields = {f: (cells[i].strip() or None) for f, (i, _) in cols.items()}
         extra = {header[i]: v for i, v in enumerate(cells) if i not in used and v != ""}
         for f, (i, pod) in cols.items():
-            if pod and fields[f]:
-                extra["k8s.pod.name"] = fields[f]
-                fields[f] = pod_to_service(fields[f])
+            pod_name = fields[f]
+            if pod and pod_name:
+                extra["k8s.pod.name"] = pod_name
+                fields[f] = pod_to_service(pod_name)
         yield guarded(_span_from_fields, line, f"row at line {line}", fields, extra, line, f"row at line {line}")

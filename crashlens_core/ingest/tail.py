@@ -241,7 +241,7 @@ class _BytesSource(Source):
 
     data: bytes = b""
 
-    def open_binary(self) -> io.BytesIO:  # type: ignore[override]
+    def open_binary(self) -> io.BytesIO:
         return io.BytesIO(self.data)
 
     def size(self) -> int:

@@ -127,6 +127,7 @@ def _clean(sp: Any, line: int | None, where: str) -> ZipkinPart | IngestError:
     for key, value in (("traceId", trace_id), ("id", span_id)):
         if value is None:
             return IngestError(line, f"{where}: missing {key}")
+    assert trace_id is not None and span_id is not None  # the loop above returned otherwise
     if sp.get("duration") not in (None, "") and to_int(sp["duration"]) < 0:
         return ends_before_start(line, where)
     parent = _hex_id(sp.get("parentId"), 16)
@@ -250,7 +251,7 @@ def _place(spans: list[ZipkinPart]) -> None:
             sp.timestamp, sp.extra["timestamp_source"] = min(marks), "annotations"
             sp.duration = sp.duration or (max(marks) - min(marks)) or None
     for sp in untimed:
-        kids = [(k.timestamp, k.timestamp + (k.duration or 0)) for k in _timed_below(sp, children)]
+        kids = [(t, t + (k.duration or 0)) for k in _timed_below(sp, children) if (t := k.timestamp)]
         if not sp.timestamp and kids:  # a span encloses its children
             sp.timestamp, sp.extra["timestamp_source"] = min(a for a, _ in kids), "children"
             sp.duration = sp.duration or (max(b for _, b in kids) - sp.timestamp) or None
@@ -274,7 +275,8 @@ def _depth(sp: ZipkinPart, by_id: dict[str, ZipkinPart]) -> int:
 
 def _timed_below(sp: ZipkinPart, children: dict[str, list[ZipkinPart]]) -> list[ZipkinPart]:
     """The nearest timed descendants of a span (iterative; a parent cycle cannot loop)."""
-    out, stack, seen = [], list(children.get(sp.span_id, [])), {id(sp)}
+    out: list[ZipkinPart] = []
+    stack, seen = list(children.get(sp.span_id, [])), {id(sp)}
     while stack:
         kid = stack.pop()
         if id(kid) in seen:

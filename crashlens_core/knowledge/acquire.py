@@ -160,8 +160,8 @@ def _size_watch(dest: Path, limit_bytes: int) -> Callable[[], str | None]:
     return check
 
 
-def clone_url(repo: RepoUrl, dest: Path, settings: Settings, progress: Progress | None = None) -> str:
-    """Clone ``repo`` into ``dest`` (which must not exist); the HEAD commit."""
+def clone_url(repo: RepoUrl, dest: Path, settings: Settings, progress: Progress | None = None) -> str | None:
+    """Clone ``repo`` into ``dest`` (which must not exist); the HEAD commit (None: no commits yet)."""
     if progress:
         progress(0.0, f"cloning {repo.display}")
     extra = [("http.extraHeader", repo.auth_header)] if repo.auth_header else []
@@ -169,8 +169,8 @@ def clone_url(repo: RepoUrl, dest: Path, settings: Settings, progress: Progress 
     return head_commit(dest)
 
 
-def clone_local(src: Path, dest: Path, settings: Settings) -> str:
-    """Clone a local git repository (committed history only, fresh config); the HEAD commit.
+def clone_local(src: Path, dest: Path, settings: Settings) -> str | None:
+    """Clone a local git repository (committed history only, fresh config); the HEAD commit (None: no commits).
 
     ``--no-local`` through a ``file://`` URL: objects are copied, never hard-linked or
     followed through symlinks of the source, and ``--depth`` applies.
@@ -328,9 +328,9 @@ def extract_archive(archive: Path, dest: Path, settings: Settings) -> dict[str, 
                     if rel is None or not member.isreg():
                         counts["skipped"] += 1  # escaping path, symlink, hard link or device
                         continue
-                    fh = tf.extractfile(member)
-                    if fh is not None:
-                        write(rel, fh)
+                    data = tf.extractfile(member)
+                    if data is not None:
+                        write(rel, data)
         else:
             raise InputError(f"{archive.name} is not a zip or tar archive", hint=f"upload one of {', '.join(ARCHIVE_SUFFIXES)}")
     except InputError:

@@ -27,7 +27,7 @@ import re
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Iterator
+from typing import Iterator, Sequence
 
 from .gitsafe import GitError, run_git
 
@@ -184,7 +184,7 @@ def _module_name(path: str) -> str:
     return ".".join(parts) or p.stem
 
 
-def _signature(node: ast.AST) -> str:
+def _signature(node: ast.FunctionDef | ast.AsyncFunctionDef) -> str:
     try:
         sig = f"({ast.unparse(node.args)})"
         if node.returns is not None:
@@ -223,7 +223,7 @@ def _clean_literal(s: str) -> str | None:
     return s[:300]
 
 
-def _literals_and_calls(nodes: list[ast.AST], docstring_node: ast.AST | None) -> tuple[list[str], list[str]]:
+def _literals_and_calls(nodes: Sequence[ast.AST], docstring_node: ast.AST | None) -> tuple[list[str], list[str]]:
     lits: dict[str, None] = {}
     calls: dict[str, None] = {}
     skip_ids: set[int] = set()
@@ -247,7 +247,7 @@ def _literals_and_calls(nodes: list[ast.AST], docstring_node: ast.AST | None) ->
     return list(lits), list(calls)
 
 
-def _docstring_node(node: ast.AST) -> ast.AST | None:
+def _docstring_node(node: ast.AST) -> ast.expr | None:
     body = getattr(node, "body", None)
     if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) and isinstance(body[0].value.value, str):
         return body[0].value
@@ -261,14 +261,14 @@ class _PythonChunker:
         self.max = max(int(chunk_lines), 10)
         self.module = _module_name(path)
 
-    def _start(self, node: ast.AST) -> int:
+    def _start(self, node: ast.stmt) -> int:
         decos = getattr(node, "decorator_list", None) or []
         return min([node.lineno] + [d.lineno for d in decos])
 
     def run(self, tree: ast.Module) -> Iterator[Chunk]:
         yield from self._body(tree.body, self.module, module_level=True, docstring=_docstring_node(tree))
 
-    def _body(self, body: list[ast.stmt], prefix: str, module_level: bool, docstring: ast.AST | None) -> Iterator[Chunk]:
+    def _body(self, body: list[ast.stmt], prefix: str, module_level: bool, docstring: ast.expr | None) -> Iterator[Chunk]:
         loose: list[ast.stmt] = []
         for node in body:
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
@@ -321,7 +321,7 @@ class _PythonChunker:
             else:
                 yield from self._function(member, qual)
 
-    def _loose(self, nodes: list[ast.stmt], docstring: ast.AST | None) -> Iterator[Chunk]:
+    def _loose(self, nodes: list[ast.stmt], docstring: ast.expr | None) -> Iterator[Chunk]:
         # Contiguous runs of module-level statements, cut into windows of at most self.max lines.
         group: list[ast.stmt] = []
         for node in nodes:
@@ -333,7 +333,7 @@ class _PythonChunker:
         if group:
             yield from self._loose_group(group, docstring)
 
-    def _loose_group(self, group: list[ast.stmt], docstring: ast.AST | None) -> Iterator[Chunk]:
+    def _loose_group(self, group: list[ast.stmt], docstring: ast.expr | None) -> Iterator[Chunk]:
         start, end = self._start(group[0]), group[-1].end_lineno or group[-1].lineno
         lits, calls = _literals_and_calls(group, docstring)
         names = []

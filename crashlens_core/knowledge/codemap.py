@@ -260,7 +260,7 @@ def resolve_frames(stack: StackTrace, repos: Iterable[Any], window_start: dateti
     resolved = ResolvedStack(stack, frames)
     by_repo: dict[str, list[ResolvedFrame]] = {}
     for rf in frames:
-        if rf.path:
+        if rf.path and rf.repo:  # map_frame sets both or neither
             by_repo.setdefault(rf.repo, []).append(rf)
     for repo in refs:
         mine = by_repo.get(repo.name)
@@ -269,7 +269,7 @@ def resolve_frames(stack: StackTrace, repos: Iterable[Any], window_start: dateti
         rev = check_rev(revision) if revision else None
         if rev is None:
             # does the working tree still hold the code that ran?
-            stale = [rf for rf in mine if rf.frame.source and rf.frame.line
+            stale = [rf for rf in mine if rf.path and rf.frame.source and rf.frame.line
                      and not _line_is(_read_lines(repo, rf.path, None, cache), rf.frame.line, rf.frame.source)]
             if stale:
                 rev = _find_revision(repo, mine, window_start, cache)
@@ -278,6 +278,8 @@ def resolve_frames(stack: StackTrace, repos: Iterable[Any], window_start: dateti
         ranges: dict[str, list[tuple[int, int]]] = {}
         for rf in mine:
             rf.revision, rf.commit = rev, shown
+            if rf.path is None:  # never: by_repo holds only frames mapped to a file
+                continue
             lines = _read_lines(repo, rf.path, rev, cache)
             if not lines or not rf.frame.line or rf.frame.line > len(lines):
                 continue
@@ -296,4 +298,4 @@ def resolve_frames(stack: StackTrace, repos: Iterable[Any], window_start: dateti
 
 
 def _line_is(lines: list[str] | None, line: int, source: str) -> bool:
-    return bool(lines) and 0 < line <= len(lines) and lines[line - 1].strip() == source.strip()
+    return lines is not None and 0 < line <= len(lines) and lines[line - 1].strip() == source.strip()

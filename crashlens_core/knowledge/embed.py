@@ -88,7 +88,12 @@ class SentenceTransformerBackend:
                 model = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
         self.model = model
         dim_of = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
-        self.dim = int(dim_of())
+        dim = dim_of()
+        if dim is None:  # sentence-transformers returns None when no module declares a size
+            raise ConfigError(f"embedding model {str(path)!r} does not declare its vector size",
+                              hint="use a sentence-transformers folder whose last module sets the dimension")
+        self.dim = int(dim)
+        self.max_tokens = int(max_tokens)
         self.backend = backend
         self.key = f"{name or _model_name(path)}@{int(max_tokens)}/{backend}"
         self._lock = threading.Lock()  # one encode at a time: torch threads already use both cores
@@ -99,7 +104,7 @@ class SentenceTransformerBackend:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         # Text past the token budget is never read: don't pay for tokenizing it.
-        cap = self.model.max_seq_length * 8
+        cap = self.max_tokens * 8  # the model's max_seq_length, set from max_tokens above
         with self._lock:
             out = self.model.encode([t[:cap] for t in texts], batch_size=batch_size, normalize_embeddings=True,
                                     convert_to_numpy=True, show_progress_bar=False)

@@ -35,7 +35,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence, cast
 
 from ..errors import CrashLensError
 
@@ -260,6 +260,7 @@ def _base_class() -> Any:
         GitPython may pass are not forwarded."""
 
         limits: Limits = Limits()
+        killed: list[GitError]  # declared only: each class sandboxed_repo_class makes has its own list
 
         def execute(self, command: Any, istream: Any = None, with_extended_output: bool = False,
                     with_exceptions: bool = True, as_process: bool = False, output_stream: Any = None,
@@ -342,7 +343,8 @@ class _Watchdog(threading.Thread):
         while self.proc.poll() is None:
             reason = self.watch() if self.watch else None
             if not reason and time.monotonic() >= self.deadline:
-                reason = f"git {self.proc.args[1]} timed out after {self.timeout:g} s"
+                argv = cast(list[str], self.proc.args)  # started from the argv list execute built
+                reason = f"git {argv[1]} timed out after {self.timeout:g} s"
             if reason:
                 self.killed.append(GitError(reason, hint="raise the limit in the settings if this is expected"))
                 _kill_group(self.proc, wait=False)

@@ -183,7 +183,7 @@ def _child(pdf: str, out: str, max_pages: int) -> int:
     if encryption:
         # Opens without a password, but its owner encrypted it (usually to restrict copying):
         # indexing it would copy its text into the workspace and bundles.
-        no_copy = "" if doc.permissions & pymupdf.PDF_PERM_COPY else ", and its permissions forbid copying text"
+        no_copy = "" if doc.permissions & pymupdf.mupdf.PDF_PERM_COPY else ", and its permissions forbid copying text"
         result["refused"] = f"the PDF is encrypted ({encryption}){no_copy}"
         result["hint"] = "ask the owner for an unencrypted copy"
         res_path.write_text(json.dumps(result))

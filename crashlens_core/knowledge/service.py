@@ -154,7 +154,12 @@ def index_demo_sources(ws: Workspace, settings: Settings, repo_dir: Path, pdf_pa
     embedded (the demo is small: a few hundred chunks).
     """
     t0 = time.perf_counter()
-    step = (lambda lo, hi: (lambda f, m: progress(lo + (hi - lo) * f, m))) if progress else (lambda lo, hi: None)
+    def step(lo: float, hi: float) -> Progress | None:
+        """``progress`` rescaled to the [lo, hi] part of the whole job."""
+        report = progress
+        if report is None:
+            return None
+        return lambda f, m: report(lo + (hi - lo) * f, m)
     repo_dir = Path(repo_dir)
     name = repo_dir.name
     src = kstore.get_source(ws, name)

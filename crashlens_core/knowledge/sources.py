@@ -207,7 +207,7 @@ def index_tree(ws: Workspace, settings: Settings, name: str, root: Path, commit:
         rows.extend(c.row(name, commit) for c in chunks)
         if progress and (i % 25 == 0 or i == len(todo) - 1):
             progress(0.15 + 0.75 * (i + 1) / max(len(todo), 1), f"chunked {i + 1}/{len(todo)} files: {path}")
-    file_table = []
+    file_table: list[tuple[Any, ...]] = []
     for path, h in new_tree.items():
         leaf = leaves.get(path)
         if leaf is None:
@@ -241,7 +241,7 @@ def add_pdfs(ws: Workspace, settings: Settings, paths: Sequence[Path], progress:
     from .pdf import PdfRefused, parse_pdf, pdf_chunks
 
     ws.require_writable()
-    results = []
+    results: list[dict[str, Any]] = []
     for i, path in enumerate(paths):
         path = Path(path)
         label = (names[i] if names else None) or path.name

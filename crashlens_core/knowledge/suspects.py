@@ -88,13 +88,12 @@ def suspect_commits(resolved: ResolvedStack, window_start: datetime | None = Non
         line = rf.frame.line or 0
         span = max((abs(k - line) for k in rf.blame), default=1) + 1
         best: dict[str, tuple[float, int]] = {}
-        for k, bl in rf.blame.items():
+        for k, kbl in rf.blame.items():
             touch = 1.0 if k == line else 0.35 * (1 - abs(k - line) / span)
-            if touch > best.get(bl.commit, (0.0, 0))[0]:
-                best[bl.commit] = (touch, k)
+            if touch > best.get(kbl.commit, (0.0, 0))[0]:
+                best[kbl.commit] = (touch, k)
         for sha, (touch, k) in best.items():
-            bl = rf.blame[k]
-            entry = per.setdefault((rf.repo, sha), {"blame": bl, "score": 0.0, "exact": [], "near": []})
+            entry = per.setdefault((rf.repo or "", sha), {"blame": rf.blame[k], "score": 0.0, "exact": [], "near": []})
             entry["score"] += weight * touch
             (entry["exact"] if k == line else entry["near"]).append(f"{rf.path}:{line}")
     if not per:
@@ -217,8 +216,9 @@ def _own_code(frames: Sequence[Frame]) -> list[Frame]:
     and a project's tests live in its own package hierarchy (its first two name parts).
     """
     for i, f in enumerate(frames[1:], 1):
-        if f.module and _REFLECT.search(f.module) and frames[i - 1].module and looks_like_test(frames[i - 1]):
-            root = ".".join(frames[i - 1].module.split(".")[:2]) + "."
+        test_module = frames[i - 1].module
+        if f.module and _REFLECT.search(f.module) and test_module and looks_like_test(frames[i - 1]):
+            root = ".".join(test_module.split(".")[:2]) + "."
             own = [g for g in frames if g.module and (g.module + ".").startswith(root)]
             # tests in a package of their own (org.acmeusage for org.acme) say nothing about the
             # code: then every frame stays a candidate

@@ -32,6 +32,7 @@ from typing import Any
 from ..config import Settings
 from ..models import Evidence
 from ..store import changes as sql
+from ..store import Workspace
 from ..store.traces import origin_blame
 from .schema import Claim, Hypothesis, RcaReport
 from .stack_facts import stack_facts
@@ -146,7 +147,7 @@ def _profile(ctx: Any) -> dict[str, Any]:
             "failing_text": text}
 
 
-def _origins(ws: Any, start: datetime, end: datetime, known: set[str]) -> tuple[list[dict[str, Any]], dict[str, int], dict[str, int]]:
+def _origins(ws: Workspace, start: datetime, end: datetime, known: set[str]) -> tuple[list[dict[str, Any]], dict[str, int], dict[str, int]]:
     """Error-origin spans, the count per service at fault (timeouts and refusals re-attributed), and
     the count per service at fault that the workspace has no telemetry of (an external dependency)."""
     origins = sql.error_origin_spans(ws, start, end)

@@ -52,14 +52,15 @@ def frames_evidence(ctx: CollectorContext) -> list[Evidence]:
         for rs in report.resolved[:1]:
             frames = [f for f in rs.resolved() if f.depth == 0]
             crash = next((f for f in frames if f.frame.in_app), frames[0] if frames else None)
-            if crash is None or crash.evidence_id() is None:
+            eid = crash.evidence_id() if crash is not None else None
+            if crash is None or eid is None:
                 continue
             blame = crash.line_blame
             lines = "\n".join(f"{'>' if n == crash.frame.line else ' '} {n:5d}  {text}" for n, text in crash.context)
             text = (f"{crash.path}:{crash.frame.line} in {crash.frame.function} ({crash.repo} at {(crash.revision or 'working tree')[:12]}), "
                     f"the crash site of {item.id}.\n{lines}"
                     + (f"\nLast changed by commit {blame.commit[:12]} ({blame.author}, {blame.time:%Y-%m-%d}): {blame.summary}" if blame else ""))
-            out.append(Evidence(crash.evidence_id(), "code", f"crash site {crash.path}:{crash.frame.line}", text[:2400],
+            out.append(Evidence(eid, "code", f"crash site {crash.path}:{crash.frame.line}", text[:2400],
                                 round(item.score * 0.2, 4),
                                 {"signal": "frame", "file": crash.path, "function": crash.frame.function, "line": crash.frame.line,
                                  "repo": crash.repo, "commit": blame.commit if blame else "", "from": item.id}))

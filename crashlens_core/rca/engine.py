@@ -86,7 +86,7 @@ def build_report(es: EvidenceSet, title: str, engine: str, model: str, attempts:
 
 def run_rca(ws: Workspace, settings: Settings, incident_id: str | None = None,
             window: tuple[datetime, datetime] | None = None, engine: str | None = None, progress: Progress | None = None,
-            *, baseline: tuple[datetime, datetime] | None = None, actor: str | None = None, transport: Any = None) -> RcaRun:
+            *, baseline: tuple[datetime | None, datetime | None] | None = None, actor: str | None = None, transport: Any = None) -> RcaRun:
     """Analyse an incident (or a time window) and record the run.
 
     >>> # run = run_rca(ws, settings, "9891eb58"); run.report.suspects[0].service → 'checkout'

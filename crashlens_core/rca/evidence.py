@@ -145,7 +145,7 @@ def resolve_window(incident: Incident | None, window_start: datetime | None, win
         raise InputError("the analysis window ends before it starts", hint="swap --from and --to")
     if (baseline_start is None) != (baseline_end is None):
         raise InputError("a baseline needs both ends", hint="give --baseline-from and --baseline-to together")
-    if baseline_start is None:
+    if baseline_start is None or baseline_end is None:  # both None: checked just above
         length = max(end - start, timedelta(minutes=5))
         baseline_start, baseline_end = start - length, start
     if baseline_end <= baseline_start:

@@ -214,7 +214,7 @@ def parse_answer(body: bytes, evidence_ids: list[str]) -> RcaReport:
         text = fenced.group(1)
     try:
         data = json.loads(text)
-    except ValueError as exc:
+    except json.JSONDecodeError as exc:  # .msg and .pos exist on this ValueError subclass only
         raise ReportInvalid(f"the answer is not valid JSON ({exc.msg} at character {exc.pos})", hint="return one JSON object") from None
     return validate_report(data, evidence_ids)
 

@@ -112,7 +112,7 @@ class RcaReport:
     no_change_kind: str | None = None         # when no change is at fault: upstream_outage, traffic_surge, …
 
     def to_json(self) -> dict[str, Any]:
-        out = {"schema": SCHEMA_ID}
+        out: dict[str, Any] = {"schema": SCHEMA_ID}
         out.update(asdict(self))
         out["confidence"] = round(float(self.confidence), 3)
         out["cost_usd"] = round(float(self.cost_usd), 6)

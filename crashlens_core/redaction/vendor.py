@@ -54,7 +54,7 @@ def vendor_plugins() -> tuple[Any, ...]:
     except ImportError as exc:  # pragma: no cover - the dependency is pinned in pyproject.toml
         raise ConfigError("detect-secrets is not installed, so vendor token formats cannot be masked",
                           hint="pip install detect-secrets==1.5.0 (a CrashLens dependency)") from exc
-    classes = get_mapping_from_secret_type_to_class().values()
+    classes: list[Any] = list(get_mapping_from_secret_type_to_class().values())
     return tuple(sorted((c() for c in classes if issubclass(c, RegexBasedDetector) and c.__name__ not in _OWN_RULES),
                         key=lambda p: type(p).__name__))
 

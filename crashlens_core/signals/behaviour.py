@@ -124,16 +124,16 @@ def behaviour_changes(ws: Workspace, window: tuple[datetime, datetime],
             out.append(BehaviourChange("call", cs, co, f"{ps} {po}", expected, observed, _z(observed, expected)))
     t_now, t_base = template_counts(ws, *window), template_counts(ws, *baseline)
     scale = _template_scales(t_now, t_base)
-    for key in t_now.keys() | t_base.keys():
-        svc = key[0]
+    for tkey in t_now.keys() | t_base.keys():
+        svc = tkey[0]
         if not svc or svc not in scale:
             continue
-        now, base = t_now.get(key), t_base.get(key)
+        now, base = t_now.get(tkey), t_base.get(tkey)
         expected = (base["count"] if base else 0) * scale[svc]
         observed = now["count"] if now else 0
         if _significant(observed, expected):
             info = now or base or {}
-            out.append(BehaviourChange("template", svc, str(info.get("template") or key[1]), "", expected, observed,
+            out.append(BehaviourChange("template", svc, str(info.get("template") or tkey[1]), "", expected, observed,
                                        _z(observed, expected), str(info.get("example")) if info.get("example") else None))
     out.sort(key=lambda c: (-abs(c.z), c.service, c.what))
     return out

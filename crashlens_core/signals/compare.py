@@ -25,6 +25,7 @@ from typing import Any
 from ..config import Settings
 from ..errors import InputError
 from ..store import compare as sql
+from ..store import Workspace
 
 __all__ = ["ValueShift", "DimensionShift", "TemplateShift", "Comparison", "compare_windows", "template_shifts",
            "default_baseline"]
@@ -141,7 +142,7 @@ def _dimensions(rows: list[tuple[str, str | None, int, int]], source: str, top: 
     return out
 
 
-def template_shifts(ws: Any, start: datetime, end: datetime, b0: datetime, b1: datetime,
+def template_shifts(ws: Workspace, start: datetime, end: datetime, b0: datetime, b1: datetime,
                     limit: int = 20) -> tuple[list[TemplateShift], list[TemplateShift]]:
     """New and elevated templates of the window against the baseline."""
     minutes_i = max((end - start).total_seconds() / 60, 1e-9)
@@ -165,7 +166,7 @@ def template_shifts(ws: Any, start: datetime, end: datetime, b0: datetime, b1: d
     return new[:limit], elevated[:limit]
 
 
-def compare_windows(ws: Any, start: datetime, end: datetime, baseline_start: datetime | None = None,
+def compare_windows(ws: Workspace, start: datetime, end: datetime, baseline_start: datetime | None = None,
                     baseline_end: datetime | None = None, *, focus: str = "all", top_values: int = 8,
                     settings: Settings | None = None, with_suspects: bool = True) -> Comparison:
     """Rank dimensions and templates by how the window differs from its baseline.
@@ -190,7 +191,7 @@ def compare_windows(ws: Any, start: datetime, end: datetime, baseline_start: dat
     return Comparison((start, end), (b0, b1), focus, dims, new, elevated, sorted(set(skipped)), suspects)
 
 
-def _label(ws: Any, dims: list[DimensionShift]) -> None:
+def _label(ws: Workspace, dims: list[DimensionShift]) -> None:
     """Template and fingerprint values are ids; give them their text."""
     from ..store import signals as sig
 
@@ -202,7 +203,7 @@ def _label(ws: Any, dims: list[DimensionShift]) -> None:
                 v.label = (sig.fingerprint_meta(ws, v.value) or {}).get("title")
 
 
-def _service_suspects(ws: Any, start: datetime, end: datetime, b0: datetime, b1: datetime,
+def _service_suspects(ws: Workspace, start: datetime, end: datetime, b0: datetime, b1: datetime,
                       settings: Settings | None) -> list[dict[str, Any]]:
     """The traces-and-metrics ranking of suspect services (signals.suspects)."""
     from .suspects import rank_suspect_services

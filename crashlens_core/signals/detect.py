@@ -31,6 +31,7 @@ from typing import Any, Sequence
 from ..config import Settings
 from ..models import Incident
 from ..store import detect as sql
+from ..store import Workspace
 from .naming import source_name, where_phrase
 
 __all__ = ["Burst", "DetectReport", "find_error_bursts", "find_latency_bursts", "group_bursts", "detect_incidents"]
@@ -158,7 +159,7 @@ def group_bursts(bursts: Sequence[Burst], merge_gap: timedelta) -> list[list[Bur
         return i
 
     order = sorted(range(len(bursts)), key=lambda k: bursts[k].start)
-    reach_end, reach_idx = None, None
+    reach_end, reach_idx = None, 0  # reach_idx is read only once reach_end is set
     for k in order:  # sweep: each burst joins the group still open when it starts
         b = bursts[k]
         if reach_end is not None and b.start <= reach_end + merge_gap:
@@ -194,7 +195,7 @@ def _top(group: Sequence[Burst]) -> Burst:
     return max(group, key=lambda b: (b.kind == "errors", b.fatal > 0, b.count))
 
 
-def _title(ws: Any, top: Burst, group: Sequence[Burst]) -> str:
+def _title(ws: Workspace, top: Burst, group: Sequence[Burst]) -> str:
     from ..store import signals as sig
 
     # Lines without a service (a plain Apache or syslog file) are named by their host, else by
@@ -216,7 +217,7 @@ def _title(ws: Any, top: Burst, group: Sequence[Burst]) -> str:
     return f"errors {where}{on}"
 
 
-def detect_incidents(ws: Any, settings: Settings | None = None, start: datetime | None = None,
+def detect_incidents(ws: Workspace, settings: Settings | None = None, start: datetime | None = None,
                      end: datetime | None = None, dry_run: bool = False, actor: str = "detector") -> DetectReport:
     """Find bursts in ``[start, end)`` (default: everything) and open one incident per related group."""
     from ..store import signals as sig
@@ -234,7 +235,8 @@ def detect_incidents(ws: Any, settings: Settings | None = None, start: datetime 
         inc_id = str(uuid.uuid5(_NS, f"{top.key}@{w_start.isoformat()}"))
         services = _services_by_weight(group)
         same = next((i for i in existing if i.id == inc_id or (
-            i.status != "resolved" and i.window_start < w_end and i.window_end > w_start and set(i.services) & set(services))), None)
+            i.status != "resolved" and i.window_start and i.window_end  # both set: `existing` keeps only those
+            and i.window_start < w_end and i.window_end > w_start and set(i.services) & set(services))), None)
         if same is not None:
             report.matched.append((same.id, group))
             continue

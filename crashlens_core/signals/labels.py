@@ -21,6 +21,7 @@ from datetime import datetime, timezone
 from typing import Any, Callable
 
 from ..store import signals as sql
+from ..store import Workspace
 from .fingerprints import fingerprint
 from .stacks import extract_stacks
 from .templates import Template, TemplateMiner
@@ -49,7 +50,7 @@ def _now() -> datetime:
     return datetime.now(timezone.utc).replace(tzinfo=None)
 
 
-def label_pending(ws: Any, progress: Progress | None = None) -> LabelReport:
+def label_pending(ws: Workspace, progress: Progress | None = None) -> LabelReport:
     """Label every logs batch not labelled yet; one transaction per batch."""
     started = time.perf_counter()
     total = LabelReport()
@@ -74,7 +75,7 @@ def label_pending(ws: Any, progress: Progress | None = None) -> LabelReport:
     return total
 
 
-def label_batch(ws: Any, batch_id: int) -> LabelReport:
+def label_batch(ws: Workspace, batch_id: int) -> LabelReport:
     """Template ids and fingerprints for one batch (inside the caller's transaction)."""
     report = LabelReport(batches=1)
     report.logs, report.templates_new = _label_templates(ws, batch_id)
@@ -82,7 +83,7 @@ def label_batch(ws: Any, batch_id: int) -> LabelReport:
     return report
 
 
-def _label_templates(ws: Any, batch_id: int) -> tuple[int, int]:
+def _label_templates(ws: Workspace, batch_id: int) -> tuple[int, int]:
     miner = TemplateMiner()
     stored = sql.stored_templates(ws)
     miner.restore(Template(tid, text, count, example, replaced_by) for tid, text, count, example, replaced_by in stored)
@@ -105,7 +106,7 @@ def _label_templates(ws: Any, batch_id: int) -> tuple[int, int]:
     return labelled, len(touched - known_ids)
 
 
-def _label_exceptions(ws: Any, batch_id: int) -> tuple[int, int]:
+def _label_exceptions(ws: Workspace, batch_id: int) -> tuple[int, int]:
     ids: list[int] = []
     fps: list[str] = []
     meta: dict[str, dict[str, Any]] = {}

@@ -7,11 +7,14 @@ ingesting, so templates, fingerprints and detected incidents are never a separat
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Callable
 
 from ..config import Settings
 from .detect import DetectReport, detect_incidents
 from .labels import LabelReport, label_pending
+
+if TYPE_CHECKING:  # for annotations only: the runtime imports stay as they were
+    from ..store import Workspace
 
 __all__ = ["SignalsReport", "refresh_signals"]
 
@@ -29,7 +32,7 @@ class SignalsReport:
         return text
 
 
-def refresh_signals(ws: Any, settings: Settings | None = None, *, detect: bool = True,
+def refresh_signals(ws: Workspace, settings: Settings | None = None, *, detect: bool = True,
                     progress: Callable[[float, str], None] | None = None) -> SignalsReport:
     labels = label_pending(ws, progress=progress)
     detection = detect_incidents(ws, settings or Settings()) if detect else None

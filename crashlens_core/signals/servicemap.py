@@ -136,6 +136,8 @@ def service_map_change(ws: Workspace, start: datetime, end: datetime, baseline_s
     out = []
     for key in now.keys() | base.keys():
         e, b = now.get(key), base.get(key)
+        either = e or b
+        assert either is not None  # the key came from one of the two windows
         cpm = e.calls / m_now if e else 0.0
         bcpm = b.calls / m_base if b else 0.0
         ratio = None
@@ -150,9 +152,9 @@ def service_map_change(ws: Workspace, start: datetime, end: datetime, baseline_s
             status = "changed"
         else:
             status = "steady"
-        out.append(EdgeChange(key[0], key[1], bool((e or b).external), round(cpm, 3), round(bcpm, 3),
+        out.append(EdgeChange(key[0], key[1], bool(either.external), round(cpm, 3), round(bcpm, 3),
                               e.error_rate if e else 0.0, b.error_rate if b else 0.0, e.p95_ms if e else None,
-                              b.p95_ms if b else None, ratio, status, (e or b).example_span))
+                              b.p95_ms if b else None, ratio, status, either.example_span))
     out.sort(key=lambda c: (c.status == "steady", -(c.error_rate - c.baseline_error_rate), -(c.p95_ratio or 0.0),
                             -abs(c.calls_per_min - c.baseline_calls_per_min), c.src, c.dst))
     return out

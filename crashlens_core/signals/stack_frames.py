@@ -55,7 +55,8 @@ class StackTrace:
 
     def chain(self) -> list["StackTrace"]:
         """This exception, then its cause, then the cause's cause …"""
-        out, cur = [], self
+        out: list[StackTrace] = []
+        cur: StackTrace | None = self
         while cur is not None and len(out) < 50:
             out.append(cur)
             cur = cur.cause

@@ -200,7 +200,7 @@ def _parse_python_one(lines: list[str], i: int, rules: tuple) -> tuple[StackTrac
         if em:
             exc, msg = em.group("exc"), (em.group("msg") or "")
             j += 1
-            extra = []
+            extra: list[str] = []
             while j < n and lines[j].strip() and not _looks_like_new_record(lines[j]) and len(extra) < 20:
                 extra.append(lines[j].rstrip())
                 j += 1
@@ -391,8 +391,10 @@ _FRAME_CACHE_MAX = 50_000
 
 def _parse_at_frame(s: str, language: str, rules: tuple) -> Frame | None:
     key = (s, language, rules)
-    hit = _FRAME_CACHE.get(key, False)
-    if hit is False:
+    hit: tuple | None
+    if key in _FRAME_CACHE:
+        hit = _FRAME_CACHE[key]
+    else:
         frame = _parse_at_frame_uncached(s, language, rules)
         hit = None if frame is None else (frame.module, frame.class_, frame.function, frame.file, frame.line,
                                           frame.in_app, frame.column)
@@ -407,13 +409,13 @@ def _parse_at_frame_uncached(s: str, language: str, rules: tuple) -> Frame | Non
         m = _JAVA_AT.match(s)
         if not m:
             return None
-        loc = _JAVA_LOC.match(m.group("loc"))
-        if not loc:
+        jloc = _JAVA_LOC.match(m.group("loc"))
+        if not jloc:
             return None
         qual = m.group("qual")
         module, _, cls = qual.rpartition(".")
-        line = loc.group("line")
-        file = loc.group("file")
+        line = jloc.group("line")
+        file = jloc.group("file")
         if not file and m.group("loc").startswith("Unknown Source"):
             file = None
         full = f"{qual}.{m.group('meth')}"

@@ -334,10 +334,10 @@ class TemplateMiner:
 
     def _current(self, slot: int) -> int:
         """The slot that now stands for ``slot`` (itself, or the end of its replaced_by chain)."""
-        seen = set()
-        while slot not in seen and self.templates[slot].replaced_by in self._slot_of_id:
+        seen: set[int] = set()
+        while slot not in seen and (nxt := self.templates[slot].replaced_by) is not None and nxt in self._slot_of_id:
             seen.add(slot)
-            slot = self._slot_of_id[self.templates[slot].replaced_by]
+            slot = self._slot_of_id[nxt]
         return slot
 
     def _fit_published(self, tokens: list[str]) -> _Cluster | None:

@@ -10,6 +10,7 @@ the repairs made to each tree (``issues``), and per-span rows for a waterfall.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Callable, Sequence
@@ -119,7 +120,8 @@ def _origin_info(ws: Workspace, b: TraceBatch, rows: list[int]) -> dict[int, dic
     parent = b.parent
     paths = []
     for r in rows:
-        path_rows, node = [], r
+        path_rows: list[int] = []
+        node = r
         while node >= 0 and len(path_rows) <= b.n:
             if node < b.n_spans:
                 path_rows.append(node)
@@ -184,7 +186,7 @@ def summaries_of(ws: Workspace, b: TraceBatch, with_spans: bool = False) -> list
             depth=depth_max[t], services=sorted(per_trace[t]), error_count=errors[t],
             critical_path_ms=cp_ms[t], critical_path_spans=cp_spans[t],
             self_time_by_service=per_trace[t], error_origin=origins.get(origin_rows[t]), issues=issues,
-            _sections=lambda t=t, t0=t0: _sections(b, t, t0)))
+            _sections=functools.partial(_sections, b, t, t0)))
     if with_spans:
         for t, summ in enumerate(out):
             summ.spans = _span_rows(b, t)

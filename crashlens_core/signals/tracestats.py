@@ -45,23 +45,26 @@ def batch_stats(ws: Workspace, b: TraceBatch) -> dict[str, Any]:
                            "top_spans": {}, "presence": {}, "origins": []}
     if not ntr:
         return out
+    blame_code = b.blame_code
+    if blame_code is None:  # load_batch always sets it; only a hand-built batch can lack it
+        raise ValueError("batch_stats needs a batch from load_batch (blame_code is missing)")
     real = np.arange(b.n) < b.n_spans
     durations = (b.end[b.roots] - b.start[b.roots]) / 1000.0
     out["mean_duration_ms"] = float(durations.mean())
     out["error_traces"] = int((np.bincount(b.trace, weights=b.error, minlength=ntr) > 0).sum())
-    for name, codes in (("self_ms", b.service_code), ("blame_ms", b.blame_code)):
+    for name, codes in (("self_ms", b.service_code), ("blame_ms", blame_code)):
         sums = np.bincount(codes[real], weights=b.self_us[real], minlength=len(b.services)) / 1000.0
         out[name] = {b.services[i]: float(v) for i, v in enumerate(sums) if b.services[i] != VIRTUAL_ROOT and v > 0}
     nsvc = len(b.services)
     # the three spans carrying the most (blamed) self time per service: latency evidence
     rr = np.flatnonzero(real)
-    o = rr[np.lexsort((-b.self_us[rr], b.blame_code[rr]))]
-    codes = b.blame_code[o]
+    o = rr[np.lexsort((-b.self_us[rr], blame_code[rr]))]
+    codes = blame_code[o]
     rank = np.arange(len(o)) - np.searchsorted(codes, codes, "left")
     top = o[rank < 3]
     out["top_spans"] = {}
     for r, sid in zip(top.tolist(), b.span_ids.take(top.tolist())):
-        out["top_spans"].setdefault(b.services[b.blame_code[r]], []).append(sid)
+        out["top_spans"].setdefault(b.services[blame_code[r]], []).append(sid)
     pres = np.unique(b.trace[real] * nsvc + b.service_code[real]) % nsvc
     out["presence"] = {b.services[i]: int(c) for i, c in enumerate(np.bincount(pres, minlength=nsvc)) if c}
     rows = [int(r) for r in b.origins.tolist() if r >= 0]

@@ -110,8 +110,10 @@ def _incidents_for(ws: Workspace, scenario: str, truth: dict[str, Any], settings
     if start is None or f_end is None:
         return []
     detect_incidents(ws, settings, start=start, end=f_end + timedelta(minutes=10), actor="detector")
+    # a fault file without its own start is taken to start with the run (a TypeError before)
+    fault_start = f_start or start
     covering = [i.id for i in ws.list_incidents(limit=100_000)
-                if i.window_start and i.window_end and i.window_start < f_end and i.window_end > f_start]
+                if i.window_start and i.window_end and i.window_start < f_end and i.window_end > fault_start]
     if not covering and alert is not None and Path(alert).exists():
         # nothing burst past the detector, but the SLO alert fired: it opens the incident
         from ..signals.alerts import read_alert_file

@@ -19,6 +19,7 @@ import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal, overload
 
 from crashlens_core.errors import InputError
 
@@ -75,6 +76,12 @@ def _env(home: str, extra: dict[str, str] | None = None) -> dict[str, str]:
     }
     env.update(extra or {})
     return env
+
+
+@overload
+def git(repo_dir: Path, *args: str, env: dict[str, str] | None = None, binary: Literal[False] = False) -> str: ...
+@overload
+def git(repo_dir: Path, *args: str, env: dict[str, str] | None = None, binary: Literal[True]) -> bytes: ...
 
 
 def git(repo_dir: Path, *args: str, env: dict[str, str] | None = None, binary: bool = False) -> bytes | str:

@@ -14,7 +14,8 @@ import random
 import sys
 import traceback
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from types import FrameType
+from typing import Any, Callable, Literal, Mapping
 
 __all__ = ["SimClock", "SpanRecord", "Tracer", "LogCapture", "LogEntry", "Meter", "exception_type"]
 
@@ -84,7 +85,7 @@ class _ActiveSpan:
         self.record.start_us = tracer.clock.now_us
         return self
 
-    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> bool:
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> Literal[False]:
         tracer = self._tracer
         if exc is not None:
             self.record_exception(exc)
@@ -168,7 +169,7 @@ class Tracer:
     def _caller_code(self) -> dict[str, Any]:
         """OpenTelemetry code.* attributes of the shop frame that issued the call."""
         roots = self._roots()
-        frame = sys._getframe(2)
+        frame: FrameType | None = sys._getframe(2)
         while frame is not None:
             filename = frame.f_code.co_filename
             if filename.startswith(roots) and not filename.endswith(_PLUMBING_FILES):

@@ -134,8 +134,8 @@ class World:
         for detail in plan:
             words = detail.split()
             if words[0] == "SCAN":
-                rows = _PRODUCTION_ROWS.get(words[1], 1000)
-                cost += rows * _SCAN_MS_PER_ROW * (0.15 if "INDEX" in detail else 1.0)
+                table_rows = _PRODUCTION_ROWS.get(words[1], 1000)
+                cost += table_rows * _SCAN_MS_PER_ROW * (0.15 if "INDEX" in detail else 1.0)
             else:
                 cost += 0.05
         return cost * self._rng.lognormvariate(0.0, 0.25)

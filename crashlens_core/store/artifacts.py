@@ -43,7 +43,7 @@ class ArtifactsMixin(WorkspaceCore):
         row = row[0] if row else None
         if row is None:
             raise NotFound(f"no artifact {digest}", hint="artifacts are addressed by the sha256 of their content")
-        return Artifact(*row[:5], name=row[5] or "")
+        return Artifact(row[0], row[1], row[2], row[3], row[4], name=row[5] or "")
 
     def read_artifact(self, digest: str) -> bytes:
         """The artifact's bytes, checked against its digest (a damaged file is an error, not data)."""

@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import pyarrow as pa
 
 from .files import registered, time_window
+
+if TYPE_CHECKING:  # for annotations only: the runtime imports stay as they were
+    from .workspace import Workspace
 
 __all__ = ["CHANGE_COLUMNS", "insert_changes", "change_graph", "replace_change_commits", "changes_between",
            "count_changes", "services_of_commits", "service_error_stats", "failing_messages", "error_origin_spans",
@@ -26,7 +29,7 @@ CHANGE_COLUMNS = ("id", "ts", "kind", "service", "commit", "version", "name", "c
 _TYPES = {"ts": pa.timestamp("us"), "files": pa.list_(pa.string()), "source_line": pa.int64(), "batch_id": pa.int64()}
 
 
-def insert_changes(ws: Any, rows: Sequence[dict[str, Any]]) -> int:
+def insert_changes(ws: Workspace, rows: Sequence[dict[str, Any]]) -> int:
     """Append change events whose id is not stored yet (the same event twice is one row); returns rows added."""
     ws.require_writable()
     seen: set[str] = set()
@@ -50,7 +53,7 @@ def insert_changes(ws: Any, rows: Sequence[dict[str, Any]]) -> int:
     return int(res[0][0]) if res else 0
 
 
-def change_graph(ws: Any) -> tuple[list[dict[str, Any]], dict[str, tuple[datetime, list[str]]]]:
+def change_graph(ws: Workspace) -> tuple[list[dict[str, Any]], dict[str, tuple[datetime, list[str]]]]:
     """(deploys and rollbacks oldest first, {commit sha: (time, parents)} of the commit events)."""
     deploys = [dict(zip(("id", "ts", "service", "commit", "kind"), r)) for r in ws.con.execute(
         "SELECT id, ts, service, commit, kind FROM changes WHERE kind IN ('deploy', 'rollback') AND service IS NOT NULL "
@@ -63,7 +66,7 @@ def change_graph(ws: Any) -> tuple[list[dict[str, Any]], dict[str, tuple[datetim
     return deploys, commits
 
 
-def replace_change_commits(ws: Any, rows: Sequence[tuple[str, str, str, datetime]]) -> None:
+def replace_change_commits(ws: Workspace, rows: Sequence[tuple[str, str, str, datetime]]) -> None:
     """The whole deploy → commit mapping, recomputed (deploys are few; recomputing keeps it exact)."""
     ws.con.execute("DELETE FROM change_commits")
     if rows:
@@ -73,7 +76,7 @@ def replace_change_commits(ws: Any, rows: Sequence[tuple[str, str, str, datetime
             ws.con.execute("INSERT INTO change_commits SELECT deploy_id, service, commit, ts FROM cl_cc")
 
 
-def changes_between(ws: Any, start: datetime | None, end: datetime | None, limit: int = 500) -> list[dict[str, Any]]:
+def changes_between(ws: Workspace, start: datetime | None, end: datetime | None, limit: int = 500) -> list[dict[str, Any]]:
     """Change events with ``start <= ts < end``, oldest first, each with ``shipped_by`` (deploys of a commit)."""
     where, params = time_window("c.ts", start, end)
     rows = ws.con.execute(
@@ -95,11 +98,11 @@ def changes_between(ws: Any, start: datetime | None, end: datetime | None, limit
     return out
 
 
-def count_changes(ws: Any) -> int:
+def count_changes(ws: Workspace) -> int:
     return int(ws.con.execute("SELECT count(*) FROM changes").fetchall()[0][0])
 
 
-def services_of_commits(ws: Any, commits: Sequence[str]) -> dict[str, list[str]]:
+def services_of_commits(ws: Workspace, commits: Sequence[str]) -> dict[str, list[str]]:
     if not commits:
         return {}
     rows = ws.con.execute("SELECT commit, list_sort(list(DISTINCT service)) FROM change_commits "
@@ -109,7 +112,7 @@ def services_of_commits(ws: Any, commits: Sequence[str]) -> dict[str, list[str]]
 
 # ---------------------------------------------------------------- what failed, where, first
 
-def service_error_stats(ws: Any, start: datetime, end: datetime) -> dict[str, dict[str, Any]]:
+def service_error_stats(ws: Workspace, start: datetime, end: datetime) -> dict[str, dict[str, Any]]:
     """Per service: error logs and error spans in [start, end) and the time of the first one."""
     w1, p1 = time_window("ts", start, end)
     w2, p2 = time_window("start_ts", start, end)
@@ -124,7 +127,7 @@ def service_error_stats(ws: Any, start: datetime, end: datetime) -> dict[str, di
     return {str(s): {"errors": int(n), "first_ts": t} for s, n, t in rows}
 
 
-def service_request_counts(ws: Any, start: datetime, end: datetime) -> dict[str, int]:
+def service_request_counts(ws: Workspace, start: datetime, end: datetime) -> dict[str, int]:
     """Entry (root or server) spans per service in [start, end): the traffic each one served."""
     w, p = time_window("start_ts", start, end)
     rows = ws.con.execute(f"SELECT service, count(*) FROM spans WHERE service IS NOT NULL AND {w} "
@@ -133,7 +136,7 @@ def service_request_counts(ws: Any, start: datetime, end: datetime) -> dict[str,
     return {str(s): int(n) for s, n in rows}
 
 
-def failing_messages(ws: Any, start: datetime, end: datetime, b_start: datetime, b_end: datetime,
+def failing_messages(ws: Workspace, start: datetime, end: datetime, b_start: datetime, b_end: datetime,
                      limit: int = 40, ratio: float = 1.0) -> list[dict[str, Any]]:
     """Warning and error messages the window logs far more often than the baseline did (more than
     3x the baseline's count scaled by ``ratio``, window over baseline length, plus 2), most frequent
@@ -157,7 +160,7 @@ def failing_messages(ws: Any, start: datetime, end: datetime, b_start: datetime,
              "first_ts": t} for k, n, b, s, ex, i, t in rows]
 
 
-def active_seconds(ws: Any, start: datetime, end: datetime) -> float:
+def active_seconds(ws: Workspace, start: datetime, end: datetime) -> float:
     """Seconds between the first and the last log or span in [start, end): how much of a period holds data."""
     w1, p1 = time_window("ts", start, end)
     w2, p2 = time_window("start_ts", start, end)
@@ -166,7 +169,7 @@ def active_seconds(ws: Any, start: datetime, end: datetime) -> float:
     return (row[1] - row[0]).total_seconds() if row[0] is not None and row[1] is not None else 0.0
 
 
-def co_versioned_services(ws: Any, service: str, start: datetime, end: datetime) -> list[str]:
+def co_versioned_services(ws: Workspace, service: str, start: datetime, end: datetime) -> list[str]:
     """Services whose records carry a version that ``service``'s own records carry: the parts of one
     deployable (a process hosting several services logs one version for all of them)."""
     w, p = time_window("ts", start, end)
@@ -178,7 +181,7 @@ def co_versioned_services(ws: Any, service: str, start: datetime, end: datetime)
     return [str(r[0]) for r in rows]
 
 
-def error_origin_spans(ws: Any, start: datetime, end: datetime, limit: int = 2000) -> list[dict[str, Any]]:
+def error_origin_spans(ws: Workspace, start: datetime, end: datetime, limit: int = 2000) -> list[dict[str, Any]]:
     """Error spans of the window none of whose children failed: where each failing trace's error starts."""
     w, p = time_window("s.start_ts", start, end)
     rows = ws.con.execute(
@@ -191,7 +194,7 @@ def error_origin_spans(ws: Any, start: datetime, end: datetime, limit: int = 200
              "attributes": json.loads(a) if a else {}} for t, sid, svc, name, ts, a in rows]
 
 
-def health_bins(ws: Any, services: Sequence[str] | None, start: datetime, end: datetime, bin_s: int) -> list[tuple]:
+def health_bins(ws: Workspace, services: Sequence[str] | None, start: datetime, end: datetime, bin_s: int) -> list[tuple]:
     """``(bin, errors, spans, p95_ms)`` of the given services (all when None) per bin with any log or span
     (a bin with records and no error is a bin of zero errors, not a missing one)."""
     w1, p1 = time_window("ts", start, end)
@@ -208,11 +211,11 @@ def health_bins(ws: Any, services: Sequence[str] | None, start: datetime, end: d
             FROM e FULL OUTER JOIN s ON e.b = s.b ORDER BY b""", sp + p1 + sp + p2).fetchall()
 
 
-def metric_names(ws: Any) -> list[str]:
+def metric_names(ws: Workspace) -> list[str]:
     return [str(r[0]) for r in ws.con.execute("SELECT DISTINCT name FROM metrics ORDER BY name").fetchall()]
 
 
-def metric_bins(ws: Any, name: str, services: Sequence[str] | None, start: datetime, end: datetime, bin_s: int) -> list[tuple]:
+def metric_bins(ws: Workspace, name: str, services: Sequence[str] | None, start: datetime, end: datetime, bin_s: int) -> list[tuple]:
     """``(bin, mean value)`` of one metric (of the given services, all when None or when none match)."""
     w, p = time_window("ts", start, end)
     svc, sp = ("list_contains(?, service)", [list(services)]) if services else ("true", [])
@@ -224,19 +227,19 @@ def metric_bins(ws: Any, name: str, services: Sequence[str] | None, start: datet
     return rows
 
 
-def known_services(ws: Any) -> list[str]:
+def known_services(ws: Workspace) -> list[str]:
     rows = ws.con.execute("SELECT DISTINCT service FROM (SELECT service FROM logs UNION ALL SELECT service FROM spans "
                           "UNION ALL SELECT service FROM metrics UNION ALL SELECT service FROM changes) "
                           "WHERE service IS NOT NULL ORDER BY service").fetchall()
     return [str(r[0]) for r in rows]
 
 
-def incident_by_fingerprint(ws: Any, fingerprint: str) -> str | None:
+def incident_by_fingerprint(ws: Workspace, fingerprint: str) -> str | None:
     row = ws.con.execute("SELECT id FROM incidents WHERE fingerprint = ? ORDER BY created_ts LIMIT 1", [fingerprint]).fetchall()
     return str(row[0][0]) if row else None
 
 
-def failing_versions(ws: Any, start: datetime, end: datetime) -> dict[str, dict[str, Any]]:
+def failing_versions(ws: Workspace, start: datetime, end: datetime) -> dict[str, dict[str, Any]]:
     """Per version written on the window's failing records (logs ``version``, spans ``service.version``):
     how many error records carry it, and on which services and hosts."""
     w1, p1 = time_window("ts", start, end)
@@ -253,7 +256,7 @@ def failing_versions(ws: Any, start: datetime, end: datetime) -> dict[str, dict[
     return {str(v): {"count": int(n), "services": list(s or []), "hosts": list(h or [])} for v, n, s, h in rows}
 
 
-def version_mix(ws: Any, start: datetime, end: datetime, errors_only: bool = False) -> dict[tuple[str, str], int]:
+def version_mix(ws: Workspace, start: datetime, end: datetime, errors_only: bool = False) -> dict[tuple[str, str], int]:
     """Records (logs and spans; only the failing ones with ``errors_only``) per (service, version written on them)."""
     w1, p1 = time_window("ts", start, end)
     w2, p2 = time_window("start_ts", start, end)
@@ -266,7 +269,7 @@ def version_mix(ws: Any, start: datetime, end: datetime, errors_only: bool = Fal
     return {(str(s), str(v)): int(n) for s, v, n in rows}
 
 
-def service_latency(ws: Any, start: datetime, end: datetime) -> dict[str, tuple[int, float]]:
+def service_latency(ws: Workspace, start: datetime, end: datetime) -> dict[str, tuple[int, float]]:
     """Per service: spans and p95 duration (ms) in [start, end)."""
     w, p = time_window("start_ts", start, end)
     rows = ws.con.execute(f"SELECT service, count(*), quantile_cont(duration_ms, 0.95) FROM spans "
@@ -274,7 +277,7 @@ def service_latency(ws: Any, start: datetime, end: datetime) -> dict[str, tuple[
     return {str(s): (int(n), float(q)) for s, n, q in rows}
 
 
-def slow_operations(ws: Any, start: datetime, end: datetime, b_start: datetime, b_end: datetime,
+def slow_operations(ws: Workspace, start: datetime, end: datetime, b_start: datetime, b_end: datetime,
                     limit: int = 10) -> list[dict[str, Any]]:
     """Operations whose p95 grew most against the baseline, with a statement or code location of one slow span."""
     w, p = time_window("start_ts", start, end)
@@ -292,7 +295,7 @@ def slow_operations(ws: Any, start: datetime, end: datetime, b_start: datetime, 
              "attributes": json.loads(a) if a else {}} for s, n, c, q, b, a in rows]
 
 
-def shipped_content(ws: Any, deploy_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+def shipped_content(ws: Workspace, deploy_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
     """Per deploy: the commit events it shipped (``change_commits``), newest first, each with files and diff."""
     if not deploy_ids:
         return {}
@@ -315,7 +318,7 @@ def shipped_content(ws: Any, deploy_ids: Sequence[str]) -> dict[str, dict[str, A
     return out
 
 
-def new_error_kinds(ws: Any, services: Sequence[str] | None, start: datetime, split: datetime, end: datetime) -> list[tuple[str, datetime, int]]:
+def new_error_kinds(ws: Workspace, services: Sequence[str] | None, start: datetime, split: datetime, end: datetime) -> list[tuple[str, datetime, int]]:
     """``(template or message, first time, count)`` of error kinds logged in [split, end) and never in [start, split)."""
     w, p = time_window("ts", start, end)
     svc, sp = ("list_contains(?, service) AND", [list(services)]) if services else ("", [])

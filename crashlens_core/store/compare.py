@@ -7,7 +7,10 @@ two windows, grouped once. Attribute keys come from the JSON attributes themselv
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # for annotations only: the runtime imports stay as they were
+    from .workspace import Workspace
 
 __all__ = ["log_dimension_counts", "span_dimension_counts", "template_window_counts"]
 
@@ -24,7 +27,7 @@ def _sides(col: str) -> str:
     return (f"CASE WHEN {col} >= $w0 AND {col} < $w1 THEN 'i' WHEN {col} >= $b0 AND {col} < $b1 THEN 'b' END")
 
 
-def log_dimension_counts(ws: Any, w0: datetime, w1: datetime, b0: datetime, b1: datetime, *,
+def log_dimension_counts(ws: Workspace, w0: datetime, w1: datetime, b0: datetime, b1: datetime, *,
                          errors_only: bool = False, max_keys: int = 40) -> list[tuple[str, str | None, int, int]]:
     """``(dimension, value, incident count, baseline count)`` for every log dimension and
     attribute key. ``errors_only``: the incident side keeps ERROR/FATAL logs only (BubbleUp's
@@ -49,7 +52,7 @@ def log_dimension_counts(ws: Any, w0: datetime, w1: datetime, b0: datetime, b1: 
     return [(str(d), v, int(i), int(b)) for d, v, i, b in rows]
 
 
-def span_dimension_counts(ws: Any, w0: datetime, w1: datetime, b0: datetime, b1: datetime, *,
+def span_dimension_counts(ws: Workspace, w0: datetime, w1: datetime, b0: datetime, b1: datetime, *,
                           errors_only: bool = False) -> list[tuple[str, str | None, int, int]]:
     """The same for spans: service, operation (service: name), status, latency bucket."""
     focus = "AND (side = 'b' OR status = 'error')" if errors_only else ""
@@ -71,7 +74,7 @@ def span_dimension_counts(ws: Any, w0: datetime, w1: datetime, b0: datetime, b1:
     return [(str(d), v, int(i), int(b)) for d, v, i, b in rows]
 
 
-def template_window_counts(ws: Any, w0: datetime, w1: datetime, b0: datetime, b1: datetime,
+def template_window_counts(ws: Workspace, w0: datetime, w1: datetime, b0: datetime, b1: datetime,
                            limit: int = 200) -> list[tuple]:
     """``(template_id, template, incident count, baseline count, first_ts, levels, services, example)``
     for templates seen in the incident window, busiest first."""

@@ -6,9 +6,12 @@ Everything is aggregated in DuckDB; Python receives one row per (key, bin) with 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .files import time_window
+
+if TYPE_CHECKING:  # for annotations only: the runtime imports stay as they were
+    from .workspace import Workspace
 
 __all__ = ["active_bins", "error_bins", "latency_bins"]
 
@@ -17,7 +20,7 @@ def _range(start: datetime | None, end: datetime | None, col: str = "ts") -> tup
     return time_window(col, start, end)
 
 
-def active_bins(ws: Any, bin_s: int, start: datetime | None = None, end: datetime | None = None) -> int:
+def active_bins(ws: Workspace, bin_s: int, start: datetime | None = None, end: datetime | None = None) -> int:
     """Bins with any log or span: the denominator of a baseline rate (idle gaps don't dilute it)."""
     w1, p1 = _range(start, end)
     w2, p2 = _range(start, end, "start_ts")
@@ -30,7 +33,7 @@ def active_bins(ws: Any, bin_s: int, start: datetime | None = None, end: datetim
     return int(row[0][0])
 
 
-def error_bins(ws: Any, bin_s: int, start: datetime | None = None, end: datetime | None = None) -> list[tuple]:
+def error_bins(ws: Workspace, bin_s: int, start: datetime | None = None, end: datetime | None = None) -> list[tuple]:
     """``(key, bin, count, fatal, services, trace_ids, hosts, files)`` for ERROR/FATAL logs, keyed by
     ``fp:<fingerprint>`` when the log carries an exception, else ``tpl:<template id>``."""
     w, p = _range(start, end)
@@ -46,7 +49,7 @@ def error_bins(ws: Any, bin_s: int, start: datetime | None = None, end: datetime
             GROUP BY ALL ORDER BY key, b""", p).fetchall()
 
 
-def latency_bins(ws: Any, bin_s: int, start: datetime | None = None, end: datetime | None = None) -> list[tuple]:
+def latency_bins(ws: Workspace, bin_s: int, start: datetime | None = None, end: datetime | None = None) -> list[tuple]:
     """``(service, operation, bin, spans, p95_ms, trace_ids)`` per span operation and bin: a slow
     query shows as its own operation even when the request it sits in is dominated by others."""
     w, p = _range(start, end, "start_ts")

@@ -224,7 +224,7 @@ def embedded_chunk_ids(ws: Workspace, model: str):
     return np.asarray(col.to_numpy(), dtype=np.int64)
 
 
-def vectors_for_chunks(ws: Workspace, model: str, ids: Sequence[int] | None = None) -> tuple[list[int], list[bytes]]:
+def vectors_for_chunks(ws: Workspace, model: str, ids: Iterable[int] | None = None) -> tuple[list[int], list[bytes]]:
     """(chunk ids, vectors) of the chunks embedded with ``model`` (only ``ids`` when given), by id."""
     import pyarrow as pa
 

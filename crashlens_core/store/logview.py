@@ -41,7 +41,8 @@ class LogViewMixin(WorkspaceCore):
         offset: int = 0,
     ) -> tuple[Any, int]:
         """One page of logs (newest first) as a DataFrame, and the total matching count."""
-        where, params = ["true"], []
+        where: list[str] = ["true"]
+        params: list[Any] = []
         if levels:
             where.append(f"coalesce(level, '(none)') IN ({', '.join('?' for _ in levels)})")
             params += list(levels)

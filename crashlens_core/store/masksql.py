@@ -65,6 +65,8 @@ def masked_sql(source: str, keep: str, column: str, masks: Sequence[Sequence[str
     sql = f"SELECT {keep}, {first_line_expression(column)} AS k FROM {source}"
     for mask in masks:
         pattern, replacement = mask[0], mask[1]
+        if pattern is None or replacement is None:  # only the guard is optional
+            raise ValueError(f"a mask needs a pattern and a replacement, got {mask!r}")
         guard = mask[2] if len(mask) > 2 else None
         if guard is None and _BACKREF.search(replacement or ""):
             guard = pattern

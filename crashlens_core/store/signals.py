@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import pyarrow as pa
 
 from .files import registered
 from .masksql import assign_template_ids, masked_messages_for_batch, relabel_templates
+
+if TYPE_CHECKING:  # for annotations only: the runtime imports stay as they were
+    from .workspace import Workspace
 
 __all__ = [
     "unlabelled_log_batches", "mark_labelled", "stored_templates", "batch_masked_messages", "label_templates",
@@ -24,35 +27,35 @@ __all__ = [
 ]
 
 
-def unlabelled_log_batches(ws: Any) -> list[int]:
+def unlabelled_log_batches(ws: Workspace) -> list[int]:
     rows = ws.con.execute(
         "SELECT id FROM ingest_batches WHERE kind = 'logs' AND status = 'done' AND labelled_ts IS NULL "
         "AND loaded > 0 ORDER BY id").fetchall()
     return [int(r[0]) for r in rows]
 
 
-def mark_labelled(ws: Any, batch_id: int, when: datetime) -> None:
+def mark_labelled(ws: Workspace, batch_id: int, when: datetime) -> None:
     ws.con.execute("UPDATE ingest_batches SET labelled_ts = ? WHERE id = ?", [when, int(batch_id)])
 
 
 # ---------------------------------------------------------------- templates
 
-def stored_templates(ws: Any) -> list[tuple[str, str, int, str, str | None]]:
+def stored_templates(ws: Workspace) -> list[tuple[str, str, int, str, str | None]]:
     """``(id, template, count, example, replaced_by)`` in publication order (to restore a miner)."""
     rows = ws.con.execute(
         "SELECT template_id, template, count, coalesce(example, ''), replaced_by FROM templates ORDER BY seq").fetchall()
     return [(str(a), str(b), int(c), str(d), e) for a, b, c, d, e in rows]
 
 
-def batch_masked_messages(ws: Any, batch_id: int, masks: Sequence[Sequence[str | None]]) -> list[tuple[str, int, int, str]]:
+def batch_masked_messages(ws: Workspace, batch_id: int, masks: Sequence[Sequence[str | None]]) -> list[tuple[str, int, int, str]]:
     return masked_messages_for_batch(ws.con, batch_id, masks)
 
 
-def label_templates(ws: Any, batch_id: int, masks: Sequence[Sequence[str | None]], masked_to_id: dict[str, str]) -> int:
+def label_templates(ws: Workspace, batch_id: int, masks: Sequence[Sequence[str | None]], masked_to_id: dict[str, str]) -> int:
     return assign_template_ids(ws.con, batch_id, masks, masked_to_id)
 
 
-def relabel(ws: Any, mapping: dict[str, str]) -> int:
+def relabel(ws: Workspace, mapping: dict[str, str]) -> int:
     return relabel_templates(ws.con, mapping)
 
 
@@ -64,7 +67,7 @@ _TEMPLATE_STATS = """
     FROM logs WHERE template_id IN (SELECT id FROM cl_tpl_meta) GROUP BY template_id"""
 
 
-def save_templates(ws: Any, meta: Sequence[tuple[str, str, int, str | None]]) -> None:
+def save_templates(ws: Workspace, meta: Sequence[tuple[str, str, int, str | None]]) -> None:
     """Rewrite the rows of the given templates ``(id, template, seq, replaced_by)`` with their
     statistics from ``logs`` (a replaced template keeps its row, with count 0 once relabelled)."""
     if not meta:
@@ -97,13 +100,13 @@ _CANDIDATES = r"""
     GROUP BY k"""
 
 
-def exception_candidates(ws: Any, batch_id: int) -> list[tuple[str, list[int]]]:
+def exception_candidates(ws: Workspace, batch_id: int) -> list[tuple[str, list[int]]]:
     """``(example message, log ids)`` per distinct digit-masked message of one batch that may hold an exception."""
     rows = ws.con.execute(_CANDIDATES, [int(batch_id)]).fetchall()
     return [(str(ex), [int(i) for i in ids]) for _, ex, ids in rows]
 
 
-def set_fingerprints(ws: Any, ids: Sequence[int], fingerprints: Sequence[str]) -> int:
+def set_fingerprints(ws: Workspace, ids: Sequence[int], fingerprints: Sequence[str]) -> int:
     if not ids:
         return 0
     tbl = pa.table({"id": pa.array(ids, pa.int64()), "fp": pa.array(fingerprints, pa.string())})
@@ -119,7 +122,7 @@ _FP_STATS = """
     FROM logs WHERE fingerprint IN (SELECT id FROM cl_fp_meta) GROUP BY fingerprint"""
 
 
-def save_fingerprints(ws: Any, meta: Sequence[dict[str, Any]]) -> None:
+def save_fingerprints(ws: Workspace, meta: Sequence[dict[str, Any]]) -> None:
     """Rewrite the rows of the given fingerprints with statistics from ``logs``. ``meta``: one dict
     per fingerprint (id, exc_type, title, culprit, basis, language, frames); a fingerprint seen
     before keeps its first title and example."""
@@ -143,14 +146,14 @@ def save_fingerprints(ws: Any, meta: Sequence[dict[str, Any]]) -> None:
         con.execute("DROP TABLE cl_fp_old")
 
 
-def known_fingerprints(ws: Any, ids: Sequence[str]) -> list[str]:
+def known_fingerprints(ws: Workspace, ids: Sequence[str]) -> list[str]:
     if not ids:
         return []
     rows = ws.con.execute("SELECT fingerprint FROM fingerprints WHERE list_contains(?, fingerprint)", [list(ids)]).fetchall()
     return [r[0] for r in rows]
 
 
-def fingerprint_meta(ws: Any, fp: str) -> dict[str, Any] | None:
+def fingerprint_meta(ws: Workspace, fp: str) -> dict[str, Any] | None:
     rows = ws.con.execute("SELECT exc_type, title, culprit, count FROM fingerprints WHERE fingerprint = ?", [fp]).fetchall()
     if not rows:
         return None
@@ -158,7 +161,7 @@ def fingerprint_meta(ws: Any, fp: str) -> dict[str, Any] | None:
     return {"exc_type": exc, "title": title, "culprit": culprit, "count": count}
 
 
-def template_text(ws: Any, template_id: str) -> str | None:
+def template_text(ws: Workspace, template_id: str) -> str | None:
     rows = ws.con.execute("SELECT template FROM templates WHERE template_id = ?", [template_id]).fetchall()
     return rows[0][0] if rows else None
 
@@ -167,7 +170,7 @@ def template_text(ws: Any, template_id: str) -> str | None:
 BUSINESS_KEYS = ("order_id", "eta_delta_hours", "problem_type")
 
 
-def business_fields(ws: Any, start: datetime, end: datetime, services: Sequence[str]) -> dict[str, Any]:
+def business_fields(ws: Workspace, start: datetime, end: datetime, services: Sequence[str]) -> dict[str, Any]:
     """The most frequent value of each business key among the window's WARN+ logs of these services,
     when the logs speak of a business problem at all (an order id alone is just any order)."""
     out: dict[str, Any] = {}
@@ -184,14 +187,14 @@ def business_fields(ws: Any, start: datetime, end: datetime, services: Sequence[
     return out if set(out) - {"order_id"} else {}
 
 
-def log_volume(ws: Any, start: datetime, end: datetime, bin_s: int) -> list[tuple[datetime, str, int]]:
+def log_volume(ws: Workspace, start: datetime, end: datetime, bin_s: int) -> list[tuple[datetime, str, int]]:
     """``(bin start, level, count)`` of logs in ``[start, end)``: the incident timeline."""
     return ws.con.execute(
         f"""SELECT time_bucket(to_seconds({int(bin_s)}), ts) AS b, coalesce(level, 'INFO'), count(*)
             FROM logs WHERE ts >= ? AND ts < ? GROUP BY ALL ORDER BY b""", [start, end]).fetchall()
 
 
-def window_fingerprints(ws: Any, start: datetime, end: datetime, limit: int = 10) -> list[dict[str, Any]]:
+def window_fingerprints(ws: Workspace, start: datetime, end: datetime, limit: int = 10) -> list[dict[str, Any]]:
     """Exception fingerprints seen in ``[start, end)``, most frequent first, with one example each."""
     rows = ws.con.execute(
         f"""SELECT l.fingerprint, count(*) AS n, list(DISTINCT l.service), min(l.ts), max(l.ts),

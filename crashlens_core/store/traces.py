@@ -75,6 +75,7 @@ def span_table(ws: Workspace, *, trace_ids: Sequence[str] | None = None, start: 
     the trace id, ``k`` the (trace, span) pair, ``pk`` the (trace, parent) pair (NULL for a
     root). Traces are grouped by ``tk`` (then id), so their order is not alphabetical.
     """
+    params: list[Any]
     if trace_ids is None and start is None and end is None and limit is None:
         source, params = "spans sp", []
     else:
