@@ -78,8 +78,9 @@ def incident_list() -> None:
         st.session_state["inc_table"] = {"selection": {"rows": [ids.index(current)] if current in ids else [],
                                                        "columns": [], "cells": []}}
     st.session_state["_inc_shown_ids"] = ids
+    # Up to 15 incidents show without scrolling inside the table (35 px a row, plus the header).
     event = st.dataframe(rows, hide_index=True, width="stretch", on_select="rerun", selection_mode="single-row",
-                         key="inc_table")
+                         key="inc_table", height=38 + 35 * min(max(len(rows), 1), 15))
     picked = event.selection.rows if event and event.selection else []
     if picked and shown[picked[0]].id != st.query_params.get("incident"):
         st.query_params["incident"] = shown[picked[0]].id
