@@ -26,6 +26,9 @@ from .serve_support import hold_workspace, release, start_server
 
 T0 = 1715680800  # 2024-05-14 10:00:00 UTC
 
+# httpx waits 5 s by default; the first write of a fresh workspace on a loaded 2-core machine can take longer
+TIMEOUT = 60.0
+
 
 def otlp_logs(messages: list[str], service: str = "checkout", start: int = T0, bad: int = 0) -> dict:
     """An OTLP JSON logs export request; ``bad`` records without a time are added at the end."""
@@ -58,19 +61,19 @@ def server(tmp_path_factory):
 def test_writes_need_the_bearer_token_and_reads_do_not(server):
     body = json.dumps(otlp_logs(["hello"])).encode()
     headers = {"Content-Type": "application/json"}
-    assert httpx.post(server.url + "/v1/logs", content=body, headers=headers).status_code == 401
-    wrong = httpx.post(server.url + "/v1/logs", content=body, headers={**headers, "Authorization": "Bearer nope"})
+    assert httpx.post(timeout=TIMEOUT, url=server.url + "/v1/logs", content=body, headers=headers).status_code == 401
+    wrong = httpx.post(timeout=TIMEOUT, url=server.url + "/v1/logs", content=body, headers={**headers, "Authorization": "Bearer nope"})
     assert wrong.status_code == 401 and wrong.headers["www-authenticate"] == "Bearer"
     assert "hint" in wrong.json()
-    assert httpx.post(server.url + "/incidents/x/status", json={"status": "resolved"}).status_code == 401
-    assert httpx.get(server.url + "/incidents").status_code == 200
+    assert httpx.post(timeout=TIMEOUT, url=server.url + "/incidents/x/status", json={"status": "resolved"}).status_code == 401
+    assert httpx.get(timeout=TIMEOUT, url=server.url + "/incidents").status_code == 200
     assert server.token not in server.log.read_text()  # never logged
 
 
 def test_a_host_other_than_the_loopback_is_refused(server):
-    r = httpx.get(server.url + "/incidents", headers={"Host": "attacker.example:8600"})
+    r = httpx.get(timeout=TIMEOUT, url=server.url + "/incidents", headers={"Host": "attacker.example:8600"})
     assert r.status_code == 421
-    assert httpx.get(server.url + "/incidents", headers={"Host": "localhost"}).status_code == 200
+    assert httpx.get(timeout=TIMEOUT, url=server.url + "/incidents", headers={"Host": "localhost"}).status_code == 200
 
 
 def test_undecodable_bodies_are_refused_and_nothing_is_kept(server):
@@ -79,7 +82,7 @@ def test_undecodable_bodies_are_refused_and_nothing_is_kept(server):
                                   (b"\x1f\x8b\x08\x00rest", "application/json", "gzip", "gzip"),
                                   (b'{"resourceSpans": []}'[:-1], "text/plain", None, "Content-Type")):
         headers = {**server.auth, "Content-Type": ctype, **({"Content-Encoding": enc} if enc else {})}
-        r = httpx.post(server.url + "/v1/logs", content=body, headers=headers)
+        r = httpx.post(timeout=TIMEOUT, url=server.url + "/v1/logs", content=body, headers=headers)
         assert r.status_code == 400, (why, r.text)
         assert why in r.json()["error"]
     assert not list((server.workspace / "spool").glob("req-*"))
@@ -91,11 +94,11 @@ def test_a_body_over_the_cap_is_refused_before_and_after_gzip(tmp_path):
         big = json.dumps(otlp_logs(["x" * 1000] * 1200)).encode()
         assert len(big) > 1 << 20
         headers = {**srv.auth, "Content-Type": "application/json"}
-        assert httpx.post(srv.url + "/v1/logs", content=big, headers=headers).status_code == 413
+        assert httpx.post(timeout=TIMEOUT, url=srv.url + "/v1/logs", content=big, headers=headers).status_code == 413
         # a small gzip body that inflates past the cap (a zip bomb) is refused too
         small = gzip.compress(big)
         assert len(small) < 1 << 20
-        r = httpx.post(srv.url + "/v1/logs", content=small, headers={**headers, "Content-Encoding": "gzip"})
+        r = httpx.post(timeout=TIMEOUT, url=srv.url + "/v1/logs", content=small, headers={**headers, "Content-Encoding": "gzip"})
         assert r.status_code == 413 and "inflates" in r.json()["error"]
     finally:
         srv.stop()
@@ -132,7 +135,7 @@ def test_start_up_mistakes_are_one_line_user_errors(tmp_path):
 
 def test_json_logs_are_ingested_and_rejects_answered_per_item(server):
     doc = otlp_logs(["payment failed for order", "order placed"], service="payments", bad=1)
-    r = httpx.post(server.url + "/v1/logs", json=doc, headers=server.auth)
+    r = httpx.post(timeout=TIMEOUT, url=server.url + "/v1/logs", json=doc, headers=server.auth)
     assert r.status_code == 200, r.text
     part = r.json()["partialSuccess"]
     assert part["rejectedLogRecords"] == "1"
@@ -197,7 +200,7 @@ def test_kill_9_after_a_2xx_loses_nothing(tmp_path):
     srv = start_server(folder, "--ack-wait", "0.3")
     holder = hold_workspace(folder)
     try:
-        answers = [httpx.post(srv.url + "/v1/logs", json=otlp_logs([f"kept {i}"], start=T0 + i), headers=srv.auth)
+        answers = [httpx.post(timeout=TIMEOUT, url=srv.url + "/v1/logs", json=otlp_logs([f"kept {i}"], start=T0 + i), headers=srv.auth)
                    for i in range(3)]
         assert [r.status_code for r in answers] == [202, 202, 202]
         assert srv.health()["writer"]["batches"] == 0
@@ -239,34 +242,34 @@ def test_a_full_queue_answers_429_with_retry_after(tmp_path):
 # ---------------------------------------------------------------- REST over the core calls
 
 def test_incidents_status_and_rca_over_rest(server):
-    listed = httpx.get(server.url + "/incidents").json()
+    listed = httpx.get(timeout=TIMEOUT, url=server.url + "/incidents").json()
     assert [i["title"] for i in listed] == ["checkout errors"]
     inc_id = listed[0]["id"]
-    shown = httpx.get(server.url + f"/incidents/{inc_id[:8]}").json()
+    shown = httpx.get(timeout=TIMEOUT, url=server.url + f"/incidents/{inc_id[:8]}").json()
     assert shown["id"] == inc_id and isinstance(shown["events"], list)
-    assert httpx.get(server.url + "/incidents/ffffffff").status_code == 404
+    assert httpx.get(timeout=TIMEOUT, url=server.url + "/incidents/ffffffff").status_code == 404
 
-    moved = httpx.post(server.url + f"/incidents/{inc_id}/status", json={"status": "investigating", "by": "ana"},
+    moved = httpx.post(timeout=TIMEOUT, url=server.url + f"/incidents/{inc_id}/status", json={"status": "investigating", "by": "ana"},
                        headers=server.auth)
     assert moved.status_code == 200 and moved.json()["status"] == "investigating"
-    refused = httpx.post(server.url + f"/incidents/{inc_id}/status", json={"status": "approved"}, headers=server.auth)
+    refused = httpx.post(timeout=TIMEOUT, url=server.url + f"/incidents/{inc_id}/status", json={"status": "approved"}, headers=server.auth)
     assert refused.status_code == 409 and refused.json()["hint"]
 
-    assert httpx.get(server.url + f"/rca/{inc_id}").status_code == 404  # no run yet
+    assert httpx.get(timeout=TIMEOUT, url=server.url + f"/rca/{inc_id}").status_code == 404  # no run yet
     run = httpx.post(server.url + f"/rca/{inc_id}", json={"by": "ana"}, headers=server.auth, timeout=120)
     assert run.status_code == 200, run.text
     report = run.json()
     assert report["engine"] == "offline" and report["root_cause"] and "claims" in report
-    got = httpx.get(server.url + f"/rca/{inc_id}").json()
+    got = httpx.get(timeout=TIMEOUT, url=server.url + f"/rca/{inc_id}").json()
     assert got["id"] == report["run_id"] and got["report"]["root_cause"] == report["root_cause"]
-    assert httpx.get(server.url + f"/rca/{report['run_id']}").json()["id"] == report["run_id"]
+    assert httpx.get(timeout=TIMEOUT, url=server.url + f"/rca/{report['run_id']}").json()["id"] == report["run_id"]
 
 
 def test_openapi_lists_the_routes(server):
-    spec = httpx.get(server.url + "/openapi.json").json()
+    spec = httpx.get(timeout=TIMEOUT, url=server.url + "/openapi.json").json()
     assert {"/v1/logs", "/v1/traces", "/v1/metrics", "/incidents", "/incidents/{incident_id}",
             "/incidents/{incident_id}/status", "/rca/{incident_id}"} <= set(spec["paths"])
-    assert httpx.get(server.url + "/docs").status_code == 200
+    assert httpx.get(timeout=TIMEOUT, url=server.url + "/docs").status_code == 200
 
 
 @pytest.mark.parametrize("extra", [(), ("--ack-wait", "0")], ids=["answered-when-written", "answered-when-spooled"])

@@ -24,6 +24,9 @@ from .serve_support import start_server
 
 otel = pytest.importorskip("opentelemetry.sdk", reason="the OpenTelemetry SDK is a dev dependency (pyproject)")
 
+# httpx waits 5 s by default; the first write of a fresh workspace on a loaded 2-core machine can take longer
+TIMEOUT = 60.0
+
 
 @pytest.fixture
 def server(tmp_path):
@@ -156,7 +159,7 @@ def test_a_protobuf_push_lands_as_the_same_rows_as_the_json_file(signal, server,
     from crashlens_core.serve.otlp import request_class  # the message classes the receiver decodes with
 
     message = ParseDict(_hex_to_b64(DOCS[signal]), request_class(signal)())
-    r = httpx.post(f"{server.url}/v1/{signal}", content=gzip.compress(message.SerializeToString()),
+    r = httpx.post(timeout=TIMEOUT, url=f"{server.url}/v1/{signal}", content=gzip.compress(message.SerializeToString()),
                    headers={**server.auth, "Content-Type": "application/x-protobuf", "Content-Encoding": "gzip"})
     assert r.status_code == 200 and r.headers["content-type"] == "application/x-protobuf"
     assert r.content == b""  # an ExportServiceResponse with no partial success: everything accepted
@@ -182,7 +185,7 @@ def test_a_protobuf_request_hears_its_rejects_in_the_protobuf_response(server):
     doc = json.loads(json.dumps(DOCS["logs"]))
     doc["resourceLogs"][0]["scopeLogs"][0]["logRecords"].append({"body": {"stringValue": "when?"}})
     message = ParseDict(_hex_to_b64(doc), request_class("logs")())
-    r = httpx.post(f"{server.url}/v1/logs", content=message.SerializeToString(),
+    r = httpx.post(timeout=TIMEOUT, url=f"{server.url}/v1/logs", content=message.SerializeToString(),
                    headers={**server.auth, "Content-Type": "application/x-protobuf"})
     assert r.status_code == 200
     answer = ExportLogsServiceResponse.FromString(r.content)
