@@ -86,6 +86,19 @@ def show_error(exc: CrashLensError) -> None:
     st.error(f"{exc.message}" + (f"  \n**Next step:** {exc.hint}" if exc.hint else ""), icon=":material/error:")
 
 
+def incident_in_url() -> str:
+    """The full id of the URL's ``?incident=`` (an id or a unique prefix, ``Workspace.get_incident``),
+    or "" when there is none; an unknown or ambiguous one is said, and the page goes on without it."""
+    wanted = st.query_params.get("incident", "")
+    if not wanted:
+        return ""
+    try:
+        return workspace().get_incident(wanted).id
+    except CrashLensError as exc:
+        show_error(exc)
+        return ""
+
+
 def sidebar(settings: Settings) -> None:
     engine = settings.active_engine
     with st.sidebar:

@@ -47,9 +47,9 @@ if not incidents:
             icon=":material/info:")
     st.stop()
 
-wanted = st.query_params.get("incident", "")
+wanted = common.incident_in_url()
 ids = [i.id for i in incidents]
-start = next((n for n, i in enumerate(ids) if wanted and i.startswith(wanted)), 0)
+start = ids.index(wanted) if wanted in ids else 0
 labels = {i.id: f"{i.title} · {i.status} · {i.window_start:%Y-%m-%d %H:%M}" if i.window_start else f"{i.title} · {i.status}"
           for i in incidents}
 chosen = st.selectbox("Incident", ids, index=start, format_func=lambda i: labels[i], key="rca_incident")

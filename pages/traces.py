@@ -33,10 +33,7 @@ if not n_spans and not n_metrics:
 # ---------------------------------------------------------------- the window: an incident or everything
 incidents = [i for i in ws.list_incidents() if i.window_start and i.window_end]
 labels = {"": "All spans"} | {i.id: f"{i.title[:70]} · {i.window_start:%Y-%m-%d %H:%M}" for i in incidents}
-wanted = st.query_params.get("incident", "")
-if wanted and wanted not in labels:
-    match = [i.id for i in incidents if i.id.startswith(wanted)]
-    wanted = match[0] if len(match) == 1 else ""
+wanted = common.incident_in_url()
 inc_id = st.selectbox("Incident", list(labels), index=list(labels).index(wanted) if wanted in labels else 0,
                       format_func=labels.get, key="tr_incident")
 incident = next((i for i in incidents if i.id == inc_id), None)

@@ -59,3 +59,10 @@ def test_rca_page_runs_shows_cited_evidence_and_approves(app_env):
     at.button[-1].click().run()  # the Ask form's submit button
     assert not at.exception
     assert any("matching log lines" in t.value for t in at.text)
+
+
+def test_an_unknown_incident_in_the_url_is_said_and_the_page_goes_on(app_env):
+    inc_id = build_workspace(app_env)
+    at = _page({"incident": "zzzzzzzz"})
+    assert any("no incident 'zzzzzzzz'" in e.value for e in at.error)
+    assert at.selectbox(key="rca_incident").value == inc_id  # the page still offers the incidents there are

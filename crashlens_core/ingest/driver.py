@@ -381,7 +381,6 @@ def ingest_rows(ws: Workspace, kind: str, rows: Iterable[dict | IngestError], ba
                  report: IngestReport, cap: int, defaults: dict[str, str], progress: Progress | None) -> None:
     base = ws.log_id_base() if kind == "logs" else 0
     pending: list[dict[str, Any]] = []
-    seq = 0
     last_id, by_seq = 0, False
     for item in _guarded(rows):
         if isinstance(item, IngestError):
@@ -389,7 +388,6 @@ def ingest_rows(ws: Workspace, kind: str, rows: Iterable[dict | IngestError], ba
             if len(report.errors) < cap:
                 report.errors.append(item)
             continue
-        seq += 1
         line = item.get("line")
         item["source_file"] = source_name
         item["source_line"] = line

@@ -18,7 +18,7 @@ from typing import Any, Iterator
 from ..errors import InputError
 from ..models import LOG_ALIASES, IngestError
 from .normalize import normalize_level, parse_ts, pod_to_service, unwrap_docker
-from .records import MALFORMED, as_list, as_object, ns_to_dt, otlp_attributes, otlp_resources, otlp_value, resolve_mapping
+from .records import MALFORMED, ns_to_dt, otlp_attributes, otlp_resources, otlp_scopes, otlp_value, resolve_mapping
 from .source import Source
 from .spanrow import guarded, otlp_id
 
@@ -262,15 +262,13 @@ def _parse_otlp(source: Source) -> Iterator[dict | IngestError]:
 
 
 def _otlp_log_resource(res: Any, line: int | None, path: str) -> Iterator[dict | IngestError]:
-    res = as_object(res, path)
-    res_attrs = otlp_attributes(as_object(res.get("resource"), f"{path}.resource").get("attributes"))
-    key = "scopeLogs" if "scopeLogs" in res else "instrumentationLibraryLogs"
-    for s_i, scope in enumerate(as_list(res.get(key), f"{path}.{key}")):
-        if not isinstance(scope, dict):
-            yield IngestError(line, f"{path}.{key}[{s_i}]: not an object")
+    for scope in otlp_scopes(res, line, path, "Logs", "logRecords"):
+        if isinstance(scope, IngestError):
+            yield scope
             continue
-        for l_i, rec in enumerate(as_list(scope.get("logRecords"), f"{path}.{key}[{s_i}].logRecords")):
-            where = f"logRecord {l_i} of {path}.{key}[{s_i}]"
+        res_attrs, _, records, scope_path = scope
+        for l_i, rec in enumerate(records):
+            where = f"logRecord {l_i} of {scope_path}"
             yield guarded(_otlp_log, line, where, rec, res_attrs, line, where)
 
 

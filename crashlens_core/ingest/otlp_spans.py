@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any, Iterator
 
 from ..models import IngestError
-from .records import as_list, as_object, ns_to_dt, otlp_attributes, otlp_resources
+from .records import as_object, ns_to_dt, otlp_attributes, otlp_resources, otlp_scopes
 from .source import Source
 from .spanrow import ends_before_start, guarded, iso_or_none, otlp_id, span_kind, span_row, trimmed_into
 
@@ -24,21 +24,19 @@ def parse_otlp_spans(source: Source, _mapping: Any = None) -> Iterator[dict | In
 
 
 def _otlp_resource(rs: Any, line: int | None, path: str) -> Iterator[dict | IngestError]:
-    rs = as_object(rs, path)
-    resource = otlp_attributes(as_object(rs.get("resource"), f"{path}.resource").get("attributes"))
-    key = "scopeSpans" if "scopeSpans" in rs else "instrumentationLibrarySpans"
-    for si, ss in enumerate(as_list(rs.get(key), f"{path}.{key}")):
-        if not isinstance(ss, dict):
-            yield IngestError(line, f"{path}.{key}[{si}]: not an object")
+    for entry in otlp_scopes(rs, line, path, "Spans", "spans"):
+        if isinstance(entry, IngestError):
+            yield entry
             continue
-        scope = as_object(ss.get("scope") or ss.get("instrumentationLibrary"), f"{path}.{key}[{si}].scope")
+        resource, ss, spans, scope_path = entry
+        scope = as_object(ss.get("scope") or ss.get("instrumentationLibrary"), f"{scope_path}.scope")
         base = dict(resource)
         if scope.get("name"):
             base["otel.scope.name"] = scope["name"]
         if scope.get("version"):
             base["otel.scope.version"] = scope["version"]
-        for i, sp in enumerate(as_list(ss.get("spans"), f"{path}.{key}[{si}].spans")):
-            where = f"span {i} of {path}.{key}[{si}]"
+        for i, sp in enumerate(spans):
+            where = f"span {i} of {scope_path}"
             yield guarded(_otlp_span, line, where, sp, base, line, where)
 
 

@@ -22,7 +22,7 @@ from .source import Source
 __all__ = [
     "MALFORMED", "as_list", "as_object", "guarded_walk", "json_records", "json_keys_in", "otlp_value",
     "otlp_attributes", "otlp_resources", "ns_to_dt", "us_to_dt", "to_int", "sniff_delimiter", "csv_table", "resolve_mapping",
-    "parse_field_map",
+    "parse_field_map", "otlp_scopes",
 ]
 
 _EPOCH = datetime(1970, 1, 1)
@@ -185,6 +185,24 @@ def csv_table(source: Source) -> tuple[list[str], Iterator[tuple[int, list[str] 
                 yield start, cells
 
     return header, records()
+
+
+def otlp_scopes(res: Any, line: int | None, path: str, kind: str,
+                items: str) -> Iterator[tuple[dict[str, Any], dict[str, Any], list[Any], str] | IngestError]:
+    """Per scope of one OTLP resource entry: (resource attributes, the scope entry, its ``items``, its path).
+
+    ``kind`` is ``Logs`` or ``Spans``: ``scope<kind>``, or the older ``instrumentationLibrary<kind>``.
+    A scope entry that is not an object is reported and the others go on.
+    """
+    res = as_object(res, path)
+    attrs = otlp_attributes(as_object(res.get("resource"), f"{path}.resource").get("attributes"))
+    key = f"scope{kind}" if f"scope{kind}" in res else f"instrumentationLibrary{kind}"
+    for i, scope in enumerate(as_list(res.get(key), f"{path}.{key}")):
+        where = f"{path}.{key}[{i}]"
+        if not isinstance(scope, dict):
+            yield IngestError(line, f"{where}: not an object")
+            continue
+        yield attrs, scope, as_list(scope.get(items), f"{where}.{items}"), where
 
 
 def parse_field_map(items: Any, fields: Any, example: str) -> dict[str, str]:
