@@ -38,8 +38,6 @@ with st.expander("Upload logs, spans or metrics", icon=":material/upload:", expa
         kind = kind or "logs"
         if not files:
             st.warning("Choose at least one file first.")
-        elif pattern.strip() and kind != "logs":
-            st.error("A line pattern reads log lines only: clear it to upload spans or metrics.")
         elif fmt != "auto" and fmt not in FORMAT_CHOICES[kind]:
             st.error(f"{fmt} is not a {kind} format. Use one of: auto, {', '.join(FORMAT_CHOICES[kind])}.")
         else:

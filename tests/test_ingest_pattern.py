@@ -119,7 +119,7 @@ def test_pattern_and_another_format_or_kind_conflict(ws, tmp_path):
     p.write_text("2024-05-14T10:00:00Z ERROR boom\n")
     with pytest.raises(InputError, match="both say how to read"):
         ingest_file(ws, "logs", str(p), "jsonl", pattern=r"(?P<message>.*)")
-    with pytest.raises(InputError, match="log lines only"):
+    with pytest.raises(InputError, match="reads log lines only"):
         ingest_file(ws, "spans", str(p), pattern=r"(?P<message>.*)")
 
 

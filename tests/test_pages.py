@@ -147,3 +147,15 @@ def test_upload_with_a_bad_line_pattern_says_why_and_stores_nothing(app_env):
     assert "unknown Grok pattern %{NOSUCH}" in errors
     with Workspace.open(app_env, read_only=True) as ws:
         assert ws.counts()["logs"] == 0
+
+
+def test_a_line_pattern_with_spans_is_refused_with_its_reason(app_env):
+    at = _run("logs")
+    at.segmented_control(key="upload_kind").set_value("spans")
+    at.file_uploader(key="upload_files").set_value([("spans.json", b"[]", "application/json")])
+    at.text_input(key="upload_pattern").input(r"(?P<message>.*)")
+    at.button[0].click().run()
+    assert not at.exception
+    assert any("a line pattern reads log lines only" in e.value for e in at.error)
+    with Workspace.open(app_env, read_only=True) as ws:
+        assert ws.counts()["spans"] == 0

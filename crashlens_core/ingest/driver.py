@@ -158,7 +158,7 @@ def ingest_file(
     line_pattern = None
     if pattern is not None:
         if kind != "logs":
-            raise InputError("--pattern reads log lines only", hint=f"drop --pattern for {kind}")
+            raise InputError("a line pattern reads log lines only", hint=f"drop the pattern to ingest {kind}")
         if fmt not in ("auto", "pattern"):
             raise InputError(f"--pattern and --format {fmt} both say how to read the file", hint="give one of them")
         from .pattern import compile_pattern

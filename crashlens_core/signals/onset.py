@@ -85,24 +85,21 @@ def _run_around(hot: list[bool], at: int) -> tuple[int, int] | None:
     start = next((i for i in range(min(at, len(hot) - 1), max(-1, at - 4 * _GAP_BINS - 1), -1) if hot[i]), None)
     if start is None:
         return None
-    first = start
-    gap = 0
-    for i in range(start - 1, -1, -1):
+    return _extend(hot, start, -1), _extend(hot, start, 1)
+
+
+def _extend(hot: list[bool], start: int, step: int) -> int:
+    """The farthest hot bin from ``start`` in direction ``step``, across gaps of at most ``_GAP_BINS``."""
+    edge, gap, i = start, 0, start + step
+    while 0 <= i < len(hot):
         if hot[i]:
-            first, gap = i, 0
+            edge, gap = i, 0
         else:
             gap += 1
             if gap > _GAP_BINS:
                 break
-    last, gap = start, 0
-    for i in range(start + 1, len(hot)):
-        if hot[i]:
-            last, gap = i, 0
-        else:
-            gap += 1
-            if gap > _GAP_BINS:
-                break
-    return first, last
+        i += step
+    return edge
 
 
 def find_onset(ws: Workspace, fired_at: datetime, services: Sequence[str] | None, metrics: Sequence[str] = (),
