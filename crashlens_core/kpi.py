@@ -111,6 +111,8 @@ class Kpis:
     error_rate: float | None = None          # errors per minute over the error window
     error_rate_by_service: dict[str, float] = field(default_factory=dict)
     error_rate_per_hour: list[dict[str, Any]] = field(default_factory=list)
+    error_bucket_s: int = 0
+    error_rate_series: list[dict[str, Any]] = field(default_factory=list)
     trends: list[dict[str, Any]] = field(default_factory=list)
 
     @classmethod
@@ -138,8 +140,9 @@ class Kpis:
             "error_rate": {"unit": "errors/min", "levels": ["ERROR", "FATAL"],
                            "window": {"start": iso(self.error_window_start), "end": iso(self.error_window_end)},
                            "errors": self.errors_total, "logs": self.logs_total, "overall": self.error_rate,
-                           "by_service": self.error_rate_by_service, "per_hour": self.error_rate_per_hour},
-            "trends": {"unit": {"incidents_opened": "incidents", "incidents_resolved": "incidents", "rca_runs": "runs",
+                           "by_service": self.error_rate_by_service, "per_hour": self.error_rate_per_hour,
+                           "series": {"bucket_s": self.error_bucket_s, "points": self.error_rate_series}},
+            "trends": {"unit": {"incidents_opened": "incidents", "incidents_started": "incidents", "incidents_resolved": "incidents", "rca_runs": "runs",
                                 "cost_usd": "USD", "tokens": "tokens"},
                        "per_day": self.trends},
         }
@@ -209,6 +212,7 @@ def compute_kpis(ws: Workspace, settings: Settings | None = None, now: datetime 
     _incident_figures(k, incidents, runs)
     _run_figures(k, runs, start, end)
     _error_figures(k, sql.error_counts(ws, days))
+    _error_series(k, ws)
     _trends(k, incidents, runs, start, end)
     return k
 
@@ -277,11 +281,54 @@ def _error_figures(k: Kpis, counts: dict[str, Any]) -> None:
     k.error_rate_per_hour = per_hour
 
 
+# Nice bucket widths for the error-rate series, in seconds.
+_BUCKETS = (60, 120, 300, 600, 900, 1800, 3600, 7200, 21600, 43200, 86400)
+# At most this many points: a day of log time gets 1-minute buckets (a week 10-minute ones), so a
+# burst of a few minutes stays a visible peak instead of being averaged into an hourly point.
+MAX_POINTS = 1440
+
+
+def error_bucket_seconds(first: datetime, last: datetime, max_points: int = MAX_POINTS) -> int:
+    """The smallest nice bucket width that covers [first, last] in at most ``max_points`` buckets.
+
+    >>> from datetime import datetime, timedelta
+    >>> t = datetime(2024, 1, 1)
+    >>> error_bucket_seconds(t, t + timedelta(hours=3)), error_bucket_seconds(t, t + timedelta(days=2))
+    (60, 120)
+    >>> error_bucket_seconds(t, t + timedelta(days=30))
+    1800
+    """
+    span = max((last - first).total_seconds(), 0.0)
+    for width in _BUCKETS:
+        if span / width <= max_points:
+            return width
+    return _BUCKETS[-1]
+
+
+def _error_series(k: Kpis, ws: Workspace) -> None:
+    from .store import kpi as sql
+
+    first, last = k.error_window_start, k.error_window_end
+    if first is None or last is None:
+        return
+    width = error_bucket_seconds(first, last)
+    k.error_bucket_s = width
+    minutes = width / 60.0
+    k.error_rate_series = [
+        {"ts": b.isoformat(), "errors": errors, "logs": logs, "errors_per_min": round(errors / minutes, 6)}
+        for b, errors, logs in sql.error_series(ws, first, width)
+    ]
+
+
 def _trends(k: Kpis, incidents: list[dict[str, Any]], runs: list[dict[str, Any]], start: datetime, end: datetime) -> None:
-    rows: dict[str, dict[str, Any]] = defaultdict(lambda: {"incidents_opened": 0, "incidents_resolved": 0, "rca_runs": 0,
+    rows: dict[str, dict[str, Any]] = defaultdict(lambda: {"incidents_opened": 0, "incidents_started": 0,
+                                                           "incidents_resolved": 0, "rca_runs": 0,
                                                            "cost_usd": 0.0, "tokens": 0})
     for inc in incidents:
         rows[inc["created_ts"].date().isoformat()]["incidents_opened"] += 1
+        # When the incident happened (its window), which for incidents found in historical
+        # data is long before detection ran; the day it was opened stays in incidents_opened.
+        rows[(inc["window_start"] or inc["created_ts"]).date().isoformat()]["incidents_started"] += 1
         if inc["resolved_ts"] is not None and start <= inc["resolved_ts"] < end:
             rows[inc["resolved_ts"].date().isoformat()]["incidents_resolved"] += 1
     for r in runs:

@@ -47,63 +47,100 @@ def _tiles(k: dict[str, Any]) -> None:
     row2 = st.columns(4)
     row2[0].metric("MTTR (median)", human_duration(k["mttr"]["median"]),
                    help=f"incident start → resolved; p90 {human_duration(k['mttr']['p90'])}, n={k['mttr']['count']}")
-    row2[1].metric("Cost per RCA (median)", _usd(k["cost"]["per_rca"]["median"]),
-                   help=f"USD per finished RCA run; p90 {_usd(k['cost']['per_rca']['p90'])}")
-    row2[2].metric("LLM cost (period)", _usd(k["cost"]["total"]),
-                   help=f"{k['tokens']['prompt']:,} prompt + {k['tokens']['completion']:,} completion tokens")
+    runs = k["rca_runs"]
+    if k["cost"]["total"] or k["tokens"]["prompt"] or k["tokens"]["completion"]:
+        row2[1].metric("Cost per RCA (median)", _usd(k["cost"]["per_rca"]["median"]),
+                       help=f"USD per finished RCA run; p90 {_usd(k['cost']['per_rca']['p90'])}")
+        row2[2].metric("LLM cost (period)", _usd(k["cost"]["total"]),
+                       help=f"{k['tokens']['prompt']:,} prompt + {k['tokens']['completion']:,} completion tokens")
+    else:  # offline engine only: nothing was paid for, so show the runs instead of $0 tiles
+        engines = ", ".join(f"{n} {e}" for e, n in runs["by_engine"].items()) or "none yet"
+        row2[1].metric("RCA runs", f"{runs['total']:,}", help=f"started in the period: {engines}")
+        row2[2].metric("RCA run time (median)", human_duration(runs["duration"]["median"]),
+                       help=f"start → report; p90 {human_duration(runs['duration']['p90'])}")
     rate = k["error_rate"]["overall"]
     row2[3].metric("Error rate", "—" if rate is None else f"{rate:,.2f}/min",
                    help="ERROR and FATAL log lines per minute over the last days of log data")
 
 
-def _trend_chart(k: dict[str, Any]) -> None:
+def _day_axis(fig: Any, days: list[str]) -> None:
+    """Whole days on the axis, even when there is only one (plotly would zoom into milliseconds)."""
+    from datetime import date, timedelta
+
+    fig.update_xaxes(type="date", tickformat="%Y-%m-%d")
+    fig.update_traces(width=86_400_000 * 0.6, selector=dict(type="bar"))  # bars a day wide, not a hairline
+    if len(days) == 1:
+        only = date.fromisoformat(days[0][:10])
+        fig.update_xaxes(range=[str(only - timedelta(days=3)), str(only + timedelta(days=3))], dtick=86_400_000)
+
+
+def _incidents_chart(k: dict[str, Any]) -> None:
     import plotly.graph_objects as go
-    from plotly.subplots import make_subplots
 
-    days = k["trends"]["per_day"]
-    fig = make_subplots(specs=[[{"secondary_y": True}]])
+    days = [d for d in k["trends"]["per_day"] if d.get("incidents_started")]
+    if not days:
+        return
     x = [d["day"] for d in days]
-    fig.add_trace(go.Bar(x=x, y=[d["incidents_opened"] for d in days], name="incidents opened"), secondary_y=False)
-    fig.add_trace(go.Bar(x=x, y=[d["incidents_resolved"] for d in days], name="incidents resolved"), secondary_y=False)
-    fig.add_trace(go.Scatter(x=x, y=[d["cost_usd"] for d in days], name="LLM cost (USD)", mode="lines+markers"), secondary_y=True)
-    _layout(fig, "Day (UTC)", "Incidents per day")
-    fig.update_yaxes(title_text="LLM cost (USD per day)", secondary_y=True, rangemode="tozero")
-    # whole days on the axis, even when there is only one (plotly would zoom into milliseconds)
-    fig.update_xaxes(type="date", tickformat="%Y-%m-%d", dtick=86_400_000)
-    fig.update_traces(width=86_400_000 * 0.4, selector=dict(type="bar"))  # bars a day wide, not a hairline
-    fig.update_layout(barmode="group")
-    if len(x) == 1:
-        from datetime import date, timedelta
-
-        only = date.fromisoformat(str(x[0])[:10])
-        fig.update_xaxes(range=[str(only - timedelta(days=3)), str(only + timedelta(days=3))])
+    fig = go.Figure(go.Bar(x=x, y=[d["incidents_started"] for d in days], name="incidents"))
+    _layout(fig, "Day of the incident window (UTC)", "Incidents")
+    _day_axis(fig, x)
+    st.caption("Incidents per day, by when they happened (window start)")
     st.plotly_chart(fig, width="stretch", key="kpi_trend_chart")
+
+
+def _cost_chart(k: dict[str, Any]) -> None:
+    """Only when an LLM was paid for: an offline workspace has no cost to chart."""
+    import plotly.graph_objects as go
+
+    days = [d for d in k["trends"]["per_day"] if d["cost_usd"] or d["rca_runs"]]
+    if not k["cost"]["total"] or not days:
+        return
+    x = [d["day"] for d in days]
+    fig = go.Figure(go.Bar(x=x, y=[d["cost_usd"] for d in days], name="LLM cost (USD)"))
+    _layout(fig, "Day (UTC)", "LLM cost (USD per day)")
+    _day_axis(fig, x)
+    st.caption("LLM cost per day of RCA runs")
+    st.plotly_chart(fig, width="stretch", key="kpi_cost_chart")
 
 
 def _error_chart(k: dict[str, Any]) -> None:
     import plotly.graph_objects as go
 
-    hours = k["error_rate"]["per_hour"]
-    fig = go.Figure(go.Scatter(x=[h["hour"] for h in hours], y=[h["errors_per_min"] for h in hours],
-                               mode="lines", name="errors/min", fill="tozeroy"))
-    st.plotly_chart(_layout(fig, "Hour (UTC, log time)", "Errors per minute"), width="stretch", key="kpi_error_chart")
+    series = k["error_rate"]["series"]
+    points = series["points"]
+    fig = go.Figure(go.Scatter(x=[p["ts"] for p in points], y=[p["errors_per_min"] for p in points],
+                               mode="lines", name="errors/min", fill="tozeroy", line_shape="hv"))
+    width = human_duration(series["bucket_s"])
+    window = k["error_rate"]["window"]
+    st.caption(f"Error rate per {width}, {window['start'][:16]} … {window['end'][:16]} (log time)")
+    st.plotly_chart(_layout(fig, f"Log time (UTC), {width} buckets", "Errors per minute"), width="stretch",
+                    key="kpi_error_chart")
+
+
+def _bar(title: str, counts: dict[str, int], key: str) -> None:
+    import plotly.graph_objects as go
+
+    labels = [str(c).replace("_", " ") for c in counts]
+    fig = go.Figure(go.Bar(x=labels, y=list(counts.values()), name=title))
+    st.plotly_chart(_layout(fig, title, "Incidents", height=260), width="stretch", key=key)
 
 
 def _breakdown_charts(k: dict[str, Any]) -> None:
     import plotly.graph_objects as go
 
-    left, right = st.columns(2)
     inc = k["incidents"]
-    with left:
-        fig = go.Figure()
-        fig.add_trace(go.Bar(x=list(inc["by_status"]), y=list(inc["by_status"].values()), name="by status"))
-        fig.add_trace(go.Bar(x=list(inc["by_severity"]), y=list(inc["by_severity"].values()), name="by severity"))
-        st.plotly_chart(_layout(fig, "Status / severity", "Incidents"), width="stretch", key="kpi_status_chart")
-    with right:
-        svc = dict(list(k["error_rate"]["by_service"].items())[:12])
+    if inc["total"]:
+        left, right = st.columns(2)
+        with left:
+            _bar("Status", inc["by_status"], "kpi_status_chart")
+        with right:
+            _bar("Severity", inc["by_severity"], "kpi_severity_chart")
+    svc = dict(list(k["error_rate"]["by_service"].items())[:12])
+    if svc:
         fig = go.Figure(go.Bar(x=list(svc.values()), y=list(svc), orientation="h", name="errors/min"))
         fig.update_yaxes(autorange="reversed")
-        st.plotly_chart(_layout(fig, "Errors per minute", "Service"), width="stretch", key="kpi_service_chart")
+        st.plotly_chart(_layout(fig, "Errors per minute", "Service", height=max(220, 28 * len(svc))), width="stretch",
+                        key="kpi_service_chart")
 
 
 def render_kpis(ws: Any, settings: Settings) -> None:
@@ -116,11 +153,9 @@ def render_kpis(ws: Any, settings: Settings) -> None:
         common.show_error(exc)
         return
     _tiles(k)
-    if k["trends"]["per_day"]:
-        st.caption("Incidents and LLM cost per day")
-        _trend_chart(k)
-    if k["error_rate"]["per_hour"]:
-        st.caption(f"Error rate per hour, {k['error_rate']['window']['start'][:16]} … {k['error_rate']['window']['end'][:16]} (log time)")
+    _incidents_chart(k)
+    _cost_chart(k)
+    if k["error_rate"]["series"]["points"]:
         _error_chart(k)
     if k["incidents"]["total"] or k["error_rate"]["by_service"]:
         _breakdown_charts(k)

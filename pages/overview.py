@@ -4,6 +4,7 @@
 import streamlit as st
 
 from pages import common
+from crashlens_core.simulate.scenarios import SPECS
 from pages.kpi_view import render_kpis
 
 common.leave_legacy_multipage()  # a cold server may run this file directly: go through app.py
@@ -20,8 +21,8 @@ cols[3].metric("Incidents", f"{counts['incidents']:,}")
 
 if not any(counts[k] for k in ("logs", "spans", "metrics")):
     st.info(
-        "This workspace is empty. Load the demo — seven real fault scenarios of a sample shop service, run, "
-        "ingested and analysed on this machine in about half a minute — or upload your own logs, spans and metrics.",
+        f"This workspace is empty. Load the demo — {len(SPECS)} real fault scenarios of a sample shop service, "
+        "run, ingested and analysed on this machine in about a minute — or upload your own logs, spans and metrics.",
         icon=":material/lightbulb:",
     )
     c1, c2 = st.columns(2)
@@ -59,11 +60,16 @@ else:
         if incidents:
             st.subheader("Recent incidents")
             st.page_link("pages/incidents.py", label="Open the incidents", icon=":material/crisis_alert:")
-            st.dataframe(
-                [{"id": i.id[:8], "title": i.title, "status": i.status, "severity": i.severity, "services": ", ".join(i.services),
-                  "window start (UTC)": i.window_start, "source": i.source} for i in incidents],
-                hide_index=True, width="stretch",
+            picked = st.dataframe(
+                [{"id": i.id[:8], "title": i.title, "status": i.status.replace("_", " "), "severity": i.severity,
+                  "services": ", ".join(i.services) or "—", "window start (UTC)": i.window_start,
+                  "source": i.source.replace("_", " ")} for i in incidents],
+                hide_index=True, width="stretch", key="ov_incidents", on_select="rerun", selection_mode="single-row",
             )
+            st.caption("Select a row to open the incident.")
+            rows = picked.selection.rows if picked is not None else []
+            if rows:  # a clickable table, as in Sentry's issue list: the row opens the incident page
+                st.switch_page("pages/incidents.py", query_params={"incident": incidents[rows[0]].id})
 
     recent_incidents()
     st.subheader("Investigation KPIs")

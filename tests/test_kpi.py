@@ -209,7 +209,10 @@ def test_panel_draws_tiles_and_charts(tmp_path):
     assert values["Error rate"].endswith("/min")
     figs = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
     axes = {f["layout"]["xaxis"]["title"]["text"]: f["layout"]["yaxis"]["title"]["text"] for f in figs}
-    assert axes["Day (UTC)"] == "Incidents per day" and axes["Hour (UTC, log time)"] == "Errors per minute"
+    assert axes["Day of the incident window (UTC)"] == "Incidents"
+    assert axes["Day (UTC)"] == "LLM cost (USD per day)"
+    assert axes["Log time (UTC), 1 min 0 s buckets"] == "Errors per minute"
+    assert axes["Status"] == "Incidents" and axes["Severity"] == "Incidents"  # two charts, not one mixed axis
     at.segmented_control(key="kpi_period").set_value("7 days").run()
     assert not at.exception, [e.value for e in at.exception]
 
@@ -219,3 +222,49 @@ def test_panel_on_an_empty_workspace(tmp_path):
     assert not at.exception, [e.value for e in at.exception]
     assert {m.label: m.value for m in at.metric}["Incidents"] == "0"
     assert any("fill in as you investigate" in c.value for c in at.caption)
+
+
+def test_error_series_shows_a_short_burst(tmp_path):
+    """A day of quiet logs with a 3-minute burst: the series keeps the burst as its own peak."""
+    t0 = datetime(2024, 5, 20, 0, 0, 0)
+    rows = [(t0 + timedelta(minutes=m), "pay", "INFO") for m in range(24 * 60)]
+    burst = t0 + timedelta(hours=15, minutes=4)
+    rows += [(burst + timedelta(seconds=s), "pay", "ERROR") for s in range(0, 180, 2)]  # 90 errors in 3 min
+    with Workspace.open(tmp_path / "ws") as ws:
+        _logs(ws, rows)
+        out = compute_kpis(ws, Settings(), now=t0 + timedelta(days=2)).to_json()["error_rate"]
+    series = out["series"]
+    assert series["bucket_s"] == 60  # a day of log time in at most 1,440 points
+    peak = max(series["points"], key=lambda p: p["errors_per_min"])
+    assert peak["ts"].startswith("2024-05-20T15:0")
+    assert peak["errors_per_min"] == pytest.approx(30.0)  # 30 errors per 1-minute bucket: the burst's own rate
+    assert sum(p["errors"] for p in series["points"]) == 90
+    assert max(h["errors_per_min"] for h in out["per_hour"]) == pytest.approx(1.5)  # the hourly view flattens it 20x
+
+
+def test_incidents_per_day_by_window_time(tmp_path):
+    """Incidents found in old data are charted on the day they happened, not the day detection ran."""
+    with Workspace.open(tmp_path / "ws") as ws:
+        _incident(ws, "old", start=datetime(2024, 5, 1, 3, 0), opened=NOW - timedelta(hours=1))
+        _incident(ws, "older", start=datetime(2024, 4, 28, 9, 0), opened=NOW - timedelta(hours=1))
+        out = compute_kpis(ws, Settings(), now=NOW).to_json()
+    per_day = {d["day"]: d for d in out["trends"]["per_day"]}
+    assert per_day["2024-05-01"]["incidents_started"] == 1 and per_day["2024-04-28"]["incidents_started"] == 1
+    assert per_day["2024-06-01"]["incidents_opened"] == 2 and per_day["2024-06-01"]["incidents_started"] == 0
+
+
+def test_panel_offline_only_shows_runs_not_cost(tmp_path):
+    from crashlens_core.store import utcnow
+
+    folder = tmp_path / "ws"
+    now = utcnow()
+    with Workspace.open(folder) as ws:
+        inc = _incident(ws, "recent", start=now - timedelta(hours=3), opened=now - timedelta(hours=3))
+        _run(ws, "r1", inc, started=now - timedelta(hours=2), evidence_s=2, finished_s=12, engine="offline", model="")
+    at = AppTest.from_function(_panel, args=(str(folder),), default_timeout=60).run()
+    assert not at.exception, [e.value for e in at.exception]
+    values = {m.label: m.value for m in at.metric}
+    assert "LLM cost (period)" not in values and "Cost per RCA (median)" not in values
+    assert values["RCA runs"] == "1" and values["RCA run time (median)"] == "12 s"
+    titles = [json.loads(c.proto.spec)["layout"]["yaxis"]["title"]["text"] for c in at.get("plotly_chart")]
+    assert "LLM cost (USD per day)" not in titles

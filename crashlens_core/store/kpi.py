@@ -12,7 +12,7 @@ from typing import Any, Sequence
 
 from .workspace import Workspace
 
-__all__ = ["incident_rows", "run_rows", "log_extent", "error_counts"]
+__all__ = ["incident_rows", "run_rows", "log_extent", "error_counts", "error_series"]
 
 # ERROR and FATAL are the canonical levels parsers map every dialect onto (models.LOG_LEVELS).
 _ERROR_LEVELS = ("ERROR", "FATAL")
@@ -85,3 +85,18 @@ def error_counts(ws: Workspace, days: int) -> dict[str, Any]:
         "per_hour": [(r[0], int(r[1]), int(r[2])) for r in per_hour],
         "by_service": [(r[0], int(r[1]), int(r[2])) for r in by_service],
     }
+
+
+def error_series(ws: Workspace, since: datetime, bucket_s: int) -> list[tuple[datetime, int, int]]:
+    """(bucket start, errors, logs) per ``bucket_s`` seconds of log time from ``since``, oldest first.
+
+    Buckets are aligned on the epoch (``time_bucket``), so the same data gives the same points
+    whatever the window; empty buckets are left out (the chart draws them as gaps, not zeros).
+    """
+    levels = ", ".join(f"'{lvl}'" for lvl in _ERROR_LEVELS)
+    rows = ws.con.execute(
+        f"""SELECT time_bucket(to_seconds(?), ts) AS b, count(*) FILTER (WHERE level IN ({levels})), count(*)
+            FROM logs WHERE ts >= ? GROUP BY b ORDER BY b""",
+        [bucket_s, since],
+    ).fetchall()
+    return [(r[0], int(r[1]), int(r[2])) for r in rows]
