@@ -1,5 +1,6 @@
 """Overview: what the workspace holds, and how to fill it when it is empty."""
 
+from pathlib import Path
 
 import streamlit as st
 
@@ -10,6 +11,8 @@ from pages.kpi_view import render_kpis
 common.leave_legacy_multipage()  # a cold server may run this file directly: go through app.py
 
 st.title("Overview")
+if done := st.session_state.pop("ov_undo_done", None):  # said after the rerun that shows the smaller workspace
+    st.success(done, icon=":material/check:")
 ws = common.workspace()
 counts = ws.counts()
 
@@ -75,8 +78,9 @@ else:
     st.subheader("Investigation KPIs")
     render_kpis(ws, common.settings())
     st.subheader("Recent ingest batches")
+    batches = ws.list_batches(limit=20)
     st.dataframe(
-        ws.list_batches(limit=20),
+        batches,
         hide_index=True,
         width="stretch",
         column_order=["id", "kind", "format", "path", "loaded", "rejected", "status", "finished_ts"],
@@ -84,3 +88,25 @@ else:
                        "rejected": "Rejected", "status": "Status",
                        "finished_ts": st.column_config.DatetimeColumn("Ingested (UTC)", format="YYYY-MM-DD HH:mm:ss")},
     )
+    if batches and not ws.read_only:
+        with st.expander("Undo an upload", icon=":material/delete:"):
+            labels = {b["id"]: f"{b['id']} · {b['kind']} · {Path(b['path']).name} · {b['loaded']:,} loaded" for b in batches}
+            chosen = st.selectbox("Batch to delete", list(labels), format_func=labels.__getitem__, index=None,
+                                  key="ov_undo_batch", placeholder="choose a batch")
+            st.caption("Deletes the batch's rows, its share of the template and exception-group counts, and the "
+                       "detected incidents only it produced. The file itself is not touched; it can be ingested again.")
+            if chosen is not None and st.button(f"Delete batch {chosen}", type="primary", key="ov_undo_go"):
+                from crashlens_core.errors import CrashLensError
+                from crashlens_core.store.undo import delete_batch
+
+                try:
+                    out = delete_batch(ws, int(chosen))
+                except CrashLensError as exc:
+                    common.show_error(exc)
+                else:
+                    r = out["removed"]
+                    st.session_state["ov_undo_done"] = (
+                        f"Deleted batch {out['batch']}: {r['logs']:,} log lines, {r['spans']:,} spans, {r['metrics']:,} "
+                        f"metric samples, {r['changes']:,} changes; {len(out['incidents_deleted'])} incidents only it "
+                        "produced were removed.")
+                    st.rerun()
