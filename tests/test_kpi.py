@@ -211,7 +211,7 @@ def test_panel_draws_tiles_and_charts(tmp_path):
     axes = {f["layout"]["xaxis"]["title"]["text"]: f["layout"]["yaxis"]["title"]["text"] for f in figs}
     assert axes["Day of the incident window (UTC)"] == "Incidents"
     assert axes["Day (UTC)"] == "LLM cost (USD per day)"
-    assert axes["Log time (UTC), 1 min 0 s buckets"] == "Errors per minute"
+    assert axes["Log time (UTC), 1 min buckets"] == "Errors per minute"
     assert axes["Status"] == "Incidents" and axes["Severity"] == "Incidents"  # two charts, not one mixed axis
     at.segmented_control(key="kpi_period").set_value("7 days").run()
     assert not at.exception, [e.value for e in at.exception]
