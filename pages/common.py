@@ -5,6 +5,7 @@ Not a page itself (app.py lists the pages explicitly with st.navigation).
 
 from __future__ import annotations
 
+import re
 import runpy
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
@@ -72,6 +73,15 @@ def fragment_workspace() -> Any:
     except KeyError:
         open_now = False
     return nullcontext() if open_now else workspace_for_run(settings())
+
+
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~$:])")
+
+
+def inert(text: str) -> str:
+    """Untrusted text (log lines, file names) made safe for a markdown label: expander titles and
+    captions render markdown, so every markdown character is escaped and newlines flattened."""
+    return _MD_SPECIAL.sub(r"\\\1", text.replace("\n", " "))[:300]
 
 
 def workspace() -> Workspace:

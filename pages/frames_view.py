@@ -7,7 +7,6 @@ inert: st.code, st.text, st.dataframe, and markdown-escaped labels.
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
 
 import streamlit as st
@@ -20,14 +19,6 @@ from crashlens_core.knowledge.sources import list_repos
 from pages import common
 
 __all__ = ["render_stack"]
-
-_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~$:])")
-
-
-def _inert(text: str) -> str:
-    """Text safe for a markdown label (expander titles render markdown)."""
-    return _MD_SPECIAL.sub(r"\\\1", text.replace("\n", " "))[:300]
-
 
 def _language(path: str | None) -> str | None:
     """The highlighter language of a source file: the same extension map the indexer chunks by."""
@@ -63,13 +54,13 @@ def render_stack(ws, settings: Settings, stack_text: str, window_start: datetime
                 continue
             rf = resolved.get((depth, index))
             label = f"{frame.qualified() or '?'} · {where}"
-            with st.expander(_inert(label), expanded=index == 0 and depth == len(report.stack.chain()) - 1,
+            with st.expander(common.inert(label), expanded=index == 0 and depth == len(report.stack.chain()) - 1,
                              icon=":material/code:", key=f"{key}_frame_{depth}_{index}"):
                 if rf is not None and rf.context:
                     width = len(str(rf.context[-1][0]))
                     code = "\n".join(f"{'>' if n == frame.line else ' '} {n:>{width}}  {text}" for n, text in rf.context)
                     st.code(code, language=_language(rf.path))
-                    st.caption(_inert(f"{rf.repo} · {rf.path}" + (f" at {rf.revision[:10]}" if rf.revision else " (working tree)")
+                    st.caption(common.inert(f"{rf.repo} · {rf.path}" + (f" at {rf.revision[:10]}" if rf.revision else " (working tree)")
                                       + (f" · evidence {rf.evidence_id()}" if rf.evidence_id() else "")))
                     bl = rf.line_blame
                     if bl is not None:

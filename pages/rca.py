@@ -184,12 +184,16 @@ with st.form("rca_ask"):
     asked = st.form_submit_button("Ask", icon=":material/search:")
 if asked and question.strip():
     try:
-        answer = ask(ws, settings, question, engine=engine or "offline")
+        around = (inc.window_start, inc.window_end) if inc.window_start and inc.window_end else None
+        answer = ask(ws, settings, question, engine=engine or "offline", around=around)
         st.text(answer.answer)
         if answer.notice:
             st.text(answer.notice)
         for e in answer.evidence:
-            with st.expander(f"{e.id}", icon=":material/description:"):
+            # the line itself, not its id: people read lines; the id stays as the citation
+            first = (e.text or e.title).splitlines()[0] if (e.text or e.title) else e.id
+            with st.expander(common.inert(first[:140]), icon=":material/description:"):
+                st.caption(e.id)
                 st.code(e.text, language=None)
     except CrashLensError as exc:
         common.show_error(exc)

@@ -177,3 +177,37 @@ def test_replay_from_a_signed_bundle(shop, tmp_path):
     key = workspace_public_key(folder)
     result = replay_bundle(tmp_path / "inc.bundle.tar", key, run_id=run.run_id, strict=True)
     assert result.identical and result.report.root_cause == run.report.root_cause
+
+
+def test_ask_reads_clock_times_on_the_incident_day_and_refuses_unknown_services(tmp_path):
+    """Two days of data: 'after 10:06' means the incident's day, and a service nobody has is said to be unknown."""
+    import json as _json
+
+    from crashlens_core.config import Settings
+    from crashlens_core.ingest import ingest_file
+    from crashlens_core.rca.ask import ask
+    from crashlens_core.store import Workspace
+
+    rows = []
+    for day in ("2024-05-14", "2024-05-15"):
+        rows += [{"ts": f"{day}T10:{m:02d}:00Z", "level": "error", "service": "payments",
+                  "msg": f"charge declined on {day} minute {m}"} for m in range(0, 12)]
+        rows += [{"ts": f"{day}T10:{m:02d}:00Z", "level": "error", "service": "payments",
+                  "msg": "charge declined on retry"} for m in range(0, 12)]  # one line repeated: cited once
+    path = tmp_path / "two-days.jsonl"
+    path.write_text("\n".join(_json.dumps(r) for r in rows) + "\n")
+    from datetime import datetime
+
+    with Workspace.open(tmp_path / "ws") as ws:
+        ingest_file(ws, "logs", str(path))
+        window = (datetime(2024, 5, 15, 10, 0), datetime(2024, 5, 15, 10, 15))
+        answer = ask(ws, Settings(), "what errors hit payments after 10:06?", around=window, k=30)
+        assert answer.filters["start"] == "2024-05-15T10:06:00"
+        days = {e.data["ts"][:10] for e in answer.evidence if e.kind == "log"}
+        assert days == {"2024-05-15"}
+        texts = [e.text.split(": ", 1)[1] for e in answer.evidence if e.kind == "log"]
+        assert len(texts) == len(set(texts)) and "charge declined on retry" in texts
+        unknown = ask(ws, Settings(), "what errors hit billing after 10:06?", around=window)
+        assert unknown.evidence == [] and "'billing'" in unknown.answer and "payments" in unknown.answer
+        keyword = ask(ws, Settings(), "errors in charge handling", around=window)  # a word the logs carry: a keyword
+        assert keyword.evidence

@@ -59,6 +59,9 @@ def test_rca_page_runs_shows_cited_evidence_and_approves(app_env):
     at.button[-1].click().run()  # the Ask form's submit button
     assert not at.exception
     assert any("matching log lines" in t.value for t in at.text)
+    labels = [e.label for e in at.expander]
+    assert any("ERROR" in label for label in labels), labels  # the evidence shows its line, not a bare id
+    assert not any(label.startswith("log:") for label in labels)
 
 
 def test_an_unknown_incident_in_the_url_is_said_and_the_page_goes_on(app_env):

@@ -100,7 +100,13 @@ def cmd_ask(args: argparse.Namespace) -> int:
     question = " ".join(args.question or []).strip()
     ws, settings = open_workspace(args)
     with ws:
-        answer = ask(ws, settings, require_argument(question, "ask QUESTION"), engine=args.engine, k=args.k)
+        around = None
+        if args.incident:  # clock times in the question are read on the incident's day
+            inc = ws.get_incident(args.incident)
+            if inc.window_start and inc.window_end:
+                around = (inc.window_start, inc.window_end)
+        answer = ask(ws, settings, require_argument(question, "ask QUESTION"), engine=args.engine, k=args.k,
+                     around=around)
     if args.json:
         print_json(answer.to_json())
         return 0
@@ -142,4 +148,5 @@ def register(sub, common):
     ask.add_argument("question", nargs="*", metavar="QUESTION")
     ask.add_argument("--engine", choices=ENGINES, help="offline (default without GROQ_API_KEY), groq or openai")
     ask.add_argument("--k", type=int, default=10, help="evidence items to retrieve (default 10)")
+    ask.add_argument("--incident", metavar="ID", help="read times like 'after 15:05' on this incident's day")
     ask.set_defaults(func=cmd_ask)

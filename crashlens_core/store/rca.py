@@ -195,8 +195,11 @@ def trace_spans(ws: Workspace, trace_id: str, limit: int = 200) -> list[dict[str
 
 
 def search_logs(ws: Workspace, terms: Sequence[str], start: datetime | None, end: datetime | None,
-                services: Sequence[str], limit: int = 20) -> list[dict[str, Any]]:
-    """Lines matching any of ``terms`` (case-insensitive), errors first, then by how many terms they hit."""
+                services: Sequence[str], limit: int = 20, errors_match: bool = False) -> list[dict[str, Any]]:
+    """Lines matching any of ``terms`` (case-insensitive), errors first, then by how many terms they hit.
+
+    With ``errors_match`` an ERROR/FATAL line matches even when it holds none of the terms: a
+    question about errors is answered by the lines logged as errors, whatever their words."""
     window, params = time_window("ts", start, end)
     where = [window]
     if services:
@@ -206,7 +209,7 @@ def search_logs(ws: Workspace, terms: Sequence[str], start: datetime | None, end
     return _rows(ws, f"""
         SELECT id, ts, service, host, level, message, hits FROM (
             SELECT id, ts, service, host, level, message, {hits} AS hits FROM logs WHERE {' AND '.join(where)})
-        WHERE hits > 0 OR {'false' if terms else 'true'}
+        WHERE hits > 0 OR {'false' if terms else 'true'} OR ({'true' if errors_match else 'false'} AND level IN {_ERROR_LEVELS})
         ORDER BY (level IN {_ERROR_LEVELS}) DESC, hits DESC, ts, id LIMIT ?""",
         [t.lower() for t in terms] + params + [limit])
 
