@@ -51,14 +51,16 @@ def cmd_incidents(args: argparse.Namespace) -> int:
                 for key, value in inc.to_json().items():
                     print(f"{key:>13}: {value}")
         elif args.action == "create" and args.alert:
+            from ..signals.alert_intake import apply_alert
             from ..signals.alerts import read_alert_file
-            from ..signals.onset import open_alert_incident
 
-            inc, created = open_alert_incident(ws, settings, read_alert_file(args.alert), actor=args.by)
+            # the same call as the `crashlens serve` webhooks: a later delivery updates, never duplicates
+            out = apply_alert(ws, settings, read_alert_file(args.alert), actor=args.by)
+            inc = out.incident
             if args.json:
-                print_json(dict(inc.to_json(), created=created))
+                print_json(dict(inc.to_json(), created=out.created, action=out.action))
             else:
-                print(("new      " if created else "known    ") + _incident_line(inc))
+                print(f"{'new' if out.created else out.action:<9}" + _incident_line(inc))
         elif args.action == "create":
             inc = ws.create_incident(
                 need(args.title, "incidents create --title TEXT"), severity=args.severity, services=args.services or [],
