@@ -360,12 +360,14 @@ def main() -> int:
               f"{lat['yields']} pauses of 0.8 s letting other processes in)")
         print(f"  peak RSS of the server: {max(push['rss_mb'], spooled['rss_mb'], lat['rss_mb']):.0f} MB")
         print(f"  alert to incident: webhook answered with the incident in {alert['direct_answer_s']:.2f} s, its offline "
-              f"RCA recorded {alert['direct_rca_s']:.2f} s after the webhook (onset found by: {alert['onset']})")
+              f"RCA recorded {alert['direct_rca_s']:.2f} s after the webhook (the server's first RCA: imports included; "
+              f"onset found by: {alert['onset']})")
         if "am" in alert:
             print(f"  alert via a real Alertmanager: {alert['am']}\n")
         else:
-            print(f"  alert via a real Alertmanager (group_wait 1 s): incident {alert['am_incident_s']:.2f} s, offline RCA "
-                  f"{alert['am_rca_s']:.2f} s after the alert was posted to Alertmanager's API\n")
+            print(f"  alert via a real Alertmanager: incident {alert['am_incident_s']:.2f} s, offline RCA "
+                  f"{alert['am_rca_s']:.2f} s after the alert was posted to Alertmanager's API (a second RCA in the "
+                  f"server process; the alert started long before, so Alertmanager skips its 1 s group_wait)\n")
     print(f"# load average at the end {os.getloadavg()[0]:.2f}")
     return 0
 

@@ -14,12 +14,14 @@ from datetime import datetime, timedelta
 import httpx
 import pytest
 
+from crashlens_core.signals.alert_intake import apply_alert
+from crashlens_core.signals.alerts import parse_alert
 from tests.alertmanager_support import start_alertmanager, wait_for
 from tests.conftest import run_cli
 from tests.test_alerts import alertmanager_payload
 from tests.test_slack import PLANTED, _Hook
 
-from .serve_support import start_server
+from .serve_support import hold_workspace, release, start_server
 
 T0 = datetime(2024, 5, 14, 10, 0)
 TIMEOUT = 60.0
@@ -173,6 +175,35 @@ def test_grafana_and_plain_alerts(server):
     assert r["alerts"][0] == {"alert": 0, "status": "resolved", "key": r["alerts"][0]["key"], "incident_id": inc_id,
                               "action": "resolved"}
     assert incident(server, inc_id)["details"]["alert_ends_at"] == "2024-05-14T10:40:00"
+
+
+def test_a_group_whose_first_alert_resolved_stays_one_incident(ws):
+    """Without a groupKey the group's identity is its firing alerts: when the earliest one resolves
+    while another still fires, the alerts' own keys still find the incident."""
+    payload = second_alert(alertmanager_payload())
+    del payload["groupKey"]
+    first = apply_alert(ws, None, parse_alert(payload))
+    assert first.created and first.action == "opened"
+    payload["alerts"][0].update(status="resolved", endsAt="2024-05-14T10:20:00Z")
+    later = apply_alert(ws, None, parse_alert(payload))
+    assert later.incident.id == first.incident.id and not later.created
+    assert sorted(later.actions.values()) == ["known", "resolved"]
+    assert ws.incident_events(first.incident.id)[-1]["note"] == "alert: 1 of the group resolved"
+    assert later.incident.details.get("alert_status", "firing") == "firing"  # the group still fires
+    assert len(ws.list_incidents()) == 1
+
+
+def test_a_busy_workspace_answers_503_and_the_retry_opens_the_incident(server):
+    holder = hold_workspace(server.workspace)
+    payload = alertmanager_payload(starts="2024-05-14T10:17:00Z")
+    payload["groupKey"] = '{}:{alertname="CheckoutBusy"}'
+    try:
+        busy = post(server, "/alerts/alertmanager", payload)
+    finally:
+        release(holder)
+    assert busy.status_code == 503 and busy.headers["retry-after"] and "in use" in busy.json()["error"]
+    again = post(server, "/alerts/alertmanager", payload)  # Alertmanager retries a 5xx delivery
+    assert again.status_code == 200 and again.json()["alerts"][0]["action"] == "opened"
 
 
 # ---------------------------------------------------------------- RCA on alert, posted to Slack redacted
