@@ -92,6 +92,9 @@ def test_webhooks_need_the_token_and_refuse_bad_bodies_in_one_line(server):
     r = post(server, "/alerts/alertmanager", big)
     assert r.status_code == 413 and "larger than" in r.json()["error"]
     assert incidents(server) == []  # nothing was opened by any of them
+    spec = httpx.get(server.url + "/openapi.json", timeout=TIMEOUT).json()
+    assert {"/alerts/alertmanager", "/alerts/grafana", "/alerts"} <= set(spec["paths"])
+    assert not spec["paths"]["/alerts"]["post"].get("parameters")  # the shape is the route's, not a query parameter
 
 
 # ---------------------------------------------------------------- open, re-deliver, grow, resolve

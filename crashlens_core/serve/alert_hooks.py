@@ -4,7 +4,8 @@ A body is capped (``max_alert_bytes``; an Alertmanager group is a few kB), read 
 syntax error is answered 400 with its line and column), split into readable alerts and
 per-alert errors (``signals.alert_intake.read_alert_payload``: nothing readable is 422), then
 applied under the workspace lock through ``apply_alert_batch``, the same call as
-``crashlens incidents create --alert``. The lock is held only for that write.
+``crashlens incidents create --alert``. The lock is held only for that write; a delivery that
+waits for it longer than ``alert_lock_wait_s`` (the batch writer is busy) is answered 503.
 
 With ``rca_on_alert`` an incident an alert opened gets its offline RCA as a job of the batch
 writer (``Batcher.submit``): the webhook is answered first, the analysis runs in the writer's
@@ -23,7 +24,7 @@ import threading
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
-from ..errors import CrashLensError, InputError
+from ..errors import CrashLensError, InputError, WorkspaceInUse
 from ..signals.alert_intake import AlertOutcome, apply_alert_batch, read_alert_payload
 from ..store import Workspace
 from .otlp import BodyTooLarge
@@ -98,9 +99,16 @@ class AlertHooks:
             self._count(refused=1)
             return 422, {"error": exc.message, "hint": exc.hint}
         settings = self.state.settings
-        with self.state.lock:  # held only while the incidents are written
+        wait = self.state.options.alert_lock_wait_s
+        if not self.state.lock.acquire(timeout=wait):  # the writer thread holds it (a batch, an RCA)
+            self._count(refused=1)
+            raise WorkspaceInUse(f"the workspace stayed busy with this server's writes for {wait:g} s",
+                                 hint="the sender retries (Alertmanager does after a 5xx)")
+        try:  # held only while the incidents are written
             with Workspace.open(settings.workspace, lock_timeout=settings.lock_timeout_s) as ws:
                 report, outcomes = apply_alert_batch(ws, settings, batch, actor="alert")
+        finally:
+            self.state.lock.release()
         self._count(deliveries=1, rejected_alerts=len(report["errors"]),
                     opened=sum(o.created for o in outcomes),
                     updated=sum(o.action == "added" for o in outcomes),

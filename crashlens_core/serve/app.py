@@ -60,6 +60,9 @@ class ServeOptions:
     detect: bool = True                # open incidents from what arrives, as `crashlens ingest` does
     max_alert_bytes: int = 1 << 20     # an alert webhook body (Alertmanager groups are a few kB)
     rca_on_alert: bool = False         # run the offline RCA of an incident an alert opens (then Slack, if configured)
+    # Alertmanager gives a webhook delivery at least 10 s (notify.MinTimeout) before it cancels and
+    # retries it: a webhook waiting behind an analysis this server runs answers 503 before that.
+    alert_lock_wait_s: float = 8.0
 
 
 class ServerState:
