@@ -147,6 +147,12 @@ def test_the_cli_and_the_webhook_make_the_same_incident(server, tmp_path):
     assert out.returncode == 0, out.stderr
     cli = json.loads(out.stdout)
     assert cli["id"] == hooked["incident_id"] and cli["created"] is False and cli["action"] == "known"
+    resolved = {**payload, "status": "resolved",
+                "alerts": [dict(payload["alerts"][0], status="resolved", endsAt="2024-05-14T10:25:00Z")]}
+    path.write_text(json.dumps(resolved))
+    out = run_cli("incidents", "create", "--alert", str(path), "--json", workspace=server.workspace)
+    assert json.loads(out.stdout)["action"] == "resolved", out.stderr
+    assert incident(server, cli["id"])["details"]["alert_ends_at"] == "2024-05-14T10:25:00"
 
 
 def test_one_bad_alert_is_answered_per_alert_and_the_rest_are_kept(server):

@@ -84,7 +84,8 @@ def register(sub, common):
     inc.add_argument("--title", help="with `create`: what is broken")
     inc.add_argument("--alert", metavar="FILE", help="with `create`: open the incident from an alert payload (Alertmanager "
                      "webhook v4, Grafana webhook, or {service, fired_at, summary, severity}); its window starts at the "
-                     "onset found in the data before the alert")
+                     "onset found in the data before the alert. The same alert again updates that incident instead "
+                     "(alerts that joined its group; a resolved alert is recorded), as the serve webhooks do")
     inc.add_argument("--severity", default="sev3", help="with `create`: sev1…sev4 (default sev3)")
     inc.add_argument("--services", nargs="*", help="with `create`: affected services")
     inc.add_argument("--from", dest="from_", metavar="T1", help="with `create`: window start; with `detect`: look from here (ISO 8601)")
