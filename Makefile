@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 WORKSPACE ?= data/workspace
 PORT ?= 8501
 
-.PHONY: run test setup demo bench browser-deps clean help
+.PHONY: run test setup demo bench browser-deps test-deps clean help
 
 help:
 	@echo "make run    set up, build the demo workspace if missing, start the app on 127.0.0.1:$(PORT)"
@@ -37,7 +37,16 @@ browser-deps:
 	  if [ "$$(id -u)" = "0" ]; then apt-get update -qq && apt-get install -y -qq chromium >/dev/null; \
 	  else sudo apt-get update -qq && sudo apt-get install -y -qq chromium >/dev/null; fi; }
 
-test: $(STAMP) browser-deps
+# The alert webhook tests run Debian's Alertmanager; install it when missing, as chromium is. The
+# tests start their own on a loopback port: the system service the package enables (listening on
+# all interfaces) is stopped and disabled right after the install.
+test-deps: browser-deps
+	@test -x /usr/bin/prometheus-alertmanager || { \
+	  if [ "$$(id -u)" = "0" ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq prometheus-alertmanager >/dev/null && \
+	  { $$SUDO systemctl disable --now prometheus-alertmanager >/dev/null 2>&1 || true; }; }
+
+test: $(STAMP) test-deps
 	$(BIN)/python -m mypy
 	$(BIN)/python -m pytest -q
 

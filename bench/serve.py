@@ -24,6 +24,12 @@ Per half, in one run, each in a fresh workspace:
    writer held the workspace 75% of the last 3 s it pauses 0.8 s so the app and the CLI get
    in; the pauses are counted, since they show in the tail latency.
 4. Peak RSS of the server process (VmHWM) over 1 and 3.
+5. Alert to incident, on the workspace of 2 (the half's records) served with ``--rca-on-alert``:
+   an Alertmanager webhook posted straight to ``/alerts/alertmanager`` (seconds until it is
+   answered, when the incident exists, and until its offline RCA is recorded), then a real
+   Alertmanager (Debian's ``prometheus-alertmanager``, ``group_wait`` 1 s) given the alert
+   through its API and routing it to the server (seconds from that POST to the incident and to
+   its RCA; Alertmanager's group_wait is inside). Skipped, saying so, without the binary.
 
 Loopback only; every loop is bounded; it reports, it does not assert: exit 0.
 
@@ -214,6 +220,106 @@ def latency(folder: Path, recs: list, rate: float, seconds: float) -> dict:
             "rounds": writer["rounds"], "yields": writer["yields"]}
 
 
+AM_BINARY = "/usr/bin/prometheus-alertmanager"
+AM_CONFIG = """route:
+  receiver: crashlens
+  group_by: [alertname, service]
+  group_wait: 1s
+  group_interval: 1s
+  repeat_interval: 1h
+receivers:
+  - name: crashlens
+    webhook_configs:
+      - url: {url}/alerts/alertmanager
+        send_resolved: true
+        http_config:
+          authorization:
+            type: Bearer
+            credentials: {token}
+"""
+
+
+def wait_until(probe, timeout: float = 300, every: float = 0.02):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = probe()
+        if value:
+            return value
+        time.sleep(every)
+    return None
+
+
+def am_alert(name: str, service: str, starts_ns: int) -> dict:
+    starts = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(starts_ns / 1e9)) + "Z"
+    return {"labels": {"alertname": name, "service": service, "severity": "critical"},
+            "annotations": {"summary": f"{service} errors above their baseline"}, "startsAt": starts}
+
+
+def alert_to_incident(folder: Path, service: str, starts_ns: int) -> dict:
+    """Seconds from an alert to its incident and to the incident's offline RCA (the workspace holds the records)."""
+    srv = Server(folder / "file", "--rca-on-alert")
+    out: dict = {}
+    am = None
+    try:
+        def rca_of(incident_id: str):
+            r = srv.client.get(f"{srv.url}/rca/{incident_id}")
+            return r.status_code == 200 and r.json().get("status") == "done"
+
+        # 1. the webhook straight from a client, as Alertmanager posts it (version 4)
+        alert = am_alert("BenchDirect", service, starts_ns)
+        body = {"version": "4", "receiver": "crashlens", "status": "firing", "groupKey": '{}:{alertname="BenchDirect"}',
+                "alerts": [dict(alert, status="firing", endsAt="0001-01-01T00:00:00Z", fingerprint="bench0000direct")],
+                "groupLabels": {"alertname": "BenchDirect"}, "commonLabels": alert["labels"],
+                "commonAnnotations": alert["annotations"], "externalURL": "http://127.0.0.1", "truncatedAlerts": 0}
+        started = time.perf_counter()
+        answer = srv.client.post(srv.url + "/alerts/alertmanager", json=body)
+        out["direct_answer_s"] = time.perf_counter() - started
+        incident_id = answer.json()["alerts"][0]["incident_id"]
+        out["direct_rca_s"] = time.perf_counter() - started if wait_until(lambda: rca_of(incident_id)) else float("nan")
+        out["onset"] = srv.client.get(f"{srv.url}/incidents/{incident_id}").json()["details"]["onset"]["method"]
+        # 2. a real Alertmanager routing to the server
+        if not os.access(AM_BINARY, os.X_OK):
+            out["am"] = "skipped: prometheus-alertmanager is not installed (make test-deps)"
+            return out
+        am_dir = folder / "alertmanager"
+        am_dir.mkdir(exist_ok=True)
+        (am_dir / "am.yml").write_text(AM_CONFIG.format(url=srv.url, token=srv.token))
+        am_port = free_port()
+        am_log = open(am_dir / "am.log", "wb")
+        am = subprocess.Popen([AM_BINARY, f"--config.file={am_dir / 'am.yml'}", f"--storage.path={am_dir / 'data'}",
+                               f"--web.listen-address=127.0.0.1:{am_port}", "--cluster.listen-address="],
+                              stdout=am_log, stderr=subprocess.STDOUT)
+        am_url = f"http://127.0.0.1:{am_port}"
+
+        def ready() -> bool:
+            try:
+                return srv.client.get(am_url + "/-/ready").status_code == 200
+            except Exception:
+                return False
+
+        if not wait_until(ready, 60, 0.1):
+            out["am"] = "skipped: alertmanager did not get ready"
+            return out
+        before = {i["id"] for i in srv.client.get(srv.url + "/incidents").json()}
+        started = time.perf_counter()
+        srv.client.post(am_url + "/api/v2/alerts", json=[am_alert("BenchViaAlertmanager", service, starts_ns)])
+
+        def new_incident():
+            fresh = [i["id"] for i in srv.client.get(srv.url + "/incidents").json() if i["id"] not in before]
+            return fresh[0] if fresh else None
+
+        via = wait_until(new_incident)
+        out["am_incident_s"] = time.perf_counter() - started
+        out["am_rca_s"] = time.perf_counter() - started if via and wait_until(lambda: rca_of(via)) else float("nan")
+        out["alerts"] = srv.health()["alerts"]
+    finally:
+        if am is not None:
+            am.terminate()
+            am.wait(30)
+        srv.stop()
+    return out
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--records", type=int, default=50_000, help="log records per half (default 50,000)")
@@ -236,6 +342,8 @@ def main() -> int:
             spooled = throughput(folder, recs, "--ack-wait", "0")
             ref = file_ingest(folder, recs)
             lat = latency(folder, recs, args.rate, args.seconds)
+            # the alert names the half's first system, at the time of its last records
+            alert = alert_to_incident(folder, systems[0].lower(), recs[-1][2])
         rows.append((half, systems, push, spooled, ref, lat))
         print(f"[{half}] {', '.join(systems)}")
         print(f"  serve : {push['loaded']:,} records written in {push['written_s']:.2f} s = "
@@ -250,7 +358,16 @@ def main() -> int:
         print(f"  latency at {lat['offered_rps']:.1f} req/s offered: p50 {lat['p50_ms']:.0f} ms, p95 {lat['p95_ms']:.0f} ms, "
               f"max {lat['max_ms']:.0f} ms over {lat['requests']} requests (answers {lat['codes']}; {lat['rounds']} write rounds, "
               f"{lat['yields']} pauses of 0.8 s letting other processes in)")
-        print(f"  peak RSS of the server: {max(push['rss_mb'], spooled['rss_mb'], lat['rss_mb']):.0f} MB\n")
+        print(f"  peak RSS of the server: {max(push['rss_mb'], spooled['rss_mb'], lat['rss_mb']):.0f} MB")
+        print(f"  alert to incident: webhook answered with the incident in {alert['direct_answer_s']:.2f} s, its offline "
+              f"RCA recorded {alert['direct_rca_s']:.2f} s after the webhook (the server's first RCA: imports included; "
+              f"onset found by: {alert['onset']})")
+        if "am" in alert:
+            print(f"  alert via a real Alertmanager: {alert['am']}\n")
+        else:
+            print(f"  alert via a real Alertmanager: incident {alert['am_incident_s']:.2f} s, offline RCA "
+                  f"{alert['am_rca_s']:.2f} s after the alert was posted to Alertmanager's API (a second RCA in the "
+                  f"server process; the alert started long before, so Alertmanager skips its 1 s group_wait)\n")
     print(f"# load average at the end {os.getloadavg()[0]:.2f}")
     return 0
 

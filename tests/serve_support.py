@@ -65,10 +65,11 @@ class Server:
         self.proc.wait(10)
 
 
-def start_server(workspace: Path, *extra: str, token: str | None = TOKEN, timeout: float = 60) -> Server:
+def start_server(workspace: Path, *extra: str, token: str | None = TOKEN, timeout: float = 60,
+                 env: dict[str, str] | None = None) -> Server:
     port = free_port()
     log = workspace.parent / f"serve-{port}.log"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("CRASHLENS_", "GROQ_", "OTEL_"))}
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith(("CRASHLENS_", "GROQ_", "OTEL_"))}, **(env or {})}
     args = [sys.executable, "-m", "crashlens_core", "serve", "--workspace", str(workspace), "--port", str(port), *extra]
     if token is not None:
         args += ["--token", token]

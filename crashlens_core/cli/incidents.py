@@ -51,14 +51,16 @@ def cmd_incidents(args: argparse.Namespace) -> int:
                 for key, value in inc.to_json().items():
                     print(f"{key:>13}: {value}")
         elif args.action == "create" and args.alert:
+            from ..signals.alert_intake import apply_alert
             from ..signals.alerts import read_alert_file
-            from ..signals.onset import open_alert_incident
 
-            inc, created = open_alert_incident(ws, settings, read_alert_file(args.alert), actor=args.by)
+            # the same call as the `crashlens serve` webhooks: a later delivery updates, never duplicates
+            out = apply_alert(ws, settings, read_alert_file(args.alert), actor=args.by)
+            inc = out.incident
             if args.json:
-                print_json(dict(inc.to_json(), created=created))
+                print_json(dict(inc.to_json(), created=out.created, action=out.action))
             else:
-                print(("new      " if created else "known    ") + _incident_line(inc))
+                print(f"{'new' if out.created else out.action:<9}" + _incident_line(inc))
         elif args.action == "create":
             inc = ws.create_incident(
                 need(args.title, "incidents create --title TEXT"), severity=args.severity, services=args.services or [],
@@ -82,7 +84,8 @@ def register(sub, common):
     inc.add_argument("--title", help="with `create`: what is broken")
     inc.add_argument("--alert", metavar="FILE", help="with `create`: open the incident from an alert payload (Alertmanager "
                      "webhook v4, Grafana webhook, or {service, fired_at, summary, severity}); its window starts at the "
-                     "onset found in the data before the alert")
+                     "onset found in the data before the alert. The same alert again updates that incident instead "
+                     "(alerts that joined its group; a resolved alert is recorded), as the serve webhooks do")
     inc.add_argument("--severity", default="sev3", help="with `create`: sev1…sev4 (default sev3)")
     inc.add_argument("--services", nargs="*", help="with `create`: affected services")
     inc.add_argument("--from", dest="from_", metavar="T1", help="with `create`: window start; with `detect`: look from here (ISO 8601)")

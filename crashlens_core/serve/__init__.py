@@ -4,7 +4,8 @@
 - ``spool``: accepted requests on disk (fsync'ed) before they are acknowledged, merged into batches;
 - ``batcher``: the thread that writes the batches through ``ingest.ingest_file``, opening the
   workspace only while it writes;
-- ``app``: the FastAPI routes (OTLP receiver, incidents, RCA) and their guards;
+- ``alert_hooks``: the alert webhooks (Alertmanager, Grafana, plain) → incidents, RCA and Slack off the request;
+- ``app``: the FastAPI routes (OTLP receiver, alert webhooks, incidents, RCA) and their guards;
 - ``server``: the bearer token and uvicorn.
 
 It sits with ``live`` above rca, kpi and bundle in the layer order, below the CLI. FastAPI and

@@ -2,7 +2,8 @@
 
 Like the CLI and the pages, a thin face over the core: the OTLP routes decode (``serve.otlp``)
 and spool (``serve.spool``), the batch writer ingests through ``ingest.ingest_file``
-(``serve.batcher``), and the REST routes call the same workspace methods and ``rca.engine``
+(``serve.batcher``), the alert webhooks open and update incidents as ``crashlens incidents
+create --alert`` does (``serve.alert_hooks``), and the REST routes call the same workspace methods and ``rca.engine``
 functions as ``crashlens incidents`` and ``crashlens rca``. OpenAPI is at ``/docs``.
 
 Safe by default: the CLI binds 127.0.0.1; every write (every POST) needs
@@ -34,6 +35,7 @@ from ..canonical import json_default
 from ..config import Settings
 from ..errors import CrashLensError, InputError, InvalidTransition, NotFound, WorkspaceInUse
 from ..store import Workspace
+from .alert_hooks import ALERT_ROUTES, AlertHooks
 from .batcher import Batcher
 from .otlp import TOP_KEYS, BodyTooLarge, decode_body, encode_response, is_json
 from .spool import SPOOL_DIR, Spool
@@ -56,6 +58,11 @@ class ServeOptions:
     ack_wait_s: float = 5.0            # how long a request waits for its batch to answer per item; then 202
     retry_after_s: int = 2
     detect: bool = True                # open incidents from what arrives, as `crashlens ingest` does
+    max_alert_bytes: int = 1 << 20     # an alert webhook body (Alertmanager groups are a few kB)
+    rca_on_alert: bool = False         # run the offline RCA of an incident an alert opens (then Slack, if configured)
+    # Alertmanager gives a webhook delivery at least 10 s (notify.MinTimeout) before it cancels and
+    # retries it: a webhook waiting behind an analysis this server runs answers 503 before that.
+    alert_lock_wait_s: float = 8.0
 
 
 class ServerState:
@@ -67,6 +74,7 @@ class ServerState:
         self.lock = threading.Lock()  # one workspace connection at a time in this process
         self.spool = Spool(settings.workspace / SPOOL_DIR)
         self.batcher = Batcher(settings, self.spool, self.lock, detect=options.detect)
+        self.alerts = AlertHooks(self)
 
     def workspace(self, read_only: bool = False) -> Workspace:
         return Workspace.open(self.settings.workspace, read_only=read_only, lock_timeout=self.settings.lock_timeout_s)
@@ -239,6 +247,24 @@ def create_app(settings: Settings, options: ServeOptions) -> FastAPI:
                                       "(per-item errors in errorMessage), or 202 when it is safely spooled but not yet "
                                       "written; 429 with Retry-After when the queue is full.")
 
+    # ------------------------------------------------------------ alert webhooks
+    def alert_route_for(shape: str | None):
+        async def alert_route(request: Request) -> Response:  # the shape is the route's, never a query parameter
+            body = await request.body()
+            status, doc = await run_in_threadpool(state.alerts.receive, shape, body)
+            return _json(doc, status)
+
+        return alert_route
+
+    for path, shape, what in ALERT_ROUTES:
+        app.add_api_route(path, alert_route_for(shape), methods=["POST"], dependencies=[Depends(require_token)], tags=["alerts"],
+                          summary=f"alert webhook: {what}",
+                          description="A firing alert opens its incident (window found from the data) or updates the one "
+                                      "it belongs to (re-deliveries add nothing); a resolved alert is recorded on it. "
+                                      "Answered per alert: `{source, received, accepted, rejected, errors: [{alert, reason}], "
+                                      "alerts: [{alert, status, key, incident_id, action}], incidents: [...]}`; "
+                                      "400 for a body that is not JSON, 422 when no alert in it can be read.")
+
     # ------------------------------------------------------------ REST
     def with_workspace(work, read_only: bool = False) -> Any:
         with state.lock:
@@ -251,7 +277,7 @@ def create_app(settings: Settings, options: ServeOptions) -> FastAPI:
         b = state.batcher
         return _json({"status": "ok", "pending_requests": max(b.pending_requests, 0),
                       "pending_bytes": max(b.pending_bytes, 0), "signals_due": b.signals_due,
-                      "writer": b.stats.to_json()})
+                      "jobs_waiting": b.jobs_waiting, "writer": b.stats.to_json(), "alerts": state.alerts.stats.to_json()})
 
     @app.get("/incidents", tags=["incidents"], summary="incidents, newest first (as `crashlens incidents list --json`)")
     def list_incidents(status: str | None = None, limit: int = Query(500, ge=1, le=5000)) -> Response:

@@ -12,6 +12,11 @@ Requests that arrive while a round is being written wait for the next one, so un
 batches grow by themselves; ``max_batch_bytes`` bounds one batch. Each request can be waited on
 (:meth:`Batcher.expect`) to answer its client with what ingest made of its items.
 
+Heavy work a request asks for (the offline RCA of an incident an alert opened) is a job
+(:meth:`Batcher.submit`): the same thread runs it in a round, after the records that were
+waiting are written (the analysis sees them), while the round holds the workspace; what it
+does next off the machine (posting to Slack) runs after the workspace is let go.
+
 >>> # b = Batcher(settings, spool, lock); b.start(); fut = b.expect(rid); spool.put(rid, ...); b.wake()
 """
 
@@ -23,7 +28,7 @@ import time
 from collections import deque
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 from ..config import Settings
 from ..errors import CrashLensError, WorkspaceInUse
@@ -90,6 +95,8 @@ class Batcher:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._failures: dict[str, int] = {}
+        self._jobs: deque[tuple[Callable[[Workspace], Any], Callable[[Any], None] | None, Future]] = deque()
+        self._after: list[tuple[Callable[[Any], None], Future, Any]] = []
         self._leftover = spool.recover()  # batches a crash left: written before anything new
         self.pending_requests = len(spool.pending())
         self.pending_bytes = sum(i.size for i in spool.pending())
@@ -114,6 +121,18 @@ class Batcher:
 
     def wake(self) -> None:
         self._wake.set()
+
+    def submit(self, work: Callable[[Workspace], Any], after: Callable[[Any], None] | None = None) -> Future:
+        """Run ``work(ws)`` in the writer thread while it holds the workspace (after what waits in the
+        spool is written), then ``after(result)`` once the workspace is let go; the future has the result."""
+        fut: Future = Future()
+        self._jobs.append((work, after, fut))
+        self._wake.set()
+        return fut
+
+    @property
+    def jobs_waiting(self) -> int:
+        return len(self._jobs)
 
     # ------------------------------------------------------------ the thread
     def start(self) -> None:
@@ -149,7 +168,7 @@ class Batcher:
         Returns ``"idle"`` (all written), ``"backlog"`` (more waits: the hold time ran out) or
         ``"busy"`` (another process holds the workspace: try again later).
         """
-        if not self._leftover and not self.spool.pending() and not self._labels_due:
+        if not self._leftover and not self.spool.pending() and not self._labels_due and not self._jobs:
             return "idle"
         self._let_others_in()
         opened = time.monotonic()
@@ -157,6 +176,7 @@ class Batcher:
             return self._round(opened)
         finally:
             self._held.append((opened, time.monotonic()))
+            self._run_after()
 
     def held_fraction(self, now: float | None = None) -> float:
         """The share of the last ``window_s`` seconds during which this server held the workspace."""
@@ -193,6 +213,9 @@ class Batcher:
                     self._write_waiting(ws, opened + self.hold_s)
                     backlog = bool(self._leftover or self.spool.pending())
                     self._refresh_signals(ws, backlog)
+                    # jobs go after the records that were waiting; under a backlog one per hold time, so they never starve
+                    if self._jobs and (not backlog or time.monotonic() - opened >= self.hold_s):
+                        self._run_jobs(ws, 1 if backlog else len(self._jobs))
                     if not backlog:
                         return "idle"
                     now = time.monotonic()
@@ -237,6 +260,35 @@ class Batcher:
                 self.stats.new_incidents += [i.id for i in signals.detection.created]
         except CrashLensError as exc:  # the records are committed; labelling catches up next time
             self.stats.last_error = exc.one_line()
+
+    def _run_jobs(self, ws: Workspace, count: int) -> None:
+        for _ in range(count):
+            if not self._jobs:
+                return
+            work, after, fut = self._jobs.popleft()
+            try:
+                result = work(ws)
+            except Exception as exc:  # said on the future and in /healthz; the next job still runs
+                log.exception("job failed")
+                self.stats.last_error = exc.one_line() if isinstance(exc, CrashLensError) else f"{type(exc).__name__}: {exc}"
+                fut.set_exception(exc)
+                continue
+            if after is None:
+                fut.set_result(result)
+            else:
+                self._after.append((after, fut, result))
+
+    def _run_after(self) -> None:
+        """What jobs do once the workspace is let go (they talk to the network)."""
+        todo, self._after = self._after, []
+        for after, fut, result in todo:
+            try:
+                after(result)
+            except Exception as exc:
+                log.exception("after-job step failed")
+                self.stats.last_error = exc.one_line() if isinstance(exc, CrashLensError) else f"{type(exc).__name__}: {exc}"
+            finally:
+                fut.set_result(result)
 
     def _groups(self, signal: str) -> list[list[Any]]:
         groups: list[list[Any]] = []
@@ -304,7 +356,7 @@ class Batcher:
 
     def idle(self) -> bool:
         """Nothing waits in the spool (for tests and the benchmark: everything accepted is written)."""
-        return not self._leftover and self.pending_requests <= 0 and not self.spool.pending()
+        return not self._leftover and self.pending_requests <= 0 and not self.spool.pending() and not self._jobs
 
 
 def wait_idle(batcher: Batcher, timeout: float) -> bool:

@@ -88,7 +88,10 @@ def serve(settings: Settings, *, host: str = "127.0.0.1", port: int = 8600, toke
     if host not in LOOPBACK_HOSTS:
         say(f"WARNING: listening on {host}, not only this machine: anyone who can reach it can read incidents")
     say(f"serving {settings.workspace} on http://{host}:{port} (OTLP/HTTP at /v1/logs, /v1/traces, /v1/metrics; "
-        f"API docs at /docs); Ctrl-C to stop")
+        f"alert webhooks at /alerts/alertmanager, /alerts/grafana, /alerts; API docs at /docs); Ctrl-C to stop")
+    if opts.rca_on_alert:
+        say("offline RCA on every incident an alert opens" + (", summary posted to Slack (redacted)"
+                                                              if settings.slack_webhook_url else ""))
     # limit_concurrency answers 503 past that many connections instead of queueing without bound
     uvicorn.run(app.state.asgi, host=host, port=port, log_level=log_level, limit_concurrency=256,
                 timeout_graceful_shutdown=30, server_header=False)

@@ -35,7 +35,9 @@ from ..errors import InputError
 from ..ingest.normalize import parse_ts
 from ..models import SEVERITIES
 
-__all__ = ["Alert", "parse_alert", "read_alert_file", "metric_names_in_expr"]
+__all__ = ["Alert", "SHAPES", "alert_key", "parse_alert", "read_alert_file", "metric_names_in_expr"]
+
+SHAPES = ("alertmanager", "grafana", "plain")
 
 # Labels that name the service an alert is about, most specific first (Prometheus / Kubernetes
 # conventions: `service`, `app`, `app.kubernetes.io/name` sanitised, then the scrape job).
@@ -70,6 +72,19 @@ class Alert:
 
 def _labels(value: Any) -> dict[str, str]:
     return {str(k): str(v) for k, v in value.items()} if isinstance(value, dict) else {}
+
+
+def alert_key(alert: dict[str, Any]) -> str:
+    """One alert's identity across deliveries: its fingerprint (Alertmanager's hash of the labels,
+    or the sorted labels themselves) and when it started. Alertmanager re-sends an alert with the
+    same startsAt until it resolves; the same labels firing again later are a new occurrence.
+
+    >>> alert_key({"fingerprint": "5f0f", "startsAt": "2024-05-14T10:14:00Z"})
+    '5f0f|2024-05-14T10:14:00'
+    """
+    ident = str(alert.get("fingerprint") or json.dumps(_labels(alert.get("labels")), sort_keys=True))
+    start = parse_ts(alert.get("startsAt"))
+    return f"{ident}|{start.isoformat() if start else ''}"
 
 
 def metric_names_in_expr(expr: str) -> list[str]:
@@ -157,7 +172,8 @@ def _group(payload: dict[str, Any], source: str) -> Alert:
         "labels": common or _labels(first.get("labels")),
         "annotations": _labels(payload.get("commonAnnotations")) or annotations,
         "external_url": payload.get("externalURL"), "truncated_alerts": payload.get("truncatedAlerts", 0),
-        "alerts": [{"status": a.get("status"), "labels": _labels(a.get("labels")), "annotations": _labels(a.get("annotations")),
+        "alert_keys": sorted({alert_key(a) for a in alerts}),
+        "alerts": [{"key": alert_key(a), "status": a.get("status"), "labels": _labels(a.get("labels")), "annotations": _labels(a.get("annotations")),
                     "startsAt": a.get("startsAt"), "endsAt": a.get("endsAt"), "generatorURL": a.get("generatorURL"),
                     "fingerprint": a.get("fingerprint"),
                     **({"valueString": a["valueString"]} if a.get("valueString") else {})} for a in alerts[:50]],
@@ -182,17 +198,34 @@ def _plain(payload: dict[str, Any]) -> Alert:
     severity = sev if sev in SEVERITIES else _SEVERITY_WORDS.get(sev, "sev3")
     fingerprint = "alert:" + hashlib.sha256(json.dumps([services, summary, fired.isoformat()]).encode()).hexdigest()[:16]
     details = {"alert_source": "plain", **{k: v for k, v in payload.items() if k not in ("fired_at", "startsAt")}}
+    ends = parse_ts(payload.get("resolved_at") or payload.get("endsAt"))
+    # resolved when it says so, or when it names the time it ended (a plain alert has no other state)
+    resolved = str(payload.get("status") or "").lower() == "resolved" or (ends is not None and ends.year > 1)
     return Alert("plain", f"{summary}"[:300], fired, services, [str(metric)] if metric else [], severity,
-                 "firing", parse_ts(payload.get("resolved_at") or payload.get("endsAt")), fingerprint, details)
+                 "resolved" if resolved else "firing", ends if ends is not None and ends.year > 1 else None,
+                 fingerprint, details)
 
 
-def parse_alert(payload: Any) -> Alert:
-    """An Alertmanager v4, Grafana or plain alert payload as an ``Alert``; ``InputError`` says what is missing."""
+def parse_alert(payload: Any, shape: str | None = None) -> Alert:
+    """An Alertmanager v4, Grafana or plain alert payload as an ``Alert``; ``InputError`` says what is missing.
+
+    ``shape`` (one of ``SHAPES``) says which one the caller expects (a webhook route does);
+    without it the shape is told from the payload.
+    """
     if not isinstance(payload, dict):
         raise InputError("an alert payload is a JSON object", hint="Alertmanager webhook, Grafana webhook, or {service, fired_at, summary}")
+    if shape is not None and shape not in SHAPES:
+        raise InputError(f"unknown alert shape {shape!r}", hint=f"use one of {', '.join(SHAPES)}")
+    if shape in ("alertmanager", "grafana") and not isinstance(payload.get("alerts"), list):
+        raise InputError(f"a {shape} webhook has an `alerts` list", hint="post the webhook body as the sender sends it")
+    if shape == "grafana":
+        return _group(payload, "grafana")
+    if shape == "plain":
+        return _plain(payload)
     if isinstance(payload.get("alerts"), list):
         grafana = "orgId" in payload or "state" in payload or any(
             isinstance(a, dict) and ("valueString" in a or "dashboardURL" in a) for a in payload["alerts"])
+        grafana = grafana and shape != "alertmanager"
         if not grafana and str(payload.get("version", "4")) != "4":
             raise InputError(f"Alertmanager webhook version {payload.get('version')!r} is not read",
                              hint='CrashLens reads version "4" (Alertmanager 0.16 and later)')

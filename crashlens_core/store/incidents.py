@@ -137,6 +137,29 @@ class IncidentsMixin(WorkspaceCore):
             self.con.execute("INSERT INTO incident_events VALUES (?, ?, ?, ?, ?, ?)", [inc.id, now, inc.status, status, actor, note])
         return self.get_incident(inc.id)
 
+    def record_incident_details(self, incident_id: str, details: dict[str, Any], note: str, actor: str | None = None) -> Incident:
+        """Replace an incident's ``details`` and say why in its history (the status stays as it is):
+        what a later alert delivery adds, e.g. more alerts of the group, or that the alert resolved."""
+        self.require_writable()
+        inc = self.get_incident(incident_id)
+        if inc.read_only:
+            raise InvalidTransition(f"incident {inc.id} was imported from a bundle and is read-only", hint="it cannot change here")
+        now = utcnow()
+        with self.transaction():
+            self.con.execute("UPDATE incidents SET details = ?, updated_ts = ? WHERE id = ?",
+                             [json.dumps(details, sort_keys=True, default=str), now, inc.id])
+            self.con.execute("INSERT INTO incident_events VALUES (?, ?, ?, ?, ?, ?)", [inc.id, now, inc.status, inc.status, actor, note])
+        return self.get_incident(inc.id)
+
+    def incident_by_alert_keys(self, keys: Sequence[str]) -> str | None:
+        """The oldest alert incident that already holds one of these alerts (``signals.alerts.alert_key``)."""
+        if not keys:
+            return None
+        row = self.con.execute("SELECT id FROM incidents WHERE source = 'alert' AND "
+                               "list_has_any(json_extract_string(details, '$.alert_keys[*]'), ?::VARCHAR[]) "
+                               "ORDER BY created_ts LIMIT 1", [list(keys)]).fetchall()
+        return str(row[0][0]) if row else None
+
     def incident_events(self, incident_id: str) -> list[dict[str, Any]]:
         rows = self.con.execute(
             "SELECT ts, from_status, to_status, actor, note FROM incident_events WHERE incident_id = ? ORDER BY ts", [incident_id]
