@@ -23,7 +23,7 @@ from ..errors import ConfigError, SourceError
 from .http import Reply, request
 from .sources import Credentials, Source
 
-__all__ = ["MAX_POINTS", "selector_for", "step_for", "query_range", "exposition", "test_prometheus"]
+__all__ = ["MAX_POINTS", "selector_for", "step_for", "query_range", "exposition", "check_prometheus"]
 
 # Prometheus refuses a query_range whose series would have more points than this
 # ("exceeded maximum resolution of 11,000 points per timeseries").
@@ -123,7 +123,7 @@ def exposition(data: dict[str, Any], source_name: str, service_label: str) -> tu
     return "".join(out).encode("utf-8"), len(out)
 
 
-def test_prometheus(settings: Settings, source: Source, creds: Credentials) -> dict[str, Any]:
+def check_prometheus(settings: Settings, source: Source, creds: Credentials) -> dict[str, Any]:
     """Reach the server and run the smallest query (``1``): proves the URL, the API and the credentials."""
     headers, auth = _auth(creds)
     reply = request(settings, source.name, "GET", source.url + "/api/v1/query", params={"query": "1"}, headers=headers, auth=auth)

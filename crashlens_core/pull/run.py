@@ -29,7 +29,7 @@ from ..store import Workspace, utcnow
 from ..store import pulls as sql
 from .sources import Credentials, Source, make_source
 
-__all__ = ["PullRange", "PullOutcome", "PullResult", "pull_ranges", "pull_source", "load_source", "test_source"]
+__all__ = ["PullRange", "PullOutcome", "PullResult", "pull_ranges", "pull_source", "load_source", "check_source"]
 
 
 @dataclass(frozen=True)
@@ -200,17 +200,17 @@ def pull_source(ws: Workspace, settings: Settings, source: Source, start: dateti
     return result
 
 
-def test_source(settings: Settings, source: Source, credentials: Credentials | None = None) -> dict[str, Any]:
+def check_source(settings: Settings, source: Source, credentials: Credentials | None = None) -> dict[str, Any]:
     """Reach the source and run its smallest query: ``{ok, seconds, version, …}``; SourceError says why not."""
     creds = credentials or Credentials()
     if source.kind == "prometheus":
-        from .prometheus import test_prometheus
+        from .prometheus import check_prometheus
 
-        out = test_prometheus(settings, source, creds)
+        out = check_prometheus(settings, source, creds)
     elif source.kind == "clickhouse":
-        from .clickhouse import test_clickhouse
+        from .clickhouse import check_clickhouse
 
-        out = test_clickhouse(settings, source, creds)
+        out = check_clickhouse(settings, source, creds)
     else:  # make_source refuses other kinds; a row edited by hand still gets a clear answer
         raise ConfigError(f"unknown source kind {source.kind!r}", hint="re-add the source")
     return {"source": source.name, "kind": source.kind, "url": source.url, "credentials": creds.describe(), **out}

@@ -41,6 +41,7 @@ SPAN_FIELDS = ("start_ts", "end_ts", "trace_id", "span_id", "parent_id", "servic
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 _PROM_KEYS = {"selector", "service_label", "step_s"}
 _CH_KEYS = {"signal", "table", "columns", "sql"}
+_READ_ONLY_START = re.compile(r"^\s*(\(\s*)*(SELECT|WITH)\b", re.I)
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$")  # column or db.table, no quoting needed
 
 
@@ -132,6 +133,8 @@ def _clickhouse_config(config: Mapping[str, Any]) -> dict[str, Any]:
         if "{from}" not in sql or "{to}" not in sql:
             raise ConfigError("the SQL must filter on the pulled window with {from} and {to}",
                               hint="e.g. SELECT … FROM logs WHERE ts >= {from} AND ts < {to}")
+        if not _READ_ONLY_START.match(sql):
+            raise ConfigError("the SQL must be a SELECT (or WITH … SELECT)", hint="pulls only read; write a query that returns the rows")
         if re.search(r"\bFORMAT\s+\w+\s*;?\s*$", sql, re.I):
             raise ConfigError("leave FORMAT out of the SQL", hint="CrashLens asks for FORMAT JSONEachRow itself")
         out["sql"] = sql.strip().rstrip(";")

@@ -80,14 +80,15 @@ def pull_digests_for(ws: Workspace, incident_id: str, window_start: datetime | N
     """The artifacts (record and raw response) of the pulls behind an incident.
 
     A pull is behind the incident when it was made for it (``--incident``) or when its time
-    range overlaps the incident's window: the rows it brought are then part of what the
-    analysis of that window read, so a bundle must say where they came from.
+    range overlaps the incident's window or its default baseline (the same length just
+    before, which compare and RCA read too): the rows it brought are then part of what the
+    analysis read, so a bundle must say where they came from.
     """
     sql = "SELECT id, response_digest FROM pulls WHERE incident_id = ?"
     params: list[Any] = [incident_id]
     if window_start is not None and window_end is not None:
         sql += " OR (from_ts < ? AND to_ts > ?)"
-        params += [window_end, window_start]
+        params += [window_end, window_start - (window_end - window_start)]
     found: set[str] = set()
     for record, response in ws.con.execute(sql, params).fetchall():
         found.update(d for d in (record, response) if d)
