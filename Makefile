@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 WORKSPACE ?= data/workspace
 PORT ?= 8501
 
-.PHONY: run test setup demo bench browser-deps clean help
+.PHONY: run test setup demo bench browser-deps pull-deps clean help
 
 help:
 	@echo "make run    set up, build the demo workspace if missing, start the app on 127.0.0.1:$(PORT)"
@@ -37,7 +37,14 @@ browser-deps:
 	  if [ "$$(id -u)" = "0" ]; then apt-get update -qq && apt-get install -y -qq chromium >/dev/null; \
 	  else sudo apt-get update -qq && sudo apt-get install -y -qq chromium >/dev/null; fi; }
 
-test: $(STAMP) browser-deps
+# The pull connector tests start real servers: Debian's prometheus (with promtool) and
+# clickhouse-server; install them when missing, as chromium above.
+pull-deps:
+	@{ command -v promtool >/dev/null 2>&1 && { command -v clickhouse-server >/dev/null 2>&1 || test -x /usr/sbin/clickhouse-server; }; } || { \
+	  if [ "$$(id -u)" = "0" ]; then apt-get update -qq && apt-get install -y -qq prometheus clickhouse-server >/dev/null; \
+	  else sudo apt-get update -qq && sudo apt-get install -y -qq prometheus clickhouse-server >/dev/null; fi; }
+
+test: $(STAMP) browser-deps pull-deps
 	$(BIN)/python -m mypy
 	$(BIN)/python -m pytest -q
 
