@@ -135,10 +135,10 @@ if st.button("Pull", key="src_pull", type="primary", icon=":material/download:")
                                  incident=incident, services=[s.strip() for s in services.split(",") if s.strip()])
         st.success(f"{chosen}: {result.loaded:,} {result.signal} loaded, {result.rejected:,} rejected", icon=":material/check_circle:")
         st.dataframe([{"range": o.role, "from": o.start, "to": o.end, "rows": o.rows,
-                       "loaded": o.report.loaded if o.report else 0, "rejected": o.report.rejected if o.report else 0,
-                       "note": (o.report.note if o.report else ""), "record": o.record_digest[:12]} for o in result.ranges],
+                       "loaded": o.report.loaded, "rejected": o.report.rejected, "note": o.report.note,
+                       "record": o.record_digest[:12]} for o in result.ranges],
                      hide_index=True, width="stretch")
-        errors = [e for o in result.ranges if o.report for e in o.report.errors][:20]
+        errors = [e for o in result.ranges for e in o.report.errors][:20]
         if errors:
             st.code("\n".join(f"line {e.line}: {e.reason}" for e in errors), language=None)
         if result.signals:

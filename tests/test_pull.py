@@ -13,6 +13,7 @@ import http.server
 import json
 import tarfile
 import threading
+import time
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -195,6 +196,23 @@ def test_prometheus_bundle_carries_the_pull_record_and_raw_answer(prom, tmp_path
     assert sorted(m["name"] for m in meta if m["name"].startswith("pull ")) == [
         "pull prom baseline record", "pull prom baseline response", "pull prom window record", "pull prom window response"]
 
+    # offline, in another workspace that never saw the source: the imported records replay to the same points
+    from crashlens_core.bundle import import_bundle, workspace_public_key
+
+    with Workspace.open(tmp_path / "ws", read_only=True) as ws:
+        pulled = _metrics(ws)
+    with Workspace.open(tmp_path / "elsewhere") as other:
+        import_bundle(other, out.path, workspace_public_key(tmp_path / "ws"))
+        assert pull_sql.list_sources(other) == [] and _metrics(other) == {}
+    prefixes = [o.record_digest[:10] for o in result.ranges]
+    replayed = run_cli("pull", "--replay", *prefixes, "--json", workspace=tmp_path / "elsewhere")
+    assert replayed.returncode == 0, replayed.stderr
+    assert [r["ingest"]["loaded"] for r in json.loads(replayed.stdout)] == [31, 31]
+    with Workspace.open(tmp_path / "elsewhere", read_only=True) as other:
+        assert _metrics(other) == pulled
+    missing = run_cli("pull", "--replay", "0000000000", workspace=tmp_path / "elsewhere")
+    assert missing.returncode == 2 and "no pull record" in missing.stderr
+
 
 def test_prometheus_errors_are_one_line_through_the_cli(prom, tmp_path):
     ws = tmp_path / "ws"
@@ -290,13 +308,18 @@ class _Edge(http.server.BaseHTTPRequestHandler):
             self.send_header("Location", "http://elsewhere.example.com/api/v1/query")
             self.end_headers()
             return
+        if self.path.startswith("/slow"):
+            time.sleep(3)  # longer than the test's 0.5 s deadline; the answer never matters
         body = b"x" * (2 << 20)
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        if not self.path.startswith("/chunked"):
-            self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+        try:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            if not self.path.startswith("/chunked"):
+                self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the client stopped reading at its cap: what the test wants
 
     def log_message(self, *args):
         pass
@@ -325,6 +348,9 @@ def test_redirects_are_not_followed_and_big_answers_are_refused(edge):
     with pytest.raises(ConfigError, match="allow-list"):
         request(settings, "edge", "GET", "http://elsewhere.example.com/")
     assert len(request(Settings(), "edge", "GET", edge + "/big").body) == 2 << 20
+    with pytest.raises(SourceError, match="no complete answer .* within 0.5 s") as e:
+        request(Settings(pull_timeout_s=0.5), "edge", "GET", edge + "/slow")
+    assert "CRASHLENS_PULL_TIMEOUT" in e.value.hint
 
 
 def test_prometheus_answer_that_is_not_the_api_says_so(edge, tmp_path):

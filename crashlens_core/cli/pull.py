@@ -16,6 +16,10 @@ def cmd_pull(args: argparse.Namespace) -> int:
     from ..errors import InputError
     from ..pull import credentials_from, load_source, pull_source
 
+    if args.replay:
+        return _replay(args)
+    if not args.source:
+        raise InputError("missing argument for `crashlens pull SOURCE --from T1 --to T2`", hint="crashlens sources list")
     if args.no_baseline and (args.baseline_from or args.baseline_to):
         raise InputError("--no-baseline and --baseline-from/--baseline-to contradict each other", hint="give one of them")
     ws, settings = open_workspace(args)
@@ -47,16 +51,35 @@ def cmd_pull(args: argparse.Namespace) -> int:
         print_json(result.to_json())
         return 0
     for o in result.ranges:
-        r = o.report
-        print(f"{result.source} {o.role} {o.start:%Y-%m-%d %H:%M:%S} → {o.end:%Y-%m-%d %H:%M:%S}: {o.rows:,} rows, "
-              f"{r.loaded if r else 0:,} loaded, {r.rejected if r else 0:,} rejected ({o.seconds:.2f} s), record {o.record_digest[:12]}")
-        for e in (r.errors if r else [])[:10]:
-            print(f"  line {e.line}: {e.reason}" if e.line is not None else f"  {e.reason}")
-        if r and r.note:
-            print(f"  note: {r.note}")
+        _print_outcome(result.source, o)
     if result.signals:
         print(result.signals)
     return 0
+
+
+def _replay(args: argparse.Namespace) -> int:
+    from ..pull import replay_pull
+    from ..store.pulls import pull_record_digest
+
+    ws, settings = open_workspace(args)
+    with ws:
+        outcomes = [replay_pull(ws, settings, pull_record_digest(ws, d)) for d in args.replay]
+    if args.json:
+        print_json([o.to_json() for o in outcomes])
+        return 0
+    for o in outcomes:
+        _print_outcome("replayed", o)
+    return 0
+
+
+def _print_outcome(source: str, o) -> None:
+    r = o.report
+    print(f"{source} {o.role} {o.start:%Y-%m-%d %H:%M:%S} → {o.end:%Y-%m-%d %H:%M:%S}: {o.rows:,} rows, "
+          f"{r.loaded:,} loaded, {r.rejected:,} rejected ({o.seconds:.2f} s), record {o.record_digest[:12]}")
+    for e in r.errors[:10]:
+        print(f"  line {e.line}: {e.reason}" if e.line is not None else f"  {e.reason}")
+    if r.note:
+        print(f"  note: {r.note}")
 
 
 def register(sub, common):
@@ -67,7 +90,7 @@ def register(sub, common):
                                    "answer) as an artifact that `bundle export` includes. Credentials come from "
                                    "CRASHLENS_SOURCE_<NAME>_TOKEN or _USER/_PASSWORD; hosts must be on "
                                    "CRASHLENS_PULL_ALLOWED_HOSTS (loopback by default).")
-    p.add_argument("source", metavar="SOURCE", help="the source's name (see `crashlens sources list`)")
+    p.add_argument("source", metavar="SOURCE", nargs="?", help="the source's name (see `crashlens sources list`)")
     p.add_argument("--from", dest="from_", metavar="T1", help="window start (ISO 8601; naive = UTC)")
     p.add_argument("--to", metavar="T2", help="window end (ISO 8601)")
     p.add_argument("--baseline-from", metavar="T3", help="baseline start (default: the window's length before it)")
@@ -78,4 +101,6 @@ def register(sub, common):
     p.add_argument("--service", action="append", metavar="NAME", help="a service the selector's {services} stands for (repeatable)")
     p.add_argument("--selector", metavar="PROMQL", help="this pull's PromQL instead of the source's (Prometheus sources)")
     p.add_argument("--no-detect", action="store_true", help="label templates and fingerprints but do not open incidents")
+    p.add_argument("--replay", nargs="+", metavar="RECORD", help="instead of asking a source, ingest recorded pulls again "
+                   "from their raw answers (record digests or prefixes, e.g. after `bundle import`), offline")
     p.set_defaults(func=cmd_pull)

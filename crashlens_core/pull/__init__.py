@@ -6,8 +6,8 @@ the translation of their answers into formats the ingest reads), ``run`` (a pull
 keep the raw answer, ingest, record). Faces call ``pull_source`` and ``check_source``.
 """
 
-from .run import PullResult, check_source, load_source, pull_ranges, pull_source
+from .run import PullResult, check_source, load_source, pull_ranges, pull_source, replay_pull
 from .sources import KINDS, Credentials, Source, credential_names, credentials_from, make_source
 
 __all__ = ["KINDS", "Credentials", "Source", "PullResult", "credential_names", "credentials_from", "load_source",
-           "make_source", "pull_ranges", "pull_source", "check_source"]
+           "make_source", "pull_ranges", "pull_source", "replay_pull", "check_source"]

@@ -23,13 +23,13 @@ from typing import Any, Callable
 
 from .. import __version__
 from ..config import Settings
-from ..errors import ConfigError, InputError
+from ..errors import ConfigError, InputError, NotFound
 from ..models import Incident, IngestReport
 from ..store import Workspace, utcnow
 from ..store import pulls as sql
 from .sources import Credentials, Source, make_source
 
-__all__ = ["PullRange", "PullOutcome", "PullResult", "pull_ranges", "pull_source", "load_source", "check_source"]
+__all__ = ["PullRange", "PullOutcome", "PullResult", "pull_ranges", "pull_source", "replay_pull", "load_source", "check_source"]
 
 
 @dataclass(frozen=True)
@@ -47,18 +47,18 @@ class PullOutcome:
     start: datetime
     end: datetime
     query: str
+    report: IngestReport
     rows: int = 0
     response_digest: str = ""
     response_bytes: int = 0
     record_digest: str = ""
     seconds: float = 0.0
-    report: IngestReport | None = None
 
     def to_json(self) -> dict[str, Any]:
         out = {"role": self.role, "from": self.start.isoformat(), "to": self.end.isoformat(), "query": self.query,
                "rows": self.rows, "response_digest": self.response_digest, "response_bytes": self.response_bytes,
                "record_digest": self.record_digest, "seconds": round(self.seconds, 3)}
-        out["ingest"] = self.report.to_json() if self.report else None
+        out["ingest"] = self.report.to_json()
         return out
 
 
@@ -73,11 +73,11 @@ class PullResult:
 
     @property
     def loaded(self) -> int:
-        return sum(o.report.loaded for o in self.ranges if o.report)
+        return sum(o.report.loaded for o in self.ranges)
 
     @property
     def rejected(self) -> int:
-        return sum(o.report.rejected for o in self.ranges if o.report)
+        return sum(o.report.rejected for o in self.ranges)
 
     def to_json(self) -> dict[str, Any]:
         return {"source": self.source, "kind": self.kind, "signal": self.signal, "incident_id": self.incident_id,
@@ -114,22 +114,31 @@ def _services(incident: Incident | None, services: list[str] | None) -> list[str
 
 
 def _fetch(settings: Settings, source: Source, creds: Credentials, rng: PullRange,
-           services: list[str]) -> tuple[str, bytes, str, bytes, str, int, dict[str, Any]]:
-    """(query, raw answer, its mime, the answer as an ingestible file, that file's format, rows, extras)."""
+           services: list[str]) -> tuple[str, bytes, str, dict[str, Any]]:
+    """(query, raw answer, its mime, extras for the record) of one range."""
     if source.kind == "prometheus":
-        from .prometheus import exposition, query_range, selector_for, step_for
+        from .prometheus import query_range, selector_for, step_for
 
         query = selector_for(source, services)
         step = step_for(source, rng.start, rng.end, settings)
-        reply, data = query_range(settings, source, creds, query, rng.start, rng.end, step)
-        text, rows = exposition(data, source.name, source.config.get("service_label", "service"))
-        return query, reply.body, "application/json", text, "prometheus", rows, {"step_s": step}
-    from .clickhouse import build_sql, count_rows, run_query
+        reply, _data = query_range(settings, source, creds, query, rng.start, rng.end, step)
+        return query, reply.body, "application/json", {"step_s": step}
+    from .clickhouse import build_sql, run_query
 
     query = build_sql(source, rng.start, rng.end)
-    reply = run_query(settings, source, creds, query)
-    fmt = "jsonl" if source.signal == "logs" else "native"
-    return query, reply.body, "application/x-ndjson", reply.body, fmt, count_rows(reply.body), {}
+    return query, run_query(settings, source, creds, query).body, "application/x-ndjson", {}
+
+
+def _convert(source: Source, raw: bytes) -> tuple[bytes, str, int]:
+    """The raw answer as a file the ingest reads: (content, its format, rows)."""
+    if source.kind == "prometheus":
+        from .prometheus import exposition
+
+        text, rows = exposition(json.loads(raw).get("data") or {}, source.name, source.config.get("service_label", "service"))
+        return text, "prometheus", rows
+    from .clickhouse import count_rows
+
+    return raw, "jsonl" if source.signal == "logs" else "native", count_rows(raw)
 
 
 def _ingest(ws: Workspace, settings: Settings, source: Source, rng: PullRange, content: bytes, fmt: str,
@@ -150,6 +159,51 @@ def _ingest(ws: Workspace, settings: Settings, source: Source, rng: PullRange, c
         path.unlink(missing_ok=True)
 
 
+def _land(ws: Workspace, settings: Settings, source: Source, rng: PullRange, query: str, raw: bytes,
+          digest: str) -> PullOutcome:
+    """Ingest one raw answer (fresh from the source, or recorded) and say what it made."""
+    content, fmt, rows = _convert(source, raw)
+    if rows:
+        report = _ingest(ws, settings, source, rng, content, fmt, digest)
+    else:
+        report = IngestReport(path=f"pull:{source.name} {rng.role}", format=fmt, kind=source.signal,
+                              note="the source returned no rows for this range")
+    return PullOutcome(rng.role, rng.start, rng.end, query, report, rows, digest, len(raw))
+
+
+def replay_pull(ws: Workspace, settings: Settings, record_digest: str) -> PullOutcome:
+    """Ingest a recorded pull again from its raw answer, offline: the source is not asked.
+
+    For a workspace that holds the record and the answer, e.g. from ``bundle import``: the
+    rows land exactly as they did when the pull was made (the same bytes through the same
+    parser; in a workspace that has them already, the ingest skips them).
+    """
+    try:
+        record = json.loads(ws.read_artifact(record_digest))
+        if not isinstance(record, dict) or "response_digest" not in record or "source" not in record:
+            raise ValueError(record_digest)
+    except ValueError:
+        raise InputError(f"artifact {record_digest[:12]} is not a pull record",
+                         hint="give the record digest `crashlens pull --json` printed (record_digest)") from None
+    try:
+        raw = ws.read_artifact(record["response_digest"])
+    except NotFound:
+        raise NotFound(f"the raw answer of pull record {record_digest[:12]} is not in this workspace",
+                       hint="a bundle carries a redacted copy instead when the answer held secrets; pull from the source again") from None
+    # rebuilt as recorded, not re-checked: nothing is sent to the URL, so the allow-list has no say
+    source = Source(record["source"], record["kind"], record["url"], dict(record.get("config") or {}))
+    rng = PullRange(str(record.get("role") or "window"), datetime.fromisoformat(record["from"]), datetime.fromisoformat(record["to"]))
+    started = time.perf_counter()
+    outcome = _land(ws, settings, source, rng, str(record.get("query") or ""), raw, record["response_digest"])
+    outcome.record_digest = record_digest
+    outcome.seconds = time.perf_counter() - started
+    if source.signal in ("logs", "spans") and outcome.report.loaded:
+        from ..signals.refresh import refresh_signals
+
+        refresh_signals(ws, settings)
+    return outcome
+
+
 def pull_source(ws: Workspace, settings: Settings, source: Source, start: datetime, end: datetime, *,
                 credentials: Credentials | None = None, baseline: tuple[datetime, datetime] | None = None,
                 incident: Incident | None = None, services: list[str] | None = None, detect: bool = True,
@@ -167,18 +221,13 @@ def pull_source(ws: Workspace, settings: Settings, source: Source, start: dateti
         if progress:
             progress(i / len(ranges), f"{source.name}: {rng.role} {rng.start:%Y-%m-%d %H:%M}..{rng.end:%H:%M}")
         started = time.perf_counter()
-        query, raw, mime, content, fmt, rows, extras = _fetch(settings, source, creds, rng, names)
+        query, raw, mime, extras = _fetch(settings, source, creds, rng, names)
         raw_art = ws.put_artifact(raw, mime, name=f"pull {source.name} {rng.role} response")
-        outcome = PullOutcome(rng.role, rng.start, rng.end, query, rows, raw_art.digest, len(raw))
-        if rows:
-            outcome.report = _ingest(ws, settings, source, rng, content, fmt, raw_art.digest)
-        else:
-            outcome.report = IngestReport(path=f"pull:{source.name} {rng.role}", format=fmt, kind=source.signal,
-                                          note="the source returned no rows for this range")
+        outcome = _land(ws, settings, source, rng, query, raw, raw_art.digest)
         outcome.seconds = time.perf_counter() - started
         record = {"crashlens": __version__, "source": source.name, "kind": source.kind, "url": source.url,
                   "signal": source.signal, "config": source.config, "role": rng.role, "from": rng.start.isoformat(),
-                  "to": rng.end.isoformat(), "query": query, **extras, "rows": rows, "loaded": outcome.report.loaded,
+                  "to": rng.end.isoformat(), "query": query, **extras, "rows": outcome.rows, "loaded": outcome.report.loaded,
                   "rejected": outcome.report.rejected, "response_digest": raw_art.digest, "response_bytes": len(raw),
                   "response_mime": mime, "batch_id": outcome.report.batch_id,
                   "incident_id": result.incident_id, "pulled_ts": utcnow().isoformat(), "credentials": creds.describe()}
@@ -186,7 +235,7 @@ def pull_source(ws: Workspace, settings: Settings, source: Source, start: dateti
                               name=f"pull {source.name} {rng.role} record")
         outcome.record_digest = art.digest
         sql.record_pull(ws, {"id": art.digest, "source": source.name, "kind": source.kind, "signal": source.signal,
-                             "role": rng.role, "query": query, "from_ts": rng.start, "to_ts": rng.end, "rows": rows,
+                             "role": rng.role, "query": query, "from_ts": rng.start, "to_ts": rng.end, "rows": outcome.rows,
                              "loaded": outcome.report.loaded, "rejected": outcome.report.rejected,
                              "response_digest": raw_art.digest, "batch_id": outcome.report.batch_id,
                              "incident_id": result.incident_id, "pulled_ts": utcnow()})

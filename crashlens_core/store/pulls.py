@@ -16,7 +16,8 @@ from ..errors import NotFound
 from .files import utcnow
 from .workspace import Workspace
 
-__all__ = ["save_source", "delete_source", "get_source", "list_sources", "record_pull", "list_pulls", "pull_digests_for"]
+__all__ = ["save_source", "delete_source", "get_source", "list_sources", "record_pull", "list_pulls", "pull_digests_for",
+           "pull_record_digest"]
 
 _PULL_COLUMNS = ("id", "source", "kind", "signal", "role", "query", "from_ts", "to_ts", "rows", "loaded", "rejected",
                  "response_digest", "batch_id", "incident_id", "pulled_ts")
@@ -93,3 +94,15 @@ def pull_digests_for(ws: Workspace, incident_id: str, window_start: datetime | N
     for record, response in ws.con.execute(sql, params).fetchall():
         found.update(d for d in (record, response) if d)
     return sorted(found)
+
+
+def pull_record_digest(ws: Workspace, prefix: str) -> str:
+    """The one pull-record artifact whose digest starts with ``prefix`` (records arrive with bundles too,
+    without ``pulls`` rows, so artifacts are searched by their name: ``pull <source> <role> record``)."""
+    prefix = prefix.strip().lower()
+    rows = ws.con.execute("SELECT digest FROM artifacts WHERE starts_with(digest, ?) AND name LIKE 'pull % record' "
+                          "ORDER BY digest LIMIT 2", [prefix]).fetchall() if len(prefix) >= 4 else []
+    if len(rows) != 1:
+        raise NotFound(f"{'no' if not rows else 'more than one'} pull record {prefix!r}",
+                       hint="give at least 4 characters of a record_digest that `crashlens pull --json` printed")
+    return rows[0][0]
