@@ -37,14 +37,15 @@ browser-deps:
 	  if [ "$$(id -u)" = "0" ]; then apt-get update -qq && apt-get install -y -qq chromium >/dev/null; \
 	  else sudo apt-get update -qq && sudo apt-get install -y -qq chromium >/dev/null; fi; }
 
-# The alert webhook tests run Debian's Alertmanager; install it when missing, as chromium is. The
-# tests start their own on a loopback port: the system service the package enables (listening on
-# all interfaces) is stopped and disabled right after the install.
+# Tests start real servers on loopback ports: Debian's Alertmanager (alert webhooks), prometheus with
+# promtool and clickhouse-server (pull connectors). Install them when missing, as chromium is; the
+# system services the packages enable (listening on all interfaces) are stopped and disabled at once.
 test-deps: browser-deps
-	@test -x /usr/bin/prometheus-alertmanager || { \
+	@{ test -x /usr/bin/prometheus-alertmanager && command -v promtool >/dev/null 2>&1 && \
+	   { command -v clickhouse-server >/dev/null 2>&1 || test -x /usr/sbin/clickhouse-server; }; } || { \
 	  if [ "$$(id -u)" = "0" ]; then SUDO=; else SUDO=sudo; fi; \
-	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq prometheus-alertmanager >/dev/null && \
-	  { $$SUDO systemctl disable --now prometheus-alertmanager >/dev/null 2>&1 || true; }; }
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq prometheus-alertmanager prometheus clickhouse-server >/dev/null && \
+	  { $$SUDO systemctl disable --now prometheus-alertmanager prometheus clickhouse-server >/dev/null 2>&1 || true; }; }
 
 test: $(STAMP) test-deps
 	$(BIN)/python -m mypy

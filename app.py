@@ -38,6 +38,7 @@ pages = [
     st.Page("pages/rca.py", title="RCA", icon=":material/psychology:", url_path="rca"),
     st.Page("pages/knowledge.py", title="Knowledge", icon=":material/menu_book:", url_path="knowledge"),
     st.Page("pages/logs.py", title="Logs", icon=":material/article:", url_path="logs"),
+    st.Page("pages/sources.py", title="Sources", icon=":material/cloud_download:", url_path="sources"),
     st.Page("pages/simulate.py", title="Simulate", icon=":material/science:", url_path="simulate"),
     st.Page("pages/settings.py", title="Settings", icon=":material/settings:", url_path="settings"),
 ]

@@ -120,6 +120,11 @@ class Settings:
     rca_output_retries: int = _opt(2, "Retries when the model's answer is not a valid report (at most 2).", "CRASHLENS_RCA_OUTPUT_RETRIES")
     rca_max_response_kb: int = _opt(512, "Largest LLM answer read, in kilobytes; a bigger one is rejected.", "CRASHLENS_RCA_MAX_RESPONSE_KB")
     rca_max_completion_tokens: int = _opt(2048, "Most tokens the model may write per answer.", "CRASHLENS_RCA_MAX_COMPLETION_TOKENS")
+    # pull connectors: Prometheus and ClickHouse (credentials come from CRASHLENS_SOURCE_<NAME>_TOKEN / _USER / _PASSWORD)
+    pull_allowed_hosts: str = _opt("127.0.0.1,localhost,::1", "Comma-separated hosts `crashlens pull` may query (loopback by default); '*' allows any host.", "CRASHLENS_PULL_ALLOWED_HOSTS")
+    pull_timeout_s: float = _opt(30.0, "Seconds a pull request to a source may take before it is given up.", "CRASHLENS_PULL_TIMEOUT")
+    pull_max_response_mb: int = _opt(64, "Largest response read from a source, in megabytes; a bigger one is refused (narrow the window or the query).", "CRASHLENS_PULL_MAX_RESPONSE_MB")
+    pull_step_s: float = _opt(15.0, "Prometheus query_range step in seconds (raised so that no series exceeds 11,000 points).", "CRASHLENS_PULL_STEP")
     # knowledge: repos, PDFs, embeddings, search
     knowledge_allowed_hosts: str = _opt("github.com,gitlab.com,bitbucket.org,codeberg.org,git.sr.ht", "Comma-separated hosts repos may be cloned from (https or ssh); '*' allows any host.", "CRASHLENS_KNOWLEDGE_ALLOWED_HOSTS")
     knowledge_clone_depth: int = _opt(500, "Commits of history kept when cloning, for blame and suspect commits; 0 keeps all.", "CRASHLENS_KNOWLEDGE_CLONE_DEPTH")

@@ -15,6 +15,7 @@ __all__ = [
     "WorkspaceInUse",
     "WorkspaceError",
     "UnreadableFile",
+    "SourceError",
 ]
 
 
@@ -61,3 +62,7 @@ class WorkspaceError(CrashLensError):
 
 class WorkspaceInUse(WorkspaceError):
     """Another process holds the workspace for writing."""
+
+
+class SourceError(CrashLensError):
+    """A telemetry source (Prometheus, ClickHouse) refused, failed or could not be reached."""

@@ -43,6 +43,7 @@ LAYERS: dict[str, int] = {
     # orchestrators and outbound edges: they drive the layers below and talk to the world
     "crashlens_core.live": 6,
     "crashlens_core.serve": 6,
+    "crashlens_core.pull": 6,       # pull connectors: query Prometheus / ClickHouse, then ingest (issue 16)
     "crashlens_core.slack": 6,      # posts off the machine: only the faces decide to do that
     "crashlens_core.simulate": 6,   # builds the demo workspace through ingest, signals and knowledge
     "crashlens_core.cli": 7,

@@ -16,7 +16,7 @@ from crashlens_core.ingest import ingest_file
 from crashlens_core.store import Workspace
 
 from .helpers import run_page
-PAGES = ["overview", "incidents", "traces", "rca", "knowledge", "logs", "simulate", "settings"]
+PAGES = ["overview", "incidents", "traces", "rca", "knowledge", "logs", "sources", "simulate", "settings"]
 
 
 def _broken(folder: Path, tmp_path: Path) -> Path:
@@ -64,7 +64,7 @@ def test_every_page_renders_on_every_kind_of_workspace(workspace_kind):
         with Workspace.open(folder) as ws:
             incident = ws.list_incidents()[0].id
     for page in PAGES:
-        query = {"incident": incident} if incident and page in ("incidents", "traces", "rca") else None
+        query = {"incident": incident} if incident and page in ("incidents", "traces", "rca", "sources") else None
         at = run_page(page, query, timeout=120)  # fails on any exception
         assert not at.error, (kind, page, [e.value for e in at.error])
         assert len(at.title) == 1, (kind, page)

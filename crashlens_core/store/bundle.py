@@ -19,6 +19,7 @@ from typing import Any, BinaryIO, Callable
 import duckdb
 
 from ..errors import InputError, WorkspaceError
+from .pulls import pull_digests_for
 from .workspace import Workspace, utcnow
 
 __all__ = ["incident_record", "incident_event_rows", "rca_run_rows", "artifact_rows", "linked_digests", "artifact_file",
@@ -68,7 +69,8 @@ def rca_run_rows(ws: Workspace, incident_id: str) -> list[dict[str, Any]]:
 
 def linked_digests(ws: Workspace, incident_id: str, runs: list[dict[str, Any]]) -> list[str]:
     """Artifacts the incident points at: whatever its runs reference (evidence, recorded
-    responses) and its spans' argument/result digests — only those the workspace holds."""
+    responses), its spans' argument/result digests and the records and raw responses of the
+    pulls behind it (``pulls.pull_digests_for``) — only those the workspace holds."""
     found: set[str] = set()
 
     def walk(value: Any) -> None:
@@ -86,6 +88,8 @@ def linked_digests(ws: Workspace, incident_id: str, runs: list[dict[str, Any]]) 
         walk({k: v for k, v in run.items() if k != "report"})
     for a, b in ws.con.execute("SELECT args_digest, result_digest FROM spans WHERE incident_id = ?", [incident_id]).fetchall():
         walk([a, b])
+    window = ws.con.execute("SELECT window_start, window_end FROM incidents WHERE id = ?", [incident_id]).fetchall()
+    walk(pull_digests_for(ws, incident_id, *(window[0] if window else (None, None))))
     if not found:
         return []
     held = ws.con.execute("SELECT digest FROM artifacts WHERE list_contains(?, digest)", [sorted(found)]).fetchall()

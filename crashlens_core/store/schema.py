@@ -272,9 +272,42 @@ CREATE TABLE change_commits (
 );
 """
 
+# v16 (issue 16): pull connectors. Named sources (Prometheus, ClickHouse) without credentials
+# (those come from the environment or st.secrets, never the workspace), and one row per pull:
+# what was asked of which source for which time range, the digest of the raw response (an
+# artifact) and of the pull record (an artifact too), so a bundle carries both.
+_V16 = """
+CREATE TABLE pull_sources (
+    name VARCHAR PRIMARY KEY,
+    kind VARCHAR NOT NULL,          -- prometheus | clickhouse
+    url VARCHAR NOT NULL,           -- never with user:password@ (refused when added)
+    config JSON,                    -- selector / table + columns / sql, step, signal
+    created_ts TIMESTAMP,
+    updated_ts TIMESTAMP
+);
+CREATE TABLE pulls (
+    id VARCHAR PRIMARY KEY,         -- the record artifact's digest
+    source VARCHAR NOT NULL,
+    kind VARCHAR NOT NULL,
+    signal VARCHAR NOT NULL,        -- metrics | logs | spans
+    role VARCHAR,                   -- window | baseline | window+baseline
+    query VARCHAR,
+    from_ts TIMESTAMP NOT NULL,
+    to_ts TIMESTAMP NOT NULL,
+    rows BIGINT,
+    loaded BIGINT,
+    rejected BIGINT,
+    response_digest VARCHAR,        -- artifacts.digest of the raw response bytes
+    batch_id BIGINT,
+    incident_id VARCHAR,
+    pulled_ts TIMESTAMP
+);
+"""
+
 # Version numbers are reserved per concern so parallel work never collides:
 #   2 signals (templates, fingerprints)   3 knowledge (sources, chunks)   4 traces/metrics
 #   5 rca and kpi                          6 bundles    15 change events (issue 15)
+#   16 pull connectors (issue 16)
 # A workspace applies every migration it has not seen, in list order.
 MIGRATIONS: list[tuple[int, str, str]] = [  # (7: ingest quick identity)
     (1, "initial schema: batches, logs, spans, metrics, incidents, artifacts, rca_runs", _V1),
@@ -283,5 +316,6 @@ MIGRATIONS: list[tuple[int, str, str]] = [  # (7: ingest quick identity)
     (5, "rca runs: status, notice, evidence time, window, recorded evidence and responses", _V5),
     (7, "ingest batches: quick content identity", _V7),
     (15, "change events: deploys, commits, flags, config; commits shipped per deploy", _V15),
+    (16, "pull connectors: named sources without credentials, one row per pull", _V16),
 ]
 LATEST_VERSION = max(v for v, _, _ in MIGRATIONS)
