@@ -4,9 +4,9 @@ Four signals, each turned into a share in [0, 1] per service, then weighted:
 
 - **errors** (``W_ERRORS``): error origins in the window (``tracestats.window_trace_stats``),
   grouped by (service, operation, exception), minus what the baseline's rate predicts for
-  a window this long (plus three Poisson standard deviations, so ordinary noise such as card
-  declines does not count; at least ``settings.suspect_min_new_errors`` beyond that); a service's share of
-  all the excess.
+  the window's traffic of that service (its traces, ``_traffic_ratio``), plus three Poisson
+  standard deviations, so ordinary noise such as card declines does not count; at least
+  ``settings.suspect_min_new_errors`` beyond that; a service's share of all the excess.
 - **latency** (``W_LATENCY``): extra self time per trace, window vs baseline, with the gap a
   wrapper span spends around a remote call blamed on the callee (a slow network or server
   shows up on the service that is slow, not on its caller); a service's share of all the
@@ -36,6 +36,7 @@ from typing import Any
 
 from ..config import Settings
 from ..errors import InputError
+from ..ingest.normalize import pod_to_service
 from ..models import Evidence
 from ..store import Workspace
 from .behaviour import behaviour_changes, behaviour_shares
@@ -75,6 +76,17 @@ def default_baseline(window_start: datetime, window_end: datetime) -> tuple[date
     return window_start - (window_end - window_start), window_start
 
 
+def _traffic_ratio(now: dict[str, Any], base: dict[str, Any], service: str, ratio: float) -> float:
+    """How much more of ``service``'s traffic the window holds than the baseline: traces it is in.
+
+    Errors of a service scale with the requests it serves, not with wall time: a baseline taken
+    under another traffic mix (hours away, a short normal period) predicts the window's errors
+    from the service's own trace counts. Without traces of it in both, the time ratio.
+    """
+    n_now, n_base = now["presence"].get(service, 0), base["presence"].get(service, 0)
+    return n_now / n_base if n_now and n_base else ratio
+
+
 def _error_shares(now: dict[str, Any], base: dict[str, Any], ratio: float, min_new: int) -> tuple[dict[str, float], dict[str, list], dict[str, list]]:
     """Excess error origins per service; (shares, reasons, evidence)."""
     base_counts = {(g["service"], g["name"], g["exception"], g.get("why")): g["count"] for g in base["origins"]}
@@ -82,7 +94,9 @@ def _error_shares(now: dict[str, Any], base: dict[str, Any], ratio: float, min_n
     reasons: dict[str, list] = {}
     evidence: dict[str, list] = {}
     for g in now["origins"]:
-        expected = base_counts.get((g["service"], g["name"], g["exception"], g.get("why")), 0) * ratio
+        # the traffic of the service whose span erred (the caller, for a blamed silent callee)
+        scale = _traffic_ratio(now, base, g.get("via") or g["service"], ratio)
+        expected = base_counts.get((g["service"], g["name"], g["exception"], g.get("why")), 0) * scale
         extra = g["count"] - (expected + 3.0 * math.sqrt(expected))
         if extra < min_new:
             continue
@@ -145,19 +159,31 @@ def _metric_shares(anomalies: list, peers: dict[str, set[str]], services: set[st
     reasons: dict[str, list] = {}
     evidence: dict[str, list] = {}
     lo, hi = math.log10(1 + noise), math.log10(1 + max(METRIC_SURE, 2 * noise))
+    # Kubernetes names one workload two ways: metrics per workload ("ts-basic-service"), spans and
+    # logs often per pod ("ts-basic-service-5dc8d4f9fd-llznp", workload-replicaset-pod). A metric
+    # of a workload no span names belongs to that workload's pods.
+    pods: dict[str, set[str]] = {}
+    for name in services:
+        if pod_to_service(name) != name:
+            pods.setdefault(pod_to_service(name), set()).add(name)
     for a in anomalies:
         strength = min(1.0, max(0.0, (math.log10(1 + a.score) - lo) / (hi - lo)))
         if strength <= 0:
             continue
         svc = a.service or ""
-        owners = [svc] if (svc in services or not peers.get(svc)) else sorted(peers[svc])
+        if svc in services:
+            owners = [svc]
+        elif svc in pods:
+            owners = sorted(pods[svc])
+        else:
+            owners = sorted(peers[svc]) if peers.get(svc) else [svc]
         for owner in owners:
             if not owner:
                 continue
             if strength > best.get(owner, 0.0):
                 best[owner] = strength
             if len(reasons.get(owner, [])) < 3:
-                via = "" if owner == svc else f" (its dependency {svc})"
+                via = "" if svc in (owner, pod_to_service(owner)) else f" (its dependency {svc})"
                 reasons.setdefault(owner, []).append(a.describe() + via)
                 evidence.setdefault(owner, []).append(a.to_evidence())
     return best, reasons, evidence
