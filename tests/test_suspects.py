@@ -76,3 +76,46 @@ def test_quiet_window_has_no_suspects_and_bad_windows_are_refused(ws, tmp_path):
     with pytest.raises(InputError):
         rank_suspect_services(ws, W1, W0)
     assert default_baseline(W0, W1) == (W0 - timedelta(minutes=3), W0)
+
+
+def _calls(prefix: str, starts_ms: list[float], declined_every: int, pod: str = "payments") -> list[dict]:
+    out = []
+    for k, at in enumerate(starts_ms):
+        bad = k % declined_every == declined_every - 1
+        st = "error" if bad else "ok"
+        out += [span(f"{prefix}{k}", "g", None, "gw", "POST /pay", at, at + 30, status=st, kind="server"),
+                span(f"{prefix}{k}", "p", "g", pod, "charge", at + 2, at + 25, status=st,
+                     attrs={"exception.type": "Declined"} if bad else None)]
+    return out
+
+
+def test_errors_are_expected_from_the_services_traffic_not_wall_time(ws, tmp_path):
+    # baseline: 3 quiet minutes (30 calls); window: 1 busy minute (120 calls); 1 in 10 declined in both
+    quiet = [k * 6000.0 for k in range(30)]
+    busy = [180_000 + k * 500.0 for k in range(120)]
+    load_spans(ws, tmp_path, _calls("b", quiet, 10) + _calls("w", busy, 10))
+    window, baseline = (T0 + timedelta(minutes=3), T0 + timedelta(minutes=4)), (T0, T0 + timedelta(minutes=3))
+    ranking = rank_suspect_services(ws, *window, *baseline)
+    # wall time predicts 1 decline for the window (12 seen); 4x the traffic predicts 12: as usual
+    assert all(s.components["errors"] == 0 for s in ranking)
+
+
+def test_errors_beyond_the_traffic_still_count(ws, tmp_path):
+    quiet = [k * 6000.0 for k in range(30)]
+    busy = [180_000 + k * 500.0 for k in range(120)]
+    load_spans(ws, tmp_path, _calls("b", quiet, 10) + _calls("w", busy, 2))  # 60 declines where 12 are usual
+    ranking = rank_suspect_services(ws, T0 + timedelta(minutes=3), T0 + timedelta(minutes=4), T0, T0 + timedelta(minutes=3))
+    assert ranking[0].service == "payments" and ranking[0].components["errors"] == 1.0
+
+
+def test_workload_metrics_count_for_the_pods_the_spans_name(ws, tmp_path):
+    pod = "payments-5dc8d4f9fd-llznp"
+    load_spans(ws, tmp_path, _calls("b", [k * 3000.0 for k in range(160)], 1000, pod=pod))
+    p = tmp_path / "m.csv"
+    p.write_text("ts,name,value,service\n" + "".join(
+        f"{(T0 + timedelta(seconds=s)).isoformat()}Z,cpu_m,{900 if s >= 300 else 100 + s % 7},payments\n"
+        for s in range(0, 480, 10)))
+    ingest_file(ws, "metrics", str(p))
+    ranking = rank_suspect_services(ws, W0, W1, T0, W0)
+    assert [s.service for s in ranking] == [pod] and ranking[0].components["metrics"] > 0.5
+    assert "metric:payments.cpu_m" in ranking[0].evidence and not any("dependency" in r for r in ranking[0].reasons)
