@@ -6,7 +6,8 @@ Four signals, each turned into a share in [0, 1] per service, then weighted:
   grouped by (service, operation, exception), minus what the baseline's rate predicts for
   the window's traffic of that service (its traces, ``_traffic_ratio``), plus three Poisson
   standard deviations, so ordinary noise such as card declines does not count; at least
-  ``settings.suspect_min_new_errors`` beyond that; a service's share of all the excess.
+  ``settings.suspect_min_new_errors`` beyond that; a service's share of all the excess,
+  damped when the excess touches few of the window's traces (``ERRORS_FULL``).
 - **latency** (``W_LATENCY``): extra self time per trace, window vs baseline, with the gap a
   wrapper span spends around a remote call blamed on the callee (a slow network or server
   shows up on the service that is slow, not on its caller); a service's share of all the
@@ -30,6 +31,7 @@ Evidence ids follow DESIGN.md: ``span:<span_id>`` (error origins, slowest spans)
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -50,6 +52,7 @@ __all__ = ["ServiceSuspect", "rank_suspect_services", "default_baseline", "W_ERR
 W_ERRORS, W_LATENCY, W_METRICS, W_BEHAVIOUR = 0.5, 0.3, 0.2, 0.3
 METRIC_SURE = 200.0  # robust deviations at which a metric anomaly counts fully (noise: settings.metric_noise_score)
 SLOWDOWN_FULL = 0.2  # traces 20% slower per trace → the latency signal counts fully
+ERRORS_FULL = 0.2  # unexpected erroring traces in 20% of the window's traces → the error signal counts fully
 
 
 @dataclass
@@ -129,7 +132,11 @@ def _error_shares(now: dict[str, Any], base: dict[str, Any], ratio: float, min_n
                      {"service": svc, "name": g["name"], "exception": g["exception"], "count": g["count"]})
             for sid in g["examples"][:3])
     total = sum(excess.values())
-    return ({s: v / total for s, v in excess.items()} if total else {}), reasons, evidence
+    # Damped like the latency signal: a share says where the excess errors are, not whether
+    # they matter. A few unexpected errors in a busy window (a discovery blip, one bad request)
+    # count in proportion to the traffic they touch, fully once they reach ERRORS_FULL of it.
+    damp = min(1.0, total / max(ERRORS_FULL * now["traces"], 1e-9)) if now["traces"] else 1.0
+    return ({s: damp * v / total for s, v in excess.items()} if total else {}), reasons, evidence
 
 
 def _latency_shares(now: dict[str, Any], base: dict[str, Any]) -> tuple[dict[str, float], dict[str, list], dict[str, list]]:
@@ -154,6 +161,17 @@ def _latency_shares(now: dict[str, Any], base: dict[str, Any]) -> tuple[dict[str
     return shares, reasons, evidence
 
 
+_CLIENT = re.compile(r"(?:^|[^A-Za-z]|(?<=[a-z]))[Cc]lient(?![a-z])")
+
+
+def _client_side(name: str) -> bool:
+    """A series measured on the client side of the service's outbound calls (``http.client.duration``,
+    ``grpc_client_handled_total``, ``PodClientLatencyP95``): it times the callees and the network
+    to them, so it is their symptom, not evidence against the service that waits (the trace
+    latency signal blames the callee with the span tree)."""
+    return bool(_CLIENT.search(name))
+
+
 def _metric_shares(anomalies: list, peers: dict[str, set[str]], services: set[str], noise: float) -> tuple[dict[str, float], dict[str, list], dict[str, list]]:
     best: dict[str, float] = {}
     reasons: dict[str, list] = {}
@@ -168,7 +186,7 @@ def _metric_shares(anomalies: list, peers: dict[str, set[str]], services: set[st
             pods.setdefault(pod_to_service(name), set()).add(name)
     for a in anomalies:
         strength = min(1.0, max(0.0, (math.log10(1 + a.score) - lo) / (hi - lo)))
-        if strength <= 0:
+        if strength <= 0 or _client_side(a.name):
             continue
         svc = a.service or ""
         if svc in services:
