@@ -108,14 +108,28 @@ def test_errors_beyond_the_traffic_still_count(ws, tmp_path):
     assert ranking[0].service == "payments" and ranking[0].components["errors"] == 1.0
 
 
+def _metric_rows(service: str, names: list[str], jump_at: int = 300) -> str:
+    return "".join(f"{(T0 + timedelta(seconds=t)).isoformat()}Z,{name},{900 if t >= jump_at else 100 + t % 7},{service}\n"
+                   for t in range(0, 480, 10) for name in names)
+
+
 def test_workload_metrics_count_for_the_pods_the_spans_name(ws, tmp_path):
     pod = "payments-5dc8d4f9fd-llznp"
     load_spans(ws, tmp_path, _calls("b", [k * 3000.0 for k in range(160)], 1000, pod=pod))
     p = tmp_path / "m.csv"
-    p.write_text("ts,name,value,service\n" + "".join(
-        f"{(T0 + timedelta(seconds=s)).isoformat()}Z,cpu_m,{900 if s >= 300 else 100 + s % 7},payments\n"
-        for s in range(0, 480, 10)))
+    p.write_text("ts,name,value,service\n" + _metric_rows("payments", ["cpu_m", "cpu_rate", "server_latency_p99"]))
     ingest_file(ws, "metrics", str(p))
     ranking = rank_suspect_services(ws, W0, W1, T0, W0)
-    assert [s.service for s in ranking] == [pod] and ranking[0].components["metrics"] > 0.5
+    assert [s.service for s in ranking] == [pod] and ranking[0].components["metrics"] > 0.9
     assert "metric:payments.cpu_m" in ranking[0].evidence and not any("dependency" in r for r in ranking[0].reasons)
+
+
+def test_several_series_moving_together_outweigh_one_and_client_side_series_blame_no_one(ws, tmp_path):
+    load_spans(ws, tmp_path, _calls("b", [k * 3000.0 for k in range(160)], 1000))
+    p = tmp_path / "m.csv"
+    p.write_text("ts,name,value,service\n" + _metric_rows("payments", ["cpu_m", "cpu_rate", "server_latency_p99"])
+                 + _metric_rows("gw", ["server_latency_p99"]) + _metric_rows("gw", ["PodClientLatencyP99(s)", "http.client.duration"]))
+    ingest_file(ws, "metrics", str(p))
+    comp = {s.service: s.components["metrics"] for s in rank_suspect_services(ws, W0, W1, T0, W0)}
+    # gw's two client-side series time its callees: only its own server latency counts, one series of three
+    assert comp["payments"] > 0.9 and comp["gw"] == pytest.approx(comp["payments"] / 3, rel=0.05)

@@ -12,8 +12,8 @@ Four signals, each turned into a share in [0, 1] per service, then weighted:
   wrapper span spends around a remote call blamed on the callee (a slow network or server
   shows up on the service that is slow, not on its caller); a service's share of all the
   extra time, damped when traces did not get noticeably slower overall.
-- **metrics** (``W_METRICS``): the strongest BARO robust deviation among the service's
-  series (``metrics_anomaly``), on a log scale from ``settings.metric_noise_score`` (10: noise)
+- **metrics** (``W_METRICS``): the mean of the ``METRIC_SERIES`` strongest BARO robust
+  deviations among the service's series (``metrics_anomaly``; client-side series excluded), on a log scale from ``settings.metric_noise_score`` (10: noise)
   to 200 (certain). A series of
   an external peer (``peer.service`` of client spans, e.g. a card gateway) counts for the
   services that call it.
@@ -50,6 +50,7 @@ __all__ = ["ServiceSuspect", "rank_suspect_services", "default_baseline", "W_ERR
            "W_BEHAVIOUR"]
 
 W_ERRORS, W_LATENCY, W_METRICS, W_BEHAVIOUR = 0.5, 0.3, 0.2, 0.3
+METRIC_SERIES = 3  # the strongest series of a service that its metric signal averages
 METRIC_SURE = 200.0  # robust deviations at which a metric anomaly counts fully (noise: settings.metric_noise_score)
 SLOWDOWN_FULL = 0.2  # traces 20% slower per trace → the latency signal counts fully
 ERRORS_FULL = 0.2  # unexpected erroring traces in 20% of the window's traces → the error signal counts fully
@@ -173,7 +174,7 @@ def _client_side(name: str) -> bool:
 
 
 def _metric_shares(anomalies: list, peers: dict[str, set[str]], services: set[str], noise: float) -> tuple[dict[str, float], dict[str, list], dict[str, list]]:
-    best: dict[str, float] = {}
+    strengths: dict[str, list[float]] = {}
     reasons: dict[str, list] = {}
     evidence: dict[str, list] = {}
     lo, hi = math.log10(1 + noise), math.log10(1 + max(METRIC_SURE, 2 * noise))
@@ -198,12 +199,15 @@ def _metric_shares(anomalies: list, peers: dict[str, set[str]], services: set[st
         for owner in owners:
             if not owner:
                 continue
-            if strength > best.get(owner, 0.0):
-                best[owner] = strength
+            strengths.setdefault(owner, []).append(strength)
             if len(reasons.get(owner, [])) < 3:
                 via = "" if svc in (owner, pod_to_service(owner)) else f" (its dependency {svc})"
                 reasons.setdefault(owner, []).append(a.describe() + via)
                 evidence.setdefault(owner, []).append(a.to_evidence())
+    # A fault moves several series of its service together (CPU with latency, a latency's p90
+    # with its p99); one series alone past its narrow baseline spread is as often a noisy
+    # percentile. A service's metric signal is the mean of its METRIC_SERIES strongest.
+    best = {o: sum(sorted(v, reverse=True)[:METRIC_SERIES]) / METRIC_SERIES for o, v in strengths.items()}
     return best, reasons, evidence
 
 
