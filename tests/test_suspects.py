@@ -133,3 +133,27 @@ def test_several_series_moving_together_outweigh_one_and_client_side_series_blam
     comp = {s.service: s.components["metrics"] for s in rank_suspect_services(ws, W0, W1, T0, W0)}
     # gw's two client-side series time its callees: only its own server latency counts, one series of three
     assert comp["payments"] > 0.9 and comp["gw"] == pytest.approx(comp["payments"] / 3, rel=0.05)
+
+
+def test_a_few_unexpected_errors_in_a_busy_window_count_in_proportion(ws, tmp_path):
+    busy = [180_000 + k * 500.0 for k in range(120)]
+    load_spans(ws, tmp_path, _calls("b", [k * 6000.0 for k in range(30)], 1000) + _calls("w", busy, 30))
+    ranking = rank_suspect_services(ws, T0 + timedelta(minutes=3), T0 + timedelta(minutes=4), T0, T0 + timedelta(minutes=3))
+    # 4 new errors touch 4 of the window's 120 traces: 3.3% of the traffic, a sixth of ERRORS_FULL (20%)
+    assert ranking[0].service == "payments" and ranking[0].components["errors"] == pytest.approx(4 / 120 / 0.2)
+
+
+def test_rca_latency_items_weigh_the_time_they_added(ws, tmp_path):
+    from crashlens_core.config import Settings
+    from crashlens_core.rca.collectors import CollectorContext, collect_latency
+
+    recs = []
+    for k in range(40):  # baseline then window: "lookup" 10x slower by 2 ms; "charge" 3x slower by 400 ms
+        at, slow = k * 9000.0, k >= 20
+        recs += [span(f"t{k}", f"a{k}", None, "shop", "lookup", at, at + (2.2 if slow else 0.2)),
+                 span(f"u{k}", f"b{k}", None, "pay", "charge", at + 5, at + 5 + (600 if slow else 200))]
+    load_spans(ws, tmp_path, recs)
+    ctx = CollectorContext(ws, Settings(), None, T0 + timedelta(seconds=180), T0 + timedelta(seconds=360), T0, T0 + timedelta(seconds=180))
+    items = {i.data["name"]: i for i in collect_latency(ctx)}
+    assert items["lookup"].data["ratio"] > items["charge"].data["ratio"]  # by ratio alone lookup would lead
+    assert items["charge"].score > 5 * items["lookup"].score  # by time added it is a bystander
