@@ -70,6 +70,16 @@ def test_csv_wide_form(tmp_path):
     assert [(e.line, e.reason) for e in errors] == [(4, "column 'cpu': 'high' is not a number")]
 
 
+def test_csv_wide_form_second_clock_column_is_not_a_label(tmp_path):
+    # the Nezha metric export's shape: a Go time.String() column beside the epoch timestamp
+    text = ("Time,TimeStamp,PodName,CpuUsage(m)\n"
+            "2023-01-30 11:39:52.948766709 +0000 UTC m=+0.125597034,1675078792,ts-basic-service-5dc8d4f9fd-llznp,12\n"
+            "2023-01-30 11:40:52.952426426 +0000 UTC m=+60.129256737,1675078852,ts-basic-service-5dc8d4f9fd-llznp,14\n")
+    rows, errors = _parse(_source(tmp_path, "pod_metric.csv", text), "csv", {"ts": "TimeStamp", "service": "pod:PodName"})
+    assert not errors and [(r["name"], r["value"], r["service"], r["labels"]) for r in rows] == [
+        ("CpuUsage(m)", 12.0, "ts-basic-service", {}), ("CpuUsage(m)", 14.0, "ts-basic-service", {})]
+
+
 def test_csv_mapping(tmp_path):
     text = "When;Pod;Series;Reading\n2024-05-14T10:00:00Z;ts-travel-service-64469b5b48-5rjvb;rps;12\n"
     source = _source(tmp_path, "m.csv", text)

@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 
 from crashlens_core.ingest import ingest_file
-from crashlens_core.signals.metrics_anomaly import baro_score, metric_anomalies, metric_evidence_id, robust_scale
+from crashlens_core.signals.metrics_anomaly import FALLBACK_WINDOWS, baro_score, metric_anomalies, metric_evidence_id, robust_scale
 
 from .data_helpers import T0
 
@@ -56,3 +56,30 @@ def test_scales_and_ids():
     assert baro_score([1.0, 1.1, 9.0, 9.2, 9.1], 1.0, 0.5) == pytest.approx((16.3, 9.15))
     assert metric_evidence_id("error_rate") == "metric:error_rate"
     assert metric_evidence_id("error_rate", "pay") == "metric:pay.error_rate"
+
+
+def test_a_too_short_baseline_falls_back_to_the_stretch_before_skipping_other_incidents(ws, tmp_path):
+    # one sample a minute for an hour; the user's "normal period" is one minute long (one sample)
+    rng = random.Random(5)
+    rows = []
+    for m in range(60):
+        cpu = 20 + rng.uniform(-2, 2)
+        if 30 <= m < 33:
+            cpu = 500.0  # another incident, before the window: not normal behaviour
+        if m >= 50:
+            cpu = 80.0  # the window's fault
+        rows.append((60 * m, "cpu", cpu, "basic", "h1"))
+    assert ingest_file(ws, "metrics", str(_csv(tmp_path, rows))).rejected == 0
+    window = (T0 + timedelta(minutes=50), T0 + timedelta(minutes=53))
+    given = (T0 + timedelta(seconds=30), T0 + timedelta(seconds=90))
+    found = {a.evidence_id: a for a in metric_anomalies(ws, *window, *given)}["metric:basic.cpu@h1"]
+    assert found.auto_baseline and found.baseline_samples >= 5 and found.direction == "up" and found.score > 10
+    assert "before the window" in found.describe() and found.to_json()["auto_baseline"] is True
+    assert abs(found.baseline_median - 20) < 3  # the earlier incident's samples are in the stretch ...
+    ws.create_incident("earlier incident", window_start=T0 + timedelta(minutes=30), window_end=T0 + timedelta(minutes=33))
+    skipped = {a.evidence_id: a for a in metric_anomalies(ws, *window, *given)}["metric:basic.cpu@h1"]
+    assert skipped.baseline_samples == found.baseline_samples - 3  # ... and left out once it is a known incident
+    assert FALLBACK_WINDOWS * 3 == 30 and skipped.baseline_samples <= 30
+    # a baseline with enough samples is used as given
+    long = {a.evidence_id: a for a in metric_anomalies(ws, *window, T0, T0 + timedelta(minutes=20))}["metric:basic.cpu@h1"]
+    assert not long.auto_baseline and long.baseline_samples == 20

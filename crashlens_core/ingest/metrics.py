@@ -142,7 +142,7 @@ def _parse_csv(source: Source, mapping: dict[str, str] | None) -> Iterator[dict 
 def _csv_rows(header: list[str], records: Iterator[tuple[int, Any]], cols: dict[str, tuple[int, bool]]
               ) -> Iterator[dict | IngestError]:
     used = {i for i, _ in cols.values()}
-    series: dict[int, bool] = {}  # wide form: column → is a series (decided by its first value)
+    series: dict[int, str] = {}  # wide form: column → series | label | time (decided by its first value)
     for line, cells in records:
         if isinstance(cells, IngestError):
             yield cells
@@ -172,6 +172,15 @@ def _number(text: str) -> float | None:
         return None
 
 
+def _is_time(text: str) -> bool:
+    """A second clock column (a text time beside the mapped timestamp), e.g. Go's time.String()
+    ``2023-01-30 11:39:52.948766709 +0000 UTC m=+0.125597034``: the date-time, then a zone name or
+    a monotonic reading. Such a column is not a label: a label names a series, and a value that
+    changes every sample would make each sample a series of its own (no baseline could exist)."""
+    words = text.split()
+    return any(parse_ts(" ".join(words[:n])) is not None for n in (len(words), 3, 2) if 2 <= n <= len(words))
+
+
 def _long_row(f: dict[str, str], ts: datetime, labels: dict[str, str], line: int) -> dict | IngestError:
     if not f["name"]:
         return IngestError(line, "missing metric name")
@@ -182,12 +191,13 @@ def _long_row(f: dict[str, str], ts: datetime, labels: dict[str, str], line: int
 
 
 def _wide_rows(header: list[str], f: dict[str, str], ts: datetime, other: dict[int, str],
-               series: dict[int, bool], line: int) -> Iterator[dict | IngestError]:
+               series: dict[int, str], line: int) -> Iterator[dict | IngestError]:
     for i, text in other.items():
-        series.setdefault(i, _number(text) is not None)
-    labels = {header[i]: v for i, v in other.items() if not series[i]}
+        if i not in series:
+            series[i] = "series" if _number(text) is not None else "time" if _is_time(text) else "label"
+    labels = {header[i]: v for i, v in other.items() if series[i] == "label"}
     for i, text in other.items():
-        if not series[i]:
+        if series[i] != "series":
             continue
         value = _number(text)
         if value is None:

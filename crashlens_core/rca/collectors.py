@@ -193,10 +193,24 @@ def collect_error_spans(ctx: CollectorContext) -> list[Evidence]:
     return out
 
 
+# A slowdown counts fully when it added at least this share of the time the window's largest
+# slowdown added: the time an incident costs is spent somewhere, and a shift that explains a
+# hundredth of it is a bystander's noise (a query whose mean moved with one stray slow call).
+ADDED_SHARE = 0.1
+
+
 def collect_latency(ctx: CollectorContext) -> list[Evidence]:
-    """Operations that got slower than in the baseline, with the code behind the slowest call."""
+    """Operations that got slower than in the baseline, with the code behind the slowest call.
+
+    An item weighs log2 of its slowdown, scaled down when few calls back it and when the time
+    it added (calls × extra mean) is a small part of the largest addition among the window's
+    shifts (``ADDED_SHARE``): a query 10x slower by 3 ms is not where an incident's seconds went.
+    """
     out = []
-    for r in sql.latency_shifts(ctx.ws, ctx.start, ctx.end, ctx.b_start, ctx.b_end):
+    shifts = sql.latency_shifts(ctx.ws, ctx.start, ctx.end, ctx.b_start, ctx.b_end)
+    added = {id(r): r["n"] * (float(r["mean_ms"]) - float(r["baseline_mean_ms"])) for r in shifts}
+    most = max(added.values(), default=0.0)
+    for r in shifts:
         attrs = _attrs(r["attributes"])
         statement = str(attrs.get("db.statement") or "")
         peer = str(attrs.get("peer.service") or "")
@@ -211,7 +225,7 @@ def collect_latency(ctx: CollectorContext) -> list[Evidence]:
                 + (f"\nCode: {location}" if location else ""))
         out.append(Evidence(
             f"span:{r['span_id']}", "span", f"slower {service}/{op} ({ratio:.1f}x)", _clip(text),
-            round(math.log2(ratio) * min(1.0, r["n"] / 10.0), 4),
+            round(math.log2(ratio) * min(1.0, r["n"] / 10.0) * min(1.0, added[id(r)] / max(ADDED_SHARE * most, 1e-9)), 4),
             {"signal": "latency", "service": service, "named_by": basis, "name": op, "count": r["n"], "ratio": _num(ratio),
              "mean_ms": _num(r["mean_ms"]), "baseline_mean_ms": _num(r["baseline_mean_ms"]), "p95_ms": _num(r["p95_ms"]),
              "location": location, "statement": statement[:400], "peer": peer, "callee": r["callee"] or "",

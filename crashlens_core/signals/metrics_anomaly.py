@@ -7,6 +7,12 @@ absolute deviation from the baseline median in the window, in units of that scal
 window's samples are smoothed by a 3-sample rolling median first, so one stray sample is
 not an anomaly. Series that exist only in the window are scored ``NEW_SERIES_SCORE``.
 
+A baseline the user points at may be too short for a metric: a one-minute normal period holds
+no sample of a series scraped every minute. A series with fewer than ``MIN_BASELINE_SAMPLES``
+baseline samples is then compared with the stretch just before the window instead
+(``FALLBACK_WINDOWS`` window lengths, BARO's own pre-anomaly period), leaving out the windows of
+other incidents stored in the workspace; its anomaly says so (``auto_baseline``).
+
 (BARO: Pham, Ha, Zhang, "BARO: Robust Root Cause Analysis for Microservices via
 Multivariate Bayesian Online Change Point Detection", FSE 2024 — its RCA step ranks
 metrics by exactly this robust deviation against the pre-anomaly period.)
@@ -26,9 +32,16 @@ from ..models import Evidence
 from ..store import Workspace
 from ..store import traces as tstore
 
-__all__ = ["MetricAnomaly", "metric_anomalies", "metric_evidence_id", "baro_score", "robust_scale", "NEW_SERIES_SCORE"]
+__all__ = ["MetricAnomaly", "metric_anomalies", "metric_evidence_id", "baro_score", "robust_scale", "NEW_SERIES_SCORE",
+           "MIN_BASELINE_SAMPLES", "FALLBACK_WINDOWS"]
 
 NEW_SERIES_SCORE = 3.0
+# A median and a quartile spread from fewer samples than this do not estimate a series' normal
+# level and noise (with 4 samples the IQR is set by two of them).
+MIN_BASELINE_SAMPLES = 5
+# The automatic metric baseline: this many window lengths just before the window, so it holds
+# several times the window's samples whatever the scrape interval (BARO: the pre-anomaly period).
+FALLBACK_WINDOWS = 10
 SCORE_CAP = 1000.0  # a flat baseline makes any change "infinitely" anomalous; keep numbers readable
 
 
@@ -56,6 +69,7 @@ class MetricAnomaly:
     window_peak: float      # the (smoothed) window value farthest from the baseline median
     samples: int
     baseline_samples: int
+    auto_baseline: bool = False  # compared with the stretch before the window (the given baseline had too few samples)
 
     @property
     def evidence_id(self) -> str:
@@ -65,7 +79,8 @@ class MetricAnomaly:
         where = " ".join(x for x in (self.service or "", f"on {self.host}" if self.host else "") if x)
         if self.direction == "new":
             return f"{self.name} {where}: appears only in the window (median {self.window_median:.4g})".replace("  ", " ")
-        return (f"{self.name} {where}: {self.direction} to {self.window_peak:.4g} vs baseline median "
+        auto = " before the window" if self.auto_baseline else ""
+        return (f"{self.name} {where}: {self.direction} to {self.window_peak:.4g} vs baseline median{auto} "
                 f"{self.baseline_median:.4g} ({self.score:.1f} robust deviations)").replace("  ", " ")
 
     def to_json(self) -> dict[str, Any]:
@@ -111,9 +126,16 @@ def baro_score(values: Sequence[float], b_median: float, scale: float) -> tuple[
 
 def metric_anomalies(ws: Workspace, window_start: datetime, window_end: datetime, baseline_start: datetime,
                      baseline_end: datetime, min_score: float = 0.0) -> list[MetricAnomaly]:
-    """Every series with samples in the window, most anomalous first (score ≥ ``min_score``)."""
+    """Every series with samples in the window, most anomalous first (score ≥ ``min_score``).
+
+    A series with fewer than ``MIN_BASELINE_SAMPLES`` samples in ``[baseline_start, baseline_end)``
+    is compared with the automatic baseline (``auto_baseline``) when that one has more.
+    """
+    rows = tstore.metric_window_stats(ws, window_start, window_end, baseline_start, baseline_end)
+    if any((r["b_n"] or 0) < MIN_BASELINE_SAMPLES for r in rows):
+        rows = _with_auto_baseline(ws, rows, window_start, window_end)
     out = []
-    for r in tstore.metric_window_stats(ws, window_start, window_end, baseline_start, baseline_end):
+    for r in rows:
         values = [float(v) for v in (r["window_values"] or []) if v is not None]
         if not values:
             continue
@@ -126,7 +148,34 @@ def metric_anomalies(ws: Workspace, window_start: datetime, window_end: datetime
         scale = robust_scale(r["b_iqr"], r["b_mad"], r["b_std"], b_median, values)
         score, peak = baro_score(values, b_median, scale)
         out.append(MetricAnomaly(r["name"], service, host, labels, score, "up" if peak >= b_median else "down",
-                                 b_median, scale, float(r["w_median"]), peak, int(r["w_n"]), int(r["b_n"])))
+                                 b_median, scale, float(r["w_median"]), peak, int(r["w_n"]), int(r["b_n"]),
+                                 bool(r.get("auto_baseline"))))
     out = [a for a in out if a.score >= min_score]
     out.sort(key=lambda a: (-a.score, a.name, a.service or "", a.host or ""))
+    return out
+
+
+def _series_key(r: dict[str, Any]) -> tuple[str, str, str, str]:
+    return r["name"], r["service"], r["host"], r["labels"]
+
+
+def _with_auto_baseline(ws: Workspace, rows: list[dict[str, Any]], window_start: datetime,
+                        window_end: datetime) -> list[dict[str, Any]]:
+    """``rows`` with the thin-baseline series' statistics taken from the stretch before the window.
+
+    Other incidents' windows in that stretch are left out: their samples are another fault's,
+    not normal behaviour (issue 14.4). The window's own incident (one overlapping the window)
+    is not another incident.
+    """
+    start = window_start - FALLBACK_WINDOWS * (window_end - window_start)
+    skip = [(i.window_start, i.window_end) for i in ws.list_incidents()
+            if i.window_start is not None and i.window_end is not None and i.window_start < window_start
+            and i.window_end > start and not (i.window_start < window_end and i.window_end > window_start)]
+    auto = {_series_key(r): r for r in tstore.metric_window_stats(ws, window_start, window_end, start, window_start, skip)}
+    out = []
+    for r in rows:
+        alt = auto.get(_series_key(r))
+        if (r["b_n"] or 0) < MIN_BASELINE_SAMPLES and alt is not None and (alt["b_n"] or 0) > (r["b_n"] or 0):
+            r = {**alt, "auto_baseline": True}
+        out.append(r)
     return out

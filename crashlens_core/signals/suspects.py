@@ -4,15 +4,16 @@ Four signals, each turned into a share in [0, 1] per service, then weighted:
 
 - **errors** (``W_ERRORS``): error origins in the window (``tracestats.window_trace_stats``),
   grouped by (service, operation, exception), minus what the baseline's rate predicts for
-  a window this long (plus three Poisson standard deviations, so ordinary noise such as card
-  declines does not count; at least ``settings.suspect_min_new_errors`` beyond that); a service's share of
-  all the excess.
+  the window's traffic of that service (its traces, ``_traffic_ratio``), plus three Poisson
+  standard deviations, so ordinary noise such as card declines does not count; at least
+  ``settings.suspect_min_new_errors`` beyond that; a service's share of all the excess,
+  damped when the excess touches few of the window's traces (``ERRORS_FULL``).
 - **latency** (``W_LATENCY``): extra self time per trace, window vs baseline, with the gap a
   wrapper span spends around a remote call blamed on the callee (a slow network or server
   shows up on the service that is slow, not on its caller); a service's share of all the
   extra time, damped when traces did not get noticeably slower overall.
-- **metrics** (``W_METRICS``): the strongest BARO robust deviation among the service's
-  series (``metrics_anomaly``), on a log scale from ``settings.metric_noise_score`` (10: noise)
+- **metrics** (``W_METRICS``): the mean of the ``METRIC_SERIES`` strongest BARO robust
+  deviations among the service's series (``metrics_anomaly``; client-side series excluded), on a log scale from ``settings.metric_noise_score`` (10: noise)
   to 200 (certain). A series of
   an external peer (``peer.service`` of client spans, e.g. a card gateway) counts for the
   services that call it.
@@ -30,12 +31,14 @@ Evidence ids follow DESIGN.md: ``span:<span_id>`` (error origins, slowest spans)
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from ..config import Settings
 from ..errors import InputError
+from ..ingest.normalize import pod_to_service
 from ..models import Evidence
 from ..store import Workspace
 from .behaviour import behaviour_changes, behaviour_shares
@@ -47,8 +50,10 @@ __all__ = ["ServiceSuspect", "rank_suspect_services", "default_baseline", "W_ERR
            "W_BEHAVIOUR"]
 
 W_ERRORS, W_LATENCY, W_METRICS, W_BEHAVIOUR = 0.5, 0.3, 0.2, 0.3
+METRIC_SERIES = 3  # the strongest series of a service that its metric signal averages
 METRIC_SURE = 200.0  # robust deviations at which a metric anomaly counts fully (noise: settings.metric_noise_score)
 SLOWDOWN_FULL = 0.2  # traces 20% slower per trace → the latency signal counts fully
+ERRORS_FULL = 0.2  # unexpected erroring traces in 20% of the window's traces → the error signal counts fully
 
 
 @dataclass
@@ -75,6 +80,17 @@ def default_baseline(window_start: datetime, window_end: datetime) -> tuple[date
     return window_start - (window_end - window_start), window_start
 
 
+def _traffic_ratio(now: dict[str, Any], base: dict[str, Any], service: str, ratio: float) -> float:
+    """How much more of ``service``'s traffic the window holds than the baseline: traces it is in.
+
+    Errors of a service scale with the requests it serves, not with wall time: a baseline taken
+    under another traffic mix (hours away, a short normal period) predicts the window's errors
+    from the service's own trace counts. Without traces of it in both, the time ratio.
+    """
+    n_now, n_base = now["presence"].get(service, 0), base["presence"].get(service, 0)
+    return n_now / n_base if n_now and n_base else ratio
+
+
 def _error_shares(now: dict[str, Any], base: dict[str, Any], ratio: float, min_new: int) -> tuple[dict[str, float], dict[str, list], dict[str, list]]:
     """Excess error origins per service; (shares, reasons, evidence)."""
     base_counts = {(g["service"], g["name"], g["exception"], g.get("why")): g["count"] for g in base["origins"]}
@@ -82,7 +98,9 @@ def _error_shares(now: dict[str, Any], base: dict[str, Any], ratio: float, min_n
     reasons: dict[str, list] = {}
     evidence: dict[str, list] = {}
     for g in now["origins"]:
-        expected = base_counts.get((g["service"], g["name"], g["exception"], g.get("why")), 0) * ratio
+        # the traffic of the service whose span erred (the caller, for a blamed silent callee)
+        scale = _traffic_ratio(now, base, g.get("via") or g["service"], ratio)
+        expected = base_counts.get((g["service"], g["name"], g["exception"], g.get("why")), 0) * scale
         extra = g["count"] - (expected + 3.0 * math.sqrt(expected))
         if extra < min_new:
             continue
@@ -115,7 +133,11 @@ def _error_shares(now: dict[str, Any], base: dict[str, Any], ratio: float, min_n
                      {"service": svc, "name": g["name"], "exception": g["exception"], "count": g["count"]})
             for sid in g["examples"][:3])
     total = sum(excess.values())
-    return ({s: v / total for s, v in excess.items()} if total else {}), reasons, evidence
+    # Damped like the latency signal: a share says where the excess errors are, not whether
+    # they matter. A few unexpected errors in a busy window (a discovery blip, one bad request)
+    # count in proportion to the traffic they touch, fully once they reach ERRORS_FULL of it.
+    damp = min(1.0, total / max(ERRORS_FULL * now["traces"], 1e-9)) if now["traces"] else 1.0
+    return ({s: damp * v / total for s, v in excess.items()} if total else {}), reasons, evidence
 
 
 def _latency_shares(now: dict[str, Any], base: dict[str, Any]) -> tuple[dict[str, float], dict[str, list], dict[str, list]]:
@@ -140,26 +162,52 @@ def _latency_shares(now: dict[str, Any], base: dict[str, Any]) -> tuple[dict[str
     return shares, reasons, evidence
 
 
+_CLIENT = re.compile(r"(?:^|[^A-Za-z]|(?<=[a-z]))[Cc]lient(?![a-z])")
+
+
+def _client_side(name: str) -> bool:
+    """A series measured on the client side of the service's outbound calls (``http.client.duration``,
+    ``grpc_client_handled_total``, ``PodClientLatencyP95``): it times the callees and the network
+    to them, so it is their symptom, not evidence against the service that waits (the trace
+    latency signal blames the callee with the span tree)."""
+    return bool(_CLIENT.search(name))
+
+
 def _metric_shares(anomalies: list, peers: dict[str, set[str]], services: set[str], noise: float) -> tuple[dict[str, float], dict[str, list], dict[str, list]]:
-    best: dict[str, float] = {}
+    strengths: dict[str, list[float]] = {}
     reasons: dict[str, list] = {}
     evidence: dict[str, list] = {}
     lo, hi = math.log10(1 + noise), math.log10(1 + max(METRIC_SURE, 2 * noise))
+    # Kubernetes names one workload two ways: metrics per workload ("ts-basic-service"), spans and
+    # logs often per pod ("ts-basic-service-5dc8d4f9fd-llznp", workload-replicaset-pod). A metric
+    # of a workload no span names belongs to that workload's pods.
+    pods: dict[str, set[str]] = {}
+    for name in services:
+        if pod_to_service(name) != name:
+            pods.setdefault(pod_to_service(name), set()).add(name)
     for a in anomalies:
         strength = min(1.0, max(0.0, (math.log10(1 + a.score) - lo) / (hi - lo)))
-        if strength <= 0:
+        if strength <= 0 or _client_side(a.name):
             continue
         svc = a.service or ""
-        owners = [svc] if (svc in services or not peers.get(svc)) else sorted(peers[svc])
+        if svc in services:
+            owners = [svc]
+        elif svc in pods:
+            owners = sorted(pods[svc])
+        else:
+            owners = sorted(peers[svc]) if peers.get(svc) else [svc]
         for owner in owners:
             if not owner:
                 continue
-            if strength > best.get(owner, 0.0):
-                best[owner] = strength
+            strengths.setdefault(owner, []).append(strength)
             if len(reasons.get(owner, [])) < 3:
-                via = "" if owner == svc else f" (its dependency {svc})"
+                via = "" if svc in (owner, pod_to_service(owner)) else f" (its dependency {svc})"
                 reasons.setdefault(owner, []).append(a.describe() + via)
                 evidence.setdefault(owner, []).append(a.to_evidence())
+    # A fault moves several series of its service together (CPU with latency, a latency's p90
+    # with its p99); one series alone past its narrow baseline spread is as often a noisy
+    # percentile. A service's metric signal is the mean of its METRIC_SERIES strongest.
+    best = {o: sum(sorted(v, reverse=True)[:METRIC_SERIES]) / METRIC_SERIES for o, v in strengths.items()}
     return best, reasons, evidence
 
 

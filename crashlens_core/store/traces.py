@@ -402,18 +402,20 @@ _SERIES = "name, coalesce(service, '') AS service, coalesce(host, '') AS host, c
 
 
 def metric_window_stats(ws: Workspace, start: datetime, end: datetime, baseline_start: datetime,
-                        baseline_end: datetime) -> list[dict[str, Any]]:
+                        baseline_end: datetime, exclude: list[tuple[datetime, datetime]] | None = None) -> list[dict[str, Any]]:
     """Per metric series (name, service, host, labels): robust baseline statistics and the window's values.
 
     ``window_values`` is the list of the window's samples (bounded per series), so the scorer
-    can take BARO's maximum robust deviation without a second query.
+    can take BARO's maximum robust deviation without a second query. Baseline samples inside
+    any ``exclude`` interval (other incidents' windows) are left out.
     """
+    skip = "".join(" AND NOT (ts >= ? AND ts < ?)" for _ in exclude or ())
     sql = f"""
     WITH b AS (
         SELECT {_SERIES}, count(*) AS b_n, median(value) AS b_median, mad(value) AS b_mad,
                quantile_cont(value, 0.75) - quantile_cont(value, 0.25) AS b_iqr, stddev_samp(value) AS b_std,
                avg(value) AS b_mean
-        FROM metrics WHERE ts >= ? AND ts < ? AND value IS NOT NULL AND isfinite(value) GROUP BY ALL),
+        FROM metrics WHERE ts >= ? AND ts < ?{skip} AND value IS NOT NULL AND isfinite(value) GROUP BY ALL),
     w AS (
         SELECT {_SERIES}, count(*) AS w_n, median(value) AS w_median, avg(value) AS w_mean,
                min(value) AS w_min, max(value) AS w_max,
@@ -423,7 +425,7 @@ def metric_window_stats(ws: Workspace, start: datetime, end: datetime, baseline_
            w.w_n, w.w_median, w.w_mean, w.w_min, w.w_max, w.window_values
     FROM w LEFT JOIN b ON b.name = w.name AND b.service = w.service AND b.host = w.host AND b.labels = w.labels
     """
-    cur = ws.con.execute(sql, [baseline_start, baseline_end, start, end])
+    cur = ws.con.execute(sql, [baseline_start, baseline_end, *[t for iv in exclude or () for t in iv], start, end])
     cols = [d[0] for d in cur.description]
     return [dict(zip(cols, r)) for r in cur.fetchall()]
 
