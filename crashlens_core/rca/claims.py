@@ -33,7 +33,7 @@ MIN_SHARE = 0.03    # a claim weighing under 3% of the heaviest says little next
 _MAX_MORE = 30
 # A bucket of a continuous value ("100-500 ms", "1-5 s", "<10", ">= 2 KB"): where errors fall in a
 # range the comparison chose says nothing a latency or size claim would not say better.
-_BUCKET = re.compile(r"^\s*(?:[<>]=?\s*)?\d[\d.,]*\s*(?:-\s*\d[\d.,]*)?\s*[a-zA-Zµ%]*\s*\+?\s*$")
+_BUCKET = re.compile(r"^\s*(?:[<>]=?\s*\d[\d.,]*|\d[\d.,]*\s*[a-zA-Zµ%]*\s*(?:-\s*\d[\d.,]*|\+))\s*[a-zA-Zµ%]*\s*$")
 # Dimensions that restate the error itself (its outcome, its level, the logger that writes error
 # lines): errors concentrate on them by definition.
 _OUTCOME = re.compile(r"(^|[._])(status|status_code|level|severity|severity_text|outcome|error|error\.type|logger|log\.logger)$")
