@@ -38,6 +38,7 @@ _BUCKET = re.compile(r"^\s*(?:[<>]=?\s*\d[\d.,]*|\d[\d.,]*\s*[a-zA-Zµ%]*\s*(?:-
 # lines): errors concentrate on them by definition.
 _OUTCOME = re.compile(r"(^|[._])(status|status_code|level|severity|severity_text|outcome|error|error\.type|logger|log\.logger)$")
 _CONTINUOUS = re.compile(r"(^|[._])(latency|duration|elapsed|size|bytes|length|time)(_ms|_s)?$")
+_ERROR_GROUPS = ("error_span", "error_log", "fingerprint")
 _DIM_PREFIX = re.compile(r"^(attr|span|resource|log|tag)\.")
 
 
@@ -143,8 +144,9 @@ def curate_claims(claims: list[Claim], items: list[Evidence], top_ids: Iterable[
     cite the same evidence, as two sentences over one item may say two things). A claim citing
     ``lead`` (the verdict: the culprit change) comes first whatever its weight; a claim citing one of
     ``keep`` (a verdict that no change is at fault) is kept in its place by weight. With ``focus`` (the
-    failing services), a claim whose evidence names only other services is not about this failure:
-    it goes to ``more_claims`` whatever its weight.
+    failing services), a claim whose evidence names only other services (a metric, a template, a
+    slowdown elsewhere) is not about this failure: it goes to ``more_claims`` whatever its weight;
+    error groups new in the window stay claims wherever they are.
 
     >>> from crashlens_core.models import Evidence
     >>> ev = [Evidence("fp:1", "fp", "t", "x", 5.0, {"signal": "fingerprint", "exc_type": "KeyError", "location": "a.py:f:3"}),
@@ -213,6 +215,8 @@ def curate_claims(claims: list[Claim], items: list[Evidence], top_ids: Iterable[
         named = _services([e for e in c.evidence if e in by_id and by_id[e].data.get("signal") != "changes"], by_id)
         if lead and lead in c.evidence:
             return True
+        if any(by_id[e].data.get("signal") in _ERROR_GROUPS for e in c.evidence if e in by_id):
+            return True  # errors new in the window are part of what happened, wherever they are
         return not focused or not named or bool(focused & set(named))
 
     forced = set(keep) | ({lead} if lead else set())
