@@ -136,3 +136,19 @@ def test_a_traffic_surge_is_the_trigger_of_a_pool_timeout_and_the_pool_fix_comes
     assert any("failure:profile" in c.evidence and "12.8x" in c.text for c in report.claims)
     assert not any("span:p2" in c.evidence for c in report.claims)
     assert report.remediation[0].startswith("Release database connections") and "12.8x" in report.remediation[0]
+
+
+def test_the_deploy_verdict_absorbs_the_version_claims_and_keeps_its_own_sentence():
+    items = _dims() + [Evidence("change:d1", "change", "deploy of shop v1.4.1", "…", 2.2,
+                                {"signal": "changes", "kind": "deploy", "service": "shop", "version": "1.4.1", "links": ["version"]})]
+    drafts = [Claim(f"claim about {e.id}", [e.id]) for e in items[3:5]] + [Claim("The failure follows the deploy", ["change:d1"])]
+    kept, _ = curate_claims(drafts, items, lead="change:d1", focus={"payments"})
+    assert [c.text for c in kept] == ["The failure follows the deploy"]  # no "also shows in shop": a change is not a failure
+    assert set(kept[0].evidence) == {"change:d1", "dim:version=1.4.1", "dim:attr.version=1.4.1"}
+
+
+def test_an_error_only_version_comparison_is_no_claim_when_the_traffic_aware_check_found_nothing():
+    everywhere = Evidence("dim:attr.version=1.5.0", "dim", "errors concentrate on attr.version=1.5.0", "…", 2.9,
+                          {"signal": "comparison", "dim": "attr.version", "value": "1.5.0", "share": 1.0, "baseline_share": 0.0})
+    report = analyze_offline(_offline_set([everywhere]))
+    assert not any("dim:attr.version=1.5.0" in c.evidence for c in report.claims + report.more_claims)

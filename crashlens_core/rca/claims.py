@@ -26,7 +26,7 @@ from typing import Any, Iterable
 from ..models import Evidence
 from .schema import Claim
 
-__all__ = ["curate_claims", "subject_keys", "is_filler", "MAX_CLAIMS", "MIN_SHARE"]
+__all__ = ["curate_claims", "subject_keys", "is_filler", "norm_dim", "MAX_CLAIMS", "MIN_SHARE"]
 
 MAX_CLAIMS = 8      # a report a person reads in one screen; the rest is one click away in more_claims
 MIN_SHARE = 0.03    # a claim weighing under 3% of the heaviest says little next to it: left for "more"
@@ -42,7 +42,7 @@ _ERROR_GROUPS = ("error_span", "error_log", "fingerprint")
 _DIM_PREFIX = re.compile(r"^(attr|span|resource|log|tag)\.")
 
 
-def _norm_dim(dim: str) -> str:
+def norm_dim(dim: str) -> str:
     """attr.version, span.version, resource.version → version: one dimension however it was read."""
     d = str(dim)
     while _DIM_PREFIX.match(d):
@@ -75,7 +75,7 @@ def subject_keys(item: Evidence, es_items: dict[str, Evidence] | None = None) ->
     elif signal == "metric":
         keys.add(("metric", str(d.get("service")), str(d.get("name")), str(d.get("direction"))))
     elif signal in ("dimension", "comparison") and d.get("dim"):
-        dim = _norm_dim(d["dim"])
+        dim = norm_dim(d["dim"])
         keys.add(("service", str(d.get("value"))) if dim == "service" else ("dim", dim, str(d.get("value"))))
     elif signal == "suspect_service" and d.get("service"):
         keys.add(("service", str(d["service"])))
@@ -100,7 +100,7 @@ def is_filler(item: Evidence) -> str:
     d = item.data
     if d.get("signal") not in ("comparison", "dimension"):
         return ""
-    dim, value = _norm_dim(str(d.get("dim") or "")), str(d.get("value") or "")
+    dim, value = norm_dim(str(d.get("dim") or "")), str(d.get("value") or "")
     if _BUCKET.match(value) or _CONTINUOUS.search(dim):
         return "a bucket of a continuous value"
     if _OUTCOME.search(dim):
@@ -120,6 +120,8 @@ def _services(ids: Iterable[str], by_id: dict[str, Evidence]) -> list[str]:
         item = by_id.get(eid)
         if item is None:
             continue
+        if item.data.get("signal") == "changes":
+            continue  # a change names where it lands and the profile every failing service: not where this claim's failure shows
         names = [item.data["service"]] if item.data.get("service") else list(item.data.get("services") or [])
         for s in names:
             if s and str(s) not in out:
@@ -191,7 +193,8 @@ def curate_claims(claims: list[Claim], items: list[Evidence], top_ids: Iterable[
         groups.setdefault(find(i), []).append(i)
     merged: list[tuple[float, int, Claim]] = []
     for members in groups.values():
-        members.sort(key=lambda i: (-pool[i][0], pool[i][1]))
+        # the verdict's sentence heads its group; otherwise the heaviest claim's
+        members.sort(key=lambda i: (not (lead and lead in pool[i][2].evidence), -pool[i][0], pool[i][1]))
         w, n, head = pool[members[0]]
         ids = list(head.evidence)
         for i in members[1:]:
@@ -212,7 +215,7 @@ def curate_claims(claims: list[Claim], items: list[Evidence], top_ids: Iterable[
     def about_failure(c: Claim) -> bool:
         # A change names the service it lands on, which may be the whole deployment: its link to the
         # failure is weighed by rca.changes, not by its service.
-        named = _services([e for e in c.evidence if e in by_id and by_id[e].data.get("signal") != "changes"], by_id)
+        named = _services(c.evidence, by_id)
         if lead and lead in c.evidence:
             return True
         if any(by_id[e].data.get("signal") in _ERROR_GROUPS for e in c.evidence if e in by_id):

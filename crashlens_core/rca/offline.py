@@ -21,10 +21,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
 from ..models import Evidence
 from .evidence import EvidenceSet
-from .claims import curate_claims
+from .claims import curate_claims, norm_dim as _norm_dim
 from .schema import Claim, Hypothesis, RcaReport, Suspect, TimelineEvent
 
 __all__ = ["analyze_offline", "rank_suspects", "focus_services", "ELEVATED"]
@@ -273,6 +274,11 @@ def _claims(es: EvidenceSet, suspects: list[Suspect]) -> list[Claim]:
     ratio = float(surge.data["traffic_ratio"]) if surge is not None else 1.0
     root_id = _root_item(es, suspects[0]) if suspects else ""
 
+    by_dim = {(_norm_dim(str(e.data.get("dim"))), str(e.data.get("value"))) for e in _items_by_signal(es, "dimension")}
+
+    def traffic_checked(d: dict[str, Any]) -> bool:
+        return (_norm_dim(str(d.get("dim"))), str(d.get("value"))) in by_dim
+
     def add(text: str, item: Evidence) -> None:
         w = item.score * (2.0 if item.id in top_ids else 1.0)
         claims.append(Claim(text, [item.id], round(w, 4)))
@@ -299,6 +305,8 @@ def _claims(es: EvidenceSet, suspects: list[Suspect]) -> list[Claim]:
         elif signal == "dimension":
             add(f"{d['errors']} of {d['all_errors']} error lines come from {d['dim']} {d['value']}, which wrote only "
                 f"{d['lines']} of {d['all_lines']} lines.", item)
+        elif signal == "comparison" and _norm_dim(str(d.get("dim"))) in ("host", "version") and not traffic_checked(d):
+            continue  # the traffic-aware check of hosts and versions found no concentration: everything runs it
         elif signal == "comparison":
             base = d.get("baseline_share")
             add(f"{float(d.get('share') or 0):.0%} of the window's errors have {d['dim']}={d['value']}"
