@@ -4,7 +4,11 @@
    ``simulations/*/ground_truth.json``): rank of the true root-cause service, file, function
    and commit among the offline analyzer's suspects, and time to RCA (evidence → validated,
    recorded report). Targets (issue 7): service top-1 on all scenarios, file top-3 on all
-   code-fault scenarios.
+   code-fault scenarios. With ``--more-workspaces`` (demo workspaces of other seeds, built with
+   ``crashlens demo --seed N``) their scenarios are scored too. Then the confidence calibration:
+   stated confidence against observed top-1 accuracy (the true service; and the true service and
+   file), per bucket and as the Brier score, on the tune half (catalogue positions 0, 2, 4, …:
+   the confidence formula was set on these only) and the report half.
 2. ``--nezha``: the Nezha Train-Ticket day in ../shared/data/rca-dev (logs, traces and metrics as
    CSV; the injected pod is in the fault list): rank of the true root-cause service in each of
    the day's fault windows, baseline = the day's normal period, tune half (before 13:00) and
@@ -21,7 +25,7 @@
 
 It reports, it does not assert: exit 0.
 
-    .venv/bin/python bench/rca_eval.py [--workspace DIR] [--nezha] [--deeptralog] [--scale 1000000]
+    .venv/bin/python bench/rca_eval.py [--workspace DIR [--more-workspaces DIR...]] [--nezha] [--deeptralog] [--scale 1000000]
 """
 
 from __future__ import annotations
