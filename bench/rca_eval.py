@@ -4,7 +4,11 @@
    ``simulations/*/ground_truth.json``): rank of the true root-cause service, file, function
    and commit among the offline analyzer's suspects, and time to RCA (evidence → validated,
    recorded report). Targets (issue 7): service top-1 on all scenarios, file top-3 on all
-   code-fault scenarios.
+   code-fault scenarios. With ``--more-workspaces`` (demo workspaces of other seeds, built with
+   ``crashlens demo --seed N``) their scenarios are scored too. Then the confidence calibration:
+   stated confidence against observed top-1 accuracy (the true service; and the true service and
+   file), per bucket and as the Brier score, on the tune half (catalogue positions 0, 2, 4, …:
+   the confidence formula was set on these only) and the report half.
 2. ``--nezha``: the Nezha Train-Ticket day in ../shared/data/rca-dev (logs, traces and metrics as
    CSV; the injected pod is in the fault list): rank of the true root-cause service in each of
    the day's fault windows, baseline = the day's normal period, tune half (before 13:00) and
@@ -21,7 +25,7 @@
 
 It reports, it does not assert: exit 0.
 
-    .venv/bin/python bench/rca_eval.py [--workspace DIR] [--nezha] [--deeptralog] [--scale 1000000]
+    .venv/bin/python bench/rca_eval.py [--workspace DIR [--more-workspaces DIR...]] [--nezha] [--deeptralog] [--scale 1000000]
 """
 
 from __future__ import annotations
@@ -78,7 +82,45 @@ def _incident_for(ws: Workspace, truth: dict, simulated_id: str) -> str | None:
     return best
 
 
-def scenarios(ws_dir: Path) -> None:
+# Calibration split (fixed, stated, by scenario, as bench/changes.py): catalogue positions 0, 2, 4, …
+# tune the confidence formula (rca/offline.py ``_confidence``), 1, 3, 5, … only report.
+CAL_BUCKETS = (0.0, 0.5, 0.6, 0.7, 0.8, 0.9, 1.01)
+
+
+def _halves() -> dict[str, str]:
+    from crashlens_core.simulate import list_scenarios
+
+    return {sc.name: ("tune" if i % 2 == 0 else "report") for i, sc in enumerate(list_scenarios())}
+
+
+def calibration(rows: list[dict]) -> None:
+    """Stated confidence against observed top-1 accuracy, per bucket and per half, with the Brier score.
+
+    A row: {scenario, half, confidence, service_ok, location_ok}. Observed = the top suspect is the
+    true service (the report's root cause names it); location = also the true file when the truth has one.
+    """
+    if not rows:
+        return
+    print("\n== Confidence calibration (stated vs observed top-1 accuracy; Brier = mean (stated - outcome)^2, lower is better)")
+    for half in ("tune", "report", "all"):
+        sub = [r for r in rows if half == "all" or r["half"] == half]
+        if not sub:
+            continue
+        for key, label in (("service_ok", "service"), ("location_ok", "service+file")):
+            brier = sum((r["confidence"] - r[key]) ** 2 for r in sub) / len(sub)
+            cells = []
+            for lo, hi in zip(CAL_BUCKETS, CAL_BUCKETS[1:]):
+                b = [r for r in sub if lo <= r["confidence"] < hi]
+                if b:
+                    cells.append(f"[{lo:.1f},{min(hi, 1.0):.1f}) n={len(b)} stated {sum(r['confidence'] for r in b) / len(b):.2f} "
+                                 f"observed {sum(r[key] for r in b) / len(b):.2f}")
+            acc = sum(r[key] for r in sub) / len(sub)
+            mean = sum(r["confidence"] for r in sub) / len(sub)
+            print(f"   {half:<6} {label:<13} n={len(sub):<3} accuracy {acc:.2f}, mean stated {mean:.2f}, Brier {brier:.3f}")
+            print("          " + " | ".join(cells))
+
+
+def scenarios(ws_dir: Path, cal_rows: list[dict] | None = None) -> None:
     from crashlens_core.rca.engine import run_rca
     from crashlens_core.simulate.demo import scenario_incident_id
 
@@ -117,10 +159,17 @@ def scenarios(ws_dir: Path) -> None:
             if truth["kind"] in CODE_FAULTS:
                 totals["code"] += 1
                 totals["file3"] += bool(r_file and r_file <= 3)
+            if cal_rows is not None:
+                halves = _halves()
+                cal_rows.append({"scenario": truth["scenario"], "half": halves.get(truth["scenario"], "report"),
+                                 "confidence": run.report.confidence, "service_ok": int(r_service == 1),
+                                 "location_ok": int(r_service == 1 and (not rc.get("file") or r_file == 1)),
+                                 "claims": len(run.report.claims), "more": len(run.report.more_claims)})
             top = f"{sus[0].service} {sus[0].location}" if sus else "(none)"
             commit = _fmt(r_commit) if rc.get("commit") else "n/a"
             print(f"{truth['scenario']:<26} {truth['kind']:<18} {_fmt(r_service):>7} {_fmt(r_file):>5} {_fmt(r_func):>5} "
-                  f"{commit:>7} {run.seconds:8.3f}  {top}")
+                  f"{commit:>7} {run.seconds:8.3f}  {top}  (confidence {run.report.confidence:.2f}, "
+                  f"{len(run.report.claims)} claims + {len(run.report.more_claims)} more)")
     print(f"\nservice top-1: {totals['service1']}/{totals['n']}   (target: all {totals['n']})")
     print("per fault kind (service top-1): " + ", ".join(f"{k} {sum(r == 1 for r in v)}/{len(v)}" for k, v in sorted(per_kind.items())))
     print(f"file top-3 on code-fault scenarios ({', '.join(CODE_FAULTS)}): {totals['file3']}/{totals['code']}   (target: all)")
@@ -367,14 +416,20 @@ def main() -> None:
     ap.add_argument("--nezha-keep", type=Path, metavar="DIR", help="build the Nezha workspace in DIR once and reuse it")
     ap.add_argument("--tune-only", action="store_true", help="Nezha: only the tune half (while choosing methods)")
     ap.add_argument("--no-scenarios", action="store_true", help="skip the simulator scenarios (only the data sets asked for)")
+    ap.add_argument("--more-workspaces", type=Path, nargs="*", default=[], metavar="DIR",
+                    help="more demo workspaces (other seeds: `crashlens demo --seed N`) scored and calibrated with the first")
     args = ap.parse_args()
+    cal_rows: list[dict] = []
     if args.no_scenarios:
         pass
     elif args.workspace:
-        scenarios(args.workspace)
+        scenarios(args.workspace, cal_rows)
     else:
         with tempfile.TemporaryDirectory(prefix="rca-demo-") as tmp:
-            scenarios(Path(tmp) / "ws")
+            scenarios(Path(tmp) / "ws", cal_rows)
+    for extra in args.more_workspaces:
+        scenarios(extra, cal_rows)
+    calibration(cal_rows)
     if args.nezha:
         nezha(args.nezha_keep, ("tune",) if args.tune_only else ("tune", "report"))
     if args.deeptralog:

@@ -111,7 +111,7 @@ st.dataframe([{"rank": n, "service": s.service, "component": s.component, "locat
              hide_index=True, width="stretch", key="rca_suspects")
 
 st.subheader("Claims")
-st.caption("Every claim cites evidence; open one to read the evidence itself.")
+st.caption("Every claim cites evidence, strongest first, each said once; open one to read the evidence itself.")
 for n, claim in enumerate(report.claims):
     st.text(f"{n + 1}. {claim.text}")
     with _lazy(f"Evidence: {', '.join(claim.evidence)}", f"rca_claim_{run['id']}_{n}", ":material/fact_check:") as box:
@@ -121,6 +121,11 @@ for n, claim in enumerate(report.claims):
                 st.text(f"{eid} · {item.title if item else '(not in the recorded evidence)'}")
                 if item is not None:
                     st.code(item.text, language=None)
+if report.more_claims:
+    with _lazy(f"{len(report.more_claims)} more claims on weaker evidence", f"rca_more_{run['id']}", ":material/more_horiz:") as box:
+        if box.open:
+            st.dataframe([{"claim": c.text, "weight": c.weight, "evidence": ", ".join(c.evidence)} for c in report.more_claims],
+                         hide_index=True, width="stretch")
 
 st.subheader("Remediation")
 for n, step in enumerate(report.remediation, 1):

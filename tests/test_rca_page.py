@@ -37,7 +37,12 @@ def test_rca_page_runs_shows_cited_evidence_and_approves(app_env):
     assert claims
     assert not any(c.children for c in claims)  # evidence is sent only when its claim is opened
     with Workspace.open(app_env, read_only=True) as ws:
-        run_id = list_runs(ws, inc_id)[0]["id"]
+        run = list_runs(ws, inc_id)[0]
+    run_id = run["id"]
+    # said once: no two claims alike, no evidence behind two claims (issue 19)
+    shown = [c["text"] for c in run["report"]["claims"]]
+    cited = [e for c in run["report"]["claims"] for e in c["evidence"]]
+    assert len(claims) == len(shown) and len(set(shown)) == len(shown) and len(set(cited)) == len(cited)
     for n in range(len(claims)):  # open every claim, as a person clicking each expander
         at.session_state[f"rca_claim_{run_id}_{n}"] = True
     at.run()

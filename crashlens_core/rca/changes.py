@@ -295,6 +295,8 @@ def _no_change_kind(profile: dict[str, Any]) -> str:
     return "unknown"
 
 
+_NO_CHANGE_TEXT = {"expired_certificate": "an expired certificate", "upstream_outage": "an outage of a dependency",
+                   "traffic_surge": "a traffic surge", "saturation": "a saturated resource"}
 _NO_CHANGE_REMEDIATION = {"expired_certificate": "other", "upstream_outage": "failover", "traffic_surge": "scale",
                           "saturation": "scale", "unknown": "other"}
 
@@ -377,8 +379,11 @@ def apply_changes(report: RcaReport, es: Any) -> RcaReport:
             root_cause = f"{d.get('label')} ({culprit.id}): {root_cause}"
     else:
         commit, remediation_kind, root_cause = None, _NO_CHANGE_REMEDIATION.get(kind, "other"), report.root_cause
-        claims.append(Claim(f"No change in the look-back explains the failure; the evidence points to: {kind.replace('_', ' ')}.",
-                            [profile.id]))
+        considered = profile.data.get("changes_considered")
+        looked = f"none of the {considered} changes" if considered else "no change"
+        points = "" if kind == "unknown" else f"; the evidence points to {_NO_CHANGE_TEXT.get(kind, kind.replace('_', ' '))}"
+        claims.append(Claim(f"No change in the look-back explains the failure ({looked} of the "
+                            f"{int(LOOKBACK.total_seconds() // 3600)} h before the onset has a link to it){points}.", [profile.id]))
     for e in ranked[:5]:
         if culprit is not None and e.id == culprit.id:
             continue

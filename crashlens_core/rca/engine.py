@@ -25,9 +25,10 @@ from ..redact import Redactor
 from ..store import Workspace, utcnow
 from ..store import rca as sql
 from .changes import apply_changes
+from .claims import curate_claims
 from .evidence import AnalysisFailed, EvidenceSet, assemble_evidence
 from .llm import Attempt, LlmUnavailable, report_from_attempts, run_llm, transport_for
-from .offline import analyze_offline
+from .offline import analyze_offline, focus_services
 from .pricing import cost_usd
 from .schema import RcaReport, ReportInvalid
 
@@ -68,6 +69,15 @@ def check_grounded(report: RcaReport, es: EvidenceSet) -> None:
         raise ReportInvalid(f"the report cites evidence not in the set: {', '.join(unknown[:5])}", hint="this is a bug; please report it")
 
 
+def _one_rollback(report: RcaReport, es: EvidenceSet) -> list[str]:
+    """The remediation without the offline step that rolls back the culprit deploy's version a second time."""
+    culprit = es.get(report.root_cause_change) if report.root_cause_change else None
+    version = culprit.data.get("version") if culprit is not None and culprit.data.get("kind") == "deploy" else None
+    if not version:
+        return list(report.remediation)
+    return [s for s in report.remediation if not s.startswith(f"Roll back version {version} ")]
+
+
 def build_report(es: EvidenceSet, title: str, engine: str, model: str, attempts: list[Attempt],
                  bodies: Mapping[str, bytes], cost: Callable[[str, int, int], float]) -> RcaReport:
     """The report of a run, from its evidence set and recorded answers alone (deterministic)."""
@@ -77,6 +87,13 @@ def build_report(es: EvidenceSet, title: str, engine: str, model: str, attempts:
     else:
         report = report_from_attempts(es, replace(offline, model=OFFLINE_MODEL), attempts, bodies, engine, model, cost)
     report = apply_changes(report, es)  # issue 15 hook: the change verdict, from the evidence set alone
+    # Once more over everything asserted (the change verdict joins here; an LLM's claims too): said once, heaviest first.
+    claims, more = curate_claims(report.claims + report.more_claims, es.items,
+                                 report.suspects[0].evidence if report.suspects else (),
+                                 by_subject=report.engine == "offline", lead=report.root_cause_change,
+                                 keep=["failure:profile"] if report.no_change_kind not in (None, "unknown") else [],
+                                 focus=focus_services(es, report.suspects))
+    report = replace(report, claims=claims, more_claims=more, remediation=_one_rollback(report, es))
     check_grounded(report, es)
     return replace(report, incident_id=es.incident_id, window=dict(es.window), baseline=dict(es.baseline),
                    evidence_digest=es.digest,

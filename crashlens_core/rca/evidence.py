@@ -37,6 +37,7 @@ __all__ = ["AnalysisFailed", "EvidenceSet", "assemble_evidence", "resolve_window
 EVIDENCE_SCHEMA = "crashlens.evidence/v1"
 # Collectors that build on other analyses (their failure is recorded on the set, the rest goes on).
 _BUILT_ON_OTHERS = ("frames", "trace_suspects", "comparison", "knowledge", "changes")
+_FRAMING = ("failure:profile",)
 _BUG_HINT = ("this is a CrashLens bug, not a problem with your data; the run is recorded as failed "
              "(`crashlens rca --json` lists it); please report it with a few lines of the input")
 
@@ -211,7 +212,10 @@ def assemble_evidence(ws: Workspace, settings: Settings | None = None, incident:
     items, redacted, counts = _redact_items(ctx.items, settings)
     budget = int(budget_tokens if budget_tokens is not None else settings.rca_evidence_tokens)
     kept, dropped, used = [], [], 0
-    for item in sorted(items, key=lambda e: (-e.score, e.id)):
+    # The failure's profile (one small item: where it starts, how far it reaches, traffic against
+    # the baseline) is budgeted first: it frames every other item, and strong error groups would
+    # otherwise spend the whole budget on restating one failure.
+    for item in sorted(items, key=lambda e: (e.id not in _FRAMING, -e.score, e.id)):
         cost = estimate_tokens(item)
         if used + cost <= budget:
             kept.append(item)

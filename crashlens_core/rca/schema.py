@@ -43,6 +43,7 @@ class ReportInvalid(CrashLensError):
 class Claim:
     text: str
     evidence: list[str]
+    weight: float = 0.0    # how strongly the evidence carries it (claims are ordered by it); 0 = not weighed
 
 
 @dataclass
@@ -86,6 +87,7 @@ class RcaReport:
     impact: str = ""
     timeline: list[TimelineEvent] = field(default_factory=list)
     claims: list[Claim] = field(default_factory=list)
+    more_claims: list[Claim] = field(default_factory=list)  # what the cap left out (weaker), still cited
     suspects: list[Suspect] = field(default_factory=list)
     remediation: list[str] = field(default_factory=list)
     hypotheses: list[Hypothesis] = field(default_factory=list)
@@ -122,7 +124,7 @@ class RcaReport:
 
     def cited_ids(self) -> set[str]:
         ids: set[str] = set()
-        for group in (self.claims, self.suspects, self.hypotheses, self.timeline):
+        for group in (self.claims, self.more_claims, self.suspects, self.hypotheses, self.timeline):
             for item in group:
                 ids.update(item.evidence)
         return ids
@@ -133,6 +135,7 @@ class RcaReport:
         d = {k: v for k, v in data.items() if k != "schema"}
         d["timeline"] = [TimelineEvent(**t) for t in d.get("timeline", [])]
         d["claims"] = [Claim(**c) for c in d.get("claims", [])]
+        d["more_claims"] = [Claim(**c) for c in d.get("more_claims", [])]
         d["suspects"] = [Suspect(**s) for s in d.get("suspects", [])]
         d["hypotheses"] = [Hypothesis(**h) for h in d.get("hypotheses", [])]
         return cls(**d)
