@@ -52,4 +52,5 @@ except CrashLensError as exc:
 
 common.sidebar(settings)
 with common.workspace_for_run(settings):
+    common.time_range_sidebar()  # needs the workspace: presets count back from its newest data
     nav.run()

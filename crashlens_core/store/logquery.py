@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from .workspace import Workspace
 
 __all__ = ["LogFilter", "LogQuery", "parse_log_query", "parse_group_by", "group_logs", "log_histogram",
-           "histogram_step", "search_logs", "LOG_FIELDS"]
+           "histogram_step", "search_logs", "where_clause", "attribute_keys", "LOG_FIELDS"]
 
 # the log columns a term or a group-by may name; everything else is a JSON attribute key
 LOG_FIELDS = {"service": "service", "host": "host", "level": "level", "template": "template_id",
@@ -148,7 +148,8 @@ def _column(key: str, params: list[Any]) -> str:
     return "json_extract_string(attributes, ?)"
 
 
-def _where(query: LogQuery | None, start: datetime | None, end: datetime | None) -> tuple[str, list[Any]]:
+def where_clause(query: LogQuery | None, start: datetime | None, end: datetime | None) -> tuple[str, list[Any]]:
+    """The SQL condition on ``logs`` of a query in ``[start, end)``, and its parameters."""
     clause, params = time_window("ts", start, end)
     parts = [clause]
     for f in (query.filters if query else ()):
@@ -167,14 +168,14 @@ def group_logs(ws: Workspace, query: LogQuery | None = None, by: Sequence[str] =
                end: datetime | None = None, limit: int = 100) -> dict[str, Any]:
     """Matching lines counted per distinct value of ``by`` (none: just the total), busiest first.
 
-    Returns ``{"total", "groups": [{<key>: value, ..., "count"}], "truncated"}``; a missing
-    field or attribute groups as None.
+    Returns ``{"total", "by", "groups": [{<key>: value, ..., "count"}], "truncated"}`` (``by``: the
+    keys as folded, an attribute as ``attr.KEY``); a missing field or attribute groups as None.
     """
     by = parse_group_by(by)  # "tier" and "attr.tier" name the same attribute
-    where, params = _where(query, start, end)
+    where, params = where_clause(query, start, end)
     total = int(ws.con.execute(f"SELECT count(*) FROM logs WHERE {where}", params).fetchall()[0][0])
     if not by:
-        return {"total": total, "groups": [], "truncated": False}
+        return {"total": total, "by": [], "groups": [], "truncated": False}
     cols: list[str] = []
     col_params: list[Any] = []
     for i, key in enumerate(by):
@@ -184,17 +185,30 @@ def group_logs(ws: Workspace, query: LogQuery | None = None, by: Sequence[str] =
             GROUP BY ALL ORDER BY n DESC, {', '.join(f'g{i} NULLS LAST' for i in range(len(by)))} LIMIT ?""",
         col_params + params + [int(limit) + 1]).fetchall()
     groups = [{**{key: r[i] for i, key in enumerate(by)}, "count": int(r[-1])} for r in rows[:limit]]
-    return {"total": total, "groups": groups, "truncated": len(rows) > limit}
+    return {"total": total, "by": list(by), "groups": groups, "truncated": len(rows) > limit}
 
 
 def search_logs(ws: Workspace, query: LogQuery | None = None, *, start: datetime | None = None,
                 end: datetime | None = None, limit: int = 200, offset: int = 0) -> Any:
     """The matching lines themselves (newest first) as a DataFrame."""
-    where, params = _where(query, start, end)
+    where, params = where_clause(query, start, end)
     return ws.con.execute(
         f"""SELECT id, ts, level, service, host, message, template_id, fingerprint, trace_id, span_id, source_file,
                    source_line FROM logs WHERE {where} ORDER BY ts DESC NULLS LAST, id DESC LIMIT ? OFFSET ?""",
         params + [int(limit), int(offset)]).df()
+
+
+def attribute_keys(ws: Workspace, *, start: datetime | None = None, end: datetime | None = None,
+                   limit: int = 40, sample: int = 20000) -> list[str]:
+    """The JSON attribute keys of the range's lines, commonest first (read from a sample of lines:
+    keys come from the few shapes a program logs, so a sample finds every common one)."""
+    clause, params = time_window("ts", start, end)
+    rows = ws.con.execute(
+        f"""SELECT k FROM (SELECT unnest(json_keys(attributes)) AS k FROM (
+              SELECT attributes FROM logs WHERE {clause} AND attributes IS NOT NULL AND json_valid(attributes)
+                AND json_type(attributes) = 'OBJECT' LIMIT {int(sample)}))
+            WHERE NOT contains(k, '"') GROUP BY k ORDER BY count(*) DESC, k LIMIT {int(limit)}""", params).fetchall()
+    return [str(r[0]) for r in rows]
 
 
 # steps a person reads at a glance; the histogram takes the smallest giving at most ~`bars` bars
@@ -211,7 +225,7 @@ def log_histogram(ws: Workspace, query: LogQuery | None = None, *, start: dateti
                   bars: int = 120) -> tuple[int, list[tuple[datetime, str, int]]]:
     """``(step seconds, [(bucket start, level, count)])`` of the matching lines in ``[start, end)``."""
     step = histogram_step(start, end, bars)
-    where, params = _where(query, start, end)
+    where, params = where_clause(query, start, end)
     rows = ws.con.execute(
         f"""SELECT time_bucket(to_seconds({step}), ts) AS b, coalesce(level, '(none)'), count(*)
             FROM logs WHERE {where} GROUP BY ALL ORDER BY b""", params).fetchall()

@@ -72,7 +72,7 @@ def resolve_range(key: str, oldest: datetime | None, newest: datetime | None, *,
             return TimeRange(key, None, None, label)
         hi = newest + _END_PAD
         # clipped to the oldest record: bars before any data would only push the data into a corner
-        lo = oldest if length is None else hi - length if oldest is None else max(oldest, hi - length)
+        lo = oldest if length is None else newest - length if oldest is None else max(oldest, newest - length)
         return TimeRange(key, lo, hi, label)
     if key == "custom":
         if start is None or end is None:
