@@ -50,7 +50,7 @@ except CrashLensError as exc:
     st.error(f"{exc.message}\n\n{exc.hint}")
     st.stop()
 
-common.sidebar(settings)
 with common.workspace_for_run(settings):
-    common.time_range_sidebar()  # needs the workspace: presets count back from its newest data
+    common.time_range_sidebar()  # first in the sidebar; needs the workspace: presets count back from its newest data
+    common.sidebar(settings)
     nav.run()
