@@ -153,7 +153,14 @@ def _incident_window() -> tuple[Any, Any] | None:
     return (inc.window_start, inc.window_end) if inc.window_start and inc.window_end else None
 
 
-def time_range_sidebar() -> TimeRange:
+def _typed_time(text: str) -> Any:
+    ts = parse_ts(text.strip()) if text.strip() else None
+    if text.strip() and ts is None:
+        show_error(CrashLensError(f"not an ISO 8601 time: {text.strip()!r}", "e.g. 2024-05-14T10:00:00 (UTC)"))
+    return ts
+
+
+def time_range_sidebar(where: Any = None) -> TimeRange:
     """Draw the sidebar's time range and return it; the URL carries it (``?range=1h``,
     ``?range=custom&from=…&to=…``, ``?range=incident&pad=10``) so a link opens the same view."""
     oldest, newest = data_extent(workspace())
@@ -179,14 +186,13 @@ def time_range_sidebar() -> TimeRange:
     if not state.get("range_from") and newest is not None:  # custom opens on the data's last hour
         state["range_from"] = f"{max(oldest, newest - PRESETS['1h'][1]):%Y-%m-%dT%H:%M:%S}"
         state["range_to"] = f"{newest:%Y-%m-%dT%H:%M:%S}"
-    with st.sidebar:
+    with where if where is not None else st.sidebar:
         key = st.selectbox("Time range", options, format_func=_RANGE_LABELS.get, key="range_key",
                            help="Presets count back from the newest data in the workspace, not from now")
         start = end = None
-        if key == "custom":
-            c1, c2 = st.columns(2)
-            start = parse_ts(c1.text_input("From (UTC)", key="range_from", help="ISO 8601, e.g. 2024-05-14T10:00:00"))
-            end = parse_ts(c2.text_input("To (UTC)", key="range_to", help="ISO 8601; the range ends just before it"))
+        if key == "custom":  # one above the other: side by side, the sidebar cuts the times off
+            start = _typed_time(st.text_input("From (UTC)", key="range_from", help="ISO 8601, e.g. 2024-05-14T10:00:00"))
+            end = _typed_time(st.text_input("To (UTC)", key="range_to", help="ISO 8601; the range ends just before it"))
         if key == "incident":
             st.number_input("± minutes around the window", min_value=0.0, max_value=1440.0, step=5.0, key="range_pad")
         try:

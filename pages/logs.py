@@ -119,6 +119,11 @@ if facets["total"] == 0:
     st.stop()
 
 rng = common.time_range()
+# "All data" stays unbounded in the queries: lines uploaded in this very run are older or newer than
+# the extent the sidebar read before the upload
+q_start, q_end = (None, None) if rng.is_everything else (rng.start, rng.end)
+h_start, h_end = ((facets["min_ts"], facets["max_ts"] + timedelta(microseconds=1)) if rng.is_everything
+                  else (rng.start, rng.end))
 q_col, by_col = st.columns([3, 2])
 query_text = q_col.text_input(
     "Query", key="lq_query", placeholder='service=payments level=ERROR,FATAL host!=web-3 "timed out" user.tier=gold',
@@ -130,11 +135,11 @@ try:
 except CrashLensError as exc:
     common.show_error(exc)
     query = None
-attr_keys = attribute_keys(ws, start=rng.start, end=rng.end)
+attr_keys = attribute_keys(ws, start=q_start, end=q_end)
 by = by_col.multiselect("Group by", [*LOG_FIELDS, *attr_keys], key="lq_by", accept_new_options=True,
                         help="Count the matching lines per value (several keys: per combination); type any attribute key")
-if query is not None and rng.bounded:
-    step, volume = log_histogram(ws, query, start=rng.start, end=rng.end)
+if query is not None and h_start is not None and h_end is not None:
+    step, volume = log_histogram(ws, query, start=h_start, end=h_end)
     order = [lv for lv in common.LEVEL_COLORS if any(v[1] == lv for v in volume)]
     order += sorted({v[1] for v in volume} - set(order))
     fig = go.Figure()
@@ -144,9 +149,9 @@ if query is not None and rng.bounded:
                     name=html.escape(level), marker_color=common.LEVEL_COLORS.get(level, "#9575cd"))
     fig.update_layout(barmode="stack", height=260, margin=dict(l=10, r=10, t=10, b=10), dragmode="select",
                       legend=dict(orientation="h", y=1.02, yanchor="bottom", title_text=""), selectdirection="h",
-                      xaxis=dict(title_text="time (UTC)", range=[rng.start, rng.end]),
+                      xaxis=dict(title_text="time (UTC)", range=[h_start, h_end]),
                       yaxis_title=f"lines per {format_step(step)}")
-    event = st.plotly_chart(fig, width="stretch", key=f"lq_hist_{rng.start:%Y%m%d%H%M%S%f}_{rng.end:%Y%m%d%H%M%S%f}",
+    event = st.plotly_chart(fig, width="stretch", key=f"lq_hist_{h_start:%Y%m%d%H%M%S%f}_{h_end:%Y%m%d%H%M%S%f}",
                             on_select="rerun", selection_mode="box", config={"displaylogo": False})
     st.caption("Drag across the chart to zoom the time range to it (the sidebar's range shows it; pick a preset to go back).")
     box = (event.selection.box or [{}])[0] if event else {}
@@ -156,7 +161,7 @@ if query is not None and rng.bounded:
         st.rerun()
 
 if query is not None:
-    grouped = group_logs(ws, query, by, start=rng.start, end=rng.end, limit=200)
+    grouped = group_logs(ws, query, by, start=q_start, end=q_end, limit=200)
     st.markdown(f"**{grouped['total']:,}** matching lines · {rng.label}")
     if grouped["by"]:
         rows = [{**{k: ("(none)" if g[k] is None else g[k]) for k in grouped["by"]}, "count": g["count"],
@@ -208,7 +213,7 @@ levels = f1.multiselect("Level", [lvl for lvl, _ in facets["levels"]], key="f_le
 services = f2.multiselect("Service", [svc for svc, _ in facets["services"]], key="f_services")
 text = f3.text_input("Message contains", key="f_text")
 frame, total = ws.query_logs(levels=levels, services=services, text=text, batch_id=batch_id, query=query,
-                             start=rng.start, end=rng.end, limit=PAGE_SIZE,
+                             start=q_start, end=q_end, limit=PAGE_SIZE,
                              offset=PAGE_SIZE * (st.session_state.get("f_page", 1) - 1))
 pages = max(1, -(-total // PAGE_SIZE))
 c1, c2 = st.columns([4, 1])

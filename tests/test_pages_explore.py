@@ -89,3 +89,21 @@ def test_a_bad_query_is_said_with_its_column(app_env, tmp_path):
     at = run_page("logs")
     at.text_input(key="lq_query").input('level=ERROR "unclosed').run()
     assert any("column 13" in e.value for e in at.error)
+
+
+def test_an_unreadable_custom_time_is_said(app_env, tmp_path):
+    _seed(app_env, tmp_path)
+    at = run_page("logs", query={"from": "yesterday-ish", "to": "2024-05-14T09:00:00"})
+    assert any("not an ISO 8601 time: 'yesterday-ish'" in e.value for e in at.sidebar.error)
+
+
+def test_the_incident_window_option_appears_with_an_incident_and_pads_it(app_env, tmp_path):
+    from datetime import datetime
+
+    _seed(app_env, tmp_path)
+    with Workspace.open(app_env) as ws:
+        inc = ws.create_incident("burst", window_start=datetime(2024, 5, 14, 9, 0), window_end=datetime(2024, 5, 14, 9, 10))
+    at = run_page("logs", query={"incident": inc.id, "range": "incident", "pad": "5"})
+    assert at.selectbox(key="range_key").value == "incident"
+    assert "**40** matching lines" in " ".join(m.value for m in at.markdown)  # 08:55–09:15, two lines a minute
+    assert at.query_params["pad"] == "5"
