@@ -107,3 +107,13 @@ def test_the_incident_window_option_appears_with_an_incident_and_pads_it(app_env
     assert at.selectbox(key="range_key").value == "incident"
     assert "**40** matching lines" in " ".join(m.value for m in at.markdown)  # 08:55–09:15, two lines a minute
     assert at.query_params["pad"] == "5"
+
+
+def test_any_range_compares_with_the_one_before_it(app_env, tmp_path):
+    _seed(app_env, tmp_path)
+    at = run_page("logs", query={"from": "2024-05-14T10:00:00", "to": "2024-05-14T10:30:00"})
+    at.toggle(key="lq_compare").set_value(True).run()
+    assert not at.exception
+    assert any("Baseline 2024-05-14 09:30:00" in c.value for c in at.caption)
+    dims = next(d.value for d in at.dataframe if "dimension" in d.value.columns)
+    assert {"service", "host", "level"} <= set(dims["dimension"])
