@@ -186,10 +186,13 @@ with st.expander("Compare this range with the one just before it", icon=":materi
             dims = [d for d in cmp.dimensions if d.values][:12]
             if not dims:
                 st.info("Nothing to compare: the baseline holds no data.", icon=":material/info:")
-            st.dataframe([{"dimension": d.dimension, "score": round(d.score, 3), "top value": d.values[0].label or d.values[0].value,
-                           "in range": f"{d.values[0].incident_share:.1%}", "in baseline": f"{d.values[0].baseline_share:.1%}"}
-                          for d in dims], hide_index=True, width="stretch", key="lq_cmp")
-            if cmp.new_templates:
+            else:
+                st.dataframe([{"dimension": d.dimension, "score": round(d.score, 3),
+                               "top value": d.values[0].label or d.values[0].value,
+                               "in range": f"{d.values[0].incident_share:.1%}",
+                               "in baseline": f"{d.values[0].baseline_share:.1%}"} for d in dims],
+                             hide_index=True, width="stretch", key="lq_cmp")
+            if dims and cmp.new_templates:  # with an empty baseline every template would read as new
                 st.markdown("**New templates** (not in the baseline)")
                 st.dataframe([{"count": t.incident_count, "template": t.template} for t in cmp.new_templates],
                              hide_index=True, width="stretch")
