@@ -51,6 +51,8 @@ except CrashLensError as exc:
     st.error(f"{exc.message}\n\n{exc.hint}")
     st.stop()
 
-common.sidebar(settings)
+range_slot = st.sidebar.container()  # the time range tops the sidebar, drawn once the workspace is open
+common.sidebar(settings)  # before the workspace opens: a workspace that fails to open still shows which one
 with common.workspace_for_run(settings):
+    common.time_range_sidebar(range_slot)  # presets count back from the workspace's newest data
     nav.run()

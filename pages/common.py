@@ -16,7 +16,9 @@ from streamlit.runtime.pages_manager import PagesManager
 
 from crashlens_core.config import Settings
 from crashlens_core.errors import CrashLensError
+from crashlens_core.ingest.normalize import parse_ts
 from crashlens_core.store import Workspace
+from crashlens_core.store.timerange import PRESETS, TimeRange, data_extent, resolve_range
 
 APP_SCRIPT = Path(__file__).resolve().parents[1] / "app.py"
 _WS_KEY = "_crashlens_workspace"
@@ -75,6 +77,10 @@ def fragment_workspace() -> Any:
     return nullcontext() if open_now else workspace_for_run(settings())
 
 
+# one colour per level, the same on every chart (Incidents timeline, Logs histogram)
+LEVEL_COLORS = {"FATAL": "#b71c1c", "ERROR": "#ef5350", "WARN": "#ffb74d", "INFO": "#64b5f6", "DEBUG": "#90a4ae",
+                "TRACE": "#cfd8dc"}
+
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~$:])")
 
 
@@ -120,3 +126,95 @@ def sidebar(settings: Settings) -> None:
         st.markdown(f":material/psychology: **{label}**")
         if engine == "offline":
             st.caption("No LLM key set: analyses run locally and nothing leaves this machine.")
+
+
+# ---------------------------------------------------------------- the shared time range (sidebar, URL)
+_RANGE_KEY = "_crashlens_range"        # the run's resolved TimeRange
+_RANGE_PENDING = "_crashlens_range_pending"  # a range set by a page (chart drag) for the next run
+_RANGE_LABELS = {**{k: v[0] for k, v in PRESETS.items()}, "custom": "Custom from / to",
+                 "incident": "The incident's window ± N min"}
+
+
+def set_time_range(start: Any, end: Any) -> None:
+    """Make ``[start, end)`` the custom range from the next run on (then ``st.rerun()``): the sidebar
+    widgets are already drawn in this run, so their state may only change before they are."""
+    st.session_state[_RANGE_PENDING] = {"range_key": "custom", "range_from": f"{start:%Y-%m-%dT%H:%M:%S}",
+                                        "range_to": f"{end:%Y-%m-%dT%H:%M:%S}"}
+
+
+def _incident_window() -> tuple[Any, Any] | None:
+    wanted = st.query_params.get("incident", "")
+    if not wanted:
+        return None
+    try:
+        inc = workspace().get_incident(wanted)
+    except CrashLensError:
+        return None  # the page says so (incident_in_url); the range just offers no incident window
+    return (inc.window_start, inc.window_end) if inc.window_start and inc.window_end else None
+
+
+def _typed_time(text: str) -> Any:
+    ts = parse_ts(text.strip()) if text.strip() else None
+    if text.strip() and ts is None:
+        show_error(CrashLensError(f"not an ISO 8601 time: {text.strip()!r}", "e.g. 2024-05-14T10:00:00 (UTC)"))
+    return ts
+
+
+def time_range_sidebar(where: Any = None) -> TimeRange:
+    """Draw the sidebar's time range and return it; the URL carries it (``?range=1h``,
+    ``?range=custom&from=…&to=…``, ``?range=incident&pad=10``) so a link opens the same view."""
+    oldest, newest = data_extent(workspace())
+    window = _incident_window()
+    state, qp = st.session_state, st.query_params
+    pending = state.pop(_RANGE_PENDING, None)
+    if pending:
+        state.update(pending)
+    elif "range_key" not in state:  # a fresh session: the URL decides
+        if qp.get("from") and qp.get("to"):
+            state["range_key"] = "custom"
+        else:
+            state["range_key"] = qp.get("range", "all")
+        state["range_from"] = qp.get("from", "")
+        state["range_to"] = qp.get("to", "")
+        try:
+            state["range_pad"] = float(qp.get("pad", 10))
+        except ValueError:
+            state["range_pad"] = 10.0
+    options = [*PRESETS, "custom"] + (["incident"] if window else [])
+    if state.get("range_key") not in options:
+        state["range_key"] = "all"
+    if not state.get("range_from") and newest is not None:  # custom opens on the data's last hour
+        state["range_from"] = f"{max(oldest, newest - PRESETS['1h'][1]):%Y-%m-%dT%H:%M:%S}"
+        state["range_to"] = f"{newest:%Y-%m-%dT%H:%M:%S}"
+    with where if where is not None else st.sidebar:
+        key = st.selectbox("Time range", options, format_func=_RANGE_LABELS.get, key="range_key",
+                           help="Presets count back from the newest data in the workspace, not from now")
+        start = end = None
+        if key == "custom":  # one above the other: side by side, the sidebar cuts the times off
+            start = _typed_time(st.text_input("From (UTC)", key="range_from", help="ISO 8601, e.g. 2024-05-14T10:00:00"))
+            end = _typed_time(st.text_input("To (UTC)", key="range_to", help="ISO 8601; the range ends just before it"))
+        if key == "incident":
+            st.number_input("± minutes around the window", min_value=0.0, max_value=1440.0, step=5.0, key="range_pad")
+        try:
+            rng = resolve_range(key, oldest, newest, start=start, end=end, incident_window=window,
+                                pad_min=float(state.get("range_pad", 10)))
+        except CrashLensError as exc:
+            show_error(exc)
+            rng = resolve_range("all", oldest, newest)
+        if rng.bounded:
+            st.caption(f"{rng.start:%Y-%m-%d %H:%M:%S} – {rng.end:%Y-%m-%d %H:%M:%S} UTC")
+    for name in ("range", "from", "to", "pad"):
+        qp.pop(name, None)
+    if rng.key == "custom":
+        qp["from"], qp["to"] = state["range_from"], state["range_to"]
+    elif rng.key != "all":
+        qp["range"] = rng.key
+        if rng.key == "incident":
+            qp["pad"] = f"{float(state.get('range_pad', 10)):g}"
+    state[_RANGE_KEY] = rng
+    return rng
+
+
+def time_range() -> TimeRange:
+    """The range the sidebar resolved for this run (every page runs after it)."""
+    return st.session_state[_RANGE_KEY]

@@ -1,15 +1,30 @@
-"""Logs: upload logs, spans and metrics; see each file's ingest report; browse the logs."""
+"""Logs: upload logs, spans and metrics; see each file's ingest report; explore the logs of the
+sidebar's time range (volume by level, a query with group-by counts, the range against the one
+before it); browse the lines."""
 
+import html
+from datetime import timedelta
+
+import plotly.graph_objects as go
 import streamlit as st
 
 from crashlens_core.errors import CrashLensError
 from crashlens_core.ingest import FORMAT_CHOICES, ingest_file, parse_map, save_upload
+from crashlens_core.ingest.normalize import parse_ts
+from crashlens_core.signals.compare import compare_windows
+from crashlens_core.store.logquery import LOG_FIELDS, attribute_keys, group_logs, log_histogram, parse_log_query
 from crashlens_core.signals.refresh import refresh_signals
 from pages import common
 
 common.leave_legacy_multipage()  # a cold server may run this file directly: go through app.py
 
 PAGE_SIZE = 200
+
+
+def format_step(seconds: int) -> str:
+    return (f"{seconds // 86400} d" if seconds % 86400 == 0 else f"{seconds // 3600} h" if seconds % 3600 == 0
+            else f"{seconds // 60} min" if seconds % 60 == 0 else f"{seconds} s")
+
 
 st.title("Logs")
 ws = common.workspace()
@@ -97,11 +112,94 @@ if signals_done:
         st.page_link("pages/incidents.py", label=f"New incident ({severity}): {title}", icon=":material/crisis_alert:",
                      query_params={"incident": inc_id})
 
-st.subheader("Browse")
+st.subheader("Explore")
 facets = ws.log_facets()
 if facets["total"] == 0:
     st.info("No log records yet. Upload files above, or run `crashlens demo`.", icon=":material/lightbulb:")
     st.stop()
+
+rng = common.time_range()
+# "All data" stays unbounded in the queries: lines uploaded in this very run are older or newer than
+# the extent the sidebar read before the upload
+q_start, q_end = (None, None) if rng.is_everything else (rng.start, rng.end)
+h_start, h_end = ((facets["min_ts"], facets["max_ts"] + timedelta(microseconds=1)) if rng.is_everything
+                  else (rng.start, rng.end))
+q_col, by_col = st.columns([3, 2])
+query_text = q_col.text_input(
+    "Query", key="lq_query", placeholder='service=payments level=ERROR,FATAL host!=web-3 "timed out" user.tier=gold',
+    help="Terms joined by AND: FIELD=VALUE or FIELD!=VALUE on service, host, level, template, fingerprint, trace_id, "
+         "span_id (A,B: any of them); any other KEY=VALUE compares that JSON attribute; a word or a \"quoted phrase\" "
+         "must occur in the message.")
+try:
+    query = parse_log_query(query_text)
+except CrashLensError as exc:
+    common.show_error(exc)
+    query = None
+attr_keys = attribute_keys(ws, start=q_start, end=q_end)
+by = by_col.multiselect("Group by", [*LOG_FIELDS, *attr_keys], key="lq_by", accept_new_options=True,
+                        help="Count the matching lines per value (several keys: per combination); type any attribute key")
+if query is not None and h_start is not None and h_end is not None:
+    step, volume = log_histogram(ws, query, start=h_start, end=h_end)
+    order = [lv for lv in common.LEVEL_COLORS if any(v[1] == lv for v in volume)]
+    order += sorted({v[1] for v in volume} - set(order))
+    fig = go.Figure()
+    for level in order:
+        pts = [(b, n) for b, lv, n in volume if lv == level]
+        fig.add_bar(x=[p[0] + timedelta(seconds=step / 2) for p in pts], y=[p[1] for p in pts], width=step * 1000 * 0.9,
+                    name=html.escape(level), marker_color=common.LEVEL_COLORS.get(level, "#9575cd"))
+    fig.update_layout(barmode="stack", height=260, margin=dict(l=10, r=10, t=10, b=10), dragmode="select",
+                      legend=dict(orientation="h", y=1.02, yanchor="bottom", title_text=""), selectdirection="h",
+                      xaxis=dict(title_text="time (UTC)", range=[h_start, h_end]),
+                      yaxis_title=f"lines per {format_step(step)}")
+    event = st.plotly_chart(fig, width="stretch", key=f"lq_hist_{h_start:%Y%m%d%H%M%S%f}_{h_end:%Y%m%d%H%M%S%f}",
+                            on_select="rerun", selection_mode="box", config={"displaylogo": False})
+    st.caption("Drag across the chart to zoom the time range to it (the sidebar's range shows it; pick a preset to go back).")
+    box = (event.selection.box or [{}])[0] if event else {}
+    xs = [parse_ts(str(x)) for x in box.get("x", [])]
+    if len(xs) == 2 and all(xs) and xs[0] != xs[1]:
+        common.set_time_range(min(xs), max(xs))
+        st.rerun()
+
+if query is not None:
+    grouped = group_logs(ws, query, by, start=q_start, end=q_end, limit=200)
+    st.markdown(f"**{grouped['total']:,}** matching lines · {rng.label}")
+    if grouped["by"]:
+        rows = [{**{k: ("(none)" if g[k] is None else g[k]) for k in grouped["by"]}, "count": g["count"],
+                 "share": g["count"] / grouped["total"] if grouped["total"] else 0.0} for g in grouped["groups"]]
+        st.dataframe(rows, hide_index=True, width="stretch", key="lq_groups",
+                     column_config={"count": st.column_config.NumberColumn("Count", format="%d"),
+                                    "share": st.column_config.ProgressColumn("Share", format="percent", min_value=0, max_value=1)})
+        if grouped["truncated"]:
+            st.caption("The 200 busiest groups are shown.")
+
+with st.expander("Compare this range with the one just before it", icon=":material/compare_arrows:"):
+    if not rng.bounded or rng.is_everything:
+        st.info("Pick a time range in the sidebar (or drag across the chart): the comparison needs a baseline before it.",
+                icon=":material/info:")
+    elif st.toggle("Compare", key="lq_compare",
+                   help="Which services, hosts, levels, templates and attributes differ from the same length just before"):
+        focus = st.segmented_control("Lines compared", ["errors", "all"], default="errors", key="lq_cmp_focus")
+        try:
+            cmp = compare_windows(ws, rng.start, rng.end, focus=focus or "errors", settings=common.settings(),
+                                  with_suspects=False)
+            st.caption(f"Baseline {cmp.baseline[0]:%Y-%m-%d %H:%M:%S} – {cmp.baseline[1]:%H:%M:%S} UTC")
+            dims = [d for d in cmp.dimensions if d.values][:12]
+            if not dims:
+                st.info("Nothing to compare: the baseline holds no data.", icon=":material/info:")
+            else:
+                st.dataframe([{"dimension": d.dimension, "score": round(d.score, 3),
+                               "top value": d.values[0].label or d.values[0].value,
+                               "in range": f"{d.values[0].incident_share:.1%}",
+                               "in baseline": f"{d.values[0].baseline_share:.1%}"} for d in dims],
+                             hide_index=True, width="stretch", key="lq_cmp")
+            if dims and cmp.new_templates:  # with an empty baseline every template would read as new
+                st.markdown("**New templates** (not in the baseline)")
+                st.dataframe([{"count": t.incident_count, "template": t.template} for t in cmp.new_templates],
+                             hide_index=True, width="stretch")
+        except CrashLensError as exc:
+            common.show_error(exc)
+
+st.subheader("Browse")
 
 where, uploaded = st.session_state.get("browse_batches") or ("", {})
 if where != str(ws.folder):  # batch ids of another workspace (switched on the Settings page) mean nothing here
@@ -117,11 +215,13 @@ f1, f2, f3 = st.columns([1, 2, 2])
 levels = f1.multiselect("Level", [lvl for lvl, _ in facets["levels"]], key="f_levels")
 services = f2.multiselect("Service", [svc for svc, _ in facets["services"]], key="f_services")
 text = f3.text_input("Message contains", key="f_text")
-frame, total = ws.query_logs(levels=levels, services=services, text=text, batch_id=batch_id, limit=PAGE_SIZE,
+frame, total = ws.query_logs(levels=levels, services=services, text=text, batch_id=batch_id, query=query,
+                             start=q_start, end=q_end, limit=PAGE_SIZE,
                              offset=PAGE_SIZE * (st.session_state.get("f_page", 1) - 1))
 pages = max(1, -(-total // PAGE_SIZE))
 c1, c2 = st.columns([4, 1])
 c1.caption(f"{total:,} matching records" + (f" of {uploaded[batch_id]}" if batch_id is not None else "")
+           + f" · {rng.label}" + (" · the query above" if query and (query.filters or query.text) else "")
            + f" · newest first · {PAGE_SIZE} per page")
 c2.number_input("Page", min_value=1, max_value=pages, step=1, key="f_page", label_visibility="collapsed")
 # st.dataframe renders cell text as text: log content is never interpreted as HTML or Markdown.

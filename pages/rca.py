@@ -189,7 +189,9 @@ with st.form("rca_ask"):
     asked = st.form_submit_button("Ask", icon=":material/search:")
 if asked and question.strip():
     try:
-        around = (inc.window_start, inc.window_end) if inc.window_start and inc.window_end else None
+        rng = common.time_range()  # a range picked in the sidebar wins; else the incident's window
+        around = ((rng.start, rng.end) if rng.bounded and not rng.is_everything
+                  else (inc.window_start, inc.window_end) if inc.window_start and inc.window_end else None)
         answer = ask(ws, settings, question, engine=engine or "offline", around=around)
         st.text(answer.answer)
         if answer.notice:

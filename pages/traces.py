@@ -32,7 +32,7 @@ if not n_spans and not n_metrics:
 
 # ---------------------------------------------------------------- the window: an incident or everything
 incidents = [i for i in ws.list_incidents() if i.window_start and i.window_end]
-labels = {"": "All spans"} | {i.id: f"{i.title[:70]} · {i.window_start:%Y-%m-%d %H:%M}" for i in incidents}
+labels = {"": "All spans of the time range"} | {i.id: f"{i.title[:70]} · {i.window_start:%Y-%m-%d %H:%M}" for i in incidents}
 wanted = common.incident_in_url()
 inc_id = st.selectbox("Incident", list(labels), index=list(labels).index(wanted) if wanted in labels else 0,
                       format_func=labels.get, key="tr_incident")
@@ -41,7 +41,9 @@ if incident:
     start, end = incident.window_start, incident.window_end
     st.query_params["incident"] = incident.id
 else:
-    start, end = lo, (hi + timedelta(microseconds=1)) if hi else None
+    rng = common.time_range()  # the sidebar's range; "all data" is every span
+    start, end = ((rng.start, rng.end) if rng.bounded and not rng.is_everything
+                  else (lo, (hi + timedelta(microseconds=1)) if hi else None))
     st.query_params.pop("incident", None)
 
 # ---------------------------------------------------------------- pick a trace

@@ -21,8 +21,8 @@ from ._common import EXIT_USER_ERROR
 
 __all__ = ["main", "build_parser", "EXIT_USER_ERROR", "COMMANDS"]
 
-COMMANDS = ("ingest", "batches", "incidents", "templates", "compare", "simulate", "redact", "kpi", "bundle", "frames", "rca", "index",
-            "search", "traces", "serve", "pull", "sources")
+COMMANDS = ("ingest", "batches", "incidents", "templates", "compare", "logs", "simulate", "redact", "kpi", "bundle", "frames",
+            "rca", "index", "search", "traces", "serve", "pull", "sources")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -7,6 +7,7 @@ from typing import Any, Sequence
 
 from .connection import WorkspaceCore
 from .files import time_window
+from .logquery import LogQuery, where_clause
 
 __all__ = ["LogViewMixin"]
 
@@ -37,10 +38,12 @@ class LogViewMixin(WorkspaceCore):
         start: datetime | None = None,
         end: datetime | None = None,
         batch_id: int | None = None,
+        query: LogQuery | None = None,
         limit: int = 200,
         offset: int = 0,
     ) -> tuple[Any, int]:
-        """One page of logs (newest first) as a DataFrame, and the total matching count."""
+        """One page of logs (newest first) as a DataFrame, and the total matching count; ``query``
+        (``logquery.parse_log_query``) narrows it further."""
         where: list[str] = ["true"]
         params: list[Any] = []
         if levels:
@@ -58,6 +61,10 @@ class LogViewMixin(WorkspaceCore):
         if batch_id is not None:
             where.append("batch_id = ?")
             params.append(batch_id)
+        if query is not None:
+            q_clause, q_params = where_clause(query, None, None)
+            where.append(q_clause)
+            params += q_params
         clause = " AND ".join(where)
         total = self.con.execute(f"SELECT count(*) FROM logs WHERE {clause}", params).fetchall()[0][0]
         frame = self.con.execute(
