@@ -10,7 +10,7 @@ PORT ?= 8501
 
 help:
 	@echo "make run    set up, build the demo workspace if missing, start the app on 127.0.0.1:$(PORT)"
-	@echo "make test   set up, type-check crashlens_core (mypy), then run the whole test suite (browser test included)"
+	@echo "make test   set up, type-check crashlens_core (mypy) while the whole test suite runs (browser test included; TEST_WORKERS=2: two xdist workers)"
 	@echo "make bench  run every benchmark in bench/ (needs ../shared/data)"
 
 # torch first, pinned to the local CPU build: a bare `torch` (pulled in by
@@ -47,9 +47,17 @@ test-deps: browser-deps
 	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq prometheus-alertmanager prometheus clickhouse-server >/dev/null && \
 	  { $$SUDO systemctl disable --now prometheus-alertmanager prometheus clickhouse-server >/dev/null 2>&1 || true; }; }
 
+# mypy runs beside pytest (its output is shown after pytest's); the target fails when either fails.
+# TEST_WORKERS=2 runs pytest on two xdist workers, one test file each at a time (module fixtures
+# built once; the demo workspace is built once per run and shared, see tests/conftest.py).
+# 0 (the default) runs it in one process: a -n 2 run on a heavily loaded machine had failures
+# not yet explained, so the two-worker run is opt-in until it is shown robust.
+TEST_WORKERS ?= 0
 test: $(STAMP) test-deps
-	$(BIN)/python -m mypy
-	$(BIN)/python -m pytest -q
+	@log=$$(mktemp); $(BIN)/python -m mypy >$$log 2>&1 & mypy_pid=$$!; \
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile; pytest_rc=$$?; \
+	wait $$mypy_pid; mypy_rc=$$?; echo "== mypy (exit $$mypy_rc)"; cat $$log; rm -f $$log; \
+	echo "== pytest exit $$pytest_rc, mypy exit $$mypy_rc"; test $$pytest_rc -eq 0 && test $$mypy_rc -eq 0
 
 bench: $(STAMP)
 	@for f in bench/*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done

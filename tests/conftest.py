@@ -32,15 +32,43 @@ def app_env(tmp_path, monkeypatch):
     return folder
 
 
-@pytest.fixture(scope="session")
-def demo_folder(tmp_path_factory):
-    """The demo workspace, built once per test session (about 25 s). Copy it before changing it."""
+def _build_demo_once(root: Path) -> tuple[Path, dict]:
+    """Build the demo workspace under ``root`` unless it is built there already; return it and
+    its build summary (``DemoSummary.to_json()``).
+
+    Under pytest-xdist every worker is its own process with its own session fixtures, but they
+    share the session's base temp folder: an exclusive flock on a file there makes one worker
+    build and the others wait and then read the same folder, so the demo is built once per run.
+    """
+    import fcntl
+
     from crashlens_core.simulate.demo import build_demo
 
-    folder = tmp_path_factory.mktemp("demo") / "ws"
-    with Workspace.open(folder) as workspace:
-        build_demo(workspace)
-    return folder
+    folder, summary_path = root / "demo" / "ws", root / "demo" / "summary.json"
+    root.mkdir(parents=True, exist_ok=True)
+    with open(root / "demo.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, also if this worker dies
+        if not summary_path.exists():  # the summary is written last: it marks a finished build
+            with Workspace.open(folder) as workspace:
+                summary = build_demo(workspace)
+            summary_path.write_text(json.dumps(summary.to_json()))
+    return folder, json.loads(summary_path.read_text())
+
+
+@pytest.fixture(scope="session")
+def demo_build(tmp_path_factory):
+    """(folder, summary) of the demo workspace, built once per test run (about 25 s). Copy the
+    folder before changing it. Under xdist the workers share one build (see _build_demo_once)."""
+    base = tmp_path_factory.getbasetemp()
+    # a worker's base temp is <run>/popen-gwN: the run's folder is shared by its workers only
+    root = base.parent / "shared" if os.environ.get("PYTEST_XDIST_WORKER") else base / "shared"
+    return _build_demo_once(root)
+
+
+@pytest.fixture(scope="session")
+def demo_folder(demo_build):
+    """The demo workspace, built once per test run. Copy it before changing it."""
+    return demo_build[0]
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ import pytest
 from crashlens_core.ingest import ingest_file
 from crashlens_core.store import Workspace
 
-from .helpers import CHROMIUM, CHROMIUM_ARGS, need_chromium, serve
+from .helpers import CHROMIUM, CHROMIUM_ARGS, need_chromium, serve, serve_many
 
 PAGES = [("", "Overview"), ("incidents", "Incidents"), ("traces", "Traces"), ("rca", "Root-cause analysis"), ("knowledge", "Knowledge"), ("logs", "Logs"), ("simulate", "Simulate"), ("settings", "Settings")]
 
@@ -73,17 +73,21 @@ def _nav_titles(page) -> list[str]:
             for link in page.locator('[data-testid="stSidebarNav"] a').all()]
 
 
-def test_a_cold_server_serves_every_deep_link_as_its_first_request(demo_copy, tmp_path):
+def test_a_cold_server_serves_every_deep_link_as_its_first_request(demo_folder, tmp_path):
     """pages/ sits beside app.py, so Streamlit's first script run in a fresh server process takes
     its legacy multipage path (common.leave_legacy_multipage). Each deep link is the very first
     request of its own server: it must land on its page, with its selection, through app.py
-    (sidebar with the workspace, the app's eight pages and no file of pages/ listed on its own)."""
+    (sidebar with the workspace, the app's eight pages and no file of pages/ listed on its own).
+    The servers start and draw three at a time, each on its own copy of the demo workspace (a page run
+    opens its workspace for writing, so servers sharing one would wait for each other)."""
     need_chromium()
+    import shutil
+
     from playwright.sync_api import sync_playwright
 
     from crashlens_core.store import traces as tstore
 
-    with Workspace.open(demo_copy) as ws:
+    with Workspace.open(demo_folder, read_only=True) as ws:
         incident = next(i for i in ws.list_incidents() if i.title == "TypeError in checkout")
         trace_id = tstore.worst_traces(ws, limit=1)[0]["trace_id"]
     titles = ["Overview", "Incidents", "Traces", "RCA", "Knowledge", "Logs", "Simulate", "Settings"]
@@ -101,33 +105,51 @@ def test_a_cold_server_serves_every_deep_link_as_its_first_request(demo_copy, tm
         ("/", "Overview", None), ("/logs", "Logs", None), ("/knowledge", "Knowledge", None),
         ("/simulate", "Simulate", None), ("/settings", "Settings", None),
     ]
+    folders = [tmp_path / f"ws-{n}" for n in range(len(links))]
+    for folder in folders:
+        shutil.copytree(demo_folder, folder)
+    batch = 3  # servers at once: enough to keep two cores busy, few enough that none starves on a loaded machine
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        for n, (link, heading, selection) in enumerate(links):
-            with serve(demo_copy, tmp_path) as base:
-                page = browser.new_page(viewport={"width": 1400, "height": 1000})
-                page.goto(base + link, wait_until="domcontentloaded")
-                page.get_by_role("heading", name=heading).first.wait_for(timeout=60_000)
-                page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=60_000)
-                page.wait_for_timeout(500)
-                page.screenshot(path=str(tmp_path / f"cold-{n}.png"))
-                exceptions = page.locator('[data-testid="stException"]')
-                assert exceptions.count() == 0, f"{link}: {exceptions.first.inner_text()}"
-                assert page.locator('[data-testid="stAlertContentError"]').count() == 0, link
-                assert _nav_titles(page) == titles, link
-                assert str(demo_copy) in page.locator('[data-testid="stSidebar"]').inner_text(), link  # app.py's sidebar
-                if selection is not None:
-                    read, text = selection
-                    assert text in read(page), link
-                if "?" in link:
-                    assert link.split("?", 1)[1] in page.url, link  # the selection stays in the URL
-                if "trace=" in link:
-                    assert page.get_by_label("…or a trace id").input_value() == trace_id
-                    # the trace's summary is drawn after the pickers: wait for it (it fails if it never comes)
-                    page.get_by_text("Critical path").first.wait_for(timeout=60_000)
-                    assert "Critical path" in main_text(page), link
-                page.close()
+        for first in range(0, len(links), batch):
+            group = list(range(first, min(first + batch, len(links))))
+            with serve_many([folders[n] for n in group], tmp_path) as bases:
+                pages = []
+                for n, base in zip(group, bases):  # every first request of the group sent before any page is checked
+                    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+                    page.goto(base + links[n][0], wait_until="domcontentloaded", timeout=120_000)
+                    pages.append(page)
+                for n, page in zip(group, pages):
+                    _check_cold_deep_link(page, folders[n], links[n], titles, trace_id, tmp_path / f"cold-{n}.png")
         browser.close()
+
+
+def _check_cold_deep_link(page, folder, link_heading_selection, titles, trace_id, shot) -> None:
+    link, heading, selection = link_heading_selection
+
+    def main_text() -> str:
+        return page.locator('[data-testid="stMain"]').inner_text()
+
+    page.get_by_role("heading", name=heading).first.wait_for(timeout=120_000)
+    page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=120_000)
+    page.wait_for_timeout(500)
+    page.screenshot(path=str(shot))
+    exceptions = page.locator('[data-testid="stException"]')
+    assert exceptions.count() == 0, f"{link}: {exceptions.first.inner_text()}"
+    assert page.locator('[data-testid="stAlertContentError"]').count() == 0, link
+    assert _nav_titles(page) == titles, link
+    assert str(folder) in page.locator('[data-testid="stSidebar"]').inner_text(), link  # app.py's sidebar
+    if selection is not None:
+        read, text = selection
+        assert text in read(page), link
+    if "?" in link:
+        assert link.split("?", 1)[1] in page.url, link  # the selection stays in the URL
+    if "trace=" in link:
+        assert page.get_by_label("…or a trace id").input_value() == trace_id
+        # the trace's summary is drawn after the pickers: wait for it (it fails if it never comes)
+        page.get_by_text("Critical path").first.wait_for(timeout=120_000)
+        assert "Critical path" in main_text(), link
+    page.close()
 
 
 def test_the_analyst_journey_on_the_demo_workspace(demo_copy, tmp_path):

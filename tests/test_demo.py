@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from datetime import datetime
 from pathlib import Path
 
@@ -17,18 +18,19 @@ from .conftest import run_cli
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 
 
-def test_demo_builds_every_scenario_detects_its_faults_and_a_second_run_adds_nothing(tmp_path):
-    with Workspace.open(tmp_path / "ws") as ws:
-        summary = build_demo(ws)
+def test_demo_builds_every_scenario_detects_its_faults_and_a_second_run_adds_nothing(demo_build, tmp_path):
+    # the session's build (build_demo on a fresh workspace, as here before) is the first run
+    folder, summary = demo_build
+    with Workspace.open(folder, read_only=True) as ws:
         first = ws.counts()
         names = [s.name for s in list_scenarios()]
-        assert summary.scenarios == names
+        assert summary["scenarios"] == names
         assert first["logs"] > 10_000 and first["spans"] > 10_000 and first["metrics"] > 1_000
-        assert all(r.rejected == 0 for r in summary.reports), [r.to_json() for r in summary.reports if r.rejected]
+        assert all(r["rejected"] == 0 for r in summary["ingest"]), [r for r in summary["ingest"] if r["rejected"]]
         incidents = ws.list_incidents()
         # every injected fault window is covered by an incident naming the root-cause service ...
         for name in names:
-            truth = json.loads((tmp_path / "ws" / "simulations" / f"{name}-seed0" / "ground_truth.json").read_text())
+            truth = json.loads((folder / "simulations" / f"{name}-seed0" / "ground_truth.json").read_text())
             start, end = (datetime.fromisoformat(truth["fault_window"][k].replace("Z", "")) for k in ("start", "end"))
             covering = [i for i in incidents if i.window_start < end and i.window_end > start]
             assert len(covering) == 1, (name, [i.title for i in covering])
@@ -49,7 +51,10 @@ def test_demo_builds_every_scenario_detects_its_faults_and_a_second_run_adds_not
         code_bug = next(i for i in incidents if "TypeError" in i.title)
         assert code_bug.fingerprint and code_bug.details["detected"]["top_fingerprints"][0] == code_bug.fingerprint
         assert ws.con.execute("SELECT count(*) FROM logs WHERE template_id IS NULL").fetchall()[0][0] == 0
-        assert summary.runbook.exists() and (summary.repo_dir / ".git").exists()
+    assert Path(summary["runbook"]).exists() and (Path(summary["repo_dir"]) / ".git").exists()
+    # the second run, on a copy at another path (the shared build stays as it is): adds nothing
+    shutil.copytree(folder, tmp_path / "ws")
+    with Workspace.open(tmp_path / "ws") as ws:
         build_demo(ws)
         assert ws.counts() == first
 

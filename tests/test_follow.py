@@ -391,6 +391,7 @@ def test_cli_follow_prints_a_line_per_batch_until_sigterm(tmp_path):
 # ---------------------------------------------------------------- the pages that refresh on their own
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
+_QUICK_REFRESH = {"CRASHLENS_LIVE_REFRESH": "2"}  # the browser tests' servers redraw every 2 s, not every 10 s
 
 
 def _quiet_then_burst(log: Path, exc: str, start_s: int, quiet: bool = True) -> None:
@@ -445,7 +446,8 @@ def test_new_incidents_appear_in_the_browser_without_a_reload(tmp_path):
     f = Follower([str(log)], _settings(tmp_path, lock_timeout_s=10))
     f.poll()
     first = f.flush().new_incidents[0]
-    with serve(tmp_path / "ws", tmp_path) as base, sync_playwright() as pw:
+    # the fragments redraw every live_refresh_s (10 s by default; 2 s here, the same redraw sooner)
+    with serve(tmp_path / "ws", tmp_path, env=_QUICK_REFRESH) as base, sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         overview, incidents = (browser.new_page(viewport={"width": 1400, "height": 1400}) for _ in range(2))
         overview.goto(base + "/", wait_until="domcontentloaded")
@@ -461,7 +463,7 @@ def test_new_incidents_appear_in_the_browser_without_a_reload(tmp_path):
             if not batch.waiting:
                 break
         assert [i.title for i in batch.new_incidents] == ["KeyError in checkout on h1"]
-        # no reload: the fragments redraw on their own (every live_refresh_s, 10 s by default)
+        # no reload: the fragments redraw on their own (every live_refresh_s)
         for page in (overview, incidents):
             expect(page.locator('[data-testid="stDataFrame"] table').first).to_contain_text("KeyError in checkout on h1",
                                                                                                timeout=60_000)
@@ -484,7 +486,7 @@ def test_an_empty_overview_shows_data_as_soon_as_it_arrives(tmp_path):
 
     need_chromium()
     log = tmp_path / "app.jsonl"
-    with serve(tmp_path / "ws", tmp_path) as base, sync_playwright() as pw:
+    with serve(tmp_path / "ws", tmp_path, env=_QUICK_REFRESH) as base, sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         page = browser.new_page(viewport={"width": 1400, "height": 1400})
         page.goto(base + "/", wait_until="domcontentloaded")
