@@ -5,6 +5,7 @@ Not a page itself (app.py lists the pages explicitly with st.navigation).
 
 from __future__ import annotations
 
+import html
 import runpy
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
@@ -110,3 +111,13 @@ def sidebar(settings: Settings) -> None:
         st.markdown(f":material/psychology: **{label}**")
         if engine == "offline":
             st.caption("No LLM key set: analyses run locally and nothing leaves this machine.")
+
+
+def plotly_text(value: object, limit: int = 200) -> str:
+    """Data for a Plotly hover label, inert. Plotly reads ``<b>``, ``<br>``, ``<a href>`` and
+    ``<span style>`` in labels as markup and shows entities as their characters, so escaping
+    ``< > &`` shows the text exactly as written and nothing of it as markup. Empty: "–"."""
+    text = "" if value is None else str(value).replace("\n", " ")
+    if len(text) > limit:
+        text = text[:limit] + "…"
+    return html.escape(text, quote=False) or "–"
