@@ -21,6 +21,11 @@ def _incident(folder, title_part: str):
         return next(i for i in ws.list_incidents(limit=1000) if title_part in i.title)
 
 
+def _table(at, column: str):
+    """The dataframe with this column (AppTest knows keys only of selectable dataframes)."""
+    return next(d.value for d in at.dataframe if column in getattr(d.value, "columns", []))
+
+
 def _plotly_spec(at, key: str) -> dict:
     chart = next(c for c in at.get("plotly_chart") if c.proto.id.endswith(key) or key in c.proto.id)
     return json.loads(chart.proto.spec)
@@ -55,7 +60,7 @@ def test_timeline_marks_changes_by_kind_with_inert_hover_and_the_changes_tab_sho
     assert any("change events in view" in c.value for c in at.caption)
 
     # the Changes tab lists the look-back's changes, newest first, and shows the picked one's diff
-    table = at.dataframe(key="inc_changes").value
+    table = _table(at, "what")
     assert "9.9.9" in " ".join(str(v) for v in table["what"])
     assert list(table["time (UTC)"]) == sorted(table["time (UTC)"], reverse=True)
     options = at.selectbox(key="inc_change_pick").options
@@ -75,7 +80,7 @@ def test_rca_page_names_the_flag_culprit_and_rules_out_the_decoys(demo_copy, mon
     texts = [t.value for t in at.text]
     headline = next(t for t in texts if t.startswith("Caused by "))
     assert "fraud_max_orders_per_hour" in headline and "feature-flag-disable" in headline
-    rows = at.dataframe(key="rca_changes").value
+    rows = _table(at, "verdict")
     assert list(rows["rank"]) == list(range(1, len(rows) + 1))
     assert list(rows["verdict"]).count("culprit") == 1
     assert rows["verdict"].iloc[0] == "culprit"
@@ -97,7 +102,7 @@ def test_rca_page_says_no_change_caused_an_upstream_outage_and_why(demo_copy, mo
     assert "No change caused this: the evidence points to upstream outage" in texts
     why = texts[texts.index("No change caused this: the evidence points to upstream outage") + 1]
     assert "dependency" in why and "is not proof" in why  # the kind's reason, and why the closest change is not named
-    rows = at.dataframe(key="rca_changes").value
+    rows = _table(at, "verdict")
     assert len(rows) > 0 and (rows["verdict"] == "ruled out").all()
 
 
