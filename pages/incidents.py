@@ -17,8 +17,8 @@ from pages import common
 from pages.frames_view import render_stack
 from crashlens_core.errors import CrashLensError
 from crashlens_core.models import INCIDENT_STATUSES, SEVERITIES, STATUS_TRANSITIONS
-from crashlens_core.signals.compare import compare_windows
 from crashlens_core.rca.changes import LOOKBACK
+from crashlens_core.signals.compare import compare_windows
 from crashlens_core.signals.detect import detect_incidents
 from crashlens_core.store import changes as change_store
 from crashlens_core.store import signals as signal_store
@@ -201,7 +201,7 @@ with tab_time:
                       annotation_text="incident window", annotation_position="top left")
         changes = change_store.changes_between(ws, view_start, view_end)
         add_change_markers(fig, changes)
-        fig.update_layout(barmode="stack", height=340, margin=dict(l=10, r=10, t=30, b=10), legend_title_text="level",
+        fig.update_layout(barmode="stack", height=340, margin=dict(l=10, r=10, t=30, b=10), legend_title_text="level / change",
                           xaxis_title="time (UTC)", yaxis_title=f"log records per {bin_s} s")
         st.plotly_chart(fig, width="stretch", key="inc_timeline")
         if changes:
