@@ -72,7 +72,10 @@ def build_feed(spec: ScenarioSpec, seed: int, start_us: int, fault_us: int, comm
     else:  # a delayed onset: the running version was released shortly before the recorded data
         previous, ago_s = spec.prior_release
         released_us = fault_us - ago_s * 1_000_000
-        events = [_event(start_us - day_us, "deploy", "shop", version=previous, commit=commits.get(previous),
+        # the version it replaced had run for a week: a day before, its deploy would land among the
+        # other scenarios' fleet deploys when the demo puts every scenario in one workspace, and be
+        # taken as the previous deploy of theirs (their deploys would ship commits they never shipped)
+        events = [_event(released_us - 7 * day_us, "deploy", "shop", version=previous, commit=commits.get(previous),
                          author="deploy-bot", summary=f"release {previous} to the fleet", hosts=list(spec.hosts)),
                   _event(released_us, "deploy", "shop", version=spec.base_version, commit=commits.get(spec.base_version),
                          author="deploy-bot", summary=f"release {spec.base_version} to the fleet", hosts=list(spec.hosts))]
