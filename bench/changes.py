@@ -19,7 +19,7 @@ Split (fixed, stated, by scenario): catalogue positions 0, 2, 4, … are the tun
 weights in rca/changes.py were chosen looking at these only), 1, 3, 5, … the report half.
 It reports, it does not assert: exit 0.
 
-    .venv/bin/python bench/changes.py [--seeds 0,1] [--keep DIR]
+    .venv/bin/python bench/changes.py [--seeds 0,1] [--only NAME,...] [--keep DIR]
 """
 
 from __future__ import annotations
@@ -136,6 +136,7 @@ def _summary(rows: list[dict], label: str) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--seeds", default="0", help="comma-separated simulator seeds (default 0)")
+    parser.add_argument("--only", default="", help="comma-separated scenario names (default: all; halves stay as in the catalogue)")
     parser.add_argument("--keep", metavar="DIR", help="keep the simulations and workspaces in DIR")
     args = parser.parse_args(argv)
     seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
@@ -144,8 +145,11 @@ def main(argv: list[str] | None = None) -> int:
     settings = Settings()
     rows = {"tune": [], "report": []}
     try:
+        only = {n.strip() for n in args.only.split(",") if n.strip()}
         for index, scenario in enumerate(list_scenarios()):
             half = "tune" if index % 2 == 0 else "report"
+            if only and scenario.name not in only:
+                continue
             for seed in seeds:
                 row = run_one(scenario.name, seed, work, settings)
                 rows[half].append(row)

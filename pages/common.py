@@ -5,6 +5,7 @@ Not a page itself (app.py lists the pages explicitly with st.navigation).
 
 from __future__ import annotations
 
+import html
 import re
 import runpy
 from contextlib import contextmanager, nullcontext
@@ -218,3 +219,11 @@ def time_range_sidebar(where: Any = None) -> TimeRange:
 def time_range() -> TimeRange:
     """The range the sidebar resolved for this run (every page runs after it)."""
     return st.session_state[_RANGE_KEY]
+def plotly_text(value: object, limit: int = 200) -> str:
+    """Data for a Plotly hover label, inert. Plotly reads ``<b>``, ``<br>``, ``<a href>`` and
+    ``<span style>`` in labels as markup and shows entities as their characters, so escaping
+    ``< > &`` shows the text exactly as written and nothing of it as markup. Empty: "–"."""
+    text = "" if value is None else str(value).replace("\n", " ")
+    if len(text) > limit:
+        text = text[:limit] + "…"
+    return html.escape(text, quote=False) or "–"

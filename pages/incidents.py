@@ -17,14 +17,19 @@ from pages import common
 from pages.frames_view import render_stack
 from crashlens_core.errors import CrashLensError
 from crashlens_core.models import INCIDENT_STATUSES, SEVERITIES, STATUS_TRANSITIONS
+from crashlens_core.rca.changes import LOOKBACK
 from crashlens_core.signals.compare import compare_windows
 from crashlens_core.signals.detect import detect_incidents
+from crashlens_core.store import changes as change_store
 from crashlens_core.store import signals as signal_store
 
 common.leave_legacy_multipage()  # a cold server may run this file directly: go through app.py
 
-LEVEL_COLORS = {"FATAL": "#b71c1c", "ERROR": "#ef5350", "WARN": "#ffb74d", "INFO": "#64b5f6", "DEBUG": "#90a4ae",
-                "TRACE": "#cfd8dc"}
+LEVEL_COLORS = common.LEVEL_COLORS
+# One colour and symbol per change kind (deploys blue, flags purple, config orange…), as Grafana colours annotations.
+CHANGE_STYLE = {"deploy": ("#1e88e5", "triangle-down"), "rollback": ("#43a047", "triangle-up"), "flag": ("#8e24aa", "diamond"),
+                "config": ("#fb8c00", "square"), "commit": ("#8d6e63", "circle"), "scale": ("#00897b", "star"),
+                "infra": ("#546e7a", "hexagon"), "other": ("#9e9e9e", "x")}
 ACTIONS = {"investigating": "Investigate", "rca_ready": "Mark RCA ready", "approved": "Approve", "resolved": "Resolve",
            "open": "Re-open"}
 
@@ -145,8 +150,39 @@ start, end = inc.window_start, inc.window_end
 length = max(end - start, timedelta(minutes=1))
 view_start, view_end = start - 2 * length, end + length
 
-tab_time, tab_fp, tab_tpl, tab_cmp, tab_hist = st.tabs(
-    ["Timeline", "Fingerprints", "New & elevated templates", "Baseline comparison", "History"])
+tab_time, tab_chg, tab_fp, tab_tpl, tab_cmp, tab_hist = st.tabs(
+    ["Timeline", "Changes", "Fingerprints", "New & elevated templates", "Baseline comparison", "History"])
+
+
+def _what(c: dict) -> str:
+    """The identifier a change is known by: its version, commit or flag / config key."""
+    if c.get("name"):
+        return f"{c['kind']} {c['name']}"
+    if c.get("version"):
+        return f"version {c['version']}"
+    return f"commit {str(c['commit'])[:12]}" if c.get("commit") else ""
+
+
+def add_change_markers(fig: go.Figure, changes: list[dict]) -> None:
+    """Change events as markers along the top of the chart (one trace per kind, so the legend names
+    the kinds), on an axis of their own; deploys, flags and config changes also get a dotted line."""
+    fig.update_layout(yaxis2=dict(overlaying="y", range=[0, 1], visible=False, fixedrange=True))
+    for kind, (color, symbol) in CHANGE_STYLE.items():
+        own = [c for c in changes if c["kind"] == kind]
+        if not own:
+            continue
+        data = [[common.plotly_text(v) for v in (c["kind"], c.get("service"), _what(c), c.get("change"), c.get("author"),
+                                                 c.get("summary"))] for c in own]
+        fig.add_scatter(x=[c["ts"] for c in own], y=[0.97] * len(own), yaxis="y2", mode="markers", name=f"{kind} (change)",
+                        marker=dict(color=color, symbol=symbol, size=12, line=dict(width=1, color="#ffffff")),
+                        customdata=data,
+                        hovertemplate="<b>%{customdata[0]}</b> %{x|%H:%M:%S}<br>service %{customdata[1]}<br>"
+                                      "%{customdata[2]}<br>change %{customdata[3]}<br>author %{customdata[4]}<br>"
+                                      "%{customdata[5]}<extra></extra>")
+        if kind != "commit":  # commits come by the hundred from a history: markers only
+            for c in own:
+                fig.add_vline(x=c["ts"], line=dict(color=color, width=1, dash="dot"), opacity=0.6)
+
 
 with tab_time:
     span_s = (view_end - view_start).total_seconds()
@@ -162,9 +198,44 @@ with tab_time:
                 fig.add_bar(x=[p[0] for p in pts], y=[p[1] for p in pts], name=level, marker_color=LEVEL_COLORS[level])
         fig.add_vrect(x0=start, x1=end, fillcolor="#ef5350", opacity=0.12, line_width=0,
                       annotation_text="incident window", annotation_position="top left")
-        fig.update_layout(barmode="stack", height=340, margin=dict(l=10, r=10, t=30, b=10), legend_title_text="level",
+        changes = change_store.changes_between(ws, view_start, view_end)
+        add_change_markers(fig, changes)
+        fig.update_layout(barmode="stack", height=340, margin=dict(l=10, r=10, t=30, b=10), legend_title_text="level / change",
                           xaxis_title="time (UTC)", yaxis_title=f"log records per {bin_s} s")
         st.plotly_chart(fig, width="stretch", key="inc_timeline")
+        if changes:
+            st.caption(f"{len(changes)} change events in view (markers along the top; hover for details, the Changes "
+                       "tab lists them with their diffs).")
+
+with tab_chg:
+    # What an RCA weighs: every change of the look-back before the window (rca.changes.LOOKBACK) up to its end.
+    recent = change_store.changes_between(ws, start - LOOKBACK, end)
+    st.caption(f"Change events from {start - LOOKBACK:%Y-%m-%d %H:%M} to {end:%H:%M:%S} UTC "
+               f"({int(LOOKBACK.total_seconds() // 3600)} h before the window, as the root-cause analysis weighs them).")
+    if not recent:
+        st.info("No change events in this period. Upload deploys, flags or config changes on the Logs page, or run "
+                "`crashlens ingest changes FILE` / `crashlens index repo PATH`.", icon=":material/info:")
+    else:
+        recent = recent[::-1]  # newest first
+        st.dataframe([{"time (UTC)": c["ts"], "kind": c["kind"], "service": c.get("service"), "what": _what(c),
+                       "change": c.get("change"), "author": c.get("author"), "summary": c.get("summary"),
+                       "files": len(c.get("files") or []), "ships": len(c.get("ships") or [])} for c in recent],
+                     hide_index=True, width="stretch", key="inc_changes")
+        pick = st.selectbox("Diff of", range(len(recent)), key="inc_change_pick",
+                            format_func=lambda i: f"{recent[i]['ts']:%Y-%m-%d %H:%M:%S}  {recent[i]['kind']}  "
+                                                  f"{recent[i].get('service') or ''}  {_what(recent[i])}")
+        chosen = recent[pick]
+        shipped = change_store.shipped_content(ws, [chosen["id"]]).get(chosen["id"], {})
+        diff = chosen.get("diff") or shipped.get("diff") or ""
+        files = sorted(set(chosen.get("files") or []) | set(shipped.get("files") or []))
+        if shipped.get("commits"):
+            st.caption(f"Ships {len(shipped['commits'])} commits: " + ", ".join(c[:10] for c in shipped["commits"][:20]))
+        if files:
+            st.text("Files: " + ", ".join(files[:50]))
+        if diff.strip():
+            st.code(diff[:60_000], language="diff")
+        else:
+            st.caption("No diff recorded for this change.")
 
 with tab_fp:
     fps = signal_store.window_fingerprints(ws, start, end)

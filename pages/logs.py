@@ -1,6 +1,6 @@
-"""Logs: upload logs, spans and metrics; see each file's ingest report; explore the logs of the
-sidebar's time range (volume by level, a query with group-by counts, the range against the one
-before it); browse the lines."""
+"""Logs: upload logs, spans, metrics and change events; see each file's ingest report; explore
+the logs of the sidebar's time range (volume by level, a query with group-by counts, the range
+against the one before it); browse the lines."""
 
 import html
 from datetime import timedelta
@@ -13,12 +13,16 @@ from crashlens_core.ingest import FORMAT_CHOICES, ingest_file, parse_map, save_u
 from crashlens_core.ingest.normalize import parse_ts
 from crashlens_core.signals.compare import compare_windows
 from crashlens_core.store.logquery import LOG_FIELDS, attribute_keys, group_logs, log_histogram, parse_log_query
+from crashlens_core.ingest.changes import CHANGE_FORMATS, ingest_change_file, parse_change_map
 from crashlens_core.signals.refresh import refresh_signals
 from pages import common
 
 common.leave_legacy_multipage()  # a cold server may run this file directly: go through app.py
 
 PAGE_SIZE = 200
+# What an upload can hold: the telemetry kinds, and change events as files (a repository's history
+# comes through `crashlens ingest changes --format git` or `index repo`, not an upload).
+UPLOAD_FORMATS = {**FORMAT_CHOICES, "changes": tuple(f for f in CHANGE_FORMATS if f != "git")}
 
 
 def format_step(seconds: int) -> str:
@@ -29,15 +33,18 @@ def format_step(seconds: int) -> str:
 st.title("Logs")
 ws = common.workspace()
 
-with st.expander("Upload logs, spans or metrics", icon=":material/upload:", expanded=ws.counts()["logs"] == 0):
+with st.expander("Upload logs, spans, metrics or change events", icon=":material/upload:", expanded=ws.counts()["logs"] == 0):
     with st.form("upload", clear_on_submit=False):
-        kind = st.segmented_control("What the files hold", ["logs", "spans", "metrics"], default="logs", key="upload_kind")
+        kind = st.segmented_control("What the files hold", ["logs", "spans", "metrics", "changes"], default="logs",
+                                    key="upload_kind",
+                                    help="changes: deploys, commits, feature flags, config changes as JSON or JSON Lines "
+                                         "(ts, kind, service, version, commit, name, change, author, summary, files, diff)")
         files = st.file_uploader("Files (gzip welcome)", accept_multiple_files=True, key="upload_files")
         c1, c2, c3, c4 = st.columns([1, 2, 1, 1])
-        fmt = c1.selectbox("Format", ["auto", *sorted({f for fs in FORMAT_CHOICES.values() for f in fs})],
+        fmt = c1.selectbox("Format", ["auto", *sorted({f for fs in UPLOAD_FORMATS.values() for f in fs})],
                            help="auto detects the format from the first lines")
         mapping_text = c2.text_input("Column mapping (CSV)", placeholder="TraceID=trace_id, pod:PodName=service",
-                                     help="COLUMN=FIELD pairs, comma-separated")
+                                     help="COLUMN=FIELD pairs, comma-separated (for changes: deployed_at=ts, app=service)")
         service = c3.text_input("Default service", help="Service name for records that carry none")
         tz = c4.text_input("Time zone", value=common.settings().log_tz, key="upload_tz",
                            help="Zone of timestamps written without an offset, e.g. Europe/Paris or +08:00; "
@@ -53,16 +60,24 @@ with st.expander("Upload logs, spans or metrics", icon=":material/upload:", expa
         kind = kind or "logs"
         if not files:
             st.warning("Choose at least one file first.")
-        elif fmt != "auto" and fmt not in FORMAT_CHOICES[kind]:
-            st.error(f"{fmt} is not a {kind} format. Use one of: auto, {', '.join(FORMAT_CHOICES[kind])}.")
+        elif fmt != "auto" and fmt not in UPLOAD_FORMATS[kind]:
+            st.error(f"{fmt} is not a {kind} format. Use one of: auto, {', '.join(UPLOAD_FORMATS[kind])}.")
+        elif kind == "changes" and pattern.strip():
+            st.error("A line pattern reads log lines only; change events are JSON or JSON Lines. Clear the pattern.")
         else:
             bar = st.progress(0.0, text="starting…")
             reports = []
             for i, up in enumerate(files):
                 try:
-                    mapping = parse_map([m for m in mapping_text.split(",") if m.strip()])
-                    settings = common.settings().replace(log_tz=tz.strip() or "UTC")
+                    pairs = [m for m in mapping_text.split(",") if m.strip()]
                     path = save_upload(ws, up.name, up.getvalue())
+                    if kind == "changes":  # the call `crashlens ingest changes` makes, per-line errors included
+                        reports.append(ingest_change_file(ws, str(path), fmt, parse_change_map(pairs),
+                                                          defaults={"service": service} if service else None,
+                                                          display_name=up.name))
+                        continue
+                    mapping = parse_map(pairs)
+                    settings = common.settings().replace(log_tz=tz.strip() or "UTC")
                     report = ingest_file(
                         ws, kind, str(path), fmt, mapping, defaults={"service": service} if service else None,
                         settings=settings, display_name=up.name, pattern=pattern.strip() or None,

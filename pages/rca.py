@@ -17,6 +17,7 @@ from pages.bundle_view import render_export, render_verify
 from crashlens_core.config import ENGINES
 from crashlens_core.errors import CrashLensError
 from crashlens_core.rca.ask import ask
+from crashlens_core.rca.changes import describe_changes
 from crashlens_core.rca.engine import list_runs, load_run, run_rca
 
 common.leave_legacy_multipage()  # a cold server may run this file directly: go through app.py
@@ -109,6 +110,28 @@ st.subheader("Suspects")
 st.dataframe([{"rank": n, "service": s.service, "component": s.component, "location": s.location, "commit": s.commit[:12],
                "score": s.score, "evidence": ", ".join(s.evidence)} for n, s in enumerate(report.suspects, 1)],
              hide_index=True, width="stretch", key="rca_suspects")
+
+st.subheader("Changes")
+verdict = describe_changes(report, evidence.items if evidence else [])
+if verdict["verdict"] == "none":
+    st.caption("No change events were weighed: ingest deploys, commits, flags or config changes (Logs page, or "
+               "`crashlens ingest changes`) and run the analysis again.")
+else:
+    culprit = verdict["verdict"] == "culprit"
+    st.badge("Change named as the cause" if culprit else "No change caused this",
+             icon=":material/target:" if culprit else ":material/block:", color="red" if culprit else "green")
+    st.text(verdict["headline"])  # labels, flag keys and reasons come from data: inert text
+    st.text(verdict["why"])
+    if verdict["rows"]:
+        st.caption("Every change of the look-back before the onset, ranked; the reasons are what it was weighed on.")
+        st.dataframe(verdict["rows"], hide_index=True, width="stretch", key="rca_changes",
+                     column_order=["rank", "verdict", "change", "service", "ts", "minutes_before_onset", "lands_on",
+                                   "files_in_stack", "identifiers_in_failures", "score", "why", "evidence"],
+                     column_config={"ts": "time (UTC)", "minutes_before_onset": st.column_config.NumberColumn(
+                         "min before onset", format="%.1f"), "lands_on": "lands on",
+                         "files_in_stack": "files in the stack", "identifiers_in_failures": "named in failing messages",
+                         "score": st.column_config.NumberColumn("score", format="%.2f"),
+                         "why": st.column_config.TextColumn("why", width="large")})
 
 st.subheader("Claims")
 st.caption("Every claim cites evidence, strongest first, each said once; open one to read the evidence itself.")

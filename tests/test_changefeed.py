@@ -51,3 +51,17 @@ def test_the_alert_is_an_alertmanager_webhook_a_minute_after_the_onset():
     alert = parse_alert(alert_payload(get_spec("bad-canary-deploy"), FAULT, latency=False))
     assert alert.source == "alertmanager" and alert.services == ["checkout"]
     assert iso_us(FAULT + 60_000_000).startswith(alert.fired_at.isoformat()[:19]) and alert.metrics == ["error_rate"]
+
+
+def test_a_delayed_onset_feed_releases_the_culprit_well_before_the_data_with_innocent_deploys_in_between():
+    events, truth = feed("partner-code-expiry")
+    assert truth["culprit_change"] == {"kind": "deploy", "service": "shop", "version": "1.5.0"} and truth["decoys"] == 5
+    previous, release = [e for e in events if e["service"] == "shop"]
+    assert previous["version"] == "1.4.2" and previous["commit"] == "c" * 40  # what the release replaced, a day before
+    assert release["version"] == "1.5.0" and release["commit"] == "d" * 40
+    assert release["ts"] == iso_us(FAULT - 50 * 60_000_000) and release["ts"] < iso_us(START)  # before the recorded data
+    between = [e for e in events if e["kind"] == "deploy" and e["service"] != "shop" and release["ts"] < e["ts"] < iso_us(FAULT)]
+    assert len(between) >= 2  # innocent deploys land after the culprit and before the onset
+    assert [e["ts"] for e in events] == sorted(e["ts"] for e in events)
+    # the other scenarios' feeds are not moved by the new draws
+    assert feed("bad-canary-deploy")[1]["decoys"] == 3

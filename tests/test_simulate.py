@@ -36,7 +36,7 @@ TEXT_LINE = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z) (DEBUG|INFO|W
                        r"\[([\w-]+)\] (.*) trace_id=([0-9a-f]{32}) span_id=([0-9a-f]{16})$")
 FRAME = re.compile(r'File "([^"]+)", line (\d+), in (\S+)')
 KINDS = {"code_bug", "dependency_timeout", "config_error", "slow_query", "pool_exhaustion",
-         "bad_deploy", "agent_stale_data", "wrong_return", "flag_change"}
+         "bad_deploy", "agent_stale_data", "wrong_return", "flag_change", "delayed_code_bug"}
 
 
 def git(repo: Path, *args: str) -> str:
@@ -185,7 +185,7 @@ def test_exceptions_are_raised_where_the_ground_truth_says(runs, repo):
         source = git(repo, "show", f"v{version}:{cause['file']}").splitlines()[cause["line"] - 1]
         assert source.strip() in failures[0]["message"]
         checked += 1
-    assert checked == 5
+    assert checked == 6  # the delayed-onset scenario raises the code bug's TypeError too
 
 
 def test_code_bug_commit_is_what_git_blame_names(runs, repo):
@@ -367,3 +367,14 @@ def test_start_accepts_aware_datetimes(repo, tmp_path):
     result = run_scenario("config-startup-error", tmp_path, repo_dir=repo,
                           start=datetime(2024, 7, 1, 0, 0, tzinfo=timezone.utc))
     assert result.ground_truth["fault_window"]["start"] == "2024-07-01T00:05:00.000Z"
+
+
+def test_delayed_onset_runs_the_culprit_release_clean_until_its_trigger_arrives(runs):
+    delayed, bug = by_kind(runs, "delayed_code_bug"), by_kind(runs, "code_bug")
+    truth = delayed.ground_truth
+    assert set(truth["versions"].values()) == {"1.5.0"}  # the release was in place before the recorded data
+    failures = [r for r in read_logs(delayed) if r.get("exc_type") == "TypeError"]
+    assert failures and all(in_fault(delayed, r["ts"]) for r in failures)  # clean baseline on the same version
+    # the same faulty line and commit as the rollout scenario: only the time from change to onset differs
+    assert truth["root_cause"]["commit"] == bug.ground_truth["root_cause"]["commit"]
+    assert truth["changes"]["culprit_change"] == {"kind": "deploy", "service": "shop", "version": "1.5.0"}

@@ -17,6 +17,18 @@ def _embed(ws, settings, args) -> dict | None:
     return embed_pending(ws, settings, progress=progress_printer(not args.json))
 
 
+def _print_history(changes: dict | None) -> None:
+    """One line on the commits recorded as change events (or why the history could not be read)."""
+    if not changes:
+        return
+    if changes.get("error"):
+        sys.stderr.write(f"crashlens: history not recorded as change events: {changes['error']}\n")
+    elif changes.get("skipped"):
+        print("  history: already recorded as change events, nothing added")
+    else:
+        print(f"  history: {changes['loaded']} commits recorded as change events" + (f" ({changes['note']})" if changes.get("note") else ""))
+
+
 def cmd_index(args: argparse.Namespace) -> int:
     from ..knowledge import sources
 
@@ -33,6 +45,7 @@ def cmd_index(args: argparse.Namespace) -> int:
                 print(f"{summary['source']}: {summary['files']} files, {summary['chunks']} chunks"
                       + (f" at {summary['commit'][:12]}" if summary["commit"] else "")
                       + (f", {summary['embeddings']['embedded']} embedded" if summary["embeddings"] else " (embeddings pending: `crashlens index embed`)"))
+                _print_history(summary.get("changes"))
             return 0
         if args.action == "docs":
             paths = [Path(p) for p in args.target]

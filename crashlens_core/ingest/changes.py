@@ -266,8 +266,11 @@ def _finish_rows(rows: Iterable[dict[str, Any] | IngestError], batch_id: int, so
 
 def ingest_change_file(ws: Workspace, path: str, fmt: str = "auto", mapping: dict[str, str] | None = None, *,
                        defaults: dict[str, str] | None = None, git_reader: GitReader | None = None,
-                       max_errors: int = 1000) -> IngestReport:
+                       max_errors: int = 1000, display_name: str | None = None) -> IngestReport:
     """Ingest one file (or, with ``--format git``, one repository) of change events as one batch.
+
+    ``display_name`` names the file in the report and on its rows (an upload kept under a
+    digest name in the workspace is reported under the name the user gave it).
 
     >>> # ingest_change_file(ws, "deploys.jsonl").loaded → 12
     """
@@ -285,7 +288,7 @@ def ingest_change_file(ws: Workspace, path: str, fmt: str = "auto", mapping: dic
         quick = None
     else:
         source = Source.from_path(path)
-        report.path = source.name
+        report.path = display_name or source.name
         quick = source.quick_id()
         digest = source.digest()
         parsed = parse_changes(source, fmt, mapping)

@@ -3,7 +3,9 @@
 Reads commits (sha, parents, author, time, summary, files) and each commit's diff through
 ``gitrepo`` (GitPython in the ``gitsafe`` sandbox: scrubbed environment, no hooks, no external
 diff or textconv, GitPython's unsafe-option guards on) and hands them to ``ingest.changes`` as
-records of kind ``commit``. The content identity of a history is its path and HEAD: the same
+records of kind ``commit``. ``record_history`` is what ``crashlens index repo`` (and ``index sync``)
+call after indexing a tree with history: the same records through the same ingest, so suspect
+commits come from one table however the repository arrived. The content identity of a history is its path and HEAD: the same
 history twice adds nothing, new commits make a new batch (old events are not stored twice).
 
 >>> import tempfile
@@ -19,10 +21,12 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
-from ..errors import InputError
+from ..errors import CrashLensError, InputError
+from ..ingest.changes import ingest_change_file
+from ..store import Workspace
 from . import gitrepo
 
-__all__ = ["read_git_changes", "git_reader"]
+__all__ = ["read_git_changes", "git_reader", "record_history"]
 
 DEFAULT_MAX_COMMITS = 2000  # a deploy window is hours or days; older history adds noise, not evidence
 
@@ -54,3 +58,17 @@ def git_reader(service: str | None = None, max_count: int = DEFAULT_MAX_COMMITS)
         return read_git_changes(path, service=service, max_count=max_count)
 
     return read
+
+
+def record_history(ws: Workspace, root: Path, *, max_count: int = DEFAULT_MAX_COMMITS) -> dict[str, Any]:
+    """Record the history of the working tree at ``root`` as commit change events, as
+    ``crashlens ingest changes --format git`` does; the same HEAD again adds nothing.
+
+    Returns ``{loaded, added_note, skipped, batch_id}``; a history that cannot be read is
+    reported as ``{"error": …}`` instead of raised (the index itself is already stored).
+    """
+    try:
+        report = ingest_change_file(ws, str(root), "git", git_reader=git_reader(max_count=max_count))
+    except CrashLensError as exc:
+        return {"loaded": 0, "skipped": False, "batch_id": None, "error": exc.one_line()}
+    return {"loaded": report.loaded, "skipped": report.skipped, "batch_id": report.batch_id, "note": report.note}

@@ -3,6 +3,8 @@
 - Repos live under ``<workspace>/repos/<name>``: a shallow clone of an allowed URL, a clone
   of a local git repo, a copy of a plain folder, or an extracted archive. ``list_repos`` is
   what stack-frame resolution and blame use to find code.
+- A repo with history also records its commits as change events (``gitchanges.record_history``,
+  the records of ``ingest changes --format git``), so the RCA weighs them as suspects.
 - PDFs are copied to ``<workspace>/docs-index/<name>`` (one source per PDF).
 - The log templates (``templates`` table) are one source, ``logs``, refreshed when they change.
 
@@ -29,6 +31,7 @@ from ..store import Workspace, utcnow
 from ..store import knowledge as kstore
 from ..store.files import file_sha256
 from . import acquire
+from .gitchanges import record_history
 from .chunking import Chunk, chunk_file, classify_file, safe_list_files
 from .merkle import build_tree, diff_trees, scan_leaves
 
@@ -140,7 +143,14 @@ def add_repo(ws: Workspace, settings: Settings, spec: str, name: str | None = No
     with ws.transaction():
         kstore.upsert_source(ws, name, "repo", "url", url_display=repo.display, location=repo.url, root=str(dest),
                              commit=commit, details={"depth": settings.knowledge_clone_depth, "scheme": repo.scheme})
-    return index_tree(ws, settings, name, dest, commit, _scaled(progress, 0.4, 1.0))
+    return _with_history(ws, index_tree(ws, settings, name, dest, commit, _scaled(progress, 0.4, 1.0)), dest)
+
+
+def _with_history(ws: Workspace, summary: dict[str, Any], root: Path) -> dict[str, Any]:
+    """The index summary, with the tree's history recorded as change events (``changes``) when it has one."""
+    if summary.get("commit"):
+        summary["changes"] = record_history(ws, root)
+    return summary
 
 
 def _add_local(ws: Workspace, settings: Settings, src: Path, name: str | None, progress: Progress | None) -> dict[str, Any]:
@@ -161,7 +171,7 @@ def _add_local(ws: Workspace, settings: Settings, src: Path, name: str | None, p
     with ws.transaction():
         kstore.upsert_source(ws, name, "repo", origin, url_display=str(src), location=str(src), root=str(dest), commit=commit,
                              details={"depth": settings.knowledge_clone_depth} if commit else {})
-    return index_tree(ws, settings, name, dest, commit, _scaled(progress, 0.3, 1.0))
+    return _with_history(ws, index_tree(ws, settings, name, dest, commit, _scaled(progress, 0.3, 1.0)), dest)
 
 
 def add_archive(ws: Workspace, settings: Settings, archive: Path, name: str | None = None,
@@ -339,7 +349,7 @@ def sync_source(ws: Workspace, settings: Settings, name: str, progress: Progress
         _swap_in(staging, root)
     with ws.transaction():
         kstore.update_source(ws, name, commit=commit)
-    return index_tree(ws, settings, name, root, commit, _scaled(progress, 0.3, 1.0))
+    return _with_history(ws, index_tree(ws, settings, name, root, commit, _scaled(progress, 0.3, 1.0)), root)
 
 
 def remove_source(ws: Workspace, name: str) -> None:

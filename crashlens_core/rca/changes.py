@@ -37,7 +37,7 @@ from ..store.traces import origin_blame
 from .schema import Claim, Hypothesis, RcaReport
 from .stack_facts import stack_facts
 
-__all__ = ["collect_changes", "apply_changes", "score_change", "LOOKBACK", "WEIGHTS", "REMEDIATION_BY_KIND"]
+__all__ = ["collect_changes", "apply_changes", "describe_changes", "score_change", "LOOKBACK", "WEIGHTS", "REMEDIATION_BY_KIND"]
 
 LOOKBACK = timedelta(hours=6)      # changes older than a shift rarely start an incident without an earlier sign
 ONSET_SKEW = timedelta(seconds=30)  # the onset is found on bins and clocks differ: a change just after it still counts
@@ -393,3 +393,65 @@ def apply_changes(report: RcaReport, es: Any) -> RcaReport:
                    root_cause_commit=commit, changes=changes, first_failing_service=profile.data.get("first_failing_service"),
                    blast_radius=list(profile.data.get("blast_radius") or []), remediation_kind=remediation_kind,
                    root_cause_change=culprit.id if culprit is not None else None, no_change_kind=None if culprit else kind)
+
+
+# What each "no change" kind rests on, in words a reader checks against the evidence.
+_NO_CHANGE_WHY = {
+    "expired_certificate": "the failing messages say a certificate expired: time, not a change, broke it",
+    "upstream_outage": "the errors start at a dependency outside the workspace's services (or the messages say an "
+                       "upstream timed out or was unavailable)",
+    "traffic_surge": "the traffic is {traffic}x the baseline's: load, not a change",
+    "saturation": "the failing messages say a pool, memory, disk or connection limit was exhausted",
+    "unknown": "the evidence does not say which other kind of cause it is",
+}
+
+
+def describe_changes(report: RcaReport, evidence: Any) -> dict[str, Any]:
+    """The change verdict of a finished report, as the RCA page shows it: read from the report and
+    the evidence recorded with it (no new analysis), so a replayed run reads the same.
+
+    Returns ``{"verdict": "culprit" | "no_change" | "none", "headline", "why", "rows"}``; ``rows``
+    are the ranked changes with the reasons each was weighed on (time to onset, where it lands,
+    files in the stack, identifiers in the failing messages) and whether it was named or ruled out.
+
+    >>> describe_changes(RcaReport(root_cause="x"), [])["verdict"]
+    'none'
+    """
+    items = list(getattr(evidence, "items", evidence) or [])
+    by_id = {e.id: e for e in items}
+    profile = by_id.get("failure:profile")
+    if profile is None and not report.changes:
+        return {"verdict": "none", "headline": "No change events were weighed in this analysis", "why": "", "rows": []}
+    rows = []
+    for n, c in enumerate(report.changes, 1):
+        e = by_id.get(c["id"])
+        d = e.data if e is not None else {}
+        facts = d.get("facts") or {}
+        rows.append({"rank": n, "change": d.get("label") or c.get("kind"), "kind": c.get("kind"), "service": c.get("service"),
+                     "ts": c.get("ts"), "minutes_before_onset": facts.get("minutes_before_onset"),
+                     "lands_on": facts.get("lands_on") or "", "files_in_stack": ", ".join(facts.get("touches_stack") or []),
+                     "identifiers_in_failures": ", ".join(facts.get("identifiers_in_failures")
+                                                          or facts.get("key_words_in_failures") or []),
+                     "score": c.get("score"), "verdict": "culprit" if c["id"] == report.root_cause_change else "ruled out",
+                     "why": c.get("why") or "", "evidence": c["id"]})
+    if report.root_cause_change:
+        top = next((r for r in rows if r["evidence"] == report.root_cause_change), None)
+        label = top["change"] if top else report.root_cause_change
+        why = (f"{top['why'] if top else ''}; score {top['score'] if top else 0:.2f} with a specific link to the failure "
+               f"(at least {CULPRIT_MIN} is needed)").strip("; ")
+        commit = f", commit {report.root_cause_commit}" if report.root_cause_commit else ""
+        return {"verdict": "culprit", "headline": f"Caused by {label}{commit} ({report.root_cause_change}); "
+                                                  f"remediation: {report.remediation_kind or 'other'}",
+                "why": why, "rows": rows}
+    kind = report.no_change_kind or (profile.data.get("no_change_kind") if profile is not None else None) or "unknown"
+    traffic = profile.data.get("traffic_ratio") if profile is not None else None
+    because = _NO_CHANGE_WHY.get(kind, _NO_CHANGE_WHY["unknown"]).format(traffic=traffic)
+    if rows:
+        best = rows[0]
+        ruled = (f"The closest change, {best['change']}, scores {best['score'] or 0:.2f} ({best['why']}): without a "
+                 f"specific link (its code in the stack, its identifiers or key in the failing messages, errors on its "
+                 f"version) and a score of at least {CULPRIT_MIN}, nearness in time and place is not proof.")
+    else:
+        ruled = f"No change in the {int(LOOKBACK.total_seconds() // 3600)} h before the onset."
+    return {"verdict": "no_change", "headline": f"No change caused this: the evidence points to {kind.replace('_', ' ')}",
+            "why": f"{because}. {ruled}", "rows": rows}

@@ -3,7 +3,8 @@
 Every scenario gets a ``changes.jsonl`` as a deploy tool, a flag service and a config pipeline
 would have written it: the fleet's previous deploy (a day before, so a deploy ships only its
 own commits), the scenario's own changes (deploys with the release commit, config rollouts,
-flag flips, schema migrations), and seeded **innocent** changes near the fault: deploys of
+flag flips, schema migrations; for a delayed onset the release that landed well before the
+recorded data, with innocent deploys of other services in between), and seeded **innocent** changes near the fault: deploys of
 services that are not failing, flag flips and config edits on services that are, some of
 them after the onset and before the alert (the trap of "blame the newest deploy"). Scenarios
 whose cause is no change (an upstream outage, a traffic surge, stale data from a partner)
@@ -64,9 +65,22 @@ def build_feed(spec: ScenarioSpec, seed: int, start_us: int, fault_us: int, comm
     """
     rng = random.Random(f"{spec.scenario.name}:{seed}:changes")
     day_us = 24 * 60 * _MIN_US
-    events = [_event(start_us - day_us, "deploy", "shop", version=spec.base_version, commit=commits.get(spec.base_version),
-                     author="deploy-bot", summary=f"release {spec.base_version} to the fleet", hosts=list(spec.hosts))]
     culprit: dict[str, Any] | None = None
+    if spec.prior_release is None:
+        events = [_event(start_us - day_us, "deploy", "shop", version=spec.base_version, commit=commits.get(spec.base_version),
+                         author="deploy-bot", summary=f"release {spec.base_version} to the fleet", hosts=list(spec.hosts))]
+    else:  # a delayed onset: the running version was released shortly before the recorded data
+        previous, ago_s = spec.prior_release
+        released_us = fault_us - ago_s * 1_000_000
+        # the version it replaced had run for a week: a day before, its deploy would land among the
+        # other scenarios' fleet deploys when the demo puts every scenario in one workspace, and be
+        # taken as the previous deploy of theirs (their deploys would ship commits they never shipped)
+        events = [_event(released_us - 7 * day_us, "deploy", "shop", version=previous, commit=commits.get(previous),
+                         author="deploy-bot", summary=f"release {previous} to the fleet", hosts=list(spec.hosts)),
+                  _event(released_us, "deploy", "shop", version=spec.base_version, commit=commits.get(spec.base_version),
+                         author="deploy-bot", summary=f"release {spec.base_version} to the fleet", hosts=list(spec.hosts))]
+        if spec.base_version == spec.culprit_version:
+            culprit = {"kind": "deploy", "service": "shop", "version": spec.base_version}
     flag_done = False
     for e in spec.events:
         at = fault_us + int(e.at_s * 1_000_000)
@@ -101,9 +115,21 @@ def build_feed(spec: ScenarioSpec, seed: int, start_us: int, fault_us: int, comm
         sha = hashlib.sha1(f"{spec.scenario.name}:{seed}:{service}:{index}".encode()).hexdigest()
         events.append(_event(fault_us + offset * 1_000_000, kind, service, author="team-" + service,
                              commit=sha if kind == "deploy" else None, **fields))
+    decoys = len(picks)
+    if spec.prior_release is not None and spec.decoys_between:
+        # deploys of other services spread between the release and the onset (drawn after the
+        # decoys above, so the other scenarios' feeds stay as they were)
+        deploys = [i for i, d in enumerate(_DECOYS) if d[0] == "deploy"]
+        span_s = spec.prior_release[1]
+        for n, index in enumerate(rng.sample(deploys, min(spec.decoys_between, len(deploys))), start=1):
+            kind, service, fields = _DECOYS[index]
+            at_s = span_s * n // (spec.decoys_between + 1) + rng.randint(-60, 60)
+            sha = hashlib.sha1(f"{spec.scenario.name}:{seed}:{service}:{index}:between".encode()).hexdigest()
+            events.append(_event(fault_us - at_s * 1_000_000, kind, service, author="team-" + service, commit=sha, **fields))
+            decoys += 1
     events.sort(key=lambda r: (r["ts"], r["kind"], r["service"]))
     first_action = spec.events[0].action if spec.events else ""
-    truth = {"culprit_change": culprit, "decoys": len(picks),
+    truth = {"culprit_change": culprit, "decoys": decoys,
              "no_change_kind": None if culprit else NO_CHANGE_KINDS.get(first_action, "unknown")}
     return events, truth
 

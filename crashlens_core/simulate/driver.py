@@ -228,6 +228,8 @@ def run(spec: ScenarioSpec, out_dir: Path, seed: int = 0, repo_dir: Path | None 
     start_us = _epoch_us(start or DEFAULT_START + timedelta(hours=spec.slot)) // 1000 * 1000
     with ShopLoader(repo_dir) as loader:
         versions = {spec.base_version} | {e.version for e in spec.events if e.version}
+        if spec.prior_release is not None:  # the feed names the release commit of the version it replaced
+            versions.add(spec.prior_release[0])
         for version in sorted(versions):
             loader.load(version)
         run_state = _Run(spec, seed, loader, start_us)

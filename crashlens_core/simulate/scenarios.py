@@ -75,6 +75,11 @@ class ScenarioSpec:
     flag: tuple[str, str] | None = None
     # The expected exception is one the shop answers itself (a 4xx): recorded on its span, logged as a warning.
     handled: bool = False
+    # A delayed onset: base_version was released to the fleet this many seconds before the fault
+    # window opens (before the recorded data), replacing `previous`; the change feed says so.
+    prior_release: tuple[str, int] | None = None  # (previous version, seconds before the onset)
+    # Innocent deploys of other services the change feed places between that release and the onset.
+    decoys_between: int = 0
 
 
 SPECS: tuple[ScenarioSpec, ...] = (
@@ -170,6 +175,18 @@ SPECS: tuple[ScenarioSpec, ...] = (
                 Event(15, "restart", "shop-2", args={"env": {"SHOP_FRAUD_MAX_ORDERS_PER_HOUR": "1"}}),
                 Event(30, "restart", "shop-3", args={"env": {"SHOP_FRAUD_MAX_ORDERS_PER_HOUR": "1"}})),
         flag=("fraud_max_orders_per_hour", "5->1"), handled=True),
+    # Issue 15: a delayed onset. The culprit release ran clean for most of an hour, because the
+    # input that trips its bug (an expired partner code) only arrives at the onset; deploys of
+    # other services land in between.
+    ScenarioSpec(
+        Scenario("partner-code-expiry", "delayed_code_bug",
+                 "Release 1.5.0 reached the fleet 50 minutes before anything failed and ran clean; then a partner "
+                 "campaign's codes expire, its campaign lookup returns None for them, and checkouts with the expired "
+                 "code fail with TypeError in shop/discounts.py. Innocent deploys of other services land in between."),
+        slot=11, locate="exception", expected_exception="TypeError",
+        load=Load(discount_share=0.3, expired_partner_share=0.0),
+        fault_load=Load(discount_share=0.3, expired_partner_share=0.35),
+        events=(), culprit_version=HEAD_VERSION, blame=True, prior_release=("1.4.2", 50 * 60), decoys_between=2),
 )
 
 
