@@ -26,7 +26,7 @@ from typing import Iterator
 
 from .checks import assigned_ok, entropy
 
-__all__ = ["find_tokens", "is_random_token", "keyed_value_ok", "mean_run_length", "cookie_values"]
+__all__ = ["find_tokens", "is_random_token", "keyed_value_ok", "labelled_hex", "mean_run_length", "cookie_values"]
 
 # A token run: the characters of base64/base64url, dots and tildes (prefix separators). ':' '='
 # '@' '?' '&' and quotes end a run, so key=value, user@host and URL queries split at their
@@ -98,7 +98,75 @@ def is_random_token(body: str, padded: bool = False) -> bool:
 _PLAIN_ID = str.maketrans("", "", "0123456789abcdef-_.~/+=")
 
 
-def _judge(text: str, start: int, end: int) -> Iterator[tuple[int, int]]:
+# ---- readable label + hex body (``pul-<hex40>``, ``PMAK-<hex24>-<hex34>``, ``<hex32>-us20``) ----
+# Many vendors mint keys as hex (a random 128–256-bit number printed in base 16) and tell them
+# apart by a readable label glued on. A *bare* single-case hex run is left alone: trace/span ids,
+# commits and digests look exactly like that. The label is what changes the reading: ids are
+# labelled by the kind of record they name, and a short list of such nouns is a general property
+# of identifiers (a request, span, commit, container, block…), not of any vendor.
+MIN_LABELLED_HEX = 32  # 128 bits: the shortest hex key vendors mint; shorter hex is ids and hashes
+MAX_LABEL = 16         # vendor labels are short (``shippo_live``, ``FLWSECK_TEST``); slugs are long
+_HEX_PART = re.compile(r"[0-9a-fA-F]{8,}")
+_LABEL_PART = re.compile(r"[A-Za-z][A-Za-z0-9]{0,11}")
+_ID_NOUNS = frozenset("""
+    id ids uid guid uuid req request requests trace span txn tx transaction evt event msg message job run task
+    build commit sha rev revision ref git obj object file blob chunk block blk img image layer container
+    docker cri containerd pod node cache etag hash digest checksum md5 order cart user acct account cus customer
+    org tenant project device correlation corr batch record row item doc page post version v
+    """.split())
+# A label that names a credential kind (``pat-…``, ``api-…``, ``sk-…``) makes even a UUID body a
+# key: UUIDs are otherwise the default shape of record ids and stay unmasked (see find_tokens).
+_CREDENTIAL_LABEL = re.compile(r"^(?:pat|pak|api|apikey|key|keys|token|tkn|tok|secret|sk|rk|auth|cred|creds|pwd|pass)$", re.I)
+_UUID_BODY = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+
+
+def labelled_hex(run: str) -> bool:
+    """True when ``run`` is a short readable label joined to a random hex body of 128+ bits.
+
+    >>> labelled_hex("pul-" + "3f9a0c1e7b2d4f6a8c0e1b3d5f7a9c2e4b6d8f0a"), labelled_hex("commit-" + "3f9a0c1e7b2d4f6a8c0e1b3d5f7a9c2e")
+    (True, False)
+    """
+    parts = _PART_SPLIT.split(run.rstrip("="))
+    uuid = _UUID_BODY.search(run)
+    if uuid:
+        label = _PART_SPLIT.split(run[: uuid.start()].rstrip("._-~"))
+        return any(_CREDENTIAL_LABEL.match(p) for p in label if p)
+    if len(parts) == 1:
+        # A label glued on (``dapi<hex32>``): letters, at least one outside a–f, then the hex.
+        m = re.fullmatch(r"([A-Za-z]{2,8})([0-9a-fA-F]{32,})", run)
+        if not m or not re.search(r"[g-zG-Z]", m.group(1)) or m.group(1).lower() in _ID_NOUNS:
+            return False
+        return _hex_random(m.group(2))
+    hex_idx = [i for i, p in enumerate(parts) if _HEX_PART.fullmatch(p) and any(c.isdigit() for c in p)]
+    if not hex_idx:
+        return False
+    lo, hi = hex_idx[0], hex_idx[-1]
+    if hi - lo + 1 != len(hex_idx):
+        return False  # hex and words interleaved: a composed name, not label + body
+    body = "".join(parts[lo:hi + 1])
+    labels = parts[:lo] + parts[hi + 1:]
+    if len(body) < MIN_LABELLED_HEX or not labels or len(labels) > 3 or sum(map(len, labels)) > MAX_LABEL:
+        return False
+    if not all(_LABEL_PART.fullmatch(p) for p in labels):
+        return False
+    if any(p.lower() in _ID_NOUNS for p in labels):
+        return False
+    # A label after the body only as a shard/region code with a digit (``-us20``); a word after a
+    # hash is a state or a kind (``<sha>-dirty``, ``<hash>-json``).
+    if hi + 1 < len(parts) and not all(any(c.isdigit() for c in p) or len(p) == 1 for p in parts[hi + 1:]):
+        return False
+    return _hex_random(body)
+
+
+def _hex_random(body: str) -> bool:
+    # Single case only (mixed-case hex is not what a hex printer writes), and random: entropy near
+    # log2(16) = 4 bits per character, with letters and digits both present.
+    if body != body.lower() and body != body.upper():
+        return False
+    return any(c.isalpha() for c in body) and any(c.isdigit() for c in body) and _entropy_ok(body, 16)
+
+
+def _judge(text: str, start: int, end: int, in_path: bool = False) -> Iterator[tuple[int, int]]:
     run = text[start:end]
     if not run.translate(_PLAIN_ID):
         return
@@ -125,7 +193,7 @@ def _judge(text: str, start: int, end: int) -> Iterator[tuple[int, int]]:
         pos = start
         for piece in re.split(r"([/+])", run):
             if len(piece) >= 12 and piece not in "/+":
-                yield from _judge(text, pos, pos + len(piece))
+                yield from _judge(text, pos, pos + len(piece), in_path=True)
             pos += len(piece)
         return
     parts = _PART_SPLIT.split(run.rstrip("="))
@@ -143,6 +211,12 @@ def _judge(text: str, start: int, end: int) -> Iterator[tuple[int, int]]:
         mixed = tail != tail.lower() and tail != tail.upper()
         if mixed and is_random_token(tail, padded=padded):
             yield start, end
+        # A URL path segment names a resource (a page slug ending in its hex id, an asset with a
+        # content hash), so the label rule does not read paths.
+        elif not in_path and labelled_hex(run):
+            yield start, end
+    elif not in_path and labelled_hex(run):
+        yield start, end
 
 
 # A value under a key that names an identifier (request_id=, "traceId":, X-Correlation-ID:) is
