@@ -79,7 +79,7 @@ def _key_type(default: str) -> Callable[[re.Match[str]], str]:
     """Name the finding after its key: ``db_password = …`` is a password, not just a secret."""
     def retype(m: re.Match[str]) -> str:
         key = (m.group("k") or "").lower()
-        if "pass" in key:
+        if "pass" in key or re.search(r"(?<![a-z])pwd?$", key):
             return "password"
         if default == "aws_secret" and "secret" not in key:
             return "aws_key"
@@ -95,19 +95,23 @@ def _private_key_ok(block: str) -> bool:
 
 # ---- the rule table (order = priority: earlier, more specific rules claim a value first) --
 
+# Short key words (pw, pwd, pat, sk, jwt) count only as a whole word of the key (db_pwd, GITHUB_PAT,
+# STRIPE_SK): inside a longer word (task, compat) they are letters, not a key name.
 _KEYWORDS = (
-    r"pass(?:word|wd|phrase)?|secret(?:[_\-]?key)?|client[_\-]?secret|app[_\-]?secret|api[_\-]?key|apikey|access[_\-]?key(?:[_\-]?id)?|"
-    r"private[_\-]?key|signing[_\-]?key|encryption[_\-]?key|master[_\-]?key|account[_\-]?key|auth[_\-]?key|credentials?|"
+    r"pass(?:word|wd|phrase|code)?|secrets?(?:[_\-]?key)?|(?<![a-z])(?:pwd|pw|pat|sk|jwt)|client[_\-]?secret|app[_\-]?secret|api[_\-]?key|apikey|access[_\-]?key(?:[_\-]?id)?|"
+    r"bearer|private[_\-]?key|signing[_\-]?key|encryption[_\-]?key|master[_\-]?key|account[_\-]?key|auth[_\-]?key|cred(?:s|entials?)?|"
     r"(?:access|auth|refresh|api|bearer|session|bot|app|user|id|oauth|personal[_\-]access|gh|github|slack|sas)?[_\-]?token"
 )
 # The key ends with a keyword (db_password, CLIENT_SECRET, appSecret, "api_token"); the
 # regex starts AT the keyword (a lazy scan for the key's start costs 10x more) and the keyword
 # must END the key, so passwordVariable, credentialsId or prompt_tokens are not secret keys.
-_KEY = rf"(?=[abcegimoprstu_])(?i:{_KEYWORDS})(?![A-Za-z0-9])"
+_KEY = rf"(?=[abcegijmoprstu_])(?i:{_KEYWORDS})(?![A-Za-z0-9])"
 _SEP = r"[ \t]*(?::=|=>|->|=|:|-{2,})[ \t]*"
-_SECRET_NEEDLES = ("pass", "secret", "key", "token", "credential")
-_WEAK_KEY = r"(?=[aklsAKLS])(?i:api|key|login|auth|access[_\-]?id|signature)(?![A-Za-z0-9])"
-_WEAK_NEEDLES = ("api", "key", "login", "auth", "access", "signature")
+_SECRET_NEEDLES = ("pass", "secret", "key", "token", "cred", "pw", "pat", "sk", "jwt")
+# A licence key, a session id and an HMAC or signature value are credentials too, but these names
+# also hold plain values (session=3, license: MIT), so they are weak keys: the value must look minted.
+_WEAK_KEY = r"(?=[aklshAKLSH])(?i:api|key|login|auth|access[_\-]?id|signature|sig|hmac|licen[cs]e|session(?:[_\-]?id)?|(?<![a-z])sid)(?![A-Za-z0-9])"
+_WEAK_NEEDLES = ("api", "key", "login", "auth", "access", "sig", "hmac", "licen", "session", "sid")
 # A backtick-quoted value with a space is a shell command substitution (`vault read …`), not a secret.
 _Q_VALUE = r"(?P<q>[\"'`])(?:(?<!`)|(?=[^`\s]{1,512}`))(?P<v>(?:(?!(?P=q)).){1,512})(?P=q)"
 

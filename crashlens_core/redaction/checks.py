@@ -18,7 +18,7 @@ from collections import Counter
 
 __all__ = [
     "luhn", "card_ok", "iban_ok", "global_ip", "aws_key_ok", "basic_ok", "jwt_ok", "assigned_ok", "bare_ok",
-    "is_reference", "entropy", "cpf_ok", "es_id_ok", "aadhaar_ok", "cn_id_ok", "it_cf_ok",
+    "is_reference", "is_path", "entropy", "cpf_ok", "es_id_ok", "aadhaar_ok", "cn_id_ok", "it_cf_ok",
     "find_national_ids",
 ]
 
@@ -226,10 +226,22 @@ def is_reference(v: str) -> bool:
     return bool(_REFERENCE.match(v))
 
 
+# A file path says where a secret is kept (token: /var/run/secrets/…/token, private_key:
+# ./certs/key.pem), not the secret: two or more segments, one of them a lowercase word. Base64
+# key material holds '/' too, but its segments are random mixed-case runs, not words.
+_PATH_VALUE = re.compile(r"^(?:~|\.{1,2}|[A-Za-z]:)?(?:[/\\][\w.\-]+){2,}[/\\]?$")
+_PATH_WORD = re.compile(r"[/\\.][a-z]{3,}(?=[/\\.\-_]|$)")
+
+
+def is_path(v: str) -> bool:
+    return bool(_PATH_VALUE.match(v) and _PATH_WORD.search(v))
+
+
 def assigned_ok(raw: str) -> bool:
-    """An assigned secret value (quoted): anything but an empty, placeholder or reference value."""
+    """An assigned secret value (quoted): anything but an empty, placeholder, reference or path value."""
     v = raw.strip()
-    return bool(v) and not _PLACEHOLDER_VALUE.match(v) and not PLACEHOLDER_RE.fullmatch(v) and not is_reference(v)
+    return (bool(v) and not _PLACEHOLDER_VALUE.match(v) and not PLACEHOLDER_RE.fullmatch(v) and not is_reference(v)
+            and not is_path(v))
 
 
 def bare_ok(raw: str) -> bool:

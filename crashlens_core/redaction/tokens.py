@@ -243,6 +243,7 @@ def find_tokens(text: str) -> Iterator[tuple[int, int]]:
                 yield start, end
 
 
+_HEX_LITERAL = re.compile(r"0[xX][0-9a-fA-F]{1,16}")
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 
 
@@ -258,6 +259,10 @@ def keyed_value_ok(raw: str) -> bool:
     v = raw.strip().strip("\"'")
     if len(v) < 12 or any(c.isspace() for c in v) or not assigned_ok(v):
         return False
+    # A 0x literal of up to 64 bits is a machine number (an address, a counter, a session number
+    # printed in hex), whatever key it sits under; minted keys are not written as C literals.
+    if _HEX_LITERAL.fullmatch(v):
+        return False
     if _UUID.fullmatch(v):
         return True
     body = v.rstrip("=")
@@ -269,7 +274,17 @@ def keyed_value_ok(raw: str) -> bool:
         return True
     joined = "".join(parts)
     candidates = [longest] + ([joined] if min(map(len, parts)) >= 4 else [])
-    return any(_keyed_random(c.replace("+", "").replace("/", "")) for c in candidates)
+    return any(_keyed_random(c.replace("+", "").replace("/", "")) or _keyed_long(c) for c in candidates)
+
+
+def _keyed_long(alnum: str) -> bool:
+    # 32+ letters and digits in one unbroken run, the digits in 3+ separate groups, under a
+    # credential key name: the length of minted key material (128+ bits). Names people write
+    # under such keys are shorter or have separators (cache_key=user:42:cart, key=orders-2024-05).
+    # Placeholder-like runs (12345678ABCDEFGH…) are caught too; they stand where a key goes.
+    if len(alnum) < 32 or not alnum.isalnum() or not alnum.isascii():
+        return False
+    return len(_DIGIT_RUNS.findall(alnum)) >= 3 and len(re.findall(r"[A-Za-z]+", alnum)) >= 2
 
 
 def _keyed_random(alnum: str) -> bool:
