@@ -32,9 +32,11 @@ from typing import Callable, Iterable, Iterator
 from .config import Settings
 from .errors import ConfigError
 from .redaction.checks import (
-    PLACEHOLDER_RE, assigned_ok, aws_key_ok, bare_ok, basic_ok, card_ok, find_national_ids, global_ip, iban_ok, jwt_ok,
+    PLACEHOLDER_RE, assigned_ok, aws_key_ok, bare_ok, basic_ok, find_cards, find_national_ids, global_ip, iban_ok, jwt_ok,
 )
-from .redaction.tokens import cookie_values, find_tokens, keyed_value_ok
+from .redaction.tokens import (
+    assigned_hex, cookie_values, find_tokens, keyed_value_ok, user_password_flags, webhook_secrets,
+)
 from .redaction.vendor import vendor_findings
 
 __all__ = ["Redactor", "redact_text", "redact_lines", "SECRET_TYPES", "PII_TYPES", "PLACEHOLDER_RE"]
@@ -110,7 +112,7 @@ _SEP = r"[ \t]*(?::=|=>|->|=|:|-{2,})[ \t]*"
 _SECRET_NEEDLES = ("pass", "secret", "key", "token", "cred", "pw", "pat", "sk", "jwt")
 # A licence key, a session id and an HMAC or signature value are credentials too, but these names
 # also hold plain values (session=3, license: MIT), so they are weak keys: the value must look minted.
-_WEAK_KEY = r"(?=[aklshAKLSH])(?i:api|key|login|auth|access[_\-]?id|signature|sig|hmac|licen[cs]e|session(?:[_\-]?id)?|(?<![a-z])sid)(?![A-Za-z0-9])"
+_WEAK_KEY = r"(?=[aklshAKLSH])(?i:api|key|login|auth|access[_\-]?id|signature|sig|hmac|licen[cs]e|session|(?<![a-z])sid)(?![A-Za-z0-9])"
 _WEAK_NEEDLES = ("api", "key", "login", "auth", "access", "sig", "hmac", "licen", "session", "sid")
 # A backtick-quoted value with a space is a shell command substitution (`vault read …`), not a secret.
 _Q_VALUE = r"(?P<q>[\"'`])(?:(?<!`)|(?=[^`\s]{1,512}`))(?P<v>(?:(?!(?P=q)).){1,512})(?P=q)"
@@ -188,12 +190,32 @@ _RULES: tuple[_Rule, ...] = (
     # key=value / key: value (unquoted): stricter, prose and logfmt live here
     _Rule("secret", re.compile(rf"(?P<k>{_KEY}){_SEP}(?P<v>[^\s\"'`,;)\]}}]{{3,256}})"),
           group="v", needles=_SECRET_NEEDLES, check=bare_ok, retype=_key_type("secret")),
+    # XML elements named for a secret, or naming one in an attribute:
+    # <password>…</password>, <apiKey>…</apiKey>, <entry key="token">…</entry>
+    _Rule("secret", re.compile(rf"(?P<k>{_KEY})(?:[\"'][^<>\n]{{0,80}}|[ \t][^<>\n]{{0,80}})?>(?P<v>[^<>\n]{{1,256}})</"),
+          group="v", needles=_SECRET_NEEDLES, check=assigned_ok, retype=_key_type("secret")),
+    # Setters named for a secret: setPassword("…"), client.set_api_key('…'), withToken("…")
+    _Rule("secret", re.compile(rf"(?i:(?:set|with|use|update)_?)(?P<k>{_KEY})[ \t]*\([ \t]*{_Q_VALUE}"),
+          group="v", needles=_SECRET_NEEDLES, check=assigned_ok, retype=_key_type("secret")),
+    # EDN/Clojure keywords and Lisp-like plists: {:password "…"}
+    _Rule("secret", re.compile(rf"(?<![\w:]):(?P<k>{_KEY})[ \t]+{_Q_VALUE}"),
+          group="v", needles=_SECRET_NEEDLES, check=assigned_ok, retype=_key_type("secret")),
+    # A key word and its value separated by blanks only (.netrc "password …", "X-Api-Key …",
+    # "token … expired", "the api key is …"): prose lives here too, so only a minted-looking value.
+    _Rule("secret", re.compile(rf"(?P<k>{_KEY})[\"']?[ \t]+(?:(?:is|was)[ \t]+)?(?P<v>[A-Za-z0-9+/_.~\-]{{12,256}}={{0,3}})(?![A-Za-z0-9+/=_.~\-])"),
+          group="v", needles=_SECRET_NEEDLES, check=keyed_value_ok, retype=_key_type("secret")),
+    # Single-dash long flags (Go and Java CLIs): -token VALUE, -password=VALUE
+    _Rule("secret", re.compile(r"(?<![\w-])-(?:[a-z0-9]+-)*(?P<k>api-?key|apikey|token|secret|password|passwd)(?![\w-])[ =]+[\"']?(?P<v>[^\s\"']{8,256})"),
+          group="v", needles=("-",), check=bare_ok, retype=_key_type("secret")),
+    _Rule("password", None, needles=("-p",), finder=user_password_flags),
+    _Rule("secret", None, needles=("hook",), finder=webhook_secrets),
     # Weak key names (hubspotKey, IO_KEY, SONAR_LOGIN, accessId, MAILCHIMP_API): ordinary values
     # live under them too, so only a value shaped like minted key material counts.
     _Rule("secret", re.compile(rf"(?P<k>{_WEAK_KEY})[\"'`]?{_SEP}{_Q_VALUE}"),
           group="v", needles=_WEAK_NEEDLES, check=keyed_value_ok),
     _Rule("secret", re.compile(rf"(?P<k>{_WEAK_KEY}){_SEP}(?P<v>[A-Za-z0-9+/_.~\-]{{12,256}}={{0,3}})(?![A-Za-z0-9+/=_.~\-])"),
           group="v", needles=_WEAK_NEEDLES, check=keyed_value_ok),
+    _Rule("secret", None, finder=assigned_hex),
     # Yelp detect-secrets' vendor regex plugins (redaction/vendor.py), for formats not above.
     _Rule("api_token", None, finder=vendor_findings),
     # ---- PII
@@ -203,8 +225,7 @@ _RULES: tuple[_Rule, ...] = (
           needles=(".",), check=global_ip),
     _Rule("ipv6", re.compile(r"(?<![\w:.])(?:[0-9A-Fa-f]{1,4}:){1,7}(?::|(?::[0-9A-Fa-f]{1,4}){1,7}|[0-9A-Fa-f]{1,4})(?:%[A-Za-z0-9]+)?(?![\w:])"),
           needles=("::", ":"), check=global_ip, gate=lambda t: "::" in t or t.count(":") >= 7),
-    _Rule("card", re.compile(r"(?<![\w.\-:/])(?:\d{13,19}|\d{4}([ -])\d{4}\1\d{4}\1\d{1,7}|\d{4}([ -])\d{6}\2\d{4,5})(?![\w]|[.\-:/]\d)"),
-          check=card_ok),
+    _Rule("card", None, finder=find_cards),
     _Rule("ssn", re.compile(r"(?<![\w\-.])(?!000|666|9\d\d)\d{3}-(?!00)\d{2}-(?!0000)\d{4}(?![\w\-]|\.\d)"), needles=("-",)),
     _Rule("phone", re.compile(
         r"(?<![\w+\-.])(?:\+\d{1,3}[ .\-]?(?:\(\d{1,4}\)[ .\-]?)?\d{1,4}(?:[ .\-]\d{2,4}){1,4}|\(\d{3}\)[ ]?\d{3}[ .\-]\d{4}|\d{3}[.\-]\d{3}[.\-]\d{4})(?![\w\-]|\.\d)"),

@@ -24,9 +24,12 @@ import math
 import re
 from typing import Iterator
 
-from .checks import assigned_ok, entropy
+from .checks import assigned_ok, bare_ok, entropy, id_key_before
 
-__all__ = ["find_tokens", "is_random_token", "keyed_value_ok", "labelled_hex", "mean_run_length", "cookie_values"]
+__all__ = [
+    "find_tokens", "is_random_token", "keyed_value_ok", "labelled_hex", "mean_run_length", "cookie_values",
+    "user_password_flags", "webhook_secrets", "assigned_hex",
+]
 
 # A token run: the characters of base64/base64url, dots and tildes (prefix separators). ':' '='
 # '@' '?' '&' and quotes end a run, so key=value, user@host and URL queries split at their
@@ -219,16 +222,6 @@ def _judge(text: str, start: int, end: int, in_path: bool = False) -> Iterator[t
         yield start, end
 
 
-# A value under a key that names an identifier (request_id=, "traceId":, X-Correlation-ID:) is
-# meant to be shared for correlation, and one under a key naming a digest (hash, checksum,
-# etag, integrity, sha256…) is a content hash, however random either looks; so is the payload
-# of a data: URI (";base64,"). The generic rule leaves them.
-_ID_KEY_BEFORE = re.compile(
-    r"(?:(?:(?<![A-Za-z0-9])(?:id|ID|Id)|[_.\-](?:id|ID|Id)|[a-z0-9](?:Id|ID)"
-    r"|(?i:uuid|guid|hash|digest|checksum|etag|fingerprint|integrity|sha\d*|md5))[\"']?[ \t]*(?::=|=|:)[ \t]*[\"']?"
-    r"|;base64,)$")
-
-
 def find_tokens(text: str) -> Iterator[tuple[int, int]]:
     """Spans of tokens in ``text`` that look like random key material.
 
@@ -239,7 +232,7 @@ def find_tokens(text: str) -> Iterator[tuple[int, int]]:
     """
     for m in _RUN.finditer(text):
         for start, end in _judge(text, m.start(), m.end()):
-            if not _ID_KEY_BEFORE.search(text, max(0, start - 48), start):
+            if not id_key_before(text, start):
                 yield start, end
 
 
@@ -327,3 +320,88 @@ def cookie_values(text: str) -> Iterator[tuple[int, int]]:
                 pos += 1
             else:
                 break
+
+
+# Login commands take the user and the password as a pair of short options (mysql -u root -pS3cr3t,
+# docker login -u ci -p …): where a -u/--user option is given, -p carries the password. -p means a
+# port, a parent dir or a project elsewhere (docker run -p 8080:80, mkdir -p /x): numbers, paths
+# and plain words are left (bare_ok).
+_USER_OPTION = re.compile(r"(?<!\S)(?:-u|-U|--user(?:name)?)(?:[ =]|(?=[A-Za-z]))")
+_P_OPTION = re.compile(r"(?<!\S)-p(?:[ \t]+)?([\"']?)([^\s\"'\-][^\s\"']{3,255})\1(?!\S)")
+_PORTISH = re.compile(r"[\d:.\-/a-z]*\d[\d:.\-/]*(?:/(?:tcp|udp))?")
+
+
+def user_password_flags(text: str) -> Iterator[tuple[int, int]]:
+    """Spans of ``-p`` option values on a command line that also gives ``-u``/``--user``.
+
+    >>> t = "mysql -u root -pS3cr3tPw shop"
+    >>> [t[s:e] for s, e in user_password_flags(t)]
+    ['S3cr3tPw']
+    """
+    if not _USER_OPTION.search(text):
+        return
+    for m in _P_OPTION.finditer(text):
+        v = m.group(2)
+        if bare_ok(v) and not _PORTISH.fullmatch(v):
+            yield m.start(2), m.end(2)
+
+
+# A webhook URL is its own credential (whoever has it can post): the random parts of its path
+# (hex of 16+, UUIDs, random tokens) are the secret, whatever service minted it.
+_HOOK_URL = re.compile(r"(?i:https?://)[^\s\"'<>]*(?i:hook)[^\s\"'<>]*")
+_URL_PIECE = re.compile(r"[^/@?#&=]+")
+
+
+def webhook_secrets(text: str) -> Iterator[tuple[int, int]]:
+    """Spans of the random path parts of webhook URLs.
+
+    >>> t = "post https://chat.example/hooks/9f8e7d6c5b4a39281706aabbccdd0011 ok"
+    >>> [t[s:e] for s, e in webhook_secrets(t)]
+    ['9f8e7d6c5b4a39281706aabbccdd0011']
+    """
+    for url in _HOOK_URL.finditer(text):
+        host_end = text.find("/", url.start() + url.group(0).index("//") + 2, url.end())
+        if host_end < 0:
+            continue
+        for m in _URL_PIECE.finditer(text, host_end, url.end()):
+            piece = m.group(0)
+            if len(piece) < 16:
+                continue
+            hexish = all(c in _HEX or c == "-" for c in piece) and any(c.isdigit() for c in piece) and any(c.isalpha() for c in piece)
+            if hexish or is_random_token(piece.replace("-", "").replace("_", "")):
+                yield m.start(), m.end()
+
+
+# A quoted UUID or 128+-bit hex assigned to a named setting (``postmark: "…"``, ``ACME = '…'``) is a
+# key unless the name says what kind of record or content it identifies. Bare UUIDs and hex stay
+# (request, trace and span ids, commits, digests), and so do values under identifier names:
+# ``*Id``, ``*_uuid``, record nouns (_ID_NOUNS) and digest/version words.
+_ASSIGNED_HEX = re.compile(
+    r"(?P<k>[A-Za-z_][A-Za-z0-9_.\-]{0,60})[\"']?[ \t]*(?::=|=>|=|:)[ \t]*(?P<q>[\"'])"
+    r"(?P<v>[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|[0-9a-fA-F]{32,128})(?P=q)")
+_ASSIGNMENT = re.compile(r"[A-Za-z_][\w.\-]*[\"']?[ \t]*(?::=|=>|=|:)(?!//)")
+_HEX_QUOTE = re.compile(r"[\"'][0-9a-fA-F]{8}")
+_KEY_WORDS = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+")
+_NOT_A_KEY = re.compile(r"(?i:hash|sha\d*|md5|digest|checksum|commit|version|etag|fingerprint|integrity|nonce|salt|revision)")
+
+
+def assigned_hex(text: str) -> Iterator[tuple[int, int]]:
+    """Spans of quoted UUID / hex values assigned to names that do not name an identifier.
+
+    >>> t = 'acme: "3f2a1c9e-6b1d-4c2e-9f00-1a2b3c4d5e6f", requestId: "3f2a1c9e-6b1d-4c2e-9f00-1a2b3c4d5e6f"'
+    >>> [t[s:e] for s, e in assigned_hex(t)]
+    ['3f2a1c9e-6b1d-4c2e-9f00-1a2b3c4d5e6f']
+    """
+    if not _HEX_QUOTE.search(text):
+        return
+    # One setting per line is configuration or source; a line with several key/value pairs is a
+    # record (a JSON log event), whose UUIDs and hex values name the things the event is about.
+    if len(_ASSIGNMENT.findall(text)) > 1:
+        return
+    for m in _ASSIGNED_HEX.finditer(text):
+        words = [w.lower() for w in _KEY_WORDS.findall(m.group("k"))]
+        if not words or words[-1] in _ID_NOUNS or words[-1].endswith("id") or _NOT_A_KEY.search(m.group("k")):
+            continue
+        v = m.group("v")
+        if "-" in v or _hex_random(v):
+            yield m.start("v"), m.end("v")
