@@ -97,10 +97,10 @@ def _private_key_ok(block: str) -> bool:
 
 # ---- the rule table (order = priority: earlier, more specific rules claim a value first) --
 
-# Short key words (pw, pwd, pat, sk, jwt) count only as a whole word of the key (db_pwd, GITHUB_PAT,
-# STRIPE_SK): inside a longer word (task, compat) they are letters, not a key name.
+# Short key words (pw, pwd, pat, jwt) count only as a whole word of the key (db_pwd, GITHUB_PAT,
+# AUTH_JWT): inside a longer word (compat, xpwd) they are letters, not a key name.
 _KEYWORDS = (
-    r"pass(?:word|wd|phrase|code)?|secrets?(?:[_\-]?key)?|(?<![a-z])(?:pwd|pw|pat|sk|jwt)|client[_\-]?secret|app[_\-]?secret|api[_\-]?key|apikey|access[_\-]?key(?:[_\-]?id)?|"
+    r"pass(?:word|wd|phrase|code)?|secrets?(?:[_\-]?key)?|(?<![a-z])(?:pwd|pw|pat|jwt)|client[_\-]?secret|app[_\-]?secret|api[_\-]?key|apikey|access[_\-]?key(?:[_\-]?id)?|"
     r"bearer|private[_\-]?key|signing[_\-]?key|encryption[_\-]?key|master[_\-]?key|account[_\-]?key|auth[_\-]?key|cred(?:s|entials?)?|"
     r"(?:access|auth|refresh|api|bearer|session|bot|app|user|id|oauth|personal[_\-]access|gh|github|slack|sas)?[_\-]?token"
 )
@@ -109,11 +109,13 @@ _KEYWORDS = (
 # must END the key, so passwordVariable, credentialsId or prompt_tokens are not secret keys.
 _KEY = rf"(?=[abcegijmoprstu_])(?i:{_KEYWORDS})(?![A-Za-z0-9])"
 _SEP = r"[ \t]*(?::=|=>|->|=|:|-{2,})[ \t]*"
-_SECRET_NEEDLES = ("pass", "secret", "key", "token", "cred", "pw", "pat", "sk", "jwt")
+# The short words need a non-letter before them (see _KEYWORDS), so their needles carry one:
+# "path" holds "pat" but never "_pat" or "pat=".
+_SECRET_NEEDLES = ("pass", "secret", "key", "token", "cred", "pw", "jwt", "_pat", "-pat", "pat=", "pat:")
 # A licence key, a session id and an HMAC or signature value are credentials too, but these names
 # also hold plain values (session=3, license: MIT), so they are weak keys: the value must look minted.
-_WEAK_KEY = r"(?=[aklshAKLSH])(?i:api|key|login|auth|access[_\-]?id|signature|sig|hmac|licen[cs]e|session|(?<![a-z])sid)(?![A-Za-z0-9])"
-_WEAK_NEEDLES = ("api", "key", "login", "auth", "access", "sig", "hmac", "licen", "session", "sid")
+_WEAK_KEY = r"(?=[aklshAKLSH])(?i:api|key|login|auth|access[_\-]?id|signature|sig|hmac|licen[cs]e|session)(?![A-Za-z0-9])"
+_WEAK_NEEDLES = ("api", "key", "login", "auth", "access", "signature", "sig=", "sig:", "sig\"", "_sig", "hmac", "licen", "session")
 # A backtick-quoted value with a space is a shell command substitution (`vault read …`), not a secret.
 _Q_VALUE = r"(?P<q>[\"'`])(?:(?<!`)|(?=[^`\s]{1,512}`))(?P<v>(?:(?!(?P=q)).){1,512})(?P=q)"
 
@@ -168,6 +170,11 @@ _RULES: tuple[_Rule, ...] = (
           group="v", needles=("bearer",), check=lambda v: bool(re.search(r"[0-9]", v) or re.search(r"[A-Z].*[a-z]|[a-z].*[A-Z]", v))),
     _Rule("bearer_token", re.compile(r"(?i:\bbasic[ \t]+)(?P<v>[A-Za-z0-9+/]{8,}={0,2})(?![A-Za-z0-9+/=])"),
           group="v", needles=("basic",), check=basic_ok),
+    # Password hashes in modular crypt format ($id$[params$]salt$hash: htpasswd, /etc/shadow,
+    # bcrypt, Django's pbkdf2_sha256$…): offline-crackable, so they never leave either.
+    _Rule("password", re.compile(
+        r"(?<![\w$])(?:\$(?:1|2[abxy]|5|6|apr1|y|gy|7|argon2(?:id|i|d)|scrypt|pbkdf2(?:-sha\d+)?|sha1|md5)|pbkdf2_sha\d+|bcrypt_sha256)"
+        r"\$[./A-Za-z0-9$=,+\-]{16,}"), needles=("$",)),
     # Connection strings: Server=...;User Id=...;Password=...;  (ODBC/ADO.NET/JDBC style)
     # A value ends at ";" in a connection string, at "&" in a URL query.
     _Rule("password", re.compile(r"(?i:(?<![A-Za-z0-9_])(?:password|pwd))=(?P<v>[^;\s\"']{1,256}(?=;)|[^;\s\"'&]{1,256}(?=&|$|[\s\"']))"),
@@ -193,20 +200,20 @@ _RULES: tuple[_Rule, ...] = (
     # XML elements named for a secret, or naming one in an attribute:
     # <password>…</password>, <apiKey>…</apiKey>, <entry key="token">…</entry>
     _Rule("secret", re.compile(rf"(?P<k>{_KEY})(?:[\"'][^<>\n]{{0,80}}|[ \t][^<>\n]{{0,80}})?>(?P<v>[^<>\n]{{1,256}})</"),
-          group="v", needles=_SECRET_NEEDLES, check=assigned_ok, retype=_key_type("secret")),
+          group="v", needles=_SECRET_NEEDLES, check=assigned_ok, retype=_key_type("secret"), gate=lambda t: "</" in t),
     # Setters named for a secret: setPassword("…"), client.set_api_key('…'), withToken("…")
     _Rule("secret", re.compile(rf"(?i:(?:set|with|use|update)_?)(?P<k>{_KEY})[ \t]*\([ \t]*{_Q_VALUE}"),
-          group="v", needles=_SECRET_NEEDLES, check=assigned_ok, retype=_key_type("secret")),
+          group="v", needles=_SECRET_NEEDLES, check=assigned_ok, retype=_key_type("secret"), gate=lambda t: "(" in t),
     # EDN/Clojure keywords and Lisp-like plists: {:password "…"}
     _Rule("secret", re.compile(rf"(?<![\w:]):(?P<k>{_KEY})[ \t]+{_Q_VALUE}"),
-          group="v", needles=_SECRET_NEEDLES, check=assigned_ok, retype=_key_type("secret")),
+          group="v", needles=_SECRET_NEEDLES, check=assigned_ok, retype=_key_type("secret"), gate=lambda t: ":" in t and bool(_EDN_KEY.search(t))),
     # A key word and its value separated by blanks only (.netrc "password …", "X-Api-Key …",
     # "token … expired", "the api key is …"): prose lives here too, so only a minted-looking value.
     _Rule("secret", re.compile(rf"(?P<k>{_KEY})[\"']?[ \t]+(?:(?:is|was)[ \t]+)?(?P<v>[A-Za-z0-9+/_.~\-]{{12,256}}={{0,3}})(?![A-Za-z0-9+/=_.~\-])"),
           group="v", needles=_SECRET_NEEDLES, check=keyed_value_ok, retype=_key_type("secret")),
     # Single-dash long flags (Go and Java CLIs): -token VALUE, -password=VALUE
     _Rule("secret", re.compile(r"(?<![\w-])-(?:[a-z0-9]+-)*(?P<k>api-?key|apikey|token|secret|password|passwd)(?![\w-])[ =]+[\"']?(?P<v>[^\s\"']{8,256})"),
-          group="v", needles=("-",), check=bare_ok, retype=_key_type("secret")),
+          group="v", needles=("-token", "-pass", "-secret", "-api"), check=bare_ok, retype=_key_type("secret")),
     _Rule("password", None, needles=("-p",), finder=user_password_flags),
     _Rule("secret", None, needles=("hook",), finder=webhook_secrets),
     # Weak key names (hubspotKey, IO_KEY, SONAR_LOGIN, accessId, MAILCHIMP_API): ordinary values
@@ -240,13 +247,8 @@ _RULES: tuple[_Rule, ...] = (
 )
 
 
-# One scan decides whether any secret rule can apply: most log lines mention no key, token
-# or password, and checking 25 rules' needles one by one costs more than all the PII regexes.
-_GATED = tuple(r for r in _RULES if r.type in SECRET_TYPES and r.needles)
-_SECRET_NEEDLE_SET = frozenset(n for r in _GATED for n in r.needles)
-# Every needle is looked up once per text (a set comprehension over ~80 short strings costs a
-# third of asking each rule's own needles in turn).
-_ALL_NEEDLES = tuple(sorted({n for r in _RULES for n in r.needles}))
+_DIGIT = re.compile(r"\d")
+_EDN_KEY = re.compile(r"(?<![\w:]):[A-Za-z]")
 
 
 def _parse_skip(text: str) -> frozenset[str]:
@@ -286,6 +288,17 @@ class Redactor:
     def __init__(self, settings: Settings | None = None) -> None:
         skip = _parse_skip(getattr(settings, "redact_skip", "") or "") if settings is not None else frozenset()
         self._rules = tuple(r for r in _RULES if r.type not in skip)
+        # Most log lines hold none of a rule's needles: every needle is looked up once per text
+        # and only the rules whose needles occur are visited (in table order), not all ~60.
+        by_needle: dict[str, list[int]] = {}
+        for i, rule in enumerate(self._rules):
+            for n in rule.needles:
+                by_needle.setdefault(n, []).append(i)
+        self._by_needle = {n: tuple(ix) for n, ix in by_needle.items()}
+        self._needles = tuple(sorted(by_needle))
+        # Rules without needles look for digits (PII numbers) or random tokens (which hold digits
+        # or mixed case; see redaction.tokens): a text without a digit skips them.
+        self._free = tuple(i for i, rule in enumerate(self._rules) if not rule.needles)
         self.mapping: dict[str, str] = {}
         self._by_value: dict[tuple[str, str], str] = {}
         self._numbers: dict[str, int] = {}
@@ -324,20 +337,12 @@ class Redactor:
         found: list[tuple[int, int, str]] = []
         # str.lower never shortens a character, so equal length means equal offsets.
         aligned = len(low) == len(text)
-        present = {n for n in _ALL_NEEDLES if n in low}
-        gated = not present.isdisjoint(_SECRET_NEEDLE_SET)
-        has_digit: bool | None = None
-        for rule in self._rules:
-            if rule.needles:
-                if rule.type in _SECRET_SET and not gated:
-                    continue
-                if present.isdisjoint(rule.needles):
-                    continue
-            else:
-                if has_digit is None:
-                    has_digit = any(c.isdigit() for c in text)
-                if not has_digit:
-                    continue
+        chosen: set[int] = set(self._free) if _DIGIT.search(text) else set()
+        for n in self._needles:
+            if n in low:
+                chosen.update(self._by_needle[n])
+        for i in sorted(chosen):
+            rule = self._rules[i]
             if rule.gate is not None and not rule.gate(text):
                 continue
             if rule.finder is not None:

@@ -110,6 +110,7 @@ _PLAIN_ID = str.maketrans("", "", "0123456789abcdef-_.~/+=")
 MIN_LABELLED_HEX = 32  # 128 bits: the shortest hex key vendors mint; shorter hex is ids and hashes
 MAX_LABEL = 16         # vendor labels are short (``shippo_live``, ``FLWSECK_TEST``); slugs are long
 _HEX_PART = re.compile(r"[0-9a-fA-F]{8,}")
+_HEX_RUN = re.compile(r"[0-9a-fA-F]{8}")
 _LABEL_PART = re.compile(r"[A-Za-z][A-Za-z0-9]{0,11}")
 _ID_NOUNS = frozenset("""
     id ids uid guid uuid req request requests trace span txn tx transaction evt event msg message job run task
@@ -129,6 +130,8 @@ def labelled_hex(run: str) -> bool:
     >>> labelled_hex("pul-" + "3f9a0c1e7b2d4f6a8c0e1b3d5f7a9c2e4b6d8f0a"), labelled_hex("commit-" + "3f9a0c1e7b2d4f6a8c0e1b3d5f7a9c2e")
     (True, False)
     """
+    if not _HEX_RUN.search(run):
+        return False
     parts = _PART_SPLIT.split(run.rstrip("="))
     uuid = _UUID_BODY.search(run)
     if uuid:
