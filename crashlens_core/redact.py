@@ -117,7 +117,9 @@ _SECRET_NEEDLES = ("pass", "secret", "key", "token", "cred", "pw", "jwt", "_pat"
 _WEAK_KEY = r"(?=[aklshAKLSH])(?i:api|key|login|auth|access[_\-]?id|signature|sig|hmac|licen[cs]e|session)(?![A-Za-z0-9])"
 _WEAK_NEEDLES = ("api", "key", "login", "auth", "access", "signature", "sig=", "sig:", "sig\"", "_sig", "hmac", "licen", "session")
 # A backtick-quoted value with a space is a shell command substitution (`vault read …`), not a secret.
-_Q_VALUE = r"(?P<q>[\"'`])(?:(?<!`)|(?=[^`\s]{1,512}`))(?P<v>(?:(?!(?P=q)).){1,512})(?P=q)"
+# JSON inside a JSON string (a Docker or Fluent Bit record whose message is itself JSON) escapes
+# its quotes: {"log":"{\"password\":\"…\"}"}. A backslash before a quote is part of the quote.
+_Q_VALUE = r"\\?(?P<q>[\"'`])(?:(?<!`)|(?=[^`\s]{1,512}`))(?P<v>(?:(?!\\?(?P=q)).){1,512})\\?(?P=q)"
 
 _RULES: tuple[_Rule, ...] = (
     _Rule("private_key", re.compile(
@@ -192,10 +194,10 @@ _RULES: tuple[_Rule, ...] = (
     _Rule("secret", re.compile(rf"[\"'](?:[A-Za-z0-9_.\-]{{0,40}}?[_.\-])?(?P<k>{_KEY})[\"'][ \t]*,[ \t]*{_Q_VALUE}"),
           group="v", needles=_SECRET_NEEDLES, check=assigned_ok, retype=_key_type("secret")),
     # key = "value" / "key": "value" / key: 'value'
-    _Rule("secret", re.compile(rf"(?P<k>{_KEY})[\"'`]?{_SEP}{_Q_VALUE}"),
+    _Rule("secret", re.compile(rf"(?P<k>{_KEY})\\?[\"'`]?{_SEP}{_Q_VALUE}"),
           group="v", needles=_SECRET_NEEDLES, check=assigned_ok, retype=_key_type("secret")),
     # key=value / key: value (unquoted): stricter, prose and logfmt live here
-    _Rule("secret", re.compile(rf"(?P<k>{_KEY}){_SEP}(?P<v>[^\s\"'`,;)\]}}]{{3,256}})"),
+    _Rule("secret", re.compile(rf"(?P<k>{_KEY}){_SEP}(?!\\)(?P<v>[^\s\"'`,;)\]}}]{{3,256}})"),
           group="v", needles=_SECRET_NEEDLES, check=bare_ok, retype=_key_type("secret")),
     # XML elements named for a secret, or naming one in an attribute:
     # <password>…</password>, <apiKey>…</apiKey>, <entry key="token">…</entry>
@@ -218,7 +220,7 @@ _RULES: tuple[_Rule, ...] = (
     _Rule("secret", None, needles=("hook",), finder=webhook_secrets),
     # Weak key names (hubspotKey, IO_KEY, SONAR_LOGIN, accessId, MAILCHIMP_API): ordinary values
     # live under them too, so only a value shaped like minted key material counts.
-    _Rule("secret", re.compile(rf"(?P<k>{_WEAK_KEY})[\"'`]?{_SEP}{_Q_VALUE}"),
+    _Rule("secret", re.compile(rf"(?P<k>{_WEAK_KEY})\\?[\"'`]?{_SEP}{_Q_VALUE}"),
           group="v", needles=_WEAK_NEEDLES, check=keyed_value_ok),
     _Rule("secret", re.compile(rf"(?P<k>{_WEAK_KEY}){_SEP}(?P<v>[A-Za-z0-9+/_.~\-]{{12,256}}={{0,3}})(?![A-Za-z0-9+/=_.~\-])"),
           group="v", needles=_WEAK_NEEDLES, check=keyed_value_ok),

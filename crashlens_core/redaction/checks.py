@@ -185,11 +185,13 @@ def aws_key_ok(raw: str) -> bool:
 
 
 def basic_ok(raw: str) -> bool:
+    """Base64 of ``user:password`` (HTTP Basic, a Docker config ``auth``): printable text with a
+    colon after a non-empty user. Random bytes decode to unprintable ones, so chance cannot pass."""
     try:
-        decoded = base64.b64decode(raw + "=" * (-len(raw) % 4), validate=True)
+        decoded = base64.b64decode(raw + "=" * (-len(raw) % 4), validate=True).decode("utf-8")
     except (binascii.Error, ValueError):
         return False
-    return b":" in decoded
+    return decoded.find(":") > 0 and decoded.isprintable()
 
 
 def _b64url(part: str) -> bytes:

@@ -24,7 +24,7 @@ import math
 import re
 from typing import Iterator
 
-from .checks import assigned_ok, bare_ok, entropy, id_key_before
+from .checks import assigned_ok, bare_ok, basic_ok, entropy, id_key_before
 
 __all__ = [
     "find_tokens", "is_random_token", "keyed_value_ok", "labelled_hex", "mean_run_length", "cookie_values",
@@ -253,13 +253,16 @@ def keyed_value_ok(raw: str) -> bool:
     (True, False)
     """
     v = raw.strip().strip("\"'")
-    if len(v) < 12 or any(c.isspace() for c in v) or not assigned_ok(v):
+    if len(v) < 8 or any(c.isspace() for c in v) or not assigned_ok(v):
         return False
     # A 0x literal of up to 64 bits is a machine number (an address, a counter, a session number
     # printed in hex), whatever key it sits under; minted keys are not written as C literals.
     if _HEX_LITERAL.fullmatch(v):
         return False
     if _UUID.fullmatch(v):
+        return True
+    # Base64 of "user:password" (a Basic credential, a Docker config "auth") is one by its content.
+    if basic_ok(v):
         return True
     body = v.rstrip("=")
     if "/" in body and (_PART_SPLIT.search(body) or body.startswith("/")):
