@@ -111,6 +111,7 @@ MIN_LABELLED_HEX = 32  # 128 bits: the shortest hex key vendors mint; shorter he
 MAX_LABEL = 16         # vendor labels are short (``shippo_live``, ``FLWSECK_TEST``); slugs are long
 _HEX_PART = re.compile(r"[0-9a-fA-F]{8,}")
 _HEX_RUN = re.compile(r"[0-9a-fA-F]{8}")
+_TITLE_WORD = re.compile(r"[A-Z][a-z]{2,}")
 _LABEL_PART = re.compile(r"[A-Za-z][A-Za-z0-9]{0,11}")
 _ID_NOUNS = frozenset("""
     id ids uid guid uuid req request requests trace span txn tx transaction evt event msg message job run task
@@ -215,7 +216,11 @@ def _judge(text: str, start: int, end: int, in_path: bool = False) -> Iterator[t
     elif len(parts) > 1:
         tail = "".join(parts[1:])
         mixed = tail != tail.lower() and tail != tail.upper()
-        if mixed and is_random_token(tail, padded=padded):
+        # Two or more parts that are capitalised words (``Planning-Notes-Team-<id>``) make the run
+        # a title slug: vendor labels are written in one case (``nk_live``, ``FLWSECK_TEST``), and a
+        # random base64url chunk is rarely exactly one capitalised word.
+        wordy = sum(1 for p in parts[1:] if _TITLE_WORD.fullmatch(p)) >= 2
+        if mixed and not wordy and is_random_token(tail, padded=padded):
             yield start, end
         # A URL path segment names a resource (a page slug ending in its hex id, an asset with a
         # content hash), so the label rule does not read paths.
