@@ -121,6 +121,8 @@ _WEAK_NEEDLES = ("api", "key", "login", "auth", "access", "signature", "sig=", "
 # its quotes: {"log":"{\"password\":\"…\"}"}. A backslash before a quote is part of the quote.
 _Q_VALUE = r"\\?(?P<q>[\"'`])(?:(?<!`)|(?=[^`\s]{1,512}`))(?P<v>(?:(?!\\?(?P=q)).){1,512})\\?(?P=q)"
 
+_EDN_KEY = re.compile(r"(?<![\w:]):[A-Za-z]")
+
 _RULES: tuple[_Rule, ...] = (
     _Rule("private_key", re.compile(
         r"-----BEGIN[A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----"
@@ -250,7 +252,6 @@ _RULES: tuple[_Rule, ...] = (
 
 
 _DIGIT = re.compile(r"\d")
-_EDN_KEY = re.compile(r"(?<![\w:]):[A-Za-z]")
 
 
 def _parse_skip(text: str) -> frozenset[str]:
