@@ -32,9 +32,11 @@ from typing import Callable, Iterable, Iterator
 from .config import Settings
 from .errors import ConfigError
 from .redaction.checks import (
-    PLACEHOLDER_RE, assigned_ok, aws_key_ok, bare_ok, basic_ok, card_ok, find_national_ids, global_ip, iban_ok, jwt_ok,
+    PLACEHOLDER_RE, assigned_ok, aws_key_ok, bare_ok, basic_ok, find_cards, find_national_ids, global_ip, iban_ok, jwt_ok,
 )
-from .redaction.tokens import cookie_values, find_tokens, keyed_value_ok
+from .redaction.tokens import (
+    assigned_hex, cookie_values, find_tokens, keyed_value_ok, user_password_flags, webhook_secrets,
+)
 from .redaction.vendor import vendor_findings
 
 __all__ = ["Redactor", "redact_text", "redact_lines", "SECRET_TYPES", "PII_TYPES", "PLACEHOLDER_RE"]
@@ -79,7 +81,7 @@ def _key_type(default: str) -> Callable[[re.Match[str]], str]:
     """Name the finding after its key: ``db_password = …`` is a password, not just a secret."""
     def retype(m: re.Match[str]) -> str:
         key = (m.group("k") or "").lower()
-        if "pass" in key:
+        if "pass" in key or re.search(r"(?<![a-z])pwd?$", key):
             return "password"
         if default == "aws_secret" and "secret" not in key:
             return "aws_key"
@@ -95,21 +97,31 @@ def _private_key_ok(block: str) -> bool:
 
 # ---- the rule table (order = priority: earlier, more specific rules claim a value first) --
 
+# Short key words (pw, pwd, pat, jwt) count only as a whole word of the key (db_pwd, GITHUB_PAT,
+# AUTH_JWT): inside a longer word (compat, xpwd) they are letters, not a key name.
 _KEYWORDS = (
-    r"pass(?:word|wd|phrase)?|secret(?:[_\-]?key)?|client[_\-]?secret|app[_\-]?secret|api[_\-]?key|apikey|access[_\-]?key(?:[_\-]?id)?|"
-    r"private[_\-]?key|signing[_\-]?key|encryption[_\-]?key|master[_\-]?key|account[_\-]?key|auth[_\-]?key|credentials?|"
+    r"pass(?:word|wd|phrase|code)?|secrets?(?:[_\-]?key)?|(?<![a-z])(?:pwd|pw|pat|jwt)|client[_\-]?secret|app[_\-]?secret|api[_\-]?key|apikey|access[_\-]?key(?:[_\-]?id)?|"
+    r"bearer|private[_\-]?key|signing[_\-]?key|encryption[_\-]?key|master[_\-]?key|account[_\-]?key|auth[_\-]?key|cred(?:s|entials?)?|"
     r"(?:access|auth|refresh|api|bearer|session|bot|app|user|id|oauth|personal[_\-]access|gh|github|slack|sas)?[_\-]?token"
 )
 # The key ends with a keyword (db_password, CLIENT_SECRET, appSecret, "api_token"); the
 # regex starts AT the keyword (a lazy scan for the key's start costs 10x more) and the keyword
 # must END the key, so passwordVariable, credentialsId or prompt_tokens are not secret keys.
-_KEY = rf"(?=[abcegimoprstu_])(?i:{_KEYWORDS})(?![A-Za-z0-9])"
+_KEY = rf"(?=[abcegijmoprstu_])(?i:{_KEYWORDS})(?![A-Za-z0-9])"
 _SEP = r"[ \t]*(?::=|=>|->|=|:|-{2,})[ \t]*"
-_SECRET_NEEDLES = ("pass", "secret", "key", "token", "credential")
-_WEAK_KEY = r"(?=[aklsAKLS])(?i:api|key|login|auth|access[_\-]?id|signature)(?![A-Za-z0-9])"
-_WEAK_NEEDLES = ("api", "key", "login", "auth", "access", "signature")
+# The short words need a non-letter before them (see _KEYWORDS), so their needles carry one:
+# "path" holds "pat" but never "_pat" or "pat=".
+_SECRET_NEEDLES = ("pass", "secret", "key", "token", "cred", "pw", "jwt", "_pat", "-pat", "pat=", "pat:")
+# A licence key, a session id and an HMAC or signature value are credentials too, but these names
+# also hold plain values (session=3, license: MIT), so they are weak keys: the value must look minted.
+_WEAK_KEY = r"(?=[aklshAKLSH])(?i:api|key|login|auth|access[_\-]?id|signature|sig|hmac|licen[cs]e|session)(?![A-Za-z0-9])"
+_WEAK_NEEDLES = ("api", "key", "login", "auth", "access", "signature", "sig=", "sig:", "sig\"", "_sig", "hmac", "licen", "session")
 # A backtick-quoted value with a space is a shell command substitution (`vault read …`), not a secret.
-_Q_VALUE = r"(?P<q>[\"'`])(?:(?<!`)|(?=[^`\s]{1,512}`))(?P<v>(?:(?!(?P=q)).){1,512})(?P=q)"
+# JSON inside a JSON string (a Docker or Fluent Bit record whose message is itself JSON) escapes
+# its quotes: {"log":"{\"password\":\"…\"}"}. A backslash before a quote is part of the quote.
+_Q_VALUE = r"\\?(?P<q>[\"'`])(?:(?<!`)|(?=[^`\s]{1,512}`))(?P<v>(?:(?!\\?(?P=q)).){1,512})\\?(?P=q)"
+
+_EDN_KEY = re.compile(r"(?<![\w:]):[A-Za-z]")
 
 _RULES: tuple[_Rule, ...] = (
     _Rule("private_key", re.compile(
@@ -162,6 +174,11 @@ _RULES: tuple[_Rule, ...] = (
           group="v", needles=("bearer",), check=lambda v: bool(re.search(r"[0-9]", v) or re.search(r"[A-Z].*[a-z]|[a-z].*[A-Z]", v))),
     _Rule("bearer_token", re.compile(r"(?i:\bbasic[ \t]+)(?P<v>[A-Za-z0-9+/]{8,}={0,2})(?![A-Za-z0-9+/=])"),
           group="v", needles=("basic",), check=basic_ok),
+    # Password hashes in modular crypt format ($id$[params$]salt$hash: htpasswd, /etc/shadow,
+    # bcrypt, Django's pbkdf2_sha256$…): offline-crackable, so they never leave either.
+    _Rule("password", re.compile(
+        r"(?<![\w$])(?:\$(?:1|2[abxy]|5|6|apr1|y|gy|7|argon2(?:id|i|d)|scrypt|pbkdf2(?:-sha\d+)?|sha1|md5)|pbkdf2_sha\d+|bcrypt_sha256)"
+        r"\$[./A-Za-z0-9$=,+\-]{16,}"), needles=("$",)),
     # Connection strings: Server=...;User Id=...;Password=...;  (ODBC/ADO.NET/JDBC style)
     # A value ends at ";" in a connection string, at "&" in a URL query.
     _Rule("password", re.compile(r"(?i:(?<![A-Za-z0-9_])(?:password|pwd))=(?P<v>[^;\s\"']{1,256}(?=;)|[^;\s\"'&]{1,256}(?=&|$|[\s\"']))"),
@@ -179,17 +196,37 @@ _RULES: tuple[_Rule, ...] = (
     _Rule("secret", re.compile(rf"[\"'](?:[A-Za-z0-9_.\-]{{0,40}}?[_.\-])?(?P<k>{_KEY})[\"'][ \t]*,[ \t]*{_Q_VALUE}"),
           group="v", needles=_SECRET_NEEDLES, check=assigned_ok, retype=_key_type("secret")),
     # key = "value" / "key": "value" / key: 'value'
-    _Rule("secret", re.compile(rf"(?P<k>{_KEY})[\"'`]?{_SEP}{_Q_VALUE}"),
+    _Rule("secret", re.compile(rf"(?P<k>{_KEY})\\?[\"'`]?{_SEP}{_Q_VALUE}"),
           group="v", needles=_SECRET_NEEDLES, check=assigned_ok, retype=_key_type("secret")),
     # key=value / key: value (unquoted): stricter, prose and logfmt live here
-    _Rule("secret", re.compile(rf"(?P<k>{_KEY}){_SEP}(?P<v>[^\s\"'`,;)\]}}]{{3,256}})"),
+    _Rule("secret", re.compile(rf"(?P<k>{_KEY}){_SEP}(?!\\)(?P<v>[^\s\"'`,;)\]}}]{{3,256}})"),
           group="v", needles=_SECRET_NEEDLES, check=bare_ok, retype=_key_type("secret")),
+    # XML elements named for a secret, or naming one in an attribute:
+    # <password>…</password>, <apiKey>…</apiKey>, <entry key="token">…</entry>
+    _Rule("secret", re.compile(rf"(?P<k>{_KEY})(?:[\"'][^<>\n]{{0,80}}|[ \t][^<>\n]{{0,80}})?>(?P<v>[^<>\n]{{1,256}})</"),
+          group="v", needles=_SECRET_NEEDLES, check=assigned_ok, retype=_key_type("secret"), gate=lambda t: "</" in t),
+    # Setters named for a secret: setPassword("…"), client.set_api_key('…'), withToken("…")
+    _Rule("secret", re.compile(rf"(?i:(?:set|with|use|update)_?)(?P<k>{_KEY})[ \t]*\([ \t]*{_Q_VALUE}"),
+          group="v", needles=_SECRET_NEEDLES, check=assigned_ok, retype=_key_type("secret"), gate=lambda t: "(" in t),
+    # EDN/Clojure keywords and Lisp-like plists: {:password "…"}
+    _Rule("secret", re.compile(rf"(?<![\w:]):(?P<k>{_KEY})[ \t]+{_Q_VALUE}"),
+          group="v", needles=_SECRET_NEEDLES, check=assigned_ok, retype=_key_type("secret"), gate=lambda t: ":" in t and bool(_EDN_KEY.search(t))),
+    # A key word and its value separated by blanks only (.netrc "password …", "X-Api-Key …",
+    # "token … expired", "the api key is …"): prose lives here too, so only a minted-looking value.
+    _Rule("secret", re.compile(rf"(?P<k>{_KEY})[\"']?[ \t]+(?:(?:is|was)[ \t]+)?(?P<v>[A-Za-z0-9+/_.~\-]{{12,256}}={{0,3}})(?![A-Za-z0-9+/=_.~\-])"),
+          group="v", needles=_SECRET_NEEDLES, check=keyed_value_ok, retype=_key_type("secret")),
+    # Single-dash long flags (Go and Java CLIs): -token VALUE, -password=VALUE
+    _Rule("secret", re.compile(r"(?<![\w-])-(?:[a-z0-9]+-)*(?P<k>api-?key|apikey|token|secret|password|passwd)(?![\w-])[ =]+[\"']?(?P<v>[^\s\"']{8,256})"),
+          group="v", needles=("-token", "-pass", "-secret", "-api"), check=bare_ok, retype=_key_type("secret")),
+    _Rule("password", None, needles=("-p",), finder=user_password_flags),
+    _Rule("secret", None, needles=("hook",), finder=webhook_secrets),
     # Weak key names (hubspotKey, IO_KEY, SONAR_LOGIN, accessId, MAILCHIMP_API): ordinary values
     # live under them too, so only a value shaped like minted key material counts.
-    _Rule("secret", re.compile(rf"(?P<k>{_WEAK_KEY})[\"'`]?{_SEP}{_Q_VALUE}"),
+    _Rule("secret", re.compile(rf"(?P<k>{_WEAK_KEY})\\?[\"'`]?{_SEP}{_Q_VALUE}"),
           group="v", needles=_WEAK_NEEDLES, check=keyed_value_ok),
     _Rule("secret", re.compile(rf"(?P<k>{_WEAK_KEY}){_SEP}(?P<v>[A-Za-z0-9+/_.~\-]{{12,256}}={{0,3}})(?![A-Za-z0-9+/=_.~\-])"),
           group="v", needles=_WEAK_NEEDLES, check=keyed_value_ok),
+    _Rule("secret", None, finder=assigned_hex),
     # Yelp detect-secrets' vendor regex plugins (redaction/vendor.py), for formats not above.
     _Rule("api_token", None, finder=vendor_findings),
     # ---- PII
@@ -199,8 +236,7 @@ _RULES: tuple[_Rule, ...] = (
           needles=(".",), check=global_ip),
     _Rule("ipv6", re.compile(r"(?<![\w:.])(?:[0-9A-Fa-f]{1,4}:){1,7}(?::|(?::[0-9A-Fa-f]{1,4}){1,7}|[0-9A-Fa-f]{1,4})(?:%[A-Za-z0-9]+)?(?![\w:])"),
           needles=("::", ":"), check=global_ip, gate=lambda t: "::" in t or t.count(":") >= 7),
-    _Rule("card", re.compile(r"(?<![\w.\-:/])(?:\d{13,19}|\d{4}([ -])\d{4}\1\d{4}\1\d{1,7}|\d{4}([ -])\d{6}\2\d{4,5})(?![\w]|[.\-:/]\d)"),
-          check=card_ok),
+    _Rule("card", None, finder=find_cards),
     _Rule("ssn", re.compile(r"(?<![\w\-.])(?!000|666|9\d\d)\d{3}-(?!00)\d{2}-(?!0000)\d{4}(?![\w\-]|\.\d)"), needles=("-",)),
     _Rule("phone", re.compile(
         r"(?<![\w+\-.])(?:\+\d{1,3}[ .\-]?(?:\(\d{1,4}\)[ .\-]?)?\d{1,4}(?:[ .\-]\d{2,4}){1,4}|\(\d{3}\)[ ]?\d{3}[ .\-]\d{4}|\d{3}[.\-]\d{3}[.\-]\d{4})(?![\w\-]|\.\d)"),
@@ -215,13 +251,7 @@ _RULES: tuple[_Rule, ...] = (
 )
 
 
-# One scan decides whether any secret rule can apply: most log lines mention no key, token
-# or password, and checking 25 rules' needles one by one costs more than all the PII regexes.
-_GATED = tuple(r for r in _RULES if r.type in SECRET_TYPES and r.needles)
-_SECRET_NEEDLE_SET = frozenset(n for r in _GATED for n in r.needles)
-# Every needle is looked up once per text (a set comprehension over ~80 short strings costs a
-# third of asking each rule's own needles in turn).
-_ALL_NEEDLES = tuple(sorted({n for r in _RULES for n in r.needles}))
+_DIGIT = re.compile(r"\d")
 
 
 def _parse_skip(text: str) -> frozenset[str]:
@@ -261,6 +291,17 @@ class Redactor:
     def __init__(self, settings: Settings | None = None) -> None:
         skip = _parse_skip(getattr(settings, "redact_skip", "") or "") if settings is not None else frozenset()
         self._rules = tuple(r for r in _RULES if r.type not in skip)
+        # Most log lines hold none of a rule's needles: every needle is looked up once per text
+        # and only the rules whose needles occur are visited (in table order), not all ~60.
+        by_needle: dict[str, list[int]] = {}
+        for i, rule in enumerate(self._rules):
+            for n in rule.needles:
+                by_needle.setdefault(n, []).append(i)
+        self._by_needle = {n: tuple(ix) for n, ix in by_needle.items()}
+        self._needles = tuple(sorted(by_needle))
+        # Rules without needles look for digits (PII numbers) or random tokens (which hold digits
+        # or mixed case; see redaction.tokens): a text without a digit skips them.
+        self._free = tuple(i for i, rule in enumerate(self._rules) if not rule.needles)
         self.mapping: dict[str, str] = {}
         self._by_value: dict[tuple[str, str], str] = {}
         self._numbers: dict[str, int] = {}
@@ -299,20 +340,12 @@ class Redactor:
         found: list[tuple[int, int, str]] = []
         # str.lower never shortens a character, so equal length means equal offsets.
         aligned = len(low) == len(text)
-        present = {n for n in _ALL_NEEDLES if n in low}
-        gated = not present.isdisjoint(_SECRET_NEEDLE_SET)
-        has_digit: bool | None = None
-        for rule in self._rules:
-            if rule.needles:
-                if rule.type in _SECRET_SET and not gated:
-                    continue
-                if present.isdisjoint(rule.needles):
-                    continue
-            else:
-                if has_digit is None:
-                    has_digit = any(c.isdigit() for c in text)
-                if not has_digit:
-                    continue
+        chosen: set[int] = set(self._free) if _DIGIT.search(text) else set()
+        for n in self._needles:
+            if n in low:
+                chosen.update(self._by_needle[n])
+        for i in sorted(chosen):
+            rule = self._rules[i]
             if rule.gate is not None and not rule.gate(text):
                 continue
             if rule.finder is not None:

@@ -18,7 +18,7 @@ from collections import Counter
 
 __all__ = [
     "luhn", "card_ok", "iban_ok", "global_ip", "aws_key_ok", "basic_ok", "jwt_ok", "assigned_ok", "bare_ok",
-    "is_reference", "entropy", "cpf_ok", "es_id_ok", "aadhaar_ok", "cn_id_ok", "it_cf_ok",
+    "is_reference", "is_path", "id_key_before", "find_cards", "entropy", "cpf_ok", "es_id_ok", "aadhaar_ok", "cn_id_ok", "it_cf_ok",
     "find_national_ids",
 ]
 
@@ -62,6 +62,19 @@ def card_ok(raw: str) -> bool:
         or four == 6011 or two in (62, 64, 65) or 3528 <= four <= 3589
     )
     return known and luhn(digits)
+
+
+_CARD = re.compile(r"(?<![\w.\-:/])(?:\d{13,19}|\d{4}([ -])\d{4}\1\d{4}\1\d{1,7}|\d{4}([ -])\d{6}\2\d{4,5})(?![\w]|[.\-:/]\d)")
+
+
+def find_cards(text: str) -> list[tuple[int, int]]:
+    """Spans of card numbers (issuer prefix and Luhn), except numbers under an id key: 64-bit
+    trace/span ids printed in decimal are 18–20 digits and one in ten passes Luhn.
+
+    >>> find_cards("card 4111 1111 1111 1111 span_id=4064743975168378427")
+    [(5, 24)]
+    """
+    return [m.span() for m in _CARD.finditer(text) if card_ok(m.group(0)) and not id_key_before(text, m.start())]
 
 
 def iban_ok(raw: str) -> bool:
@@ -172,11 +185,13 @@ def aws_key_ok(raw: str) -> bool:
 
 
 def basic_ok(raw: str) -> bool:
+    """Base64 of ``user:password`` (HTTP Basic, a Docker config ``auth``): printable text with a
+    colon after a non-empty user. Random bytes decode to unprintable ones, so chance cannot pass."""
     try:
-        decoded = base64.b64decode(raw + "=" * (-len(raw) % 4), validate=True)
+        decoded = base64.b64decode(raw + "=" * (-len(raw) % 4), validate=True).decode("utf-8")
     except (binascii.Error, ValueError):
         return False
-    return b":" in decoded
+    return decoded.find(":") > 0 and decoded.isprintable()
 
 
 def _b64url(part: str) -> bytes:
@@ -203,6 +218,21 @@ def jwt_ok(token: str) -> bool:
     return b'"alg"' in head or b'"typ"' in head
 
 
+# A value under a key that names an identifier (request_id=, "traceId":, X-Correlation-ID:) is
+# meant to be shared for correlation, and one under a key naming a digest (hash, checksum,
+# etag, integrity, sha256…) is a content hash, however random either looks; so is the payload
+# of a data: URI (";base64,"). The generic rule leaves them.
+_ID_KEY_BEFORE = re.compile(
+    r"(?:(?:(?<![A-Za-z0-9])(?:id|ID|Id)|[_.\-](?:id|ID|Id)|[a-z0-9](?:Id|ID)"
+    r"|(?i:uuid|guid|hash|digest|checksum|etag|fingerprint|integrity|sha\d*|md5))[\"']?[ \t]*(?::=|=|:)[ \t]*[\"']?"
+    r"|;base64,)$")
+
+
+def id_key_before(text: str, start: int) -> bool:
+    """True when the value at ``start`` sits under a key naming an identifier or a digest."""
+    return _ID_KEY_BEFORE.search(text, max(0, start - 48), start) is not None
+
+
 # ---- assigned values ----------------------------------------------------------------------
 
 _PLACEHOLDER_VALUE = re.compile(
@@ -226,10 +256,26 @@ def is_reference(v: str) -> bool:
     return bool(_REFERENCE.match(v))
 
 
+# A file path says where a secret is kept (token: /var/run/secrets/…/token, private_key:
+# ./certs/key.pem), not the secret: two or more segments, one of them a lowercase word. Base64
+# key material holds '/' too, but its segments are random mixed-case runs, not words.
+_PATH_VALUE = re.compile(r"^(?:~|\.{1,2}|[A-Za-z]:)?(?:[/\\][\w.\-]+){2,}[/\\]?$")
+_PATH_WORD = re.compile(r"[/\\.][a-z]{3,}(?=[/\\.\-_]|$)")
+
+
+# File names with the extensions of key, certificate and config files.
+_KEY_FILE = re.compile(r"[\w\-.]+\.(?:key|pem|crt|cer|csr|p12|pfx|jks|der|pub|asc|gpg|json|txt|ya?ml|env|conf|cfg|ini|properties)")
+
+
+def is_path(v: str) -> bool:
+    return bool(_PATH_VALUE.match(v) and _PATH_WORD.search(v))
+
+
 def assigned_ok(raw: str) -> bool:
-    """An assigned secret value (quoted): anything but an empty, placeholder or reference value."""
+    """An assigned secret value (quoted): anything but an empty, placeholder, reference or path value."""
     v = raw.strip()
-    return bool(v) and not _PLACEHOLDER_VALUE.match(v) and not PLACEHOLDER_RE.fullmatch(v) and not is_reference(v)
+    return (bool(v) and not _PLACEHOLDER_VALUE.match(v) and not PLACEHOLDER_RE.fullmatch(v) and not is_reference(v)
+            and not is_path(v))
 
 
 def bare_ok(raw: str) -> bool:
@@ -240,6 +286,8 @@ def bare_ok(raw: str) -> bool:
     if re.fullmatch(r"[a-z]+", v) and len(v) < 12:  # "password: incorrect", "token=expired"
         return False
     if re.fullmatch(r"\d{1,6}", v):  # counts and timeouts next to a token/secret key name
+        return False
+    if _KEY_FILE.fullmatch(v):  # --key server.key, -password-file secrets.env: where it is kept
         return False
     return not (_VAR_NAME.match(v) and not re.search(r"\d", v) and v != v.lower() and v != v.upper())
 

@@ -24,9 +24,12 @@ import math
 import re
 from typing import Iterator
 
-from .checks import assigned_ok, entropy
+from .checks import assigned_ok, bare_ok, basic_ok, entropy, id_key_before
 
-__all__ = ["find_tokens", "is_random_token", "keyed_value_ok", "mean_run_length", "cookie_values"]
+__all__ = [
+    "find_tokens", "is_random_token", "keyed_value_ok", "labelled_hex", "mean_run_length", "cookie_values",
+    "user_password_flags", "webhook_secrets", "assigned_hex",
+]
 
 # A token run: the characters of base64/base64url, dots and tildes (prefix separators). ':' '='
 # '@' '?' '&' and quotes end a run, so key=value, user@host and URL queries split at their
@@ -98,7 +101,79 @@ def is_random_token(body: str, padded: bool = False) -> bool:
 _PLAIN_ID = str.maketrans("", "", "0123456789abcdef-_.~/+=")
 
 
-def _judge(text: str, start: int, end: int) -> Iterator[tuple[int, int]]:
+# ---- readable label + hex body (``pul-<hex40>``, ``PMAK-<hex24>-<hex34>``, ``<hex32>-us20``) ----
+# Many vendors mint keys as hex (a random 128–256-bit number printed in base 16) and tell them
+# apart by a readable label glued on. A *bare* single-case hex run is left alone: trace/span ids,
+# commits and digests look exactly like that. The label is what changes the reading: ids are
+# labelled by the kind of record they name, and a short list of such nouns is a general property
+# of identifiers (a request, span, commit, container, block…), not of any vendor.
+MIN_LABELLED_HEX = 32  # 128 bits: the shortest hex key vendors mint; shorter hex is ids and hashes
+MAX_LABEL = 16         # vendor labels are short (``shippo_live``, ``FLWSECK_TEST``); slugs are long
+_HEX_PART = re.compile(r"[0-9a-fA-F]{8,}")
+_HEX_RUN = re.compile(r"[0-9a-fA-F]{8}")
+_TITLE_WORD = re.compile(r"[A-Z][a-z]{2,}")
+_LABEL_PART = re.compile(r"[A-Za-z][A-Za-z0-9]{0,11}")
+_ID_NOUNS = frozenset("""
+    id ids uid guid uuid req request requests trace span txn tx transaction evt event msg message job run task
+    build commit sha rev revision ref git obj object file blob chunk block blk img image layer container
+    docker cri containerd pod node cache etag hash digest checksum md5 order cart user acct account cus customer
+    org tenant project device correlation corr batch record row item doc page post version v
+    """.split())
+# A label that names a credential kind (``pat-…``, ``api-…``, ``sk-…``) makes even a UUID body a
+# key: UUIDs are otherwise the default shape of record ids and stay unmasked (see find_tokens).
+_CREDENTIAL_LABEL = re.compile(r"^(?:pat|pak|api|apikey|key|keys|token|tkn|tok|secret|sk|rk|auth|cred|creds|pwd|pass)$", re.I)
+_UUID_BODY = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+
+
+def labelled_hex(run: str) -> bool:
+    """True when ``run`` is a short readable label joined to a random hex body of 128+ bits.
+
+    >>> labelled_hex("pul-" + "3f9a0c1e7b2d4f6a8c0e1b3d5f7a9c2e4b6d8f0a"), labelled_hex("commit-" + "3f9a0c1e7b2d4f6a8c0e1b3d5f7a9c2e")
+    (True, False)
+    """
+    if not _HEX_RUN.search(run):
+        return False
+    parts = _PART_SPLIT.split(run.rstrip("="))
+    uuid = _UUID_BODY.search(run)
+    if uuid:
+        label = _PART_SPLIT.split(run[: uuid.start()].rstrip("._-~"))
+        return any(_CREDENTIAL_LABEL.match(p) for p in label if p)
+    if len(parts) == 1:
+        # A label glued on (``dapi<hex32>``): letters, at least one outside a–f, then the hex.
+        m = re.fullmatch(r"([A-Za-z]{2,8})([0-9a-fA-F]{32,})", run)
+        if not m or not re.search(r"[g-zG-Z]", m.group(1)) or m.group(1).lower() in _ID_NOUNS:
+            return False
+        return _hex_random(m.group(2))
+    hex_idx = [i for i, p in enumerate(parts) if _HEX_PART.fullmatch(p) and any(c.isdigit() for c in p)]
+    if not hex_idx:
+        return False
+    lo, hi = hex_idx[0], hex_idx[-1]
+    if hi - lo + 1 != len(hex_idx):
+        return False  # hex and words interleaved: a composed name, not label + body
+    body = "".join(parts[lo:hi + 1])
+    labels = parts[:lo] + parts[hi + 1:]
+    if len(body) < MIN_LABELLED_HEX or not labels or len(labels) > 3 or sum(map(len, labels)) > MAX_LABEL:
+        return False
+    if not all(_LABEL_PART.fullmatch(p) for p in labels):
+        return False
+    if any(p.lower() in _ID_NOUNS for p in labels):
+        return False
+    # A label after the body only as a shard/region code with a digit (``-us20``); a word after a
+    # hash is a state or a kind (``<sha>-dirty``, ``<hash>-json``).
+    if hi + 1 < len(parts) and not all(any(c.isdigit() for c in p) or len(p) == 1 for p in parts[hi + 1:]):
+        return False
+    return _hex_random(body)
+
+
+def _hex_random(body: str) -> bool:
+    # Single case only (mixed-case hex is not what a hex printer writes), and random: entropy near
+    # log2(16) = 4 bits per character, with letters and digits both present.
+    if body != body.lower() and body != body.upper():
+        return False
+    return any(c.isalpha() for c in body) and any(c.isdigit() for c in body) and _entropy_ok(body, 16)
+
+
+def _judge(text: str, start: int, end: int, in_path: bool = False) -> Iterator[tuple[int, int]]:
     run = text[start:end]
     if not run.translate(_PLAIN_ID):
         return
@@ -125,7 +200,7 @@ def _judge(text: str, start: int, end: int) -> Iterator[tuple[int, int]]:
         pos = start
         for piece in re.split(r"([/+])", run):
             if len(piece) >= 12 and piece not in "/+":
-                yield from _judge(text, pos, pos + len(piece))
+                yield from _judge(text, pos, pos + len(piece), in_path=True)
             pos += len(piece)
         return
     parts = _PART_SPLIT.split(run.rstrip("="))
@@ -141,18 +216,18 @@ def _judge(text: str, start: int, end: int) -> Iterator[tuple[int, int]]:
     elif len(parts) > 1:
         tail = "".join(parts[1:])
         mixed = tail != tail.lower() and tail != tail.upper()
-        if mixed and is_random_token(tail, padded=padded):
+        # Two or more parts that are capitalised words (``Planning-Notes-Team-<id>``) make the run
+        # a title slug: vendor labels are written in one case (``nk_live``, ``FLWSECK_TEST``), and a
+        # random base64url chunk is rarely exactly one capitalised word.
+        wordy = sum(1 for p in parts[1:] if _TITLE_WORD.fullmatch(p)) >= 2
+        if mixed and not wordy and is_random_token(tail, padded=padded):
             yield start, end
-
-
-# A value under a key that names an identifier (request_id=, "traceId":, X-Correlation-ID:) is
-# meant to be shared for correlation, and one under a key naming a digest (hash, checksum,
-# etag, integrity, sha256…) is a content hash, however random either looks; so is the payload
-# of a data: URI (";base64,"). The generic rule leaves them.
-_ID_KEY_BEFORE = re.compile(
-    r"(?:(?:(?<![A-Za-z0-9])(?:id|ID|Id)|[_.\-](?:id|ID|Id)|[a-z0-9](?:Id|ID)"
-    r"|(?i:uuid|guid|hash|digest|checksum|etag|fingerprint|integrity|sha\d*|md5))[\"']?[ \t]*(?::=|=|:)[ \t]*[\"']?"
-    r"|;base64,)$")
+        # A URL path segment names a resource (a page slug ending in its hex id, an asset with a
+        # content hash), so the label rule does not read paths.
+        elif not in_path and labelled_hex(run):
+            yield start, end
+    elif not in_path and labelled_hex(run):
+        yield start, end
 
 
 def find_tokens(text: str) -> Iterator[tuple[int, int]]:
@@ -165,10 +240,11 @@ def find_tokens(text: str) -> Iterator[tuple[int, int]]:
     """
     for m in _RUN.finditer(text):
         for start, end in _judge(text, m.start(), m.end()):
-            if not _ID_KEY_BEFORE.search(text, max(0, start - 48), start):
+            if not id_key_before(text, start):
                 yield start, end
 
 
+_HEX_LITERAL = re.compile(r"0[xX][0-9a-fA-F]{1,16}")
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 
 
@@ -182,9 +258,16 @@ def keyed_value_ok(raw: str) -> bool:
     (True, False)
     """
     v = raw.strip().strip("\"'")
-    if len(v) < 12 or any(c.isspace() for c in v) or not assigned_ok(v):
+    if len(v) < 8 or any(c.isspace() for c in v) or not assigned_ok(v):
+        return False
+    # A 0x literal of up to 64 bits is a machine number (an address, a counter, a session number
+    # printed in hex), whatever key it sits under; minted keys are not written as C literals.
+    if _HEX_LITERAL.fullmatch(v):
         return False
     if _UUID.fullmatch(v):
+        return True
+    # Base64 of "user:password" (a Basic credential, a Docker config "auth") is one by its content.
+    if basic_ok(v):
         return True
     body = v.rstrip("=")
     if "/" in body and (_PART_SPLIT.search(body) or body.startswith("/")):
@@ -195,7 +278,17 @@ def keyed_value_ok(raw: str) -> bool:
         return True
     joined = "".join(parts)
     candidates = [longest] + ([joined] if min(map(len, parts)) >= 4 else [])
-    return any(_keyed_random(c.replace("+", "").replace("/", "")) for c in candidates)
+    return any(_keyed_random(c.replace("+", "").replace("/", "")) or _keyed_long(c) for c in candidates)
+
+
+def _keyed_long(alnum: str) -> bool:
+    # 32+ letters and digits in one unbroken run, the digits in 3+ separate groups, under a
+    # credential key name: the length of minted key material (128+ bits). Names people write
+    # under such keys are shorter or have separators (cache_key=user:42:cart, key=orders-2024-05).
+    # Placeholder-like runs (12345678ABCDEFGH…) are caught too; they stand where a key goes.
+    if len(alnum) < 32 or not alnum.isalnum() or not alnum.isascii():
+        return False
+    return len(_DIGIT_RUNS.findall(alnum)) >= 3 and len(re.findall(r"[A-Za-z]+", alnum)) >= 2
 
 
 def _keyed_random(alnum: str) -> bool:
@@ -238,3 +331,88 @@ def cookie_values(text: str) -> Iterator[tuple[int, int]]:
                 pos += 1
             else:
                 break
+
+
+# Login commands take the user and the password as a pair of short options (mysql -u root -pS3cr3t,
+# docker login -u ci -p …): where a -u/--user option is given, -p carries the password. -p means a
+# port, a parent dir or a project elsewhere (docker run -p 8080:80, mkdir -p /x): numbers, paths
+# and plain words are left (bare_ok).
+_USER_OPTION = re.compile(r"(?<!\S)(?:-u|-U|--user(?:name)?)(?:[ =]|(?=[A-Za-z]))")
+_P_OPTION = re.compile(r"(?<!\S)-p(?:[ \t]+)?([\"']?)([^\s\"'\-][^\s\"']{3,255})\1(?!\S)")
+_PORTISH = re.compile(r"[\d:.\-/a-z]*\d[\d:.\-/]*(?:/(?:tcp|udp))?")
+
+
+def user_password_flags(text: str) -> Iterator[tuple[int, int]]:
+    """Spans of ``-p`` option values on a command line that also gives ``-u``/``--user``.
+
+    >>> t = "mysql -u root -pS3cr3tPw shop"
+    >>> [t[s:e] for s, e in user_password_flags(t)]
+    ['S3cr3tPw']
+    """
+    if not _USER_OPTION.search(text):
+        return
+    for m in _P_OPTION.finditer(text):
+        v = m.group(2)
+        if bare_ok(v) and not _PORTISH.fullmatch(v):
+            yield m.start(2), m.end(2)
+
+
+# A webhook URL is its own credential (whoever has it can post): the random parts of its path
+# (hex of 16+, UUIDs, random tokens) are the secret, whatever service minted it.
+_HOOK_URL = re.compile(r"(?i:https?://)[^\s\"'<>]*(?i:hook)[^\s\"'<>]*")
+_URL_PIECE = re.compile(r"[^/@?#&=]+")
+
+
+def webhook_secrets(text: str) -> Iterator[tuple[int, int]]:
+    """Spans of the random path parts of webhook URLs.
+
+    >>> t = "post https://chat.example/hooks/9f8e7d6c5b4a39281706aabbccdd0011 ok"
+    >>> [t[s:e] for s, e in webhook_secrets(t)]
+    ['9f8e7d6c5b4a39281706aabbccdd0011']
+    """
+    for url in _HOOK_URL.finditer(text):
+        host_end = text.find("/", url.start() + url.group(0).index("//") + 2, url.end())
+        if host_end < 0:
+            continue
+        for m in _URL_PIECE.finditer(text, host_end, url.end()):
+            piece = m.group(0)
+            if len(piece) < 16:
+                continue
+            hexish = all(c in _HEX or c == "-" for c in piece) and any(c.isdigit() for c in piece) and any(c.isalpha() for c in piece)
+            if hexish or is_random_token(piece.replace("-", "").replace("_", "")):
+                yield m.start(), m.end()
+
+
+# A quoted UUID or 128+-bit hex assigned to a named setting (``postmark: "…"``, ``ACME = '…'``) is a
+# key unless the name says what kind of record or content it identifies. Bare UUIDs and hex stay
+# (request, trace and span ids, commits, digests), and so do values under identifier names:
+# ``*Id``, ``*_uuid``, record nouns (_ID_NOUNS) and digest/version words.
+_ASSIGNED_HEX = re.compile(
+    r"(?P<k>[A-Za-z_][A-Za-z0-9_.\-]{0,60})[\"']?[ \t]*(?::=|=>|=|:)[ \t]*(?P<q>[\"'])"
+    r"(?P<v>[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|[0-9a-fA-F]{32,128})(?P=q)")
+_ASSIGNMENT = re.compile(r"[A-Za-z_][\w.\-]*[\"']?[ \t]*(?::=|=>|=|:)(?!//)")
+_HEX_QUOTE = re.compile(r"[\"'][0-9a-fA-F]{8}")
+_KEY_WORDS = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+")
+_NOT_A_KEY = re.compile(r"(?i:hash|sha\d*|md5|digest|checksum|commit|version|etag|fingerprint|integrity|nonce|salt|revision)")
+
+
+def assigned_hex(text: str) -> Iterator[tuple[int, int]]:
+    """Spans of quoted UUID / hex values assigned to names that do not name an identifier.
+
+    >>> t = 'acme: "3f2a1c9e-6b1d-4c2e-9f00-1a2b3c4d5e6f", requestId: "3f2a1c9e-6b1d-4c2e-9f00-1a2b3c4d5e6f"'
+    >>> [t[s:e] for s, e in assigned_hex(t)]
+    ['3f2a1c9e-6b1d-4c2e-9f00-1a2b3c4d5e6f']
+    """
+    if not _HEX_QUOTE.search(text):
+        return
+    # One setting per line is configuration or source; a line with several key/value pairs is a
+    # record (a JSON log event), whose UUIDs and hex values name the things the event is about.
+    if len(_ASSIGNMENT.findall(text)) > 1:
+        return
+    for m in _ASSIGNED_HEX.finditer(text):
+        words = [w.lower() for w in _KEY_WORDS.findall(m.group("k"))]
+        if not words or words[-1] in _ID_NOUNS or words[-1].endswith("id") or _NOT_A_KEY.search(m.group("k")):
+            continue
+        v = m.group("v")
+        if "-" in v or _hex_random(v):
+            yield m.start("v"), m.end("v")
