@@ -5,6 +5,7 @@ Not a page itself (app.py lists the pages explicitly with st.navigation).
 
 from __future__ import annotations
 
+import re
 import runpy
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
@@ -72,6 +73,17 @@ def fragment_workspace() -> Any:
     except KeyError:
         open_now = False
     return nullcontext() if open_now else workspace_for_run(settings())
+
+
+# Markdown (and Streamlit's :directives:, $math$) that a label or heading would interpret: each
+# ASCII punctuation mark may be backslash-escaped in CommonMark, so escaping them all is safe.
+_MARKUP = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~:$&])")
+
+
+def inert(text: str) -> str:
+    """``text`` (an incident title, a log line) for a markdown label or heading, shown as written:
+    a template's ``<*>`` stays ``<*>`` instead of turning the rest of the title italic."""
+    return _MARKUP.sub(r"\\\1", text)
 
 
 def workspace() -> Workspace:

@@ -2,19 +2,22 @@
 
 import streamlit as st
 
-from crashlens_core.errors import CrashLensError
-from crashlens_core.ingest import FORMAT_CHOICES, ingest_file, parse_map, save_upload
+from crashlens_core.errors import CrashLensError, UnreadableFile
+from crashlens_core.ingest import FORMAT_CHOICES, discard_upload, ingest_file, parse_map, save_upload
 from crashlens_core.signals.refresh import refresh_signals
 from pages import common
 
 common.leave_legacy_multipage()  # a cold server may run this file directly: go through app.py
 
 PAGE_SIZE = 200
+NEW_INCIDENT_LINKS = 8  # more than a screenful of links hides the Browse table; the rest are one click away
 
 st.title("Logs")
 ws = common.workspace()
 
-with st.expander("Upload logs, spans or metrics", icon=":material/upload:", expanded=ws.counts()["logs"] == 0):
+# Open on an empty workspace, and after an upload in this session (the next file goes the same way)
+_form_open = ws.counts()["logs"] == 0 or "last_reports" in st.session_state
+with st.expander("Upload logs, spans or metrics", icon=":material/upload:", expanded=_form_open):
     with st.form("upload", clear_on_submit=False):
         kind = st.segmented_control("What the files hold", ["logs", "spans", "metrics"], default="logs", key="upload_kind")
         files = st.file_uploader("Files (gzip welcome)", accept_multiple_files=True, key="upload_files")
@@ -44,6 +47,7 @@ with st.expander("Upload logs, spans or metrics", icon=":material/upload:", expa
             bar = st.progress(0.0, text="starting…")
             reports = []
             for i, up in enumerate(files):
+                path = None
                 try:
                     mapping = parse_map([m for m in mapping_text.split(",") if m.strip()])
                     settings = common.settings().replace(log_tz=tz.strip() or "UTC")
@@ -55,6 +59,8 @@ with st.expander("Upload logs, spans or metrics", icon=":material/upload:", expa
                     )
                     reports.append(report)
                 except CrashLensError as exc:
+                    if isinstance(exc, UnreadableFile) and path is not None:
+                        discard_upload(path)
                     st.error(f"{up.name}: {exc.message}" + (f"  \n**Next step:** {exc.hint}" if exc.hint else ""))
             st.session_state["last_signals"] = None
             if kind in ("logs", "spans") and any(r.loaded for r in reports):
@@ -93,9 +99,13 @@ for rep in st.session_state.get("last_reports", []):
 signals_done = st.session_state.get("last_signals")
 if signals_done:
     st.caption(signals_done["summary"])
-    for inc_id, severity, title in signals_done["incidents"]:
-        st.page_link("pages/incidents.py", label=f"New incident ({severity}): {title}", icon=":material/crisis_alert:",
+    new_incidents = signals_done["incidents"]
+    for inc_id, severity, title in new_incidents[:NEW_INCIDENT_LINKS]:
+        st.page_link("pages/incidents.py", label=f"New incident ({severity}): {common.inert(title)}", icon=":material/crisis_alert:",
                      query_params={"incident": inc_id})
+    if len(new_incidents) > NEW_INCIDENT_LINKS:
+        st.page_link("pages/incidents.py", icon=":material/crisis_alert:",
+                     label=f"… and {len(new_incidents) - NEW_INCIDENT_LINKS} more new incidents on the Incidents page")
 
 st.subheader("Browse")
 facets = ws.log_facets()
