@@ -189,22 +189,30 @@ def main() -> None:
 
 
 def _rca_and_bundle(page, folder: Path, bundle: Path, journey: Journey) -> None:
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
     from crashlens_core.bundle.keys import workspace_public_key
     from crashlens_core.bundle.verify import verify_bundle
 
-    took = clicked(page, page.get_by_role("link", name="Root-cause analysis").first)
-    bad = problems(page)
-    if not journey.add("  → RCA page", not bad, took, bad):
+    def step(name: str, target, until) -> bool:
+        try:
+            took = clicked(page, target, until=until.or_(page.locator('[data-testid="stException"], '
+                                                                        '[data-testid="stAlertContentError"]')))
+        except PlaywrightTimeout:
+            return journey.add(name, False, None, "what the click should bring never came")
+        bad = problems(page)
+        return journey.add(name, not bad, took, bad)
+
+    if not step("  → RCA page", page.get_by_role("link", name="Root-cause analysis").first,
+                page.get_by_role("button", name="Run analysis")):
         return
-    took = clicked(page, page.get_by_role("button", name="Run analysis"))
-    bad = problems(page)
-    has_report = page.get_by_role("heading", name="Root cause").count() > 0
-    cause = page.locator('[data-testid="stText"]').first.inner_text()[:120] if has_report else ""
-    if not journey.add("  → Run analysis", has_report and not bad, took, bad or cause or "no report drawn"):
+    if not step("  → Run analysis", page.get_by_role("button", name="Run analysis"),
+                page.get_by_role("heading", name="Root cause", exact=True)):
         return
-    took = clicked(page, page.get_by_role("button", name="Prepare signed bundle"))
-    bad = problems(page)
-    if not journey.add("  → Prepare signed bundle", not bad, took, bad):
+    root = page.get_by_role("heading", name="Root cause", exact=True).locator("xpath=following::*[@data-testid='stText'][1]")
+    print(f"        root cause: {root.first.inner_text()[:150]!r}")
+    if not step("  → Prepare signed bundle", page.get_by_role("button", name="Prepare signed bundle"),
+                page.get_by_role("button", name="Download bundle")):
         return
     start = time.perf_counter()
     with page.expect_download() as dl:
@@ -214,7 +222,7 @@ def _rca_and_bundle(page, folder: Path, bundle: Path, journey: Journey) -> None:
     try:
         result = verify_bundle(bundle, workspace_public_key(folder))
         ok = bool(result.ok)
-        verdict = f"{bundle.stat().st_size:,} bytes, " + ("verified" if ok else f"not verified: {result}")
+        verdict = f"{bundle.stat().st_size:,} bytes, " + ("verified" if ok else f"not verified: {result.failure}")
     except Exception as exc:  # a bench reports what broke rather than stopping
         ok, verdict = False, f"{type(exc).__name__}: {exc}"
     journey.add("  → Download bundle, verify", ok, took, verdict)

@@ -36,11 +36,15 @@ def settle(page: Any, since_ms: float, quiet_ms: float = 1000, timeout_ms: float
         page.wait_for_timeout(25)
 
 
-def clicked(page: Any, locator: Any, quiet_ms: float = 1000) -> float:
-    """Click, then the seconds until the page settled (what the person waited)."""
+def clicked(page: Any, locator: Any, until: Any = None, quiet_ms: float = 1000, timeout_ms: float = 180_000) -> float:
+    """Click, then the seconds until the page settled (what the person waited): first until
+    ``until`` (a locator the click must bring) is drawn, then quiet. The running indicator is
+    not enough on its own: a rerun can take longer than ``quiet_ms`` to start on a busy machine."""
     start = page.evaluate("performance.now()")
     locator.click()
-    return settle(page, start, quiet_ms, timeout_ms=180_000)
+    if until is not None:
+        until.first.wait_for(timeout=timeout_ms)
+    return settle(page, start, quiet_ms, timeout_ms=timeout_ms)
 
 
 def is_question_title(title: str) -> bool:
@@ -84,8 +88,8 @@ def upload_through_form(page: Any, path: str, kind: str = "logs", mapping: str =
     box = form.get_by_role("textbox", name="Column mapping (CSV)")
     box.fill(mapping)
     box.press("Tab")
-    took = clicked(page, form.get_by_role("button", name="Ingest"))
     shown = page.locator('[data-testid="stAlertContainer"]').filter(has_text=name)
+    took = clicked(page, form.get_by_role("button", name="Ingest"), until=shown)
     report = shown.first.inner_text().replace("\n", " ") if shown.count() else ""
     links = page.locator(NEW_INCIDENT_LINKS).filter(has_text="New incident")
     return took, report, [(a.inner_text().strip().splitlines()[-1], a.get_attribute("href") or "") for a in links.all()]
