@@ -95,7 +95,7 @@ def uploads(data: Path, tmp: Path) -> list[Upload]:
         Upload("syslog (Linux)", data / "loghub-2k/Linux/Linux_2k.log"),
         Upload("Zipkin export", data / "traces/zipkin/messaging-kafka.json", kind="spans"),
         Upload("Nezha CSV with a mapping", nezha,
-               mapping="Timestamp=ts, PodName=service, Node=host, TraceID=trace_id, SpanID=span_id, Log=message"),
+               mapping="Timestamp=ts, pod:PodName=service, Node=host, TraceID=trace_id, SpanID=span_id, Log=message"),
         Upload("JSON Lines with the level in the message", docker),
     ]
     for up in files:

@@ -115,7 +115,10 @@ def sidebar(settings: Settings) -> None:
     engine = settings.active_engine
     with st.sidebar:
         st.caption("Workspace")
-        st.code(str(settings.workspace), language=None)
+        # st.text, not st.code: st.code's syntax highlighter is a 1.5 MB script that a new tab must
+        # load and compile before the page counts as drawn; the sidebar on every page paid for it
+        # (bench/app.py, open in a new tab: simulate 4.9-6.4 -> 3.1-3.5 s, rca 11-16 -> 8 s, loaded machine)
+        st.text(str(settings.workspace))
         label = {"offline": "Offline analyzer", "groq": f"Groq · {settings.llm_model}",
                  "openai": f"OpenAI-compatible · {settings.llm_model}"}[engine]
         st.caption("Analysis engine")

@@ -100,7 +100,7 @@ FILES = [  # (name, writer, kind, column mapping, opens an incident)
     ("error_log", _apache, "logs", "", True),
     ("messages", _syslog, "logs", "", False),
     ("zipkin-export.json", _zipkin, "spans", "", False),
-    ("pod-logs.csv", _nezha_csv, "logs", "Timestamp=ts, PodName=service, Node=host, TraceID=trace_id, SpanID=span_id, Log=message", True),
+    ("pod-logs.csv", _nezha_csv, "logs", "Timestamp=ts, pod:PodName=service, Node=host, TraceID=trace_id, SpanID=span_id, Log=message", True),
     ("payment.docker.jsonl", _docker_jsonl, "logs", "", True),
 ]
 
