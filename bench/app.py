@@ -31,11 +31,15 @@ import statistics
 import sys
 import tempfile
 import time
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
+
+from tests.browser_steps import settle  # noqa: E402  (the same "settled" rule as the browser tests)
 
 PAGES = ["overview", "incidents", "traces", "rca", "knowledge", "logs", "simulate", "settings"]
 WITH_INCIDENT = {"incidents", "traces", "rca"}
@@ -71,46 +75,28 @@ HEADINGS = {"overview": "Overview", "incidents": None, "traces": "Traces", "rca"
 NAV_TITLES = {"overview": "Overview", "incidents": "Incidents", "traces": "Traces", "rca": "RCA",
               "knowledge": "Knowledge", "logs": "Logs", "simulate": "Simulate", "settings": "Settings"}
 INCIDENT_LINKS = {"rca": "Root-cause analysis", "traces": "Traces of this incident"}
-# true while the page is still arriving: no heading yet, the run indicator, a skeleton or a stale element
-_BUSY_JS = """() => [performance.now(), !document.querySelector('[data-testid="stMain"] h1')
-    || !!document.querySelector('[data-testid="stStatusWidget"], [data-testid="stSkeleton"], [data-stale="true"]')]"""
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
 
-def _settle(page, since_ms: float, quiet_ms: float = 1000, timeout_ms: float = 120_000) -> float:
-    """Seconds from ``since_ms`` (the page's performance.now()) until the page went quiet for ``quiet_ms``."""
-    settled_at = None
-    while True:
-        now, busy = page.evaluate(_BUSY_JS)
-        if busy:
-            settled_at = None
-        elif settled_at is None:
-            settled_at = now
-        elif now - settled_at >= quiet_ms:
-            return (settled_at - since_ms) / 1000
-        if now - since_ms > timeout_ms:
-            raise SystemExit(f"page did not settle within {timeout_ms / 1000:.0f} s: {page.url}")
-        page.wait_for_timeout(25)
-
-
-def browser_pages(folder: Path, incident_id: str, pages: list[str], repeats: int = 3) -> dict[str, tuple[float, float]]:
-    """{page: (open seconds, click seconds)}, the medians in real Chromium (see the module doc)."""
+@contextmanager
+def running_app(folder: Path, log: Path | None = None) -> Iterator[str]:
+    """`streamlit run app.py` on a free loopback port against the workspace ``folder``; yields the base URL."""
     import socket
     import subprocess
     import urllib.request
-
-    from playwright.sync_api import sync_playwright
 
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CRASHLENS_", "GROQ_"))}
     env["CRASHLENS_HOME"] = str(folder)
+    out = open(log, "w") if log else subprocess.DEVNULL
     proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.port", str(port),
                              "--server.address", "127.0.0.1", "--server.headless", "true",
                              "--browser.gatherUsageStats", "false"], cwd=ROOT, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+                            stdout=out, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
-    out: dict[str, tuple[float, float]] = {}
     try:
         for _ in range(200):
             try:
@@ -118,42 +104,50 @@ def browser_pages(folder: Path, incident_id: str, pages: list[str], repeats: int
                 break
             except OSError:
                 time.sleep(0.3)
-        with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path="/usr/bin/chromium", headless=True, args=[
-                "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                "--disable-background-networking", "--disable-component-update", "--disable-sync"])
-            context = browser.new_context(viewport={"width": 1400, "height": 1000})
-            for name in pages:
-                url = f"{base}/{'' if name == 'overview' else name}" + (f"?incident={incident_id}" if name in WITH_INCIDENT else "")
-                opens, clicks = [], []
-                for i in range(repeats + 1):
-                    page = context.new_page()
-                    page.goto(url, wait_until="commit")
-                    took = _settle(page, 0.0)  # performance.now() counts from the navigation's start
-                    page.close()
-                    if i:
-                        opens.append(took)
-                    # from another page of the same session: the incident's own link on the Incidents page
-                    # (it carries ?incident=), else the sidebar
-                    page = context.new_page()
-                    source = (f"incidents?incident={incident_id}" if name in INCIDENT_LINKS
-                              else "settings" if name == "overview" else "")
-                    page.goto(f"{base}/{source}", wait_until="commit")
-                    _settle(page, 0.0)
-                    start = page.evaluate("performance.now()")
-                    if name in INCIDENT_LINKS:
-                        page.get_by_role("link", name=INCIDENT_LINKS[name]).first.click()
-                    else:
-                        page.locator('[data-testid="stSidebarNav"] a').filter(has_text=NAV_TITLES[name]).first.click()
-                    took = _settle(page, start)
-                    page.close()
-                    if i:
-                        clicks.append(took)
-                out[name] = (statistics.median(opens), statistics.median(clicks))
-            browser.close()
+        yield base
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+        if log:
+            out.close()
+
+
+def browser_pages(folder: Path, incident_id: str, pages: list[str], repeats: int = 3) -> dict[str, tuple[float, float]]:
+    """{page: (open seconds, click seconds)}, the medians in real Chromium (see the module doc)."""
+    from playwright.sync_api import sync_playwright
+
+    out: dict[str, tuple[float, float]] = {}
+    with running_app(folder) as base, sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path="/usr/bin/chromium", headless=True, args=CHROMIUM_ARGS)
+        context = browser.new_context(viewport={"width": 1400, "height": 1000})
+        for name in pages:
+            url = f"{base}/{'' if name == 'overview' else name}" + (f"?incident={incident_id}" if name in WITH_INCIDENT else "")
+            opens, clicks = [], []
+            for i in range(repeats + 1):
+                page = context.new_page()
+                page.goto(url, wait_until="commit")
+                took = settle(page, 0.0)  # performance.now() counts from the navigation's start
+                page.close()
+                if i:
+                    opens.append(took)
+                # from another page of the same session: the incident's own link on the Incidents page
+                # (it carries ?incident=), else the sidebar
+                page = context.new_page()
+                source = (f"incidents?incident={incident_id}" if name in INCIDENT_LINKS
+                          else "settings" if name == "overview" else "")
+                page.goto(f"{base}/{source}", wait_until="commit")
+                settle(page, 0.0)
+                start = page.evaluate("performance.now()")
+                if name in INCIDENT_LINKS:
+                    page.get_by_role("link", name=INCIDENT_LINKS[name]).first.click()
+                else:
+                    page.locator('[data-testid="stSidebarNav"] a').filter(has_text=NAV_TITLES[name]).first.click()
+                took = settle(page, start)
+                page.close()
+                if i:
+                    clicks.append(took)
+            out[name] = (statistics.median(opens), statistics.median(clicks))
+        browser.close()
     return out
 
 

@@ -82,13 +82,15 @@ def fragment_workspace() -> Any:
 LEVEL_COLORS = {"FATAL": "#b71c1c", "ERROR": "#ef5350", "WARN": "#ffb74d", "INFO": "#64b5f6", "DEBUG": "#90a4ae",
                 "TRACE": "#cfd8dc"}
 
-_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~$:])")
+# Markdown (and Streamlit's :directives:, $math$) that a label or heading would interpret: each
+# ASCII punctuation mark may be backslash-escaped in CommonMark, so escaping them all is safe.
+_MARKUP = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~:$&])")
 
 
 def inert(text: str) -> str:
-    """Untrusted text (log lines, file names) made safe for a markdown label: expander titles and
-    captions render markdown, so every markdown character is escaped and newlines flattened."""
-    return _MD_SPECIAL.sub(r"\\\1", text.replace("\n", " "))[:300]
+    """``text`` (an incident title, a log line) for a markdown label or heading, shown as written:
+    a template's ``<*>`` stays ``<*>`` instead of turning the rest of the title italic."""
+    return _MARKUP.sub(r"\\\1", text.replace("\n", " "))
 
 
 def workspace() -> Workspace:
@@ -120,7 +122,10 @@ def sidebar(settings: Settings) -> None:
     engine = settings.active_engine
     with st.sidebar:
         st.caption("Workspace")
-        st.code(str(settings.workspace), language=None)
+        # st.text, not st.code: st.code's syntax highlighter is a 1.5 MB script that a new tab must
+        # load and compile before the page counts as drawn; the sidebar on every page paid for it
+        # (bench/app.py, open in a new tab: simulate 4.9-6.4 -> 3.1-3.5 s, rca 11-16 -> 8 s, loaded machine)
+        st.text(str(settings.workspace))
         label = {"offline": "Offline analyzer", "groq": f"Groq · {settings.llm_model}",
                  "openai": f"OpenAI-compatible · {settings.llm_model}"}[engine]
         st.caption("Analysis engine")

@@ -106,7 +106,7 @@ except CrashLensError as exc:
 
 # ------------------------------------------------------------------ the incident
 st.divider()
-st.subheader(inc.title, anchor=False)
+st.subheader(common.inert(inc.title), anchor=False)  # a title quotes log text: shown as written
 meta = st.columns([1.6, 1, 4])
 meta[0].metric("Status", inc.status)
 meta[1].metric("Severity", inc.severity)

@@ -8,8 +8,8 @@ from datetime import timedelta
 import plotly.graph_objects as go
 import streamlit as st
 
-from crashlens_core.errors import CrashLensError
-from crashlens_core.ingest import FORMAT_CHOICES, ingest_file, parse_map, save_upload
+from crashlens_core.errors import CrashLensError, UnreadableFile
+from crashlens_core.ingest import FORMAT_CHOICES, discard_upload, ingest_file, parse_map, save_upload
 from crashlens_core.ingest.normalize import parse_ts
 from crashlens_core.signals.compare import compare_windows
 from crashlens_core.store.logquery import LOG_FIELDS, attribute_keys, group_logs, log_histogram, parse_log_query
@@ -20,6 +20,7 @@ from pages import common
 common.leave_legacy_multipage()  # a cold server may run this file directly: go through app.py
 
 PAGE_SIZE = 200
+NEW_INCIDENT_LINKS = 8  # more than a screenful of links hides the Browse table; the rest are one click away
 # What an upload can hold: the telemetry kinds, and change events as files (a repository's history
 # comes through `crashlens ingest changes --format git` or `index repo`, not an upload).
 UPLOAD_FORMATS = {**FORMAT_CHOICES, "changes": tuple(f for f in CHANGE_FORMATS if f != "git")}
@@ -33,7 +34,9 @@ def format_step(seconds: int) -> str:
 st.title("Logs")
 ws = common.workspace()
 
-with st.expander("Upload logs, spans, metrics or change events", icon=":material/upload:", expanded=ws.counts()["logs"] == 0):
+# Open on an empty workspace, and after an upload in this session (the next file goes the same way)
+_form_open = ws.counts()["logs"] == 0 or "last_reports" in st.session_state
+with st.expander("Upload logs, spans, metrics or change events", icon=":material/upload:", expanded=_form_open):
     with st.form("upload", clear_on_submit=False):
         kind = st.segmented_control("What the files hold", ["logs", "spans", "metrics", "changes"], default="logs",
                                     key="upload_kind",
@@ -68,6 +71,7 @@ with st.expander("Upload logs, spans, metrics or change events", icon=":material
             bar = st.progress(0.0, text="starting…")
             reports = []
             for i, up in enumerate(files):
+                path = None
                 try:
                     pairs = [m for m in mapping_text.split(",") if m.strip()]
                     path = save_upload(ws, up.name, up.getvalue())
@@ -85,6 +89,8 @@ with st.expander("Upload logs, spans, metrics or change events", icon=":material
                     )
                     reports.append(report)
                 except CrashLensError as exc:
+                    if isinstance(exc, UnreadableFile) and path is not None:
+                        discard_upload(path)
                     st.error(f"{up.name}: {exc.message}" + (f"  \n**Next step:** {exc.hint}" if exc.hint else ""))
             st.session_state["last_signals"] = None
             if kind in ("logs", "spans") and any(r.loaded for r in reports):
@@ -107,13 +113,13 @@ with st.expander("Upload logs, spans, metrics or change events", icon=":material
 
 for rep in st.session_state.get("last_reports", []):
     if rep["skipped"]:
-        st.info(f"**{rep['path']}**: {rep.get('note', 'skipped')}", icon=":material/content_copy:")
+        st.info(f"**{common.inert(rep['path'])}**: {rep.get('note', 'skipped')}", icon=":material/content_copy:")
         continue
     ok = rep["rejected"] == 0
-    text = f"**{rep['path']}** ({rep['format']}): {rep['loaded']:,} loaded, {rep['rejected']:,} rejected"
+    text = f"**{common.inert(rep['path'])}** ({rep['format']}): {rep['loaded']:,} loaded, {rep['rejected']:,} rejected"
     (st.success if ok else st.warning)(text, icon=":material/check_circle:" if ok else ":material/warning:")
     if rep["errors"]:
-        with st.expander(f"Rejected lines of {rep['path']}"):
+        with st.expander(f"Rejected lines of {common.inert(rep['path'])}"):
             st.dataframe(rep["errors"], hide_index=True, column_config={"line": "Line", "reason": "Reason"})
     if rep.get("note"):
         st.caption(rep["note"])
@@ -123,9 +129,13 @@ for rep in st.session_state.get("last_reports", []):
 signals_done = st.session_state.get("last_signals")
 if signals_done:
     st.caption(signals_done["summary"])
-    for inc_id, severity, title in signals_done["incidents"]:
-        st.page_link("pages/incidents.py", label=f"New incident ({severity}): {title}", icon=":material/crisis_alert:",
+    new_incidents = signals_done["incidents"]
+    for inc_id, severity, title in new_incidents[:NEW_INCIDENT_LINKS]:
+        st.page_link("pages/incidents.py", label=f"New incident ({severity}): {common.inert(title)}", icon=":material/crisis_alert:",
                      query_params={"incident": inc_id})
+    if len(new_incidents) > NEW_INCIDENT_LINKS:
+        st.page_link("pages/incidents.py", icon=":material/crisis_alert:",
+                     label=f"… and {len(new_incidents) - NEW_INCIDENT_LINKS} more new incidents on the Incidents page")
 
 st.subheader("Explore")
 facets = ws.log_facets()

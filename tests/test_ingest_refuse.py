@@ -98,3 +98,40 @@ def test_a_gzip_cut_off_mid_stream_still_keeps_its_good_lines(ws, tmp_path):
     p.write_bytes(data[: len(data) // 2])
     r = ingest_file(ws, "logs", str(p))
     assert 0 < r.loaded < 3000 and "ends early" in r.note
+
+
+# The four a user hits first (issue 18): each through both faces, one clear line, nothing stored.
+FOUR = ["binary data without a signature", "an empty file", "a PDF named .log", "a gzip cut off before its first line"]
+
+
+@pytest.mark.parametrize("case", FOUR)
+def test_the_command_refuses_each_bad_file_with_one_line_and_stores_nothing(tmp_path, case):
+    name, make, says = BAD[case]
+    p = tmp_path / name
+    p.write_bytes(make())
+    res = run_cli("ingest", "logs", str(p), workspace=tmp_path / "ws")
+    assert res.returncode == 2 and "Traceback" not in res.stderr
+    lines = [ln for ln in res.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and says in lines[0] and "(hint: " in lines[0], res.stderr
+    from crashlens_core.store import Workspace
+
+    with Workspace.open(tmp_path / "ws") as ws:
+        assert (ws.counts()["logs"], ws.counts()["ingest_batches"]) == (0, 0)
+
+
+@pytest.mark.parametrize("case", FOUR)
+def test_the_upload_form_refuses_each_bad_file_with_one_line_and_keeps_no_copy(app_env, case):
+    from crashlens_core.store import Workspace
+    from tests.helpers import run_page
+
+    name, make, says = BAD[case]
+    at = run_page("logs")
+    at.file_uploader(key="upload_files").set_value([(name, make(), "application/octet-stream")])
+    at.button[0].click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    errors = [e.value for e in at.error]
+    assert len(errors) == 1 and errors[0].startswith(f"{name}: ") and says in errors[0] and "Next step" in errors[0], errors
+    assert not at.success  # no "loaded" report
+    with Workspace.open(app_env, read_only=True) as ws:
+        assert (ws.counts()["logs"], ws.counts()["ingest_batches"]) == (0, 0)
+    assert not list((app_env / "uploads").glob("*"))  # the refused file is not kept as if it were data

@@ -189,3 +189,23 @@ def test_upload_on_the_logs_page_labels_and_detects(tmp_path, monkeypatch):
     done = at.session_state["last_signals"]
     assert [title for _, _, title in done["incidents"]] == ["TypeError in checkout on h2"]
     assert "new exception fingerprints" in done["summary"]
+
+
+def test_a_steady_error_of_an_old_file_stays_quiet_beside_newer_files(ws, tmp_path):
+    """A key's usual rate counts the minutes its own file was written: an Apache error log from 2005
+    whose error comes every minute opens nothing alone, and still nothing once a log of 2024 (hours of
+    minutes the old file never saw) shares the workspace (issue 18: one incident per minute of 2005)."""
+    old = tmp_path / "error_log"
+    start = datetime(2005, 12, 4, 4, 0)
+    old.write_text("".join(f"[{start + timedelta(minutes=m):%a %b %d %H:%M:%S %Y}] [error] mod_jk child workerEnv in error state {m % 7}\n"
+                           f"[{start + timedelta(minutes=m, seconds=20):%a %b %d %H:%M:%S %Y}] [notice] workerEnv.init() ok\n"
+                           for m in range(120)))
+    new = tmp_path / "app.jsonl"
+    new.write_text("".join(json.dumps({"ts": (datetime(2024, 5, 14) + timedelta(minutes=m)).isoformat() + "Z",
+                                       "level": "info", "service": "api", "msg": f"request {m} ok"}) + "\n" for m in range(600)))
+    ingest_file(ws, "logs", str(old))
+    label_pending(ws)
+    assert detect_incidents(ws, Settings()).bursts == []
+    ingest_file(ws, "logs", str(new))
+    label_pending(ws)
+    assert detect_incidents(ws, Settings()).bursts == []

@@ -85,6 +85,12 @@ def save_upload(ws: Workspace, name: str, content: bytes) -> Path:
     return target
 
 
+def discard_upload(path: Path) -> None:
+    """Drop the kept copy of an upload that the ingest refused whole (``UnreadableFile``: not a
+    text log, empty, cut short): nothing of it is data, and keeping it would store what was refused."""
+    Path(path).unlink(missing_ok=True)
+
+
 def _detect(kind: str, source: Source) -> str:
     if kind == "logs":
         from .logs import detect_log_format

@@ -2,7 +2,7 @@
 
 Per key (an exception fingerprint, else the template of an ERROR/FATAL line) the counts per
 time bin come from SQL. A bin is *hot* when its count exceeds ``detect_threshold`` times the
-key's usual count per bin (the median over the workspace's active bins, so a burst does not
+key's usual count per bin (the median over the active bins of the files it came from, so a burst does not
 raise its own baseline; plus a Poisson margin). Consecutive hot bins form a run; a run is a
 burst when it holds at least ``detect_min_count`` errors (any FATAL counts) and its mean rate is
 ``detect_threshold`` times the key's mean rate outside it, so sporadic errors that happen to
@@ -89,15 +89,21 @@ def _runs(bins: Sequence[datetime], hot: Sequence[bool], step: timedelta) -> lis
     return out
 
 
-def find_error_bursts(rows: Sequence[tuple], active_bins: int, settings: Settings) -> list[Burst]:
-    """Bursts from ``store.detect.error_bins`` rows (sorted by key, bin)."""
+def find_error_bursts(rows: Sequence[tuple], active_bins: int, settings: Settings,
+                      active_by_key: dict[str, int] | None = None) -> list[Burst]:
+    """Bursts from ``store.detect.error_bins`` rows (sorted by key, bin).
+
+    A key's usual rate counts the bins in which its own files were written (``active_by_key``,
+    ``store.detect.active_bins_by_key``), else every active bin of the workspace: an Apache error
+    log from 2005 beside an app log of today is not quiet for the 2005 error in every minute of today.
+    """
     step = timedelta(seconds=settings.detect_bin_s)
-    active = max(active_bins, 1)
     out: list[Burst] = []
     by_key: dict[str, list[tuple]] = {}
     for row in rows:
         by_key.setdefault(row[0], []).append(row)
     for key, items in by_key.items():
+        active = max((active_by_key or {}).get(key, active_bins), len(items), 1)
         counts = [int(r[2]) for r in items]
         total = sum(counts)
         # the median over all active bins, zeros included: 0 unless the key is in most bins
@@ -225,7 +231,8 @@ def detect_incidents(ws: Workspace, settings: Settings | None = None, start: dat
     settings = settings or Settings()
     bin_s = settings.detect_bin_s
     active = sql.active_bins(ws, bin_s, start, end)
-    bursts = find_error_bursts(sql.error_bins(ws, bin_s, start, end), active, settings)
+    bursts = find_error_bursts(sql.error_bins(ws, bin_s, start, end), active, settings,
+                               sql.active_bins_by_key(ws, bin_s, start, end))
     bursts += find_latency_bursts(sql.latency_bins(ws, bin_s, start, end), settings)
     report = DetectReport(bursts=bursts)
     existing = [i for i in ws.list_incidents(limit=100_000) if i.window_start and i.window_end]

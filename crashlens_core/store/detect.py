@@ -13,7 +13,7 @@ from .files import time_window
 if TYPE_CHECKING:  # for annotations only: the runtime imports stay as they were
     from .workspace import Workspace
 
-__all__ = ["active_bins", "error_bins", "latency_bins"]
+__all__ = ["active_bins", "active_bins_by_key", "error_bins", "latency_bins"]
 
 
 def _range(start: datetime | None, end: datetime | None, col: str = "ts") -> tuple[str, list[Any]]:
@@ -31,6 +31,25 @@ def active_bins(ws: Workspace, bin_s: int, start: datetime | None = None, end: d
               SELECT time_bucket(to_seconds({int(bin_s)}), start_ts) FROM spans WHERE start_ts IS NOT NULL AND {w2})""",
         p1 + p2).fetchall()
     return int(row[0][0])
+
+
+def active_bins_by_key(ws: Workspace, bin_s: int, start: datetime | None = None, end: datetime | None = None) -> dict[str, int]:
+    """Per error key (as ``error_bins`` names it): the bins in which the files its lines came from
+    logged anything. A file only shows a key while it was being written, so this is the key's
+    denominator; keys whose lines name no file are left out (the workspace's ``active_bins`` then)."""
+    w, p = _range(start, end)
+    rows = ws.con.execute(
+        f"""WITH keyed AS (
+              SELECT DISTINCT coalesce('fp:' || fingerprint, 'tpl:' || template_id, 'msg:' || left(message, 80)) AS key,
+                     source_file
+              FROM logs WHERE level IN ('ERROR', 'FATAL') AND ts IS NOT NULL AND source_file IS NOT NULL AND {w}),
+            file_bins AS (
+              SELECT DISTINCT source_file, time_bucket(to_seconds({int(bin_s)}), ts) AS b
+              FROM logs WHERE ts IS NOT NULL AND source_file IS NOT NULL
+                AND source_file IN (SELECT source_file FROM keyed) AND {w})
+            SELECT k.key, count(DISTINCT f.b) FROM keyed k JOIN file_bins f USING (source_file) GROUP BY k.key""",
+        p + p).fetchall()
+    return {key: int(n) for key, n in rows}
 
 
 def error_bins(ws: Workspace, bin_s: int, start: datetime | None = None, end: datetime | None = None) -> list[tuple]:
