@@ -113,13 +113,13 @@ with st.expander("Upload logs, spans, metrics or change events", icon=":material
 
 for rep in st.session_state.get("last_reports", []):
     if rep["skipped"]:
-        st.info(f"**{common.inert(rep['path'])}**: {rep.get('note', 'skipped')}", icon=":material/content_copy:")
+        st.info(f"**{rep['path']}**: {rep.get('note', 'skipped')}", icon=":material/content_copy:")
         continue
     ok = rep["rejected"] == 0
-    text = f"**{common.inert(rep['path'])}** ({rep['format']}): {rep['loaded']:,} loaded, {rep['rejected']:,} rejected"
+    text = f"**{rep['path']}** ({rep['format']}): {rep['loaded']:,} loaded, {rep['rejected']:,} rejected"
     (st.success if ok else st.warning)(text, icon=":material/check_circle:" if ok else ":material/warning:")
     if rep["errors"]:
-        with st.expander(f"Rejected lines of {common.inert(rep['path'])}"):
+        with st.expander(f"Rejected lines of {rep['path']}"):
             st.dataframe(rep["errors"], hide_index=True, column_config={"line": "Line", "reason": "Reason"})
     if rep.get("note"):
         st.caption(rep["note"])
