@@ -3,6 +3,7 @@ raise-site retrieval quality (BM25 / dense / hybrid), the int8 backend, and the 
 
     .venv/bin/python bench/index.py            # full size (several minutes on 2 cores)
     .venv/bin/python bench/index.py --quick    # small: crashlens_core/knowledge only, 5k filler
+    .venv/bin/python bench/index.py --halves both   # raise-site retrieval only: tune | report repositories
 
 Every figure is printed beside the reference the issue names. Repositories are copied to a
 temp folder and `git init`-ed there (site-packages has no history); nothing in the project
