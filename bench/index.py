@@ -3,6 +3,7 @@ raise-site retrieval quality (BM25 / dense / hybrid), the int8 backend, and the 
 
     .venv/bin/python bench/index.py            # full size (several minutes on 2 cores)
     .venv/bin/python bench/index.py --quick    # small: crashlens_core/knowledge only, 5k filler
+    .venv/bin/python bench/index.py --halves both   # raise-site retrieval only: tune | report repositories
 
 Every figure is printed beside the reference the issue names. Repositories are copied to a
 temp folder and `git init`-ed there (site-packages has no history); nothing in the project
@@ -19,6 +20,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+import sysconfig
 import tempfile
 import time
 from pathlib import Path
@@ -33,7 +35,13 @@ from crashlens_core.knowledge.embed import SentenceTransformerBackend, get_backe
 from crashlens_core.store import Workspace  # noqa: E402
 from crashlens_core.store import knowledge as kstore  # noqa: E402
 
-SITE = ROOT / ".venv" / "lib" / f"python{sys.version_info.major}.{sys.version_info.minor}" / "site-packages"
+# the running interpreter's site-packages (a worktree has no .venv of its own)
+SITE = Path(sysconfig.get_paths()["purelib"])
+# Raise-site retrieval is split by repository: methods and weights are chosen on TUNE only;
+# REPORT holds real Python projects nobody looked at while tuning (pure-Python packages of
+# the venv, copied and git-init-ed like the others). "crashlens" is this repo's core.
+TUNE = ("crashlens", "pydantic", "click", "jinja2", "requests", "yaml")
+REPORT = ("rich", "httpx", "urllib3", "starlette", "jsonschema", "packaging", "markdown_it", "anyio")
 PDFS = ROOT.parent / "shared" / "data" / "pdfs"
 FILL = ["42", "'order-17'", "None", "/srv/app/data.json", "3.5", "'sku-9'", "7"]
 LOG_METHODS = {"error", "exception", "warning", "critical", "warn"}
@@ -189,6 +197,45 @@ def bench_repo(label: str, src: Path, tmp: Path, settings: Settings, backend, al
     return out
 
 
+def repo_src(label: str) -> Path:
+    return ROOT / "crashlens_core" if label == "crashlens" else SITE / label
+
+
+def bench_retrieval(label: str, tmp: Path, settings: Settings, backend) -> dict | None:
+    """Index one repository and measure raise-site retrieval with each ranker alone and fused."""
+    src = repo_src(label)
+    if not src.is_dir():
+        return None
+    repo = git_copy(src, tmp / f"ret-{label}")
+    with Workspace.open(tmp / f"ws-ret-{label}") as ws:
+        t0 = time.perf_counter()
+        added = sources.add_repo(ws, settings, str(repo), name=label)
+        t_chunk = time.perf_counter() - t0
+        t1 = time.perf_counter()
+        service.embed_pending(ws, settings, backend=backend)
+        t_embed = time.perf_counter() - t1
+        truth = answers(ws, label, raise_sites(repo))
+        q = quality(ws, settings, truth, ("bm25", "literal", "dense", "hybrid"))
+    return {"label": label, "files": added["files"], "chunks": added["chunks"], "queries": len(truth), "quality": q,
+            "t_chunk": t_chunk, "t_embed": t_embed}
+
+
+def print_halves(rows: dict[str, list[dict]]) -> None:
+    modes = ("bm25", "literal", "dense", "hybrid")
+    print("\n== Raise-site retrieval MRR@10 by repository, tune half | report half (split by repository)")
+    print("   naive references: bm25 alone, dense (MiniLM embeddings) alone; target hybrid ≥ 0.95 on the report half")
+    print(f"{'half':<7}{'repo':<13}{'files':>6}{'chunks':>7}{'queries':>8}{'chunk f/s':>10}" + "".join(f"{m:>9}" for m in modes))
+    for half, rs in rows.items():
+        for r in rs:
+            print(f"{half:<7}{r['label']:<13}{r['files']:>6}{r['chunks']:>7}{r['queries']:>8}{r['files'] / r['t_chunk']:>10.1f}"
+                  + "".join(f"{r['quality'][m][0]:>9.3f}" for m in modes))
+        if rs:
+            # macro mean: every repository weighs the same, whatever its number of raise sites
+            print(f"{half:<7}{'(mean)':<13}{sum(r['files'] for r in rs):>6}{sum(r['chunks'] for r in rs):>7}"
+                  f"{sum(r['queries'] for r in rs):>8}{'':>10}"
+                  + "".join(f"{statistics.mean(r['quality'][m][0] for r in rs):>9.3f}" for m in modes))
+
+
 def bench_latency(ws: Workspace, settings: Settings, backend, total: int, queries: list[str]) -> dict:
     import random
 
@@ -259,8 +306,18 @@ def main() -> None:
     ap.add_argument("--large", default="pydantic", help="the larger public Python package from site-packages")
     ap.add_argument("--chunks", type=int, default=100_000, help="chunks for the latency test (synthetic filler)")
     ap.add_argument("--queries", type=int, default=60, help="queries for the latency test")
+    ap.add_argument("--halves", choices=("tune", "report", "both"), default=None,
+                    help="only the raise-site retrieval halves (tune, report or both), nothing else")
     args = ap.parse_args()
     settings = Settings()
+    if args.halves:
+        backend = get_backend(settings)
+        with tempfile.TemporaryDirectory(prefix="crashlens-bench-index-") as tmpdir:
+            halves = {"tune": TUNE, "report": REPORT}
+            rows = {h: [r for r in (bench_retrieval(lbl, Path(tmpdir), settings, backend) for lbl in halves[h]) if r]
+                    for h in halves if args.halves in (h, "both")}
+        print_halves(rows)
+        return
     repos = [("crashlens", ROOT / "crashlens_core")]
     if args.quick:
         repos = [("knowledge", ROOT / "crashlens_core" / "knowledge")]

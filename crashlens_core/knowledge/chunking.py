@@ -223,8 +223,17 @@ def _clean_literal(s: str) -> str | None:
     return s[:300]
 
 
-def _literals_and_calls(nodes: Sequence[ast.AST], docstring_node: ast.AST | None) -> tuple[list[str], list[str]]:
+def _literals_and_calls(nodes: Sequence[ast.AST], docstring_node: ast.AST | None,
+                        spans: dict[str, list[tuple[int, int]]] | None = None) -> tuple[list[str], list[str]]:
+    """Literals and call names under ``nodes``; ``spans`` (if given) gets each literal's line ranges."""
     lits: dict[str, None] = {}
+
+    def note(lit: str, node: ast.AST) -> None:
+        lits[lit] = None
+        if spans is not None:
+            line = getattr(node, "lineno", 0)
+            spans.setdefault(lit, []).append((line, getattr(node, "end_lineno", None) or line))
+
     calls: dict[str, None] = {}
     skip_ids: set[int] = set()
     for root in nodes:
@@ -234,12 +243,12 @@ def _literals_and_calls(nodes: Sequence[ast.AST], docstring_node: ast.AST | None
                     skip_ids.add(id(v))
                 lit = _clean_literal(_fstring_pattern(node))
                 if lit:
-                    lits[lit] = None
+                    note(lit, node)
             elif isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in skip_ids \
                     and node is not docstring_node:
                 lit = _clean_literal(node.value)
                 if lit:
-                    lits[lit] = None
+                    note(lit, node)
             elif isinstance(node, ast.Call):
                 name = _call_name(node.func)
                 if name:
@@ -285,9 +294,10 @@ class _PythonChunker:
         kind = "async def" if isinstance(node, ast.AsyncFunctionDef) else "def"
         doc_node = _docstring_node(node)
         doc = ast.get_docstring(node, clean=True) or ""
-        lits, calls = _literals_and_calls(node.body, doc_node)
+        spans: dict[str, list[tuple[int, int]]] = {}
+        lits, calls = _literals_and_calls(node.body, doc_node, spans)
         header = self._header(kind, qual, _signature(node), doc, calls)
-        yield from self._emit("code", self._start(node), node.end_lineno or node.lineno, qual, header, lits)
+        yield from self._emit("code", self._start(node), node.end_lineno or node.lineno, qual, header, lits, spans)
 
     def _class(self, node: ast.ClassDef, prefix: str) -> Iterator[Chunk]:
         qual = f"{prefix}.{node.name}"
@@ -335,7 +345,8 @@ class _PythonChunker:
 
     def _loose_group(self, group: list[ast.stmt], docstring: ast.expr | None) -> Iterator[Chunk]:
         start, end = self._start(group[0]), group[-1].end_lineno or group[-1].lineno
-        lits, calls = _literals_and_calls(group, docstring)
+        spans: dict[str, list[tuple[int, int]]] = {}
+        lits, calls = _literals_and_calls(group, docstring, spans)
         names = []
         for n in group:
             for t in getattr(n, "targets", []) or [getattr(n, "target", None)]:
@@ -344,7 +355,7 @@ class _PythonChunker:
         doc = ast.literal_eval(docstring) if docstring is not None and start <= docstring.lineno <= end else ""
         header = self._header("module", self.module, "", doc if isinstance(doc, str) else "", calls,
                               extra=f"defines: {', '.join(names[:15])}" if names else "")
-        yield from self._emit("code", start, end, self.module, header, lits)
+        yield from self._emit("code", start, end, self.module, header, lits, spans)
 
     def _header(self, kind: str, qual: str, sig: str, doc: str, calls: list[str], extra: str = "") -> str:
         parts = [f"# {kind} {qual}{sig}"]
@@ -357,7 +368,8 @@ class _PythonChunker:
             parts.append("calls: " + ", ".join(calls[:15]))
         return " | ".join(parts)
 
-    def _emit(self, kind: str, start: int, end: int, symbol: str, header: str, lits: list[str]) -> Iterator[Chunk]:
+    def _emit(self, kind: str, start: int, end: int, symbol: str, header: str, lits: list[str],
+              spans: dict[str, list[tuple[int, int]]] | None = None) -> Iterator[Chunk]:
         n = end - start + 1
         if n <= 2 * self.max:
             text = "\n".join(self.lines[start - 1:end])
@@ -369,7 +381,10 @@ class _PythonChunker:
         for k, s in enumerate(parts, 1):
             e = min(s + self.max - 1, end)
             text = "\n".join(self.lines[s - 1:e])
-            part_lits = [lit for lit in lits if _literal_in(lit, text)]
+            # by the literal's own lines from the AST when known: a message written as
+            # adjacent strings over several lines is not one run of text in the source
+            part_lits = [lit for lit in lits
+                         if (any(a <= e and b >= s for a, b in spans[lit]) if spans and lit in spans else _literal_in(lit, text))]
             yield Chunk(kind, self.path, s, e, symbol, f"{header} | part {k}/{len(parts)}", text, part_lits, language="python")
 
 

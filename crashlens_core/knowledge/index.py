@@ -426,9 +426,21 @@ def hybrid_rank(query: str, lex: LexicalIndex, dense: DenseIndex | None, qvec, k
     ranks: dict[int, dict[str, int]] = defaultdict(dict)
     for name, items in raw.items():
         w = weights.get(name, 0.0)
-        for r, (cid, _s) in enumerate(items):
+        top = items[0][1] if items else 0.0
+        tie_rank, prev = 0, None
+        for r, (cid, s) in enumerate(items):
             ranks[cid][name] = r + 1
-            if w:
-                fused[cid] += w / (RRF_K + r + 1)
+            if not w:
+                continue
+            if name == "literal" and s != prev:
+                tie_rank, prev = r, s
+            r = tie_rank if name == "literal" else r
+            # The literal score is a share of a message's words on one scale for every query:
+            # a log line comes from one format string, so a literal that explains it clearly
+            # better than the next is decisive, and equal scores must not be split by rank
+            # order alone (equal scores share a rank). Its contribution is scaled by the score relative to the top one
+            # (BM25 and cosine scores are not comparable across queries: plain ranks there).
+            rel = s / top if name == "literal" and top > 0 else 1.0
+            fused[cid] += w * rel / (RRF_K + r + 1)
     ordered = sorted(fused.items(), key=lambda kv: (-kv[1], kv[0]))[:k]
     return [(cid, score, ranks[cid]) for cid, score in ordered]
