@@ -92,8 +92,12 @@ by_id = {e.id: e for e in (evidence.items if evidence else [])}
 m1, m2, m3, m4 = st.columns(4)
 m1.metric("Engine", report.engine)
 m2.metric("Confidence", f"{report.confidence:.0%}")
-m3.metric("Tokens (in / out)", f"{report.prompt_tokens:,} / {report.completion_tokens:,}")
-m4.metric("Cost", f"${report.cost_usd:.4f}")
+if report.prompt_tokens or report.completion_tokens or report.cost_usd:
+    m3.metric("Tokens (in / out)", f"{report.prompt_tokens:,} / {report.completion_tokens:,}")
+    m4.metric("Cost", f"${report.cost_usd:.4f}")
+else:  # the offline engine pays nothing: show what it worked from instead of 0 / 0 and $0
+    m3.metric("Evidence items", f"{len(by_id):,}")
+    m4.metric("Claims", f"{len(report.claims)}" + (f" (+{len(report.more_claims)})" if report.more_claims else ""))
 st.caption(f"Model: {report.model} · run {run['id'][:8]} · evidence {len(by_id)} items, digest {report.evidence_digest[:12]}")
 if report.notice:
     st.warning("This report carries a notice:", icon=":material/report:")
