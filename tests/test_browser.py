@@ -16,7 +16,7 @@ from crashlens_core.store import Workspace
 
 from .helpers import CHROMIUM, CHROMIUM_ARGS, need_chromium, serve, serve_many
 
-PAGES = [("", "Overview"), ("incidents", "Incidents"), ("traces", "Traces"), ("rca", "Root-cause analysis"), ("knowledge", "Knowledge"), ("logs", "Logs"), ("simulate", "Simulate"), ("settings", "Settings")]
+PAGES = [("", "Overview"), ("incidents", "Incidents"), ("traces", "Traces"), ("rca", "Root-cause analysis"), ("knowledge", "Knowledge"), ("logs", "Logs"), ("sources", "Sources"), ("simulate", "Simulate"), ("settings", "Settings")]
 
 pytestmark = pytest.mark.browser
 
@@ -77,7 +77,7 @@ def test_a_cold_server_serves_every_deep_link_as_its_first_request(demo_folder, 
     """pages/ sits beside app.py, so Streamlit's first script run in a fresh server process takes
     its legacy multipage path (common.leave_legacy_multipage). Each deep link is the very first
     request of its own server: it must land on its page, with its selection, through app.py
-    (sidebar with the workspace, the app's eight pages and no file of pages/ listed on its own).
+    (sidebar with the workspace, the app's nine pages and no file of pages/ listed on its own).
     The servers start and draw three at a time, each on its own copy of the demo workspace (a page run
     opens its workspace for writing, so servers sharing one would wait for each other)."""
     need_chromium()
@@ -90,7 +90,7 @@ def test_a_cold_server_serves_every_deep_link_as_its_first_request(demo_folder, 
     with Workspace.open(demo_folder, read_only=True) as ws:
         incident = next(i for i in ws.list_incidents() if i.title == "TypeError in checkout")
         trace_id = tstore.worst_traces(ws, limit=1)[0]["trace_id"]
-    titles = ["Overview", "Incidents", "Traces", "RCA", "Knowledge", "Logs", "Simulate", "Settings"]
+    titles = ["Overview", "Incidents", "Traces", "RCA", "Knowledge", "Logs", "Sources", "Simulate", "Settings"]
     def main_text(page) -> str:
         return page.locator('[data-testid="stMain"]').inner_text()
 
@@ -103,7 +103,7 @@ def test_a_cold_server_serves_every_deep_link_as_its_first_request(demo_folder, 
         (f"/traces?incident={incident.id}", "Traces", (picked_incident, incident.title)),
         (f"/traces?trace={trace_id}", "Traces", None),
         ("/", "Overview", None), ("/logs", "Logs", None), ("/knowledge", "Knowledge", None),
-        ("/simulate", "Simulate", None), ("/settings", "Settings", None),
+        ("/sources", "Sources", None), ("/simulate", "Simulate", None), ("/settings", "Settings", None),
     ]
     folders = [tmp_path / f"ws-{n}" for n in range(len(links))]
     for folder in folders:
