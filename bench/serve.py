@@ -221,22 +221,6 @@ def latency(folder: Path, recs: list, rate: float, seconds: float) -> dict:
 
 
 AM_BINARY = "/usr/bin/prometheus-alertmanager"
-AM_CONFIG = """route:
-  receiver: crashlens
-  group_by: [alertname, service]
-  group_wait: 1s
-  group_interval: 1s
-  repeat_interval: 1h
-receivers:
-  - name: crashlens
-    webhook_configs:
-      - url: {url}/alerts/alertmanager
-        send_resolved: true
-        http_config:
-          authorization:
-            type: Bearer
-            credentials: {token}
-"""
 
 
 def wait_until(probe, timeout: float = 300, every: float = 0.02):
@@ -281,9 +265,14 @@ def alert_to_incident(folder: Path, service: str, starts_ns: int) -> dict:
         if not os.access(AM_BINARY, os.X_OK):
             out["am"] = "skipped: prometheus-alertmanager is not installed (make test-deps)"
             return out
+        from crashlens_core.serve.alert_hooks import alertmanager_config
+
         am_dir = folder / "alertmanager"
         am_dir.mkdir(exist_ok=True)
-        (am_dir / "am.yml").write_text(AM_CONFIG.format(url=srv.url, token=srv.token))
+        token_file = am_dir / "token"
+        token_file.write_text(srv.token)
+        token_file.chmod(0o600)
+        (am_dir / "am.yml").write_text(alertmanager_config(srv.url, str(token_file)))
         am_port = free_port()
         am_log = open(am_dir / "am.log", "wb")
         am = subprocess.Popen([AM_BINARY, f"--config.file={am_dir / 'am.yml'}", f"--storage.path={am_dir / 'data'}",

@@ -19,27 +19,12 @@ from pathlib import Path
 import httpx
 import pytest
 
+from crashlens_core.serve.alert_hooks import alertmanager_config
+
 from .serve_support import free_port
 
 BINARY = "/usr/bin/prometheus-alertmanager"
 
-CONFIG = """\
-route:
-  receiver: crashlens
-  group_by: [alertname, service]
-  group_wait: 1s
-  group_interval: 1s
-  repeat_interval: 1h
-receivers:
-  - name: crashlens
-    webhook_configs:
-      - url: {url}/alerts/alertmanager
-        send_resolved: true
-        http_config:
-          authorization:
-            type: Bearer
-            credentials_file: {token_file}
-"""
 
 
 def alertmanager_binary() -> str:
@@ -81,7 +66,7 @@ def start_alertmanager(folder: Path, server_url: str, token: str, timeout: float
     token_file.write_text(token)
     token_file.chmod(0o600)
     config = folder / "alertmanager.yml"
-    config.write_text(CONFIG.format(url=server_url, token_file=token_file))
+    config.write_text(alertmanager_config(server_url, str(token_file)))
     port = free_port()
     log = folder / "alertmanager.log"
     args = [binary, f"--config.file={config}", f"--storage.path={folder / 'data'}",

@@ -32,7 +32,7 @@ from .otlp import BodyTooLarge
 if TYPE_CHECKING:
     from .app import ServerState
 
-__all__ = ["AlertHooks", "AlertStats", "ALERT_ROUTES"]
+__all__ = ["AlertHooks", "AlertStats", "ALERT_ROUTES", "alertmanager_config"]
 
 log = logging.getLogger("crashlens.serve")
 
@@ -153,3 +153,30 @@ class AlertHooks:
 
         self._count(rca_queued=1)
         self.state.batcher.submit(work, after=share)
+
+
+def alertmanager_config(server_url: str, token_file: str, group_wait: str = "1s") -> str:
+    """An Alertmanager configuration that routes every alert to ``crashlens serve`` at ``server_url``.
+
+    The bearer token is read by Alertmanager from ``token_file`` (the workspace's 0600 token file
+    will do), so it never sits in the YAML. Resolved alerts are sent too: the incident records them.
+
+    >>> print(alertmanager_config("http://127.0.0.1:8600", "/ws/serve.token").splitlines()[9])
+          - url: http://127.0.0.1:8600/alerts/alertmanager
+    """
+    return f"""route:
+  receiver: crashlens
+  group_by: [alertname, service]
+  group_wait: {group_wait}
+  group_interval: 1s
+  repeat_interval: 1h
+receivers:
+  - name: crashlens
+    webhook_configs:
+      - url: {server_url.rstrip("/")}/alerts/alertmanager
+        send_resolved: true
+        http_config:
+          authorization:
+            type: Bearer
+            credentials_file: {token_file}
+"""
