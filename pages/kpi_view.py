@@ -74,33 +74,29 @@ def _day_axis(fig: Any, days: list[str]) -> None:
         fig.update_xaxes(range=[str(only - timedelta(days=3)), str(only + timedelta(days=3))], dtick=86_400_000)
 
 
-def _incidents_chart(k: dict[str, Any]) -> None:
+def _day_bars(days: list[dict[str, Any]], field: str, x_title: str, y_title: str, caption: str, key: str) -> None:
     import plotly.graph_objects as go
 
-    days = [d for d in k["trends"]["per_day"] if d.get("incidents_started")]
-    if not days:
-        return
     x = [d["day"] for d in days]
-    fig = go.Figure(go.Bar(x=x, y=[d["incidents_started"] for d in days], name="incidents"))
-    _layout(fig, "Day of the incident window (UTC)", "Incidents")
+    fig = go.Figure(go.Bar(x=x, y=[d[field] for d in days], name=y_title))
+    _layout(fig, x_title, y_title)
     _day_axis(fig, x)
-    st.caption("Incidents per day, by when they happened (window start)")
-    st.plotly_chart(fig, width="stretch", key="kpi_trend_chart")
+    st.caption(caption)
+    st.plotly_chart(fig, width="stretch", key=key)
+
+
+def _incidents_chart(k: dict[str, Any]) -> None:
+    days = [d for d in k["trends"]["per_day"] if d.get("incidents_started")]
+    if days:
+        _day_bars(days, "incidents_started", "Day of the incident window (UTC)", "Incidents",
+                  "Incidents per day, by when they happened (window start)", "kpi_trend_chart")
 
 
 def _cost_chart(k: dict[str, Any]) -> None:
     """Only when an LLM was paid for: an offline workspace has no cost to chart."""
-    import plotly.graph_objects as go
-
     days = [d for d in k["trends"]["per_day"] if d["cost_usd"] or d["rca_runs"]]
-    if not k["cost"]["total"] or not days:
-        return
-    x = [d["day"] for d in days]
-    fig = go.Figure(go.Bar(x=x, y=[d["cost_usd"] for d in days], name="LLM cost (USD)"))
-    _layout(fig, "Day (UTC)", "LLM cost (USD per day)")
-    _day_axis(fig, x)
-    st.caption("LLM cost per day of RCA runs")
-    st.plotly_chart(fig, width="stretch", key="kpi_cost_chart")
+    if k["cost"]["total"] and days:
+        _day_bars(days, "cost_usd", "Day (UTC)", "LLM cost (USD per day)", "LLM cost per day of RCA runs", "kpi_cost_chart")
 
 
 def _error_chart(k: dict[str, Any]) -> None:
