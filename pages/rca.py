@@ -38,14 +38,20 @@ def _lazy(label: str, key: str, icon: str):
 st.title("Root-cause analysis")
 ws = common.workspace()
 settings = common.settings()
-with _lazy("Verify a signed bundle", "rca_verify_open", ":material/verified:") as box:
-    if box.open:
-        render_verify(ws, settings)
+
+
+def _verify_section() -> None:
+    """Verifying a bundle someone sent: beside the export (or alone on a workspace with no incidents)."""
+    with _lazy("Verify a signed bundle", "rca_verify_open", ":material/verified:") as box:
+        if box.open:
+            render_verify(ws, settings)
+
 
 incidents = ws.list_incidents()
 if not incidents:
     st.info("No incidents yet. Build the demo on the Simulate page, or create one with `crashlens incidents create`.",
             icon=":material/info:")
+    _verify_section()
     st.stop()
 
 wanted = common.incident_in_url()
@@ -78,12 +84,14 @@ if c2.button(label, type="primary", icon=":material/psychology:", key="rca_run",
 
 if not runs:
     st.caption("No analysis yet for this incident: one click runs it (evidence → analysis → validation).")
+    _verify_section()
     st.stop()
 
 done = [r for r in runs if r["status"] == "done" and r.get("report")]
 if not done:
     st.warning("The last analysis did not finish.", icon=":material/warning:")
     st.text(runs[0].get("notice") or "")
+    _verify_section()
     st.stop()
 
 run, report, evidence = _finished_run(str(ws.folder), done[0]["id"], ws)
@@ -203,6 +211,7 @@ with a2:
         st.caption("Set CRASHLENS_SLACK_WEBHOOK_URL to share summaries to Slack.")
 
 render_export(ws, settings, inc.id)
+_verify_section()
 
 with _lazy(f"All runs of this incident ({len(runs)})", "rca_runs_open", ":material/history:") as box:
     if box.open:
