@@ -21,6 +21,29 @@ from pages import common
 
 common.leave_legacy_multipage()  # a cold server may run this file directly: go through app.py
 
+# What each repair made of the spans as exported, in a reader's words (tracetree.FLAG_BITS).
+_REPAIRS = {
+    "orphan": "spans whose parent is not in the export, placed under the root",
+    "duplicate_id": "spans sharing an id with another, kept apart",
+    "cycle": "spans in a parent loop, cut out of it",
+    "skew_adjusted": "server spans shifted into their caller's time (clock skew between hosts)",
+    "clipped": "spans running past their parent, counted on the critical path only while the parent ran",
+    "dropped": "spans wholly outside their parent's time, left off the critical path",
+    "longer_than_parent": "spans longer than their parent (asynchronous work, or a clock that jumped)",
+    "missing_root": "no root span in the export: the earliest span stands in for it",
+}
+
+
+def _repair_text(key: str, value: object) -> str:
+    what = _REPAIRS.get(key, key.replace("_", " "))
+    return what if value is True else f"{value} {what}"
+
+
+def _or_dash(value: float | None) -> str:
+    """A figure for a table cell: one type per column (Arrow), and a dash where there is none."""
+    return "—" if value is None else f"{value:,.1f}"
+
+
 st.title("Traces")
 ws = common.workspace()
 lo, hi, n_spans = tstore.trace_bounds(ws)
@@ -72,7 +95,7 @@ if summary is not None:
     m4.metric("Critical path", f"{summary.critical_path_ms:,.1f} ms")
     m5.metric("Erroring spans", summary.error_count)
     if summary.issues:
-        st.caption("Repaired while reading: " + ", ".join(f"{k} ({v})" if v is not True else k for k, v in summary.issues.items()))
+        st.caption("Repaired while reading: " + "; ".join(_repair_text(k, v) for k, v in summary.issues.items()))
     origin = summary.error_origin
     if origin:
         st.subheader("Error origin", divider="red")
@@ -121,11 +144,16 @@ if summary is not None:
                      expanded=bool(origin)):
         try:
             comp = compare_trace(ws, summary.trace_id, typical=common.settings().trace_compare_typical)
-            st.caption(f"{comp.typical_traces} error-free traces of {comp.root_service} {comp.root_name}; "
-                       f"typical duration p50 {comp.typical_duration_p50_ms} ms, this one {comp.duration_ms} ms")
+            if comp.typical_traces and comp.typical_duration_p50_ms is not None:
+                st.caption(f"{comp.typical_traces} error-free traces of {comp.root_service} {comp.root_name}; "
+                           f"typical duration p50 {comp.typical_duration_p50_ms:,.1f} ms, this one {comp.duration_ms:,.1f} ms")
+            else:
+                st.caption(f"No error-free trace of {comp.root_service} {comp.root_name} to compare with: every "
+                           "operation below is listed as it is here.")
             if comp.differences:
-                st.dataframe([{"kind": d.kind, "operation": d.path, "here ms": d.duration_ms, "typical p50 ms": d.typical_p50_ms,
-                               "typical p95 ms": d.typical_p95_ms, "typical presence": d.typical_presence,
+                st.dataframe([{"kind": d.kind, "operation": d.path, "here ms": d.duration_ms,
+                               "typical p50 ms": _or_dash(d.typical_p50_ms), "typical p95 ms": _or_dash(d.typical_p95_ms),
+                               "typical presence": d.typical_presence,
                                "typical error rate": d.typical_error_rate} for d in comp.differences],
                              hide_index=True, width="stretch", key="tr_compare")
             elif comp.typical_traces:
