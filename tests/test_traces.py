@@ -63,6 +63,19 @@ def test_child_longer_than_parent_is_clipped_not_shifted(ws, tmp_path):
     assert rows["A"]["self_ms"] == 10
 
 
+def test_a_messaging_trace_lasts_until_its_consumer_ends(ws, tmp_path):
+    """A producer root that ends at once, and consumers running after it: the trace's duration is
+    the whole extent, as Zipkin's UI draws it, while the critical path stays within the root."""
+    load_spans(ws, tmp_path, [
+        span("t9", "p", None, "orders", "send order", 0, 1, kind="producer"),
+        span("t9", "c", "p", "billing", "receive order", 100, 640, kind="consumer"),
+    ])
+    s = summarize_trace(ws, "t9")
+    assert s.duration_ms == 640
+    assert s.critical_path_ms == 1
+    assert s.issues == {"dropped": 1, "longer_than_parent": 1}
+
+
 def test_clock_skew_of_a_remote_server_span_is_corrected_with_its_subtree(ws, tmp_path):
     load_spans(ws, tmp_path, [
         span("t4", "r", None, "gw", "GET /x", 0, 300, kind="server"),

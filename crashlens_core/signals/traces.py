@@ -149,6 +149,9 @@ def summaries_of(ws: Workspace, b: TraceBatch, with_spans: bool = False) -> list
     span_count = np.bincount(tr_real, minlength=ntr).tolist()
     errors = np.bincount(tr_real, weights=b.error[real], minlength=ntr).astype(int).tolist()
     depth_max = np.maximum.reduceat(b.depth[:b.n_spans], b.offsets).tolist()  # stored rows are grouped by trace
+    # A trace lasts until its last span ends, as Zipkin and Jaeger draw it: in a messaging trace the
+    # root (a producer) ends at once and the consumers run after it, outside the root's time.
+    last_end = np.maximum.reduceat(b.end[:b.n_spans], b.offsets).tolist()
     cp_ms = np.round(np.bincount(b.trace, weights=b.crit_us, minlength=ntr) / 1000.0, 3).tolist()
     cp_spans = np.bincount(tr_real, weights=b.crit_us[real] > 0, minlength=ntr).astype(int).tolist()
     # issues: per-flag counts, built only for the traces that have any
@@ -182,7 +185,7 @@ def summaries_of(ws: Workspace, b: TraceBatch, with_spans: bool = False) -> list
                 issues["missing_root"] = True
         out.append(TraceSummary(
             trace_id=b.trace_ids[t], root_service=root_services[t], root_name=root_names[t],
-            start=start_dts[t], duration_ms=round((ends[t] - t0) / 1000.0, 3), span_count=span_count[t],
+            start=start_dts[t], duration_ms=round((max(ends[t], last_end[t]) - t0) / 1000.0, 3), span_count=span_count[t],
             depth=depth_max[t], services=sorted(per_trace[t]), error_count=errors[t],
             critical_path_ms=cp_ms[t], critical_path_spans=cp_spans[t],
             self_time_by_service=per_trace[t], error_origin=origins.get(origin_rows[t]), issues=issues,
