@@ -138,6 +138,24 @@ def test_error_origin_is_the_deepest_error_on_the_chain_to_the_root(ws, tmp_path
     assert rows["l"]["error_origin"] and not rows["h3"]["error_origin"]
 
 
+def test_a_zipkin_error_tag_is_the_origins_message(ws, tmp_path):
+    """Zipkin records why a span failed in its `error` tag: the origin says so instead of None."""
+    t0 = 1_715_698_800_000_000  # µs
+    spans = [
+        {"traceId": "a1b2c3d4e5f60718", "id": "0000000000000001", "name": "get /cart", "timestamp": t0, "duration": 9000,
+         "localEndpoint": {"serviceName": "web"}, "kind": "SERVER", "tags": {"error": "true"}},
+        {"traceId": "a1b2c3d4e5f60718", "id": "0000000000000002", "parentId": "0000000000000001", "name": "query",
+         "timestamp": t0 + 1000, "duration": 5000, "localEndpoint": {"serviceName": "cart-db"}, "kind": "CLIENT",
+         "tags": {"error": "Connection refused: cart-db:5432"}},
+    ]
+    path = tmp_path / "zipkin.json"
+    path.write_text(json.dumps(spans))
+    assert ingest_file(ws, "spans", str(path), "zipkin").loaded == 2
+    origin = error_origin(ws, "a1b2c3d4e5f60718")
+    assert origin["span_id"] == "0000000000000002"
+    assert origin["message"] == "Connection refused: cart-db:5432"
+
+
 def test_handled_error_is_the_origin_when_nothing_propagated(ws, tmp_path):
     load_spans(ws, tmp_path, [span("e2", "r", None, "gw", "GET", 0, 10), span("e2", "c", "r", "db", "q", 1, 5, status="error")])
     assert error_origin(ws, "e2")["span_id"] == "c"

@@ -144,7 +144,13 @@ def span_details(ws: Workspace, keys: Sequence[tuple[str, str]]) -> dict[tuple[s
                    any_value(json_extract_string(s.attributes, '$."exception.type"')),
                    any_value(json_extract_string(s.attributes, '$."exception.message"')),
                    any_value(coalesce(json_extract_string(s.attributes, '$."status.message"'),
-                                      json_extract_string(s.attributes, '$."error.message"'))),
+                                      json_extract_string(s.attributes, '$."error.message"'),
+                                      json_extract_string(s.attributes, '$."otel.status_description"'),
+                                      -- Zipkin and OpenTracing put the reason in the `error` tag itself
+                                      -- ("error": "Connection refused"); a bare flag says nothing
+                                      nullif(CASE WHEN lower(json_extract_string(s.attributes, '$.error'))
+                                                       IN ('true', 'false', '1', '0', 'yes', 'no') THEN NULL
+                                                  ELSE json_extract_string(s.attributes, '$.error') END, ''))),
                    any_value(coalesce(json_extract_string(s.attributes, '$."host.name"'),
                                       json_extract_string(s.attributes, '$.host')))
             FROM spans s SEMI JOIN cl_span_keys k ON s.trace_id = k.trace_id AND s.span_id = k.span_id
