@@ -4,7 +4,8 @@ Like the CLI and the pages, a thin face over the core: the OTLP routes decode (`
 and spool (``serve.spool``), the batch writer ingests through ``ingest.ingest_file``
 (``serve.batcher``), the alert webhooks open and update incidents as ``crashlens incidents
 create --alert`` does (``serve.alert_hooks``), and the REST routes call the same workspace methods and ``rca.engine``
-functions as ``crashlens incidents`` and ``crashlens rca``. OpenAPI is at ``/docs``.
+functions as ``crashlens incidents`` and ``crashlens rca`` (the rest of them in ``serve.rest``).
+OpenAPI is at ``/openapi.json``, rendered offline at ``/docs``.
 
 Safe by default: the CLI binds 127.0.0.1; every write (every POST) needs
 ``Authorization: Bearer <token>``, compared in constant time; request bodies are capped
