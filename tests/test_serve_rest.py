@@ -183,3 +183,24 @@ def test_docs_are_self_contained_and_list_every_route(server):
         assert path in spec["paths"] and f"<code>{path}</code>" in text
     assert "strict replay" in text and "/redoc" not in spec["paths"]
     assert get(server, "/redoc").status_code == 404
+
+
+def test_strict_replay_answers_the_difference_when_a_recorded_input_changed(server, run_id):
+    """Last in this module: it edits the run's recorded evidence on disk (and puts it back)."""
+    run = get(server, f"/rca/{run_id}").json()
+    with Workspace.open(server.workspace, read_only=True) as ws:
+        path = ws.artifact_path(run["evidence_artifact"])
+    original = path.read_bytes()
+    evidence = json.loads(original)
+    item = evidence["items"][0]
+    item["text"] = item["text"] + " (edited after the run)"
+    try:
+        path.write_bytes(json.dumps(evidence).encode())
+        out = post(server, f"/rca/{run_id}/replay")
+        assert out.status_code == 200, out.text
+        doc = out.json()
+        assert doc["ok"] is False and doc["identical"] is False
+        assert any(item["id"] in d and "differs" in d for d in doc["diff"]), doc
+    finally:
+        path.write_bytes(original)
+    assert post(server, f"/rca/{run_id}/replay").json()["ok"] is True
