@@ -4,7 +4,8 @@ Like the CLI and the pages, a thin face over the core: the OTLP routes decode (`
 and spool (``serve.spool``), the batch writer ingests through ``ingest.ingest_file``
 (``serve.batcher``), the alert webhooks open and update incidents as ``crashlens incidents
 create --alert`` does (``serve.alert_hooks``), and the REST routes call the same workspace methods and ``rca.engine``
-functions as ``crashlens incidents`` and ``crashlens rca``. OpenAPI is at ``/docs``.
+functions as ``crashlens incidents`` and ``crashlens rca`` (the rest of them in ``serve.rest``).
+OpenAPI is at ``/openapi.json``, rendered offline at ``/docs``.
 
 Safe by default: the CLI binds 127.0.0.1; every write (every POST) needs
 ``Authorization: Bearer <token>``, compared in constant time; request bodies are capped
@@ -19,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import hmac
-import json
 import threading
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -31,13 +31,13 @@ from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ..canonical import json_default
 from ..config import Settings
 from ..errors import CrashLensError, InputError, InvalidTransition, NotFound, WorkspaceInUse
 from ..store import Workspace
 from .alert_hooks import ALERT_ROUTES, AlertHooks
 from .batcher import Batcher
 from .otlp import TOP_KEYS, BodyTooLarge, decode_body, encode_response, is_json
+from .rest import json_response, register_rest
 from .spool import SPOOL_DIR, Spool
 
 __all__ = ["ServeOptions", "ServerState", "create_app", "LOOPBACK_HOSTS"]
@@ -82,13 +82,8 @@ class ServerState:
 
 # ---------------------------------------------------------------- responses and errors
 
-def _json(value: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    body = json.dumps(value, default=json_default, ensure_ascii=False)
-    return Response(body, status_code=status, media_type="application/json", headers=headers)
-
-
 def _error(status: int, message: str, hint: str = "", headers: dict[str, str] | None = None) -> Response:
-    return _json({"error": message, "hint": hint}, status, headers)
+    return json_response({"error": message, "hint": hint}, status, headers)
 
 
 def _status_of(exc: CrashLensError) -> int:
@@ -181,7 +176,8 @@ def create_app(settings: Settings, options: ServeOptions) -> FastAPI:
         finally:
             await run_in_threadpool(state.batcher.stop)
 
-    app = FastAPI(title="CrashLens", version=_version(), lifespan=lifespan,
+    # docs_url/redoc_url off: their pages fetch Swagger/ReDoc from a CDN; rest.py serves /docs offline
+    app = FastAPI(title="CrashLens", version=_version(), lifespan=lifespan, docs_url=None, redoc_url=None,
                   description="OTLP/HTTP receiver and REST API over a CrashLens workspace. Writes need "
                               "`Authorization: Bearer <token>` (the token is in the workspace's serve-token file).")
     app.state.crashlens = state
@@ -252,7 +248,7 @@ def create_app(settings: Settings, options: ServeOptions) -> FastAPI:
         async def alert_route(request: Request) -> Response:  # the shape is the route's, never a query parameter
             body = await request.body()
             status, doc = await run_in_threadpool(state.alerts.receive, shape, body)
-            return _json(doc, status)
+            return json_response(doc, status)
 
         return alert_route
 
@@ -275,13 +271,13 @@ def create_app(settings: Settings, options: ServeOptions) -> FastAPI:
     @app.get("/healthz", tags=["server"], summary="liveness, and what waits in the spool")
     def healthz() -> Response:
         b = state.batcher
-        return _json({"status": "ok", "pending_requests": max(b.pending_requests, 0),
+        return json_response({"status": "ok", "pending_requests": max(b.pending_requests, 0),
                       "pending_bytes": max(b.pending_bytes, 0), "signals_due": b.signals_due,
                       "jobs_waiting": b.jobs_waiting, "writer": b.stats.to_json(), "alerts": state.alerts.stats.to_json()})
 
     @app.get("/incidents", tags=["incidents"], summary="incidents, newest first (as `crashlens incidents list --json`)")
     def list_incidents(status: str | None = None, limit: int = Query(500, ge=1, le=5000)) -> Response:
-        return _json(with_workspace(lambda ws: [i.to_json() for i in ws.list_incidents(status=status, limit=limit)],
+        return json_response(with_workspace(lambda ws: [i.to_json() for i in ws.list_incidents(status=status, limit=limit)],
                                     read_only=True))
 
     @app.get("/incidents/{incident_id}", tags=["incidents"], summary="one incident with its history")
@@ -290,12 +286,12 @@ def create_app(settings: Settings, options: ServeOptions) -> FastAPI:
             inc = ws.get_incident(incident_id)
             return {**inc.to_json(), "events": ws.incident_events(inc.id)}
 
-        return _json(with_workspace(work, read_only=True))
+        return json_response(with_workspace(work, read_only=True))
 
     @app.post("/incidents/{incident_id}/status", tags=["incidents"], dependencies=[Depends(require_token)],
               summary="move an incident along its workflow (as `crashlens incidents status`)")
     def set_status(incident_id: str, change: StatusChange) -> Response:
-        return _json(with_workspace(lambda ws: ws.set_incident_status(incident_id, change.status, actor=change.by,
+        return json_response(with_workspace(lambda ws: ws.set_incident_status(incident_id, change.status, actor=change.by,
                                                                       note=change.note).to_json()))
 
     @app.post("/rca/{incident_id}", tags=["rca"], dependencies=[Depends(require_token)],
@@ -303,7 +299,7 @@ def create_app(settings: Settings, options: ServeOptions) -> FastAPI:
     def run_rca(incident_id: str, body: RcaRequest | None = None) -> Response:
         from ..rca.engine import run_rca as core_run_rca
 
-        return _json(with_workspace(lambda ws: core_run_rca(ws, settings, incident_id, engine="offline",
+        return json_response(with_workspace(lambda ws: core_run_rca(ws, settings, incident_id, engine="offline",
                                                             actor=body.by if body else None).to_json()))
 
     @app.get("/rca/{run_or_incident_id}", tags=["rca"], summary="the report of an RCA run, or the newest run of an incident")
@@ -321,7 +317,9 @@ def create_app(settings: Settings, options: ServeOptions) -> FastAPI:
                 run = runs[0]
             return {k: v for k, v in run.items() if k != "responses"}  # recorded LLM answers stay in replay records
 
-        return _json(with_workspace(work, read_only=True))
+        return json_response(with_workspace(work, read_only=True))
+
+    register_rest(app, settings, require_token, with_workspace)
 
     wrapped: Any = _BodyLimit(app, options.max_body_bytes)
     if options.host in LOOPBACK_HOSTS:
