@@ -414,7 +414,7 @@ def describe_changes(report: RcaReport, evidence: Any) -> dict[str, Any]:
     are the ranked changes with the reasons each was weighed on (time to onset, where it lands,
     files in the stack, identifiers in the failing messages) and whether it was named or ruled out.
 
-    >>> describe_changes(RcaReport(root_cause="x"), [])["verdict"]
+    >>> describe_changes(RcaReport(root_cause="x", summary=""), [])["verdict"]
     'none'
     """
     items = list(getattr(evidence, "items", evidence) or [])

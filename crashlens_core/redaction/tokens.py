@@ -397,11 +397,14 @@ _NOT_A_KEY = re.compile(r"(?i:hash|sha\d*|md5|digest|checksum|commit|version|eta
 
 
 def assigned_hex(text: str) -> Iterator[tuple[int, int]]:
-    """Spans of quoted UUID / hex values assigned to names that do not name an identifier.
+    """Spans of quoted UUID / hex values assigned to names that do not name an identifier, when
+    that setting is the only one on its line (a line of several key/values is data, not a secret).
 
-    >>> t = 'acme: "3f2a1c9e-6b1d-4c2e-9f00-1a2b3c4d5e6f", requestId: "3f2a1c9e-6b1d-4c2e-9f00-1a2b3c4d5e6f"'
+    >>> t = 'acme: "3f2a1c9e-6b1d-4c2e-9f00-1a2b3c4d5e6f"'
     >>> [t[s:e] for s, e in assigned_hex(t)]
     ['3f2a1c9e-6b1d-4c2e-9f00-1a2b3c4d5e6f']
+    >>> list(assigned_hex('requestId: "3f2a1c9e-6b1d-4c2e-9f00-1a2b3c4d5e6f"'))
+    []
     """
     if not _HEX_QUOTE.search(text):
         return
