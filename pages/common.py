@@ -17,7 +17,7 @@ from streamlit.runtime.pages_manager import PagesManager
 
 from crashlens_core.config import Settings
 from crashlens_core.errors import CrashLensError
-from crashlens_core.ingest.normalize import parse_ts
+from crashlens_core.ingest.normalize import parse_iso_time
 from crashlens_core.store import Workspace
 from crashlens_core.store.timerange import PRESETS, TimeRange, data_extent, resolve_range
 
@@ -160,10 +160,11 @@ def _incident_window() -> tuple[Any, Any] | None:
 
 
 def _typed_time(text: str) -> Any:
-    ts = parse_ts(text.strip()) if text.strip() else None
-    if text.strip() and ts is None:
-        show_error(CrashLensError(f"not an ISO 8601 time: {text.strip()!r}", "e.g. 2024-05-14T10:00:00 (UTC)"))
-    return ts
+    try:
+        return parse_iso_time(text)
+    except CrashLensError as exc:
+        show_error(exc)
+        return None
 
 
 def time_range_sidebar(where: Any = None) -> TimeRange:

@@ -64,14 +64,9 @@ need = require_argument
 
 
 def parse_time(text: str | None) -> datetime | None:
-    if not text:
-        return None
-    from ..ingest.normalize import parse_ts
+    from ..ingest.normalize import parse_iso_time
 
-    ts = parse_ts(text)
-    if ts is None:
-        raise InputError(f"not an ISO 8601 time: {text!r}", hint="e.g. 2024-05-14T10:00:00Z (naive times are UTC)")
-    return ts
+    return parse_iso_time(text)
 
 
 def parse_details(items: Sequence[str] | None) -> dict[str, Any]:

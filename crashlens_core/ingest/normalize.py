@@ -19,6 +19,7 @@ from ..models import LEVEL_WORDS, LOG_ALIASES
 __all__ = [
     "LOG_ALIASES",
     "parse_ts",
+    "parse_iso_time",
     "naive_times_in",
     "epoch_to_dt",
     "normalize_level",
@@ -143,6 +144,27 @@ def parse_ts(value: Any, default_year: int | None = None) -> datetime | None:
             return None
     return None
 
+
+
+def parse_iso_time(text: str | None, what: str = "") -> datetime | None:
+    """A time a person typed (a CLI flag, a request field, a page's box), or None when empty;
+    anything unreadable is an ``InputError`` naming ``what`` when given.
+
+    >>> parse_iso_time("2024-05-14T10:00:00Z")
+    datetime.datetime(2024, 5, 14, 10, 0)
+    >>> parse_iso_time("soon", "from")
+    Traceback (most recent call last):
+    crashlens_core.errors.InputError: from: not an ISO 8601 time: 'soon'
+    """
+    from ..errors import InputError
+
+    if not text or not text.strip():
+        return None
+    ts = parse_ts(text.strip())
+    if ts is None:
+        raise InputError(f"{what + ': ' if what else ''}not an ISO 8601 time: {text.strip()!r}",
+                         hint="e.g. 2024-05-14T10:00:00Z (naive times are UTC)")
+    return ts
 
 def unwrap_docker(message: str) -> tuple[str, dict[str, Any]]:
     """A Docker json-file line carried inside another format (e.g. a CSV column) → its text.

@@ -69,14 +69,9 @@ class Approval(BaseModel):
 
 def parse_time(text: str | None, what: str) -> datetime | None:
     """An ISO 8601 time from a request, or None; anything else is an InputError naming the field."""
-    if not text:
-        return None
-    from ..ingest.normalize import parse_ts
+    from ..ingest.normalize import parse_iso_time
 
-    ts = parse_ts(text)
-    if ts is None:
-        raise InputError(f"{what}: not an ISO 8601 time: {text!r}", hint="e.g. 2024-05-14T10:00:00Z (naive times are UTC)")
-    return ts
+    return parse_iso_time(text, what)
 
 
 def clean_row(row: dict[str, Any]) -> dict[str, Any]:
