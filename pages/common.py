@@ -93,6 +93,12 @@ def inert(text: str) -> str:
     return _MARKUP.sub(r"\\\1", text.replace("\n", " "))
 
 
+def step_label(seconds: int) -> str:
+    """A bucket width as a person says it: "1 min", "6 h", "1 d" (not "1 min 0 s")."""
+    return (f"{seconds // 86400} d" if seconds % 86400 == 0 else f"{seconds // 3600} h" if seconds % 3600 == 0
+            else f"{seconds // 60} min" if seconds % 60 == 0 else f"{seconds} s")
+
+
 def workspace() -> Workspace:
     return st.session_state[_WS_KEY]
 

@@ -106,8 +106,7 @@ def _error_chart(k: dict[str, Any]) -> None:
     points = series["points"]
     fig = go.Figure(go.Scatter(x=[p["ts"] for p in points], y=[p["errors_per_min"] for p in points],
                                mode="lines", name="errors/min", fill="tozeroy", line_shape="hv"))
-    b = int(series["bucket_s"])
-    width = f"{b // 3600} h" if b >= 3600 and b % 3600 == 0 else f"{b // 60} min" if b % 60 == 0 else f"{b} s"
+    width = common.step_label(int(series["bucket_s"]))
     window = k["error_rate"]["window"]
     st.caption(f"Errors per minute, in {width} buckets, {window['start'][:16]} … {window['end'][:16]} (log time)")
     st.plotly_chart(_layout(fig, f"Log time (UTC), {width} buckets", "Errors per minute"), width="stretch",

@@ -26,11 +26,6 @@ NEW_INCIDENT_LINKS = 8  # more than a screenful of links hides the Browse table;
 UPLOAD_FORMATS = {**FORMAT_CHOICES, "changes": tuple(f for f in CHANGE_FORMATS if f != "git")}
 
 
-def format_step(seconds: int) -> str:
-    return (f"{seconds // 86400} d" if seconds % 86400 == 0 else f"{seconds // 3600} h" if seconds % 3600 == 0
-            else f"{seconds // 60} min" if seconds % 60 == 0 else f"{seconds} s")
-
-
 st.title("Logs")
 ws = common.workspace()
 
@@ -175,7 +170,7 @@ if query is not None and h_start is not None and h_end is not None:
     fig.update_layout(barmode="stack", height=260, margin=dict(l=10, r=10, t=10, b=10), dragmode="select",
                       legend=dict(orientation="h", y=1.02, yanchor="bottom", title_text=""), selectdirection="h",
                       xaxis=dict(title_text="time (UTC)", range=[h_start, h_end]),
-                      yaxis_title=f"lines per {format_step(step)}")
+                      yaxis_title=f"lines per {common.step_label(step)}")
     event = st.plotly_chart(fig, width="stretch", key=f"lq_hist_{h_start:%Y%m%d%H%M%S%f}_{h_end:%Y%m%d%H%M%S%f}",
                             on_select="rerun", selection_mode="box", config={"displaylogo": False})
     st.caption("Drag across the chart to zoom the time range to it (the sidebar's range shows it; pick a preset to go back).")
