@@ -16,28 +16,11 @@ from crashlens_core.signals.servicemap import service_map, service_map_change
 from crashlens_core.signals.suspects import default_baseline, rank_suspect_services
 from crashlens_core.signals.tracecompare import compare_trace
 from crashlens_core.signals.traces import summarize_trace
+from crashlens_core.signals.tracetree import repair_text
 from crashlens_core.store import traces as tstore
 from pages import common
 
 common.leave_legacy_multipage()  # a cold server may run this file directly: go through app.py
-
-# What each repair made of the spans as exported, in a reader's words (tracetree.FLAG_BITS).
-_REPAIRS = {
-    "orphan": "spans whose parent is not in the export, placed under the root",
-    "duplicate_id": "spans sharing an id with another, kept apart",
-    "cycle": "spans in a parent loop, cut out of it",
-    "skew_adjusted": "server spans shifted into their caller's time (clock skew between hosts)",
-    "clipped": "spans running past their parent, counted on the critical path only while the parent ran",
-    "dropped": "spans wholly outside their parent's time, left off the critical path",
-    "longer_than_parent": "spans longer than their parent (asynchronous work, or a clock that jumped)",
-    "missing_root": "no root span in the export: the earliest span stands in for it",
-}
-
-
-def _repair_text(key: str, value: object) -> str:
-    what = _REPAIRS.get(key, key.replace("_", " "))
-    return what if value is True else f"{value} {what}"
-
 
 def _or_dash(value: float | None) -> str:
     """A figure for a table cell: one type per column (Arrow), and a dash where there is none."""
@@ -95,7 +78,7 @@ if summary is not None:
     m4.metric("Critical path", f"{summary.critical_path_ms:,.1f} ms")
     m5.metric("Erroring spans", summary.error_count)
     if summary.issues:
-        st.caption("Repaired while reading: " + "; ".join(_repair_text(k, v) for k, v in summary.issues.items()))
+        st.caption("Repaired while reading: " + "; ".join(repair_text(k, v) for k, v in summary.issues.items()))
     origin = summary.error_origin
     if origin:
         st.subheader("Error origin", divider="red")

@@ -25,7 +25,9 @@ def _print_summary(s: Any) -> None:
         o = s.error_origin
         print(f"  error origin: {o['service']} {o['name']} span:{o['span_id']} {o['exception'] or ''} {o['message'] or ''}".rstrip())
     if s.issues:
-        print(f"  repaired: {s.issues}")
+        from ..signals.tracetree import repair_text
+
+        print("  repaired: " + "; ".join(repair_text(k, v) for k, v in s.issues.items()))
 
 
 def cmd_traces(args: argparse.Namespace) -> int:

@@ -43,7 +43,7 @@ import numpy as np
 from ..store import Workspace
 from ..store import traces as tstore
 
-__all__ = ["TraceBatch", "FLAG_BITS", "VIRTUAL_ROOT", "analyze_table", "load_batch", "strings_of"]
+__all__ = ["TraceBatch", "FLAG_BITS", "REPAIRS", "repair_text", "VIRTUAL_ROOT", "analyze_table", "load_batch", "strings_of"]
 
 VIRTUAL_ROOT = "(missing root)"
 
@@ -114,6 +114,28 @@ def strings_of(column: Any, filler: Any) -> _Strings:
 
 FLAG_BITS = {"orphan": 1, "duplicate_id": 2, "cycle": 4, "skew_adjusted": 8, "clipped": 16, "dropped": 32,
              "longer_than_parent": 64}
+
+# What each repair made of the spans as exported, in a reader's words (a trace summary's ``issues``).
+REPAIRS = {
+    "orphan": "spans whose parent is not in the export, placed under the root",
+    "duplicate_id": "spans sharing an id with another, kept apart",
+    "cycle": "spans in a parent loop, cut out of it",
+    "skew_adjusted": "server spans shifted into their caller's time (clock skew between hosts)",
+    "clipped": "spans running past their parent, counted on the critical path only while the parent ran",
+    "dropped": "spans wholly outside their parent's time, left off the critical path",
+    "longer_than_parent": "spans longer than their parent (asynchronous work, or a clock that jumped)",
+    "missing_root": "no root span in the export: the earliest span stands in for it",
+}
+
+
+def repair_text(key: str, value: object) -> str:
+    """One repair of a trace summary's ``issues`` in words.
+
+    >>> repair_text("dropped", 5)
+    "5 spans wholly outside their parent's time, left off the critical path"
+    """
+    what = REPAIRS.get(key, key.replace("_", " "))
+    return what if value is True else f"{value} {what}"
 
 
 # ====================================================================== the bulk analysis
