@@ -85,7 +85,8 @@ if summary is not None:
         st.dataframe([{"service": origin["service"], "span": origin["name"], "exception": origin["exception"],
                        "message": origin["message"], "host": origin["host"], "span id": origin["span_id"]}],
                      hide_index=True, width="stretch")
-        st.caption("Propagated up through: " + " → ".join(origin["path"]))
+        names = {sp["span_id"]: f'{sp["service"]}: {sp["name"]}' for sp in summary.spans or []}
+        st.caption("Propagated up through: " + " → ".join(names.get(sid, sid) for sid in origin["path"]))
 
     # waterfall: one bar per span, critical sections overlaid, the error origin marked
     spans = summary.spans or []
@@ -134,7 +135,7 @@ if summary is not None:
                 st.caption(f"No error-free trace of {comp.root_service} {comp.root_name} to compare with: every "
                            "operation below is listed as it is here.")
             if comp.differences:
-                st.dataframe([{"kind": d.kind, "operation": d.path, "here ms": d.duration_ms,
+                st.dataframe([{"kind": d.kind, "operation": d.path, "here ms": _or_dash(d.duration_ms),
                                "typical p50 ms": _or_dash(d.typical_p50_ms), "typical p95 ms": _or_dash(d.typical_p95_ms),
                                "typical presence": d.typical_presence,
                                "typical error rate": d.typical_error_rate} for d in comp.differences],
