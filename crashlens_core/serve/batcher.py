@@ -5,8 +5,10 @@ action, so the workspace is opened for each round of batches and closed right af
 ``live.follow`` does: between rounds the app and ``crashlens`` work as usual. Under sustained
 load a round holds the workspace at most ``hold_s`` seconds (writing what keeps arriving), and
 once it was held ``max_duty`` of the last ``window_s`` seconds the writer lets go for ``yield_s``
-seconds, so another process's open gets in. A round that finds the
-workspace busy leaves the requests in the spool and tries again shortly.
+seconds, so another process's open gets in. Under a backlog, labelling (templates, incidents)
+and jobs each take a round of their own rather than the end of a write round that used its hold
+time. A round that finds the workspace busy leaves the requests in the spool and tries again
+shortly.
 
 Requests that arrive while a round is being written wait for the next one, so under load the
 batches grow by themselves; ``max_batch_bytes`` bounds one batch. Each request can be waited on
@@ -32,6 +34,7 @@ from typing import Any, Callable
 
 from ..config import Settings
 from ..errors import CrashLensError, WorkspaceInUse
+from ..signals.refresh import refresh_signals
 from ..store import Workspace
 from .otlp import SIGNALS
 from .spool import RequestResult, Spool, SpoolBatch, ingest_batch
@@ -40,6 +43,8 @@ __all__ = ["Batcher", "BatcherStats", "wait_idle"]
 
 log = logging.getLogger("crashlens.serve")
 _MAX_TRIES = 3
+_FIRST_BATCH_BYTES = 64 << 10  # before any write was timed: a small first batch (it also pays one-time costs)
+_MIN_BATCH_BYTES = 64 << 10
 
 
 @dataclass
@@ -88,6 +93,10 @@ class Batcher:
         self._held: deque[tuple[float, float]] = deque()  # (opened, closed) of recent rounds
         self._labels_due = False
         self._last_signals = time.monotonic()
+        self._bytes_per_s: float | None = None  # the recent write rate (batch_cap)
+        self._signals_s = 0.0  # how long the last labelling took, and the last job (what _work expects next)
+        self._job_s = 0.0
+        self._job_turn = False  # a job may take a backlogged round once a write round ran since the last one
         self.stats = BatcherStats()
         self._waiters: dict[str, Future] = {}
         self._waiters_lock = threading.Lock()
@@ -209,63 +218,104 @@ class Batcher:
                 return "busy"
             with ws:
                 self.stats.rounds += 1
-                while True:
-                    self._write_waiting(ws, opened + self.hold_s)
-                    backlog = bool(self._leftover or self.spool.pending())
-                    self._refresh_signals(ws, backlog)
-                    # jobs go after the records that were waiting; under a backlog one per hold time, so they never starve
-                    if self._jobs and (not backlog or time.monotonic() - opened >= self.hold_s):
-                        self._run_jobs(ws, 1 if backlog else len(self._jobs))
-                    if not backlog:
-                        return "idle"
-                    now = time.monotonic()
-                    # the duty counts this open too: a long round cannot outlast another process's lock timeout
-                    held = self.held_fraction(now) + (now - max(opened, now - self.window_s)) / self.window_s
-                    if now - opened >= self.hold_s or held >= self.max_duty:
-                        return "backlog"
+                return self._work(ws, opened + self.hold_s)
 
-    def _write_waiting(self, ws: Workspace, until: float) -> None:
+    def _work(self, ws: Workspace, until: float) -> str:
+        """What one round does while it holds the workspace, within the hold time ``until``.
+
+        Every step (a batch, labelling, a job) is started only when its expected duration (the
+        last one measured) fits what is left of the hold time, except the round's first step,
+        so that each round makes progress. Under a backlog, labelling and jobs take rounds of
+        their own: labelling at most every ``signals_every_s`` seconds, one job per write round,
+        so neither starves and neither is added to a write round that used its hold time.
+        """
+        if self._backlog():
+            if self._labels_due and time.monotonic() - self._last_signals >= self.signals_every_s:
+                self._refresh_signals(ws)
+                return "backlog"
+            if self._jobs and self._job_turn:
+                self._job_turn = False
+                self._run_jobs(ws, 1)
+                return "backlog"
+        busy = False  # a step ran in this round
+        while True:
+            busy |= self._write_waiting(ws, until, busy)
+            self._job_turn = True
+            if self._backlog():
+                now = time.monotonic()
+                # the duty counts this open too: a long round cannot outlast another process's lock timeout
+                held = self.held_fraction(now) + (now - max(until - self.hold_s, now - self.window_s)) / self.window_s
+                if now >= until or held >= self.max_duty:
+                    return "backlog"
+                continue
+            # drained: label, then the jobs (they see every record that waited)
+            if self._labels_due:
+                if busy and not self._fits(self._signals_s, until):
+                    return "backlog"  # the next round, after others had their turn
+                self._refresh_signals(ws)
+                busy = True
+            while self._jobs:
+                if busy and not self._fits(self._job_s, until):
+                    return "backlog"
+                self._run_jobs(ws, 1)
+                busy = True
+            return "idle"
+
+    @staticmethod
+    def _fits(seconds: float, until: float) -> bool:
+        return time.monotonic() + seconds <= until
+
+    def _backlog(self) -> bool:
+        return bool(self._leftover or self.spool.pending())
+
+    def _write_waiting(self, ws: Workspace, until: float, busy: bool) -> bool:
         """One pass: batches a crash or a bug left, then waiting requests, one batch per group.
 
-        The pass stops at ``until`` (the round's hold time): under a backlog one pass over every
-        waiting group could otherwise hold the workspace longer than another process waits.
+        A batch is started only while its expected write time (its bytes at the measured rate)
+        fits before ``until``, unless it is the round's first step: under a backlog one pass over
+        every waiting group could otherwise hold the workspace longer than another process
+        waits. True when something was written.
         """
-        for batch in list(self._leftover):
+        wrote = False
+        for batch in list(self._leftover):  # written first, whatever the time: they are the oldest
             self._leftover.remove(batch)
             self._labels_due |= self._write_or_keep(ws, batch)
-        wrote = False
+            busy = wrote = True
         for signal in SIGNALS:
             for items in self._groups(signal):
-                if wrote and time.monotonic() >= until:  # at least one group a round: progress
-                    return
-                wrote = True
+                size = sum(i.size for i in items)
+                if busy and not self._fits(size / self._bytes_per_s if self._bytes_per_s else 0.0, until):
+                    return wrote
                 batch = self.spool.make_batch(signal, items)
+                started = time.monotonic()
                 self._labels_due |= self._write_or_keep(ws, batch)
+                self._measure(size, time.monotonic() - started)
+                busy = wrote = True
                 with self._waiters_lock:  # counted as waiting until written (or kept for a retry)
                     self.pending_requests -= len(items)
-                    self.pending_bytes -= sum(i.size for i in items)
+                    self.pending_bytes -= size
+        return wrote
 
-    def _refresh_signals(self, ws: Workspace, backlog: bool) -> None:
-        # Labelling is work per distinct template, cheaper in bulk: while more requests wait,
-        # they are written first, for at most signals_every_s seconds of staleness.
-        if not self._labels_due or (backlog and time.monotonic() - self._last_signals < self.signals_every_s):
-            return
-        from ..signals.refresh import refresh_signals
-
+    def _refresh_signals(self, ws: Workspace) -> None:
+        # Labelling is work per distinct template, cheaper in bulk: while more requests wait, they
+        # are written first, for at most signals_every_s seconds of staleness (see _round).
         self._labels_due = False
-        self._last_signals = time.monotonic()
+        started = self._last_signals = time.monotonic()
         try:
             signals = refresh_signals(ws, self.settings, detect=self.detect)
             if signals.detection is not None:
                 self.stats.new_incidents += [i.id for i in signals.detection.created]
         except CrashLensError as exc:  # the records are committed; labelling catches up next time
             self.stats.last_error = exc.one_line()
+        finally:
+            self._signals_s = time.monotonic() - started
 
     def _run_jobs(self, ws: Workspace, count: int) -> None:
         for _ in range(count):
             if not self._jobs:
                 return
             work, after, fut = self._jobs.popleft()
+            started = time.monotonic()
             try:
                 result = work(ws)
             except Exception as exc:  # said on the future and in /healthz; the next job still runs
@@ -273,6 +323,8 @@ class Batcher:
                 self.stats.last_error = exc.one_line() if isinstance(exc, CrashLensError) else f"{type(exc).__name__}: {exc}"
                 fut.set_exception(exc)
                 continue
+            finally:
+                self._job_s = time.monotonic() - started
             if after is None:
                 fut.set_result(result)
             else:
@@ -293,13 +345,32 @@ class Batcher:
     def _groups(self, signal: str) -> list[list[Any]]:
         groups: list[list[Any]] = []
         size = 0
+        cap = self.batch_cap()
         for item in self.spool.pending(signal):
-            if not groups or size + item.size > self.max_batch_bytes:
+            if not groups or size + item.size > cap:
                 groups.append([])
                 size = 0
             groups[-1].append(item)
             size += item.size
         return groups
+
+    def batch_cap(self) -> int:
+        """The bytes one batch may hold: what the measured write rate writes in half the hold time.
+
+        A round writes at least one batch, so a batch that takes longer than the hold time to
+        write would keep the workspace past it, and past another process's lock timeout (on a
+        loaded machine ingest is several times slower than on a quiet one). Write time grows
+        with a batch's bytes, so the cap follows the recent rate; ``max_batch_bytes`` bounds it
+        and a floor keeps batches large enough that the fixed cost per batch does not dominate.
+        """
+        if self._bytes_per_s is None:
+            return min(self.max_batch_bytes, _FIRST_BATCH_BYTES)
+        return int(min(self.max_batch_bytes, max(_MIN_BATCH_BYTES, self._bytes_per_s * self.hold_s / 2)))
+
+    def _measure(self, size: int, seconds: float) -> None:
+        rate = size / max(seconds, 1e-3)
+        # a moving average: one slow batch (a checkpoint, a first open) does not halve the cap at once
+        self._bytes_per_s = rate if self._bytes_per_s is None else 0.7 * self._bytes_per_s + 0.3 * rate
 
     def _write_or_keep(self, ws: Workspace, batch: SpoolBatch) -> bool:
         """``_write``, but a batch that hits a bug stays on disk and is tried again next round.

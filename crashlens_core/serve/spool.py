@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config import Settings
+from ..ingest import ingest_file
 from ..models import IngestReport
 from ..store import Workspace
 from .otlp import KIND_OF, TOP_KEYS, count_items
@@ -234,8 +235,6 @@ def _per_request(batch: SpoolBatch, report: IngestReport) -> list[RequestResult]
 
 def ingest_batch(ws: Workspace, batch: SpoolBatch, settings: Settings) -> tuple[IngestReport, list[RequestResult]]:
     """Ingest one batch file through the file ingest path; the report and each request's share of it."""
-    from ..ingest import ingest_file
-
     report = ingest_file(ws, KIND_OF[batch.signal], str(batch.path), "otlp", settings=settings,
                          display_name=f"otlp-http/v1/{batch.signal} batch {batch.id} ({len(batch.requests)} requests)")
     return report, _per_request(batch, report)
