@@ -31,9 +31,28 @@ Per half, in one run, each in a fresh workspace:
    through its API and routing it to the server (seconds from that POST to the incident and to
    its RCA; Alertmanager's group_wait is inside). Skipped, saying so, without the binary.
 
+Pull connectors (``--only pull`` runs just these), per half, each in a fresh workspace:
+
+6. ``crashlens pull`` from a real Prometheus (Debian's ``prometheus``; a TSDB backfilled with
+   ``promtool tsdb create-blocks-from openmetrics``, as tests/pull_servers.py does) of the Nezha
+   Train-Ticket pod metrics of ``../shared/data/rca-dev`` (every numeric column of each pod's CSV
+   a series ``nezha_<column>{service, instance=pod}``, one sample a minute): a 2-hour incident
+   window and its default baseline (the 2 hours before), for the half's services, step 60 s (the
+   data's own resolution, so each point is one sample). The services are split by a fixed rule:
+   sorted by name, alternately tune and report. Next to it the reference: the same samples of
+   the same four hours as a Prometheus text file through ``crashlens ingest metrics``.
+7. ``crashlens pull`` from a real ClickHouse (Debian's ``clickhouse-server``, as the tests start
+   it) of the half's Loghub lines (``--records`` of them, ten a second, in one table per half):
+   the second half of their time range as the window, the first as its baseline, through a table
+   source with column mappings; the reference: the same rows as a JSON Lines file through
+   ``crashlens ingest logs``.
+   For both: seconds of the process (what a user waits) and of the pull's own ranges (fetch,
+   convert, ingest), rows/s. A missing binary or a server that does not start skips the part
+   with a one-line reason.
+
 Loopback only; every loop is bounded; it reports, it does not assert: exit 0.
 
-    .venv/bin/python bench/serve.py [--records N] [--rate R] [--seconds S]
+    .venv/bin/python bench/serve.py [--records N] [--rate R] [--seconds S] [--only all|otlp|pull]
 """
 
 from __future__ import annotations
@@ -57,6 +76,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "loghub-2k"
 sys.path.insert(0, str(ROOT))
+from bench.serve_pull import crashlens_cli, pull_clickhouse, pull_prometheus  # noqa: E402
 
 HALVES = {"tune": ["HDFS", "Hadoop", "Spark", "Zookeeper"], "report": ["BGL", "Apache", "OpenSSH", "Linux"]}
 PER_REQUEST = 512   # the OpenTelemetry SDK's BatchLogRecordProcessor max_export_batch_size default
@@ -73,10 +93,15 @@ def records_for(systems: list[str], n: int) -> list[tuple[str, str, int]]:
     return [(lines[i % len(lines)][0], lines[i % len(lines)][1], T0_NS + i * 1_000_000) for i in range(n)]
 
 
+def level_of(body: str) -> str:
+    """A level for a Loghub line (its systems write levels in different places): ERROR when it says so."""
+    return "ERROR" if "error" in body.lower() or "fail" in body.lower() else "INFO"
+
+
 def export_doc(recs: list[tuple[str, str, int]]) -> dict:
     by_service: dict[str, list] = {}
     for service, body, ts in recs:
-        level = "ERROR" if "error" in body.lower() or "fail" in body.lower() else "INFO"
+        level = level_of(body)
         by_service.setdefault(service, []).append({"timeUnixNano": str(ts), "severityText": level,
                                                    "body": {"stringValue": body}})
     return {"resourceLogs": [{"resource": {"attributes": [{"key": "service.name", "value": {"stringValue": s}}]},
@@ -173,12 +198,8 @@ def throughput(folder: Path, recs: list, *extra: str) -> dict:
 def file_ingest(folder: Path, recs: list) -> dict:
     path = folder / "records.otlp.json"
     path.write_text(json.dumps(export_doc(recs)))
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("CRASHLENS_", "GROQ_"))}
-    env["PYTHONPATH"] = str(ROOT)
-    started = time.perf_counter()
-    out = subprocess.run([sys.executable, "-m", "crashlens_core", "ingest", "logs", str(path), "--format", "otlp", "--json",
-                          "--workspace", str(folder / "file")], capture_output=True, text=True, env=env, timeout=1200)
-    wall = time.perf_counter() - started
+    wall, out = crashlens_cli("ingest", "logs", str(path), "--format", "otlp", "--json", "--workspace", str(folder / "file"),
+                              timeout=1200)
     report = json.loads(out.stdout.splitlines()[0]) if out.returncode == 0 else {"loaded": 0, "seconds": float("nan")}
     return {"wall_s": wall, "ingest_s": report["seconds"], "loaded": report["loaded"]}
 
@@ -309,14 +330,31 @@ def alert_to_incident(folder: Path, service: str, starts_ns: int) -> dict:
     return out
 
 
+def pull_figures(records: int) -> None:
+    """Items 6 and 7: `crashlens pull` from Prometheus and ClickHouse next to `crashlens ingest` of the same rows."""
+    print(f"# crashlens pull vs crashlens ingest; {platform.python_version()}, {os.cpu_count()} cores, "
+          f"load average {os.getloadavg()[0]:.2f}")
+    with tempfile.TemporaryDirectory(prefix="crashlens-bench-pull-") as tmp:
+        pull_prometheus(Path(tmp), print)
+        logs = {half: [(s, body, level_of(body)) for s, body, _ in records_for(systems, records)]
+                for half, systems in HALVES.items()}
+        pull_clickhouse(Path(tmp), logs, print)
+    print()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--records", type=int, default=50_000, help="log records per half (default 50,000)")
     parser.add_argument("--rate", type=float, default=10.0, help="offered requests/s for the latency run (default 10)")
     parser.add_argument("--seconds", type=float, default=10.0, help="length of the latency run (default 10)")
+    parser.add_argument("--only", choices=("all", "otlp", "pull"), default="all", help="run one part (default all)")
     args = parser.parse_args()
     if not DATA.is_dir():
         print(f"no benchmark data at {DATA}")
+        return 0
+    if args.only != "otlp":
+        pull_figures(args.records)
+    if args.only == "pull":
         return 0
     print(f"# crashlens serve vs crashlens ingest, OTLP logs; {platform.python_version()}, {os.cpu_count()} cores, "
           f"load average {os.getloadavg()[0]:.2f}")

@@ -26,6 +26,7 @@ def register(sub, common):
                        description="Serve the workspace over HTTP: OTLP/HTTP at POST /v1/logs, /v1/traces, /v1/metrics "
                                    "(protobuf or JSON, gzip), alert webhooks at POST /alerts/alertmanager, /alerts/grafana and /alerts "
                                    "(a firing alert opens or updates its incident, a resolved one is recorded on it), "
+                                   "trace files (any `ingest spans` format) at POST /spans, "
                                    "incidents and RCA under /incidents and /rca, OpenAPI at /docs. "
                                    "Every POST needs Authorization: Bearer TOKEN. Accepted requests are kept on disk before "
                                    "they are answered and written to the workspace in batches; the workspace is free "

@@ -28,7 +28,7 @@ from .records import parse_field_map
 from .source import Source
 
 __all__ = ["KINDS", "FORMAT_CHOICES", "MAP_FIELDS", "ingest_file", "ingest_files", "formats_for", "parse_map", "save_upload",
-           "ingest_rows", "log_times"]
+           "ingest_rows", "log_times", "refused_report", "NOT_INGESTED"]
 
 KINDS = ("logs", "spans", "metrics")
 # Listed here (not imported from the parsers) so `crashlens --help` stays fast.
@@ -135,9 +135,16 @@ def ingest_files(
             reports.append(ingest_file(ws, kind, path, fmt, mapping, defaults=defaults, settings=settings, progress=sub,
                                        pattern=pattern))
         except CrashLensError as exc:
-            reports.append(IngestReport(path=str(path), format=fmt, kind=kind,
-                                        errors=[IngestError(None, exc.one_line())], note="file not ingested"))
+            reports.append(refused_report(str(path), kind, fmt, exc))
     return reports
+
+
+NOT_INGESTED = "file not ingested"  # the note of a file refused whole (the CLI exits 2 for it)
+
+
+def refused_report(path: str, kind: str, fmt: str, exc: CrashLensError) -> IngestReport:
+    """The report of a file ingest refused whole (not this kind, unreadable): its one error, no rows."""
+    return IngestReport(path=path, format=fmt, kind=kind, errors=[IngestError(None, exc.one_line())], note=NOT_INGESTED)
 
 
 def ingest_file(

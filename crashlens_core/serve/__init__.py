@@ -4,6 +4,7 @@
 - ``spool``: accepted requests on disk (fsync'ed) before they are acknowledged, merged into batches;
 - ``batcher``: the thread that writes the batches through ``ingest.ingest_file``, opening the
   workspace only while it writes;
+- ``span_upload``: ``POST /spans``, a trace file uploaded whole, spooled, then ingested by the writer;
 - ``alert_hooks``: the alert webhooks (Alertmanager, Grafana, plain) → incidents, RCA and Slack off the request;
 - ``app``: the FastAPI routes (OTLP receiver, alert webhooks, incidents, RCA) and their guards;
 - ``server``: the bearer token and uvicorn.

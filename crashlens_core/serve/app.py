@@ -2,7 +2,8 @@
 
 Like the CLI and the pages, a thin face over the core: the OTLP routes decode (``serve.otlp``)
 and spool (``serve.spool``), the batch writer ingests through ``ingest.ingest_file``
-(``serve.batcher``), the alert webhooks open and update incidents as ``crashlens incidents
+(``serve.batcher``), ``POST /spans`` keeps a trace file and has the writer ingest it
+(``serve.span_upload``), the alert webhooks open and update incidents as ``crashlens incidents
 create --alert`` does (``serve.alert_hooks``), and the REST routes call the same workspace methods and ``rca.engine``
 functions as ``crashlens incidents`` and ``crashlens rca`` (the rest of them in ``serve.rest``).
 OpenAPI is at ``/openapi.json``, rendered offline at ``/docs``.
@@ -38,6 +39,7 @@ from .alert_hooks import ALERT_ROUTES, AlertHooks
 from .batcher import Batcher
 from .otlp import TOP_KEYS, BodyTooLarge, decode_body, encode_response, is_json
 from .rest import json_response, register_rest
+from .span_upload import register_span_upload, resubmit_uploads
 from .spool import SPOOL_DIR, Spool
 
 __all__ = ["ServeOptions", "ServerState", "create_app", "LOOPBACK_HOSTS"]
@@ -170,6 +172,7 @@ def create_app(settings: Settings, options: ServeOptions) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
+        resubmit_uploads(state)  # files uploaded (POST /spans) and kept, but not written before a crash or stop
         state.batcher.start()
         try:
             yield
@@ -320,6 +323,7 @@ def create_app(settings: Settings, options: ServeOptions) -> FastAPI:
         return json_response(with_workspace(work, read_only=True))
 
     register_rest(app, settings, require_token, with_workspace)
+    register_span_upload(app, state, require_token)
 
     wrapped: Any = _BodyLimit(app, options.max_body_bytes)
     if options.host in LOOPBACK_HOSTS:

@@ -25,7 +25,8 @@ from typing import Any
 
 from ..errors import InputError
 
-__all__ = ["SIGNALS", "TOP_KEYS", "KIND_OF", "BodyTooLarge", "decode_body", "encode_response", "count_items", "is_json", "request_class"]
+__all__ = ["SIGNALS", "TOP_KEYS", "KIND_OF", "BodyTooLarge", "decode_body", "encode_response", "count_items", "is_json", "request_class",
+           "inflate_body"]
 
 # The OTLP signal of a path (/v1/logs …) → the top-level key of its export request and the ingest kind.
 SIGNALS = ("logs", "traces", "metrics")
@@ -45,7 +46,8 @@ def is_json(content_type: str | None) -> bool:
     return (content_type or "").split(";")[0].strip().lower() == "application/json"
 
 
-def _inflate(body: bytes, encoding: str | None, max_bytes: int) -> bytes:
+def inflate_body(body: bytes, encoding: str | None, max_bytes: int) -> bytes:
+    """``body`` as sent under Content-Encoding ``encoding`` (identity, gzip, deflate), never more than ``max_bytes``."""
     enc = (encoding or "identity").strip().lower()
     if enc in ("", "identity"):
         return body
@@ -113,7 +115,7 @@ def decode_body(signal: str, body: bytes, content_type: str | None, content_enco
         raise InputError(f"unknown OTLP signal {signal!r}", hint="POST to /v1/logs, /v1/traces or /v1/metrics")
     if len(body) > max_bytes:
         raise BodyTooLarge(f"body of {len(body):,} bytes is larger than {max_bytes:,}", hint="send smaller export requests")
-    raw = _inflate(body, content_encoding, max_bytes)
+    raw = inflate_body(body, content_encoding, max_bytes)
     top = TOP_KEYS[signal]
     if is_json(content_type):
         try:

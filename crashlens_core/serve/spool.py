@@ -9,6 +9,11 @@ request files are removed, and the batch file is ingested by ``ingest.ingest_fil
 given to ``crashlens ingest … --format otlp``: one transaction, the same parsers, the same
 per-item error report. The batch file is removed after the commit.
 
+A file uploaded whole (``POST /spans``: Zipkin, Jaeger, CSV, … as ``crashlens ingest spans``
+reads them) is kept the same way, as itself: ``upload-<id>-<kind>.data`` (the bytes, gzip
+already inflated), then ``upload-<id>-<kind>.json`` (format, name, mapping). The second rename
+is the acceptance: a ``.data`` file without its ``.json`` was never acknowledged and goes.
+
 Every crash point is covered on restart (:meth:`Spool.recover`): a batch file whose request
 files are still there removes them (they are in the batch); a batch file already committed is
 recognised by ingest's content digest and adds nothing; request files go into new batches.
@@ -36,10 +41,11 @@ from ..models import IngestReport
 from ..store import Workspace
 from .otlp import KIND_OF, TOP_KEYS, count_items
 
-__all__ = ["SPOOL_DIR", "Spool", "SpoolItem", "SpoolBatch", "RequestResult", "ingest_batch"]
+__all__ = ["SPOOL_DIR", "Spool", "SpoolItem", "SpoolBatch", "SpoolUpload", "RequestResult", "ingest_batch"]
 
 SPOOL_DIR = "spool"
 _NAME = re.compile(r"^(req|batch)-(\d{20}-\d{6})-(logs|traces|metrics)\.json$")
+_UPLOAD_NAME = re.compile(r"^upload-(\d{20}-\d{6})-(logs|spans|metrics)\.(json|data)$")
 # the resource index in an ingest error's "where" (e.g. "resourceLogs[3].scopeLogs[0]")
 _RESOURCE_AT = re.compile(r"(resourceLogs|resourceSpans|resourceMetrics)\[(\d+)\]")
 
@@ -87,6 +93,20 @@ class SpoolBatch:
     requests: list[str]
     offsets: list[int]  # index of each request's first resource in the merged document
     items: list[int]    # log records / spans / data points each request holds
+
+
+@dataclass(frozen=True)
+class SpoolUpload:
+    """A file uploaded whole, waiting to be ingested as ``crashlens ingest KIND FILE`` would."""
+
+    id: str
+    kind: str
+    path: Path               # the file's bytes
+    meta: dict[str, Any]     # format, name, mapping, defaults: the flags of `crashlens ingest`
+
+    @property
+    def meta_path(self) -> Path:
+        return self.path.with_suffix(".json")
 
 
 @dataclass
@@ -191,11 +211,59 @@ class Spool:
 
     def set_aside(self, batch: SpoolBatch, reason: str) -> Path:
         """A batch ingest refused as a whole: kept under ``failed/`` with the reason, never deleted."""
+        return self._set_aside_path(batch.path, reason)
+
+    def _set_aside_path(self, path: Path, reason: str) -> Path:
         failed = self.folder / "failed"
         failed.mkdir(exist_ok=True)
-        target = failed / batch.path.name
-        batch.path.replace(target)
-        (failed / (batch.path.name + ".reason.txt")).write_text(reason + "\n", encoding="utf-8")
+        target = failed / path.name
+        path.replace(target)
+        (failed / (path.name + ".reason.txt")).write_text(reason + "\n", encoding="utf-8")
+        _fsync_dir(self.folder)
+        return target
+
+    # ------------------------------------------------------------ files uploaded whole
+    def put_upload(self, upload_id: str, kind: str, data: bytes, meta: dict[str, Any]) -> SpoolUpload:
+        """Keep an uploaded file and how to read it on disk (fsync'ed); after this it may be acknowledged."""
+        path = self.folder / f"upload-{upload_id}-{kind}.data"
+        _write_durably(path, data)
+        upload = SpoolUpload(upload_id, kind, path, dict(meta))
+        _write_durably(upload.meta_path, json.dumps(upload.meta, ensure_ascii=False).encode("utf-8"))
+        return upload
+
+    def uploads(self) -> list[SpoolUpload]:
+        """Uploads accepted but not yet ingested, oldest first; a body whose acceptance was never written goes."""
+        found: dict[str, dict[str, Path]] = {}
+        for entry in os.scandir(self.folder):
+            m = _UPLOAD_NAME.match(entry.name)
+            if m:
+                found.setdefault(f"{m.group(1)}-{m.group(2)}", {})[m.group(3)] = Path(entry.path)
+        out = []
+        for key in sorted(found):
+            parts = found[key]
+            if "json" not in parts or "data" not in parts:  # a crash between two renames or two unlinks
+                for leftover in parts.values():  # never answered 2xx, or already committed
+                    leftover.unlink(missing_ok=True)
+                continue
+            try:
+                meta = json.loads(parts["json"].read_bytes())
+            except (OSError, ValueError):  # cannot happen for a renamed file; kept aside, never lost
+                parts["json"].rename(parts["json"].with_suffix(".unreadable"))
+                continue
+            upload_id, kind = key.rsplit("-", 1)
+            out.append(SpoolUpload(upload_id, kind, parts["data"], meta))
+        return out
+
+    def upload_done(self, upload: SpoolUpload) -> None:
+        """The upload is committed to the workspace (or was there already): its files can go."""
+        upload.meta_path.unlink(missing_ok=True)  # first: without it, a leftover body is removed on start
+        upload.path.unlink(missing_ok=True)
+        _fsync_dir(self.folder)
+
+    def set_aside_upload(self, upload: SpoolUpload, reason: str) -> Path:
+        """An upload ingest refused whole: its bytes kept under ``failed/`` with the reason."""
+        target = self._set_aside_path(upload.path, reason)
+        upload.meta_path.unlink(missing_ok=True)
         _fsync_dir(self.folder)
         return target
 
