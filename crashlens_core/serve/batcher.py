@@ -139,6 +139,13 @@ class Batcher:
         self._wake.set()
         return fut
 
+    def mark_written(self) -> None:
+        """A job (a file uploaded whole) wrote logs or spans: label them in the writer's labelling step.
+
+        Called from a job, in the writer thread, like the flag a written batch sets.
+        """
+        self._labels_due = True
+
     @property
     def jobs_waiting(self) -> int:
         return len(self._jobs)
@@ -298,7 +305,7 @@ class Batcher:
 
     def _refresh_signals(self, ws: Workspace) -> None:
         # Labelling is work per distinct template, cheaper in bulk: while more requests wait, they
-        # are written first, for at most signals_every_s seconds of staleness (see _round).
+        # are written first, for at most signals_every_s seconds of staleness (see _work).
         self._labels_due = False
         started = self._last_signals = time.monotonic()
         try:

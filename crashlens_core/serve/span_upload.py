@@ -8,8 +8,9 @@ capped before and after inflating like every other write. The route:
 2. keeps the file in the spool, fsync'ed (``Spool.put_upload``), before any 2xx;
 3. hands it to the batch writer as a job (``Batcher.submit``): the writer ingests it through
    ``ingest.ingest_file`` in its next round (one batch, one transaction, the per-line report; the
-   same content twice adds nothing), refreshes templates and incidents as the CLI does, then
-   removes the spooled copy;
+   same content twice adds nothing) and removes the spooled copy; templates and incidents are
+   refreshed in the writer's next labelling step, as for OTLP requests (so a large upload does
+   not hold the workspace for its labelling too);
 4. answers with what ``crashlens ingest spans --json`` prints for the file, once written
    (200), or 202 when it is safely spooled but not written within ``ack_wait_s``. A file ingest
    refuses whole (not spans, no format detected) is answered 422 with that report, its bytes
@@ -24,7 +25,6 @@ answered 2xx is never lost, and one already committed is recognised by its conte
 from __future__ import annotations
 
 import asyncio
-import logging
 import re
 from typing import TYPE_CHECKING, Callable
 
@@ -46,8 +46,6 @@ if TYPE_CHECKING:
 
 __all__ = ["register_span_upload", "resubmit_uploads", "ingest_upload", "UPLOAD_KIND"]
 
-log = logging.getLogger("crashlens.serve")
-
 UPLOAD_KIND = "spans"
 _GZIP_MAGIC = b"\x1f\x8b"
 # what a client may call its file: shown in reports and the batch list, never used as a path
@@ -66,13 +64,8 @@ def ingest_upload(ws: Workspace, state: ServerState, upload: SpoolUpload) -> Ing
         state.spool.set_aside_upload(upload, exc.one_line())
         return refused_report(meta.get("name") or upload.path.name, upload.kind, fmt, exc)
     state.spool.upload_done(upload)
-    if report.loaded:  # as `crashlens ingest spans` does after loading: traces' errors feed templates and incidents
-        from ..signals.refresh import refresh_signals
-
-        try:
-            refresh_signals(ws, state.settings, detect=state.options.detect)
-        except CrashLensError as exc:  # the spans are committed; labelling catches up with the next write
-            log.warning("refreshing signals after upload %s: %s", upload.id, exc.one_line())
+    if report.loaded:  # traces' errors feed templates and incidents: labelled in the writer's own step, as OTLP batches are
+        state.batcher.mark_written()
     return report
 
 
