@@ -156,7 +156,8 @@ def csv_table(source: Source) -> tuple[list[str], Iterator[tuple[int, list[str] 
     """The header of a delimited file and an iterator of ``(first line, cells)`` per record.
 
     The delimiter (comma, tab, semicolon or pipe) is taken from the header line. Blank
-    records are skipped; a record that the csv module cannot read becomes an IngestError.
+    records are skipped; a record that the csv module cannot read, or whose cell count is not the
+    header's, becomes an IngestError.
     """
     first_line = next((t for t in source.head().splitlines() if t.strip()), "")
     delimiter = sniff_delimiter(first_line) or ","
@@ -181,8 +182,12 @@ def csv_table(source: Source) -> tuple[list[str], Iterator[tuple[int, list[str] 
                 last = reader.line_num
                 continue
             last = reader.line_num
-            if any(c.strip() for c in cells):
-                yield start, cells
+            if not any(c.strip() for c in cells):
+                continue
+            if len(cells) != len(header):
+                yield start, IngestError(start, f"expected {len(header)} columns, found {len(cells)}")
+                continue
+            yield start, cells
 
     return header, records()
 

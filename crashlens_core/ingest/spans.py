@@ -259,9 +259,6 @@ def _csv_spans(header: list[str], records: Iterable[tuple[int, list[str] | Inges
         if isinstance(cells, IngestError):
             yield cells
             continue
-        if len(cells) != len(header):
-            yield IngestError(line, f"expected {len(header)} columns, found {len(cells)}")
-            continue
         fields = {f: (cells[i].strip() or None) for f, (i, _) in cols.items()}
         extra = {header[i]: v for i, v in enumerate(cells) if i not in used and v != ""}
         for f, (i, pod) in cols.items():
