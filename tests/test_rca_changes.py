@@ -209,3 +209,14 @@ def test_a_load_rise_after_the_errors_is_their_effect_not_the_cause(ws, tmp_path
     assert surge.data["rise_ts"] > surge.data["first_error_ts"]
     assert run.report.no_change_kind == "saturation"  # what the messages say, not a surge
     assert not any("traffic:checkout" in c.evidence for c in run.report.claims + run.report.more_claims)
+
+
+def test_without_spans_the_requests_are_counted_by_log_lines(ws, tmp_path):
+    # logs only: checkout logs one line per request, a line every 2 s, then 4 a second from SURGE on
+    logs = [{"ts": _iso(T0 + timedelta(milliseconds=ms)), "level": "INFO", "service": "checkout", "message": f"handled r-{ms}"}
+            for ms in range(0, 8 * 60_000, 250) if ms >= 5 * 60_000 or ms % 2000 == 0]
+    _workspace(ws, tmp_path, logs + POOL_ERRORS, SURGE_DECOYS)
+    run = run_rca(ws, Settings(), window=(SURGE, SURGE + timedelta(minutes=3)), engine="offline")
+    surge = run.evidence.get("traffic:checkout")
+    assert surge is not None and surge.data["precedes_errors"] and surge.data["ratio"] >= 7.0
+    assert run.report.no_change_kind == "traffic_surge" and run.report.remediation_kind == "scale"

@@ -395,8 +395,8 @@ def _remediation(es: EvidenceSet, suspects: list[Suspect]) -> list[str]:
     if surges:
         # load, not code, started it: first take the load off (the specific fix of a surge), then the rest
         steps.append(f"Scale out {', '.join(e.data['service'] for e in surges[:3])} (more hosts or workers, pools sized for "
-                     f"the peak) or shed or queue the excess at the entry point until the surge passes: requests rose to "
-                     f"{_surge_text(surges)} the baseline's rate before the errors ({', '.join(e.id for e in surges[:3])}).")
+                     f"the peak) or shed or queue the excess at the entry point until the surge passes: requests rose far above the "
+                     f"baseline's rate before the errors, {_surge_text(surges)} ({', '.join(e.id for e in surges[:3])}).")
     stale = [e for e in top_items if e is not None and e.data.get("signal") == "stale_tool"]
     slow = [e for e in top_items if e is not None and e.data.get("signal") == "latency"]
     for item in _items_by_signal(es, "dimension"):
