@@ -117,8 +117,13 @@ def _profile(ctx: Any) -> dict[str, Any]:
     known = set(sql.known_services(ws))
     origins, origin_count, external = _origins(ws, start, end, known)
     _, base_origins, _ = _origins(ws, b_start, b_end, known)
-    # only origins that rose above the baseline's own (card declines fail every day)
-    origin_count = {s: n for s, n in origin_count.items() if n > 2 * base_origins.get(s, 0) * ratio + 2}
+    req_w, req_b = sql.service_request_counts(ws, start, end), sql.service_request_counts(ws, b_start, b_end)
+    traffic = round(sum(req_w.values()) / max(1.0, sum(req_b.values()) * ratio), 2) if req_b else None
+    # only origins that rose above the baseline's own (card declines fail every day), scaled by the
+    # traffic when it rose: errors that grow only as fast as the requests (more declines in a surge)
+    # are the everyday error rate, not where this failure starts
+    load = max(1.0, traffic or 1.0)
+    origin_count = {s: n for s, n in origin_count.items() if n > 2 * base_origins.get(s, 0) * ratio * load + 2}
     messages = sql.failing_messages(ws, start, end, b_start, b_end, ratio=ratio)
     slow_ops = sql.slow_operations(ws, start, end, b_start, b_end)
     # The first failing service: where most failing traces' errors start (after re-attributing
@@ -133,8 +138,6 @@ def _profile(ctx: Any) -> dict[str, Any]:
     elif slow:
         first = sorted(slow.items(), key=lambda kv: (-kv[1], kv[0]))[0][0]
     blast = sorted(set(failing) | set(slow) | ({first} if first else set()))
-    req_w, req_b = sql.service_request_counts(ws, start, end), sql.service_request_counts(ws, b_start, b_end)
-    traffic = round(sum(req_w.values()) / max(1.0, sum(req_b.values()) * ratio), 2) if req_b else None
     text = "\n".join(m["example"][:2000] for m in messages[:20])
     for op in slow_ops:
         text += "\n" + op["name"] + " " + " ".join(str(v) for v in op["attributes"].values())
