@@ -113,6 +113,9 @@ def run_one(name: str, seed: int, work: Path, settings: Settings) -> dict:
         "first": report.first_failing_service, "truth_service": truth["root_cause"]["service"],
         "onset_error_s": onset_error, "remediation_kind": report.remediation_kind, "no_change_kind": report.no_change_kind,
         "truth_no_change_kind": truth["changes"]["no_change_kind"],
+        # no change at fault: the report says so and names the kind of cause; and the first remedy's kind
+        "kind_ok": culprit is not None or report.no_change_kind == truth["changes"]["no_change_kind"],
+        "remedy_ok": report.remediation_kind == truth["changes"].get("remediation_kind"),
         "commit_ok": (truth["root_cause"].get("commit") is None or report.root_cause_commit == truth["root_cause"]["commit"]),
         "seconds": round(seconds, 2),
     }
@@ -127,10 +130,14 @@ def _summary(rows: list[dict], label: str) -> str:
     first = sum(r["first_ok"] for r in rows)
     n_exact = sum(r["naive_exact"] for r in rows)
     n_decoy = sum(r["naive_decoy"] for r in rows)
+    no_change = [r for r in rows if r["culprit"] is None]
+    kinds = sum(r["kind_ok"] for r in no_change)
+    remedy = sum(r["remedy_ok"] for r in rows)
     onsets = [r["onset_error_s"] for r in rows if r["onset_error_s"] is not None]
     onset = f"{sorted(onsets)[len(onsets) // 2]:.0f} s median, {max(onsets):.0f} s max" if onsets else "-"
     return (f"{label:<7} n={n:<3} culprit exact {exact}/{n}  decoys blamed {decoy}  first failing service {first}/{n}"
-            f"  onset error {onset}   | newest deploy before the alert: exact {n_exact}/{n}, decoys blamed {n_decoy}")
+            f"  onset error {onset}  no-change kind {kinds}/{len(no_change)}  remediation kind {remedy}/{n}"
+            f"   | newest deploy before the alert: exact {n_exact}/{n}, decoys blamed {n_decoy}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -158,7 +165,9 @@ def main(argv: list[str] | None = None) -> int:
                       f"{(named['kind'] + ' ' + str(named.get('version') or named.get('name') or named.get('service'))) if named else 'no change':<34}"
                       f" truth {json.dumps(row['culprit']) if row['culprit'] else 'no change (' + str(row['truth_no_change_kind']) + ')':<60}"
                       f" {'OK ' if row['exact'] else 'MISS'} first={row['first']}/{row['truth_service']}"
-                      f" onset_err={row['onset_error_s']} commit_ok={row['commit_ok']} {row['seconds']} s", flush=True)
+                      f" onset_err={row['onset_error_s']} commit_ok={row['commit_ok']} kind={row['no_change_kind']}"
+                      f"{'' if row['kind_ok'] else '(MISS)'} remedy={row['remediation_kind']}{'' if row['remedy_ok'] else '(MISS)'}"
+                      f" {row['seconds']} s", flush=True)
         print()
         print(_summary(rows["tune"], "tune"))
         print(_summary(rows["report"], "report"))

@@ -5,7 +5,7 @@ from pathlib import Path
 import streamlit as st
 
 from pages import common
-from crashlens_core.simulate.scenarios import SPECS
+from crashlens_core.simulate.scenarios import demo_scenarios
 from pages.kpi_view import render_kpis
 
 common.leave_legacy_multipage()  # a cold server may run this file directly: go through app.py
@@ -24,7 +24,7 @@ cols[3].metric("Incidents", f"{counts['incidents']:,}")
 
 if not any(counts[k] for k in ("logs", "spans", "metrics")):
     st.info(
-        f"This workspace is empty. Load the demo — {len(SPECS)} real fault scenarios of a sample shop service, "
+        f"This workspace is empty. Load the demo — {len(demo_scenarios())} real fault scenarios of a sample shop service, "
         "run, ingested and analysed on this machine in about a minute — or upload your own logs, spans and metrics.",
         icon=":material/lightbulb:",
     )

@@ -20,7 +20,7 @@ def feed(name: str, seed: int = 0):
 def test_a_bad_deploy_is_the_culprit_among_seeded_decoys_one_of_them_after_the_onset():
     events, truth = feed("bad-canary-deploy")
     assert truth == {"culprit_change": {"kind": "deploy", "service": "shop", "version": "1.4.1"}, "decoys": 3,
-                     "no_change_kind": None}
+                     "no_change_kind": None, "remediation_kind": "rollback"}
     culprit = [e for e in events if e.get("version") == "1.4.1"]
     assert len(culprit) == 1 and culprit[0]["commit"] == "b" * 40 and culprit[0]["hosts"] == ["shop-2"]
     previous = events[0]
@@ -40,11 +40,23 @@ def test_config_flag_migration_and_no_change_truths_follow_the_events():
     assert len(flags) == 1 and flags[0]["change"] == "5->1"  # three restarts deliver one flip
     assert truth["culprit_change"]["name"] == "fraud_max_orders_per_hour"
     assert feed("slow-fraud-query")[1]["culprit_change"]["kind"] == "infra"
-    for name, kind in (("payment-gateway-timeout", "upstream_outage"), ("db-pool-exhaustion", "traffic_surge"),
-                       ("agent-stale-carrier-data", "upstream_outage")):
+    for name, kind, remedy in (("payment-gateway-timeout", "upstream_outage", "failover"), ("db-pool-exhaustion", "traffic_surge", "scale"),
+                               ("agent-stale-carrier-data", "upstream_outage", "failover")):
         events, truth = feed(name)
-        assert truth["culprit_change"] is None and truth["no_change_kind"] == kind
+        assert truth["culprit_change"] is None and truth["no_change_kind"] == kind and truth["remediation_kind"] == remedy
         assert len([e for e in events if e["service"] != "shop"]) == 3
+
+
+def test_a_traffic_surge_feed_has_its_own_decoys_just_before_the_onset_and_no_culprit():
+    events, truth = feed("newsletter-traffic-surge")
+    assert truth == {"culprit_change": None, "decoys": 5, "no_change_kind": "traffic_surge", "remediation_kind": "scale"}
+    before = {(e["kind"], e["service"], e["ts"]) for e in events}
+    assert ("deploy", "search", iso_us(FAULT - 4 * 60_000_000)) in before
+    assert ("flag", "checkout", iso_us(FAULT - 75_000_000)) in before
+    assert all(normalize_change(e)["kind"] == e["kind"] for e in events)
+    assert [e["ts"] for e in events] == sorted(e["ts"] for e in events)
+    # the scenario's own decoys draw nothing from the generator: the seeded three are another scenario's draws
+    assert feed("bad-canary-deploy")[1]["decoys"] == 3
 
 
 def test_the_alert_is_an_alertmanager_webhook_a_minute_after_the_onset():

@@ -12,6 +12,7 @@ from crashlens_core.rca.engine import run_rca
 from crashlens_core.rca.replay import replay
 from crashlens_core.signals.labels import label_pending
 from tests.conftest import run_cli
+from tests.data_helpers import load_spans, span
 
 T0 = datetime(2024, 5, 14, 10, 0)
 FAULT = T0 + timedelta(minutes=10)
@@ -141,3 +142,81 @@ def test_rca_json_has_the_change_fields(tmp_path):
         assert key in report
     assert report["first_failing_service"] == "payments" and report["root_cause_commit"] is None
     assert all(c["id"].startswith("change:") for c in report["changes"]) and len(report["changes"]) == 3
+
+
+
+SURGE = T0 + timedelta(minutes=5)
+
+
+def _surge_spans(rise_s: int, errors_from_s: int) -> list[dict]:
+    """Five minutes of baseline and three of window after SURGE: checkout serves a request every 2 s,
+    4 a second (8x) from ``rise_s`` after SURGE on; from ``errors_from_s`` one request in three fails.
+    search serves a steady 10 a second throughout, so the window-wide traffic stays under 2x the
+    baseline's and only checkout's own rate shows the surge."""
+    rows, n = [], 0
+    for ms in range(0, 8 * 60_000, 50):
+        after_s = ms / 1000 - 5 * 60  # seconds after SURGE
+        if ms % 100 == 0:
+            rows.append(span(f"{n:032x}", f"{n:016x}", None, "search", "GET /search", ms, ms + 30, kind="server"))
+            n += 1
+        if ms % (250 if after_s >= rise_s else 2000) == 0:
+            failed = after_s >= errors_from_s and n % 3 == 0
+            rows.append(span(f"{n:032x}", f"{n:016x}", None, "checkout", "POST /checkout", ms, ms + (1000 if failed else 80),
+                             status="error" if failed else "ok", kind="server"))
+            n += 1
+    return rows
+
+
+POOL_ERRORS = [{"ts": _iso(SURGE + timedelta(seconds=s)), "level": "ERROR", "service": "checkout",
+                "message": f"checkout r-{s} failed: PoolTimeout: no database connection free after 1000 ms (pool size 4, all in use)"}
+               for s in range(20, 170, 2)]
+SURGE_DECOYS = [
+    {"ts": _iso(SURGE - timedelta(minutes=3)), "kind": "deploy", "service": "checkout", "version": "3.1.1", "commit": "decaf00d",
+     "files": ["checkout/gift_wrap.py"], "diff": "+    wrap = order.gift_wrap or None\n"},
+    {"ts": _iso(SURGE - timedelta(seconds=75)), "kind": "flag", "service": "checkout", "flag": "gift_wrap_option",
+     "from": "off", "to": "on"},
+]
+
+
+def test_a_traffic_surge_before_the_errors_is_the_cause_when_no_change_has_a_link(ws, tmp_path):
+    # checkout's requests rise 8x at SURGE, its pool runs dry 20 s later; a deploy and a flag flip of
+    # checkout land just before, neither touching the failing path
+    load_spans(ws, tmp_path, _surge_spans(rise_s=0, errors_from_s=20))
+    _workspace(ws, tmp_path, POOL_ERRORS, SURGE_DECOYS)
+    run = run_rca(ws, Settings(), window=(SURGE, SURGE + timedelta(minutes=3)), engine="offline")
+    es, r = run.evidence, run.report
+    surge = es.get("traffic:checkout")
+    assert surge is not None and es.get("traffic:search") is None  # steady traffic is no surge
+    assert surge.data["precedes_errors"] and 7.0 <= surge.data["ratio"] <= 9.0
+    assert surge.data["rise_ts"] <= surge.data["first_error_ts"]
+    profile = es.get("failure:profile")
+    assert profile.data["traffic_ratio"] < 2.0 and profile.data["surges"] == ["traffic:checkout"]
+    assert r.root_cause_change is None and r.no_change_kind == "traffic_surge" and r.remediation_kind == "scale"
+    verdict = next(c for c in r.claims if c.text.startswith("No change"))
+    assert "traffic:checkout" in verdict.evidence and "checkout rose to" in verdict.text
+    assert r.remediation[0].startswith("Scale out checkout") and "traffic:checkout" in r.remediation[0]
+    assert {c["id"] for c in r.changes} == set(_ids(ws).values())  # both decoys weighed and ruled out
+
+
+def test_a_load_rise_after_the_errors_is_their_effect_not_the_cause(ws, tmp_path):
+    # the errors start at SURGE; clients retrying raise checkout's requests only a minute later
+    load_spans(ws, tmp_path, _surge_spans(rise_s=60, errors_from_s=0))
+    _workspace(ws, tmp_path, [dict(e, ts=_iso(SURGE + timedelta(seconds=s))) for s, e in zip(range(0, 150, 2), POOL_ERRORS)],
+               SURGE_DECOYS)
+    run = run_rca(ws, Settings(), window=(SURGE, SURGE + timedelta(minutes=3)), engine="offline")
+    surge = run.evidence.get("traffic:checkout")
+    assert surge is not None and not surge.data["precedes_errors"]
+    assert surge.data["rise_ts"] > surge.data["first_error_ts"]
+    assert run.report.no_change_kind == "saturation"  # what the messages say, not a surge
+    assert not any("traffic:checkout" in c.evidence for c in run.report.claims + run.report.more_claims)
+
+
+def test_without_spans_the_requests_are_counted_by_log_lines(ws, tmp_path):
+    # logs only: checkout logs one line per request, a line every 2 s, then 4 a second from SURGE on
+    logs = [{"ts": _iso(T0 + timedelta(milliseconds=ms)), "level": "INFO", "service": "checkout", "message": f"handled r-{ms}"}
+            for ms in range(0, 8 * 60_000, 250) if ms >= 5 * 60_000 or ms % 2000 == 0]
+    _workspace(ws, tmp_path, logs + POOL_ERRORS, SURGE_DECOYS)
+    run = run_rca(ws, Settings(), window=(SURGE, SURGE + timedelta(minutes=3)), engine="offline")
+    surge = run.evidence.get("traffic:checkout")
+    assert surge is not None and surge.data["precedes_errors"] and surge.data["ratio"] >= 7.0
+    assert run.report.no_change_kind == "traffic_surge" and run.report.remediation_kind == "scale"

@@ -36,7 +36,7 @@ TEXT_LINE = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z) (DEBUG|INFO|W
                        r"\[([\w-]+)\] (.*) trace_id=([0-9a-f]{32}) span_id=([0-9a-f]{16})$")
 FRAME = re.compile(r'File "([^"]+)", line (\d+), in (\S+)')
 KINDS = {"code_bug", "dependency_timeout", "config_error", "slow_query", "pool_exhaustion",
-         "bad_deploy", "agent_stale_data", "wrong_return", "flag_change", "delayed_code_bug"}
+         "bad_deploy", "agent_stale_data", "wrong_return", "flag_change", "delayed_code_bug", "traffic_surge"}
 
 
 def git(repo: Path, *args: str) -> str:
@@ -185,7 +185,7 @@ def test_exceptions_are_raised_where_the_ground_truth_says(runs, repo):
         source = git(repo, "show", f"v{version}:{cause['file']}").splitlines()[cause["line"] - 1]
         assert source.strip() in failures[0]["message"]
         checked += 1
-    assert checked == 6  # the delayed-onset scenario raises the code bug's TypeError too
+    assert checked == 7  # the delayed-onset scenario raises the code bug's TypeError too, the traffic surge PoolTimeout
 
 
 def test_code_bug_commit_is_what_git_blame_names(runs, repo):
@@ -240,6 +240,29 @@ def test_pool_exhaustion_pins_the_pool(runs):
     result = by_kind(runs, "pool_exhaustion")
     peaks = [float(r["value"]) for r in metric(result, "db_pool_in_use") if in_fault(result, r["ts"])]
     assert max(peaks) == 4
+
+
+def test_traffic_surge_multiplies_the_requests_and_saturates_the_pool_with_no_change_at_fault(runs):
+    result = by_kind(runs, "traffic_surge")
+    truth = result.ground_truth
+    assert truth["changes"]["culprit_change"] is None and truth["changes"]["no_change_kind"] == "traffic_surge"
+    assert truth["changes"]["remediation_kind"] == "scale" and truth["root_cause"]["service"] == "checkout"
+    # entry requests per second: the fault window against the baseline, from the exported spans
+    doc = json.loads(result.files["spans"].read_text())
+    starts = [int(s["startTimeUnixNano"]) for r in doc["resourceSpans"] for sc in r["scopeSpans"] for s in sc["spans"]
+              if s.get("kind") == 2 or not s.get("parentSpanId")]
+    fault = [datetime.fromisoformat(truth["fault_window"][k].replace("Z", "+00:00")).timestamp() * 1e9 for k in ("start", "end")]
+    base = datetime.fromisoformat(truth["baseline_window"]["start"].replace("Z", "+00:00")).timestamp() * 1e9
+    rate_b = sum(base <= t < fault[0] for t in starts) / (fault[0] - base)
+    rate_f = sum(fault[0] <= t < fault[1] for t in starts) / (fault[1] - fault[0])
+    assert 5 <= rate_f / rate_b <= 9
+    assert max(float(r["value"]) for r in metric(result, "db_pool_in_use") if in_fault(result, r["ts"])) == 4
+    failures = [r for r in read_logs(result) if r["level"] == "ERROR" and in_fault(result, r["ts"])]
+    assert failures and all("PoolTimeout" in r["message"] for r in failures if r["service"] == "checkout")
+    # the decoys just before the onset: a deploy and a flag flip, neither of them the cause
+    feed = [json.loads(line) for line in result.files["changes"].read_text().splitlines()]
+    before = [e for e in feed if truth["fault_window"]["start"] > e["ts"] >= truth["baseline_window"]["start"]]
+    assert {("deploy", "search"), ("flag", "checkout")} <= {(e["kind"], e["service"]) for e in before}
 
 
 def _span_names(result) -> list[tuple[str, str]]:

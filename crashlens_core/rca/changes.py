@@ -36,8 +36,10 @@ from ..store import Workspace
 from ..store.traces import origin_blame
 from .schema import Claim, Hypothesis, RcaReport
 from .stack_facts import stack_facts
+from .traffic import failing_services, preceding_surges
 
-__all__ = ["collect_changes", "apply_changes", "describe_changes", "score_change", "LOOKBACK", "WEIGHTS", "REMEDIATION_BY_KIND"]
+__all__ = ["collect_changes", "apply_changes", "describe_changes", "score_change", "LOOKBACK", "WEIGHTS", "REMEDIATION_BY_KIND",
+           "NO_CHANGE_REMEDIATION"]
 
 LOOKBACK = timedelta(hours=6)      # changes older than a shift rarely start an incident without an earlier sign
 ONSET_SKEW = timedelta(seconds=30)  # the onset is found on bins and clocks differ: a change just after it still counts
@@ -108,15 +110,20 @@ def _profile(ctx: Any) -> dict[str, Any]:
     # must not make the window's everyday errors look like a surge)
     active_b = sql.active_seconds(ws, b_start, b_end)
     ratio = sql.active_seconds(ws, start, end) / active_b if active_b >= 30 else ctx.ratio
-    failing = {s: v for s, v in win.items() if v["errors"] > 2 * base.get(s, {}).get("errors", 0) * ratio + 2}
+    failing = failing_services(win, base, ratio)
     lat_w, lat_b = sql.service_latency(ws, start, end), sql.service_latency(ws, b_start, b_end)
     slow = {s: round(q / lat_b[s][1], 2) for s, (n, q) in lat_w.items()
             if s in lat_b and n >= 3 and lat_b[s][1] > 0 and q > 2 * lat_b[s][1] + 5}
     known = set(sql.known_services(ws))
     origins, origin_count, external = _origins(ws, start, end, known)
     _, base_origins, _ = _origins(ws, b_start, b_end, known)
-    # only origins that rose above the baseline's own (card declines fail every day)
-    origin_count = {s: n for s, n in origin_count.items() if n > 2 * base_origins.get(s, 0) * ratio + 2}
+    req_w, req_b = sql.service_request_counts(ws, start, end), sql.service_request_counts(ws, b_start, b_end)
+    traffic = round(sum(req_w.values()) / max(1.0, sum(req_b.values()) * ratio), 2) if req_b else None
+    # only origins that rose above the baseline's own (card declines fail every day), scaled by the
+    # traffic when it rose: errors that grow only as fast as the requests (more declines in a surge)
+    # are the everyday error rate, not where this failure starts
+    load = max(1.0, traffic or 1.0)
+    origin_count = {s: n for s, n in origin_count.items() if n > 2 * base_origins.get(s, 0) * ratio * load + 2}
     messages = sql.failing_messages(ws, start, end, b_start, b_end, ratio=ratio)
     slow_ops = sql.slow_operations(ws, start, end, b_start, b_end)
     # The first failing service: where most failing traces' errors start (after re-attributing
@@ -131,14 +138,15 @@ def _profile(ctx: Any) -> dict[str, Any]:
     elif slow:
         first = sorted(slow.items(), key=lambda kv: (-kv[1], kv[0]))[0][0]
     blast = sorted(set(failing) | set(slow) | ({first} if first else set()))
-    req_w, req_b = sql.service_request_counts(ws, start, end), sql.service_request_counts(ws, b_start, b_end)
-    traffic = round(sum(req_w.values()) / max(1.0, sum(req_b.values()) * ratio), 2) if req_b else None
     text = "\n".join(m["example"][:2000] for m in messages[:20])
     for op in slow_ops:
         text += "\n" + op["name"] + " " + " ".join(str(v) for v in op["attributes"].values())
     first_error = min([v["first_ts"] for s, v in failing.items() if v["first_ts"] is not None]
                       + [m["first_ts"] for m in messages if m.get("first_ts") is not None], default=None)
-    return {"first_failing_service": first, "first_error_ts": first_error, "co_versioned": {}, "blast_radius": blast, "origin_counts": origin_count,
+    # services whose load rose far above the baseline's before the first errors (rca.traffic)
+    path = set(blast) | ({first} if first else set())
+    surges = [e for e in preceding_surges(ctx.items) if e.data.get("service") in path]  # on the failing path only
+    return {"first_failing_service": first, "surges": surges, "first_error_ts": first_error, "co_versioned": {}, "blast_radius": blast, "origin_counts": origin_count,
             "external_origins": external, "failing": {s: v["errors"] for s, v in failing.items()}, "slow": slow,
             "versions": sql.failing_versions(ws, start, end), "version_mix": sql.version_mix(ws, start, end),
             "version_errors": sql.version_mix(ws, start, end, errors_only=True), "messages": messages, "slow_ops": slow_ops,
@@ -290,6 +298,10 @@ def _no_change_kind(profile: dict[str, Any]) -> str:
         return "upstream_outage"
     if profile["traffic_ratio"] is not None and profile["traffic_ratio"] >= 2.0:
         return "traffic_surge"
+    # a load rise before the first errors on a service of the failing path: the trigger of a saturation
+    # there, even when the other services' steady traffic keeps the window-wide ratio below the bar
+    if profile["surges"]:
+        return "traffic_surge"
     if re.search(r"\b(pool|exhausted|saturat|out of memory|oom|no space left|too many connections)", text):
         return "saturation"
     return "unknown"
@@ -297,7 +309,7 @@ def _no_change_kind(profile: dict[str, Any]) -> str:
 
 _NO_CHANGE_TEXT = {"expired_certificate": "an expired certificate", "upstream_outage": "an outage of a dependency",
                    "traffic_surge": "a traffic surge", "saturation": "a saturated resource"}
-_NO_CHANGE_REMEDIATION = {"expired_certificate": "other", "upstream_outage": "failover", "traffic_surge": "scale",
+NO_CHANGE_REMEDIATION = {"expired_certificate": "other", "upstream_outage": "failover", "traffic_surge": "scale",
                           "saturation": "scale", "unknown": "other"}
 
 
@@ -334,6 +346,7 @@ def collect_changes(ctx: Any) -> list[Evidence]:
                             "blast_radius": profile["blast_radius"], "origin_counts": profile["origin_counts"],
                             "external_origins": profile["external_origins"], "traffic_ratio": profile["traffic_ratio"],
                             "stack_files": profile["stack_files"][:20], "no_change_kind": kind,
+                            "surges": [e.id for e in profile["surges"]],
                             "changes_considered": len(changes), "onset": onset.isoformat()})]
     for c, s in scored[:_MAX_ITEMS]:
         shipped = content.get(c["id"], {})
@@ -378,12 +391,20 @@ def apply_changes(report: RcaReport, es: Any) -> RcaReport:
         if report.engine == "offline":
             root_cause = f"{d.get('label')} ({culprit.id}): {root_cause}"
     else:
-        commit, remediation_kind, root_cause = None, _NO_CHANGE_REMEDIATION.get(kind, "other"), report.root_cause
+        commit, remediation_kind, root_cause = None, NO_CHANGE_REMEDIATION.get(kind, "other"), report.root_cause
         considered = profile.data.get("changes_considered")
         looked = f"none of the {considered} changes" if considered else "no change"
         points = "" if kind == "unknown" else f"; the evidence points to {_NO_CHANGE_TEXT.get(kind, kind.replace('_', ' '))}"
+        cited = [profile.id]
+        if kind == "traffic_surge":
+            # the surge items the profile weighed: which service's load rose, by how much, before the errors
+            surges = [e for e in (es.get(i) for i in profile.data.get("surges") or []) if e is not None]
+            if surges:
+                points += ": " + ", ".join(f"requests to {e.data['service']} rose to {e.data['ratio']}x the baseline's rate"
+                                           for e in surges[:3]) + " before the first errors"
+                cited += [e.id for e in surges[:3]]
         claims.append(Claim(f"No change in the look-back explains the failure ({looked} of the "
-                            f"{int(LOOKBACK.total_seconds() // 3600)} h before the onset has a link to it){points}.", [profile.id]))
+                            f"{int(LOOKBACK.total_seconds() // 3600)} h before the onset has a link to it){points}.", cited))
     for e in ranked[:5]:
         if culprit is not None and e.id == culprit.id:
             continue
@@ -446,6 +467,10 @@ def describe_changes(report: RcaReport, evidence: Any) -> dict[str, Any]:
     kind = report.no_change_kind or (profile.data.get("no_change_kind") if profile is not None else None) or "unknown"
     traffic = profile.data.get("traffic_ratio") if profile is not None else None
     because = _NO_CHANGE_WHY.get(kind, _NO_CHANGE_WHY["unknown"]).format(traffic=traffic)
+    surges = [by_id[i] for i in (profile.data.get("surges") or [] if profile is not None else []) if i in by_id]
+    if kind == "traffic_surge" and surges:
+        because = "; ".join(f"requests to {e.data['service']} rose to {e.data['ratio']}x the baseline's rate before the first "
+                            f"errors ({e.id})" for e in surges[:3]) + ": load, not a change"
     if rows:
         best = rows[0]
         ruled = (f"The closest change, {best['change']}, scores {best['score'] or 0:.2f} ({best['why']}): without a "

@@ -78,6 +78,14 @@ def _one_rollback(report: RcaReport, es: EvidenceSet) -> list[str]:
     return [s for s in report.remediation if not s.startswith(f"Roll back version {version} ")]
 
 
+def _no_change_keep(report: RcaReport, es: EvidenceSet) -> list[str]:
+    """The items a "no change" verdict rests on, kept among the claims: the profile, and for a surge its traffic items."""
+    if report.no_change_kind in (None, "unknown"):
+        return []
+    surges = [i for i in es.ids() if i.startswith("traffic:")] if report.no_change_kind == "traffic_surge" else []
+    return ["failure:profile"] + surges
+
+
 def build_report(es: EvidenceSet, title: str, engine: str, model: str, attempts: list[Attempt],
                  bodies: Mapping[str, bytes], cost: Callable[[str, int, int], float]) -> RcaReport:
     """The report of a run, from its evidence set and recorded answers alone (deterministic)."""
@@ -91,7 +99,7 @@ def build_report(es: EvidenceSet, title: str, engine: str, model: str, attempts:
     claims, more = curate_claims(report.claims + report.more_claims, es.items,
                                  report.suspects[0].evidence if report.suspects else (),
                                  by_subject=report.engine == "offline", lead=report.root_cause_change,
-                                 keep=["failure:profile"] if report.no_change_kind not in (None, "unknown") else [],
+                                 keep=_no_change_keep(report, es),
                                  focus=focus_services(es, report.suspects))
     report = replace(report, claims=claims, more_claims=more, remediation=_one_rollback(report, es))
     check_grounded(report, es)

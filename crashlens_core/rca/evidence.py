@@ -30,6 +30,7 @@ from . import code_evidence, ranking_evidence
 from .collectors import (CollectorContext, collect_dimensions, collect_error_logs, collect_error_spans, collect_fingerprints,
                          collect_incident_trace, collect_latency, collect_metrics, collect_templates, iso)
 from .changes import collect_changes
+from .traffic import collect_traffic
 from .schema import canonical_json, sha256_hex
 
 __all__ = ["AnalysisFailed", "EvidenceSet", "assemble_evidence", "resolve_window", "item_digest", "estimate_tokens", "COLLECTORS", "EVIDENCE_SCHEMA"]
@@ -38,6 +39,7 @@ EVIDENCE_SCHEMA = "crashlens.evidence/v1"
 # Collectors that build on other analyses (their failure is recorded on the set, the rest goes on).
 _BUILT_ON_OTHERS = ("frames", "trace_suspects", "comparison", "knowledge", "changes")
 _FRAMING = ("failure:profile",)
+_FRAMING_PREFIXES = ("traffic:",)  # one small item per surging service: a cause when no change is, so never trimmed
 _BUG_HINT = ("this is a CrashLens bug, not a problem with your data; the run is recorded as failed "
              "(`crashlens rca --json` lists it); please report it with a few lines of the input")
 
@@ -126,6 +128,7 @@ COLLECTORS: list[tuple[str, Callable[[CollectorContext], list[Evidence]]]] = [
     ("trace_suspects", ranking_evidence.trace_suspects_evidence),
     ("comparison", ranking_evidence.comparison_evidence),
     ("knowledge", code_evidence.knowledge_evidence),
+    ("traffic", collect_traffic),  # before changes: the change verdict weighs a surge against the changes
     ("changes", collect_changes),
 ]
 
@@ -215,7 +218,7 @@ def assemble_evidence(ws: Workspace, settings: Settings | None = None, incident:
     # The failure's profile (one small item: where it starts, how far it reaches, traffic against
     # the baseline) is budgeted first: it frames every other item, and strong error groups would
     # otherwise spend the whole budget on restating one failure.
-    for item in sorted(items, key=lambda e: (e.id not in _FRAMING, -e.score, e.id)):
+    for item in sorted(items, key=lambda e: (e.id not in _FRAMING and not e.id.startswith(_FRAMING_PREFIXES), -e.score, e.id)):
         cost = estimate_tokens(item)
         if used + cost <= budget:
             kept.append(item)

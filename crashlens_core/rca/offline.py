@@ -27,6 +27,7 @@ from ..models import Evidence
 from .evidence import EvidenceSet
 from .claims import curate_claims, norm_dim as _norm_dim
 from .schema import Claim, Hypothesis, RcaReport, Suspect, TimelineEvent
+from .traffic import preceding_surges
 
 __all__ = ["analyze_offline", "rank_suspects", "focus_services", "ELEVATED"]
 
@@ -213,6 +214,18 @@ def _traffic(es: EvidenceSet) -> Evidence | None:
     return profile if profile is not None and ratio is not None and float(ratio) >= 2.0 else None
 
 
+def _surges(es: EvidenceSet, suspects: list[Suspect]) -> list[Evidence]:
+    """``traffic:`` items of a load rise no later than the first errors, on a failing service (a rise on a
+    service that did not fail is load it absorbed, not the trigger of this failure)."""
+    focus = focus_services(es, suspects)
+    return [e for e in preceding_surges(es.items) if e.data.get("failing") or e.data.get("service") in focus]
+
+
+def _surge_text(surges: list[Evidence]) -> str:
+    """'checkout (7.1x), inventory (5.9x)': the surging services and how far each rose."""
+    return ", ".join(f"{e.data['service']} ({e.data['ratio']}x)" for e in surges[:3])
+
+
 def _beyond_traffic(item: Evidence, ratio: float) -> bool:
     """Elevated even once the baseline is scaled by the traffic: errors that grow only as fast as the
     requests (card declines in a sale) are the everyday error rate, not the failure."""
@@ -335,7 +348,16 @@ def _claims(es: EvidenceSet, suspects: list[Suspect]) -> list[Claim]:
     if root_id:  # the finding the root cause is stated from leads the claims (a vanished call, a slowdown, stale data)
         heaviest = max((c.weight for c in claims), default=0.0)
         claims = [Claim(c.text, c.evidence, round(heaviest + 0.5, 4)) if c.evidence == [root_id] else c for c in claims]
-    if surge is not None and suspects:
+    surges = _surges(es, suspects)
+    if surges and suspects:
+        # A load rise that precedes a saturation failure is its trigger: weighed with the top suspect it explains.
+        d = surges[0].data
+        claims.append(Claim(f"Requests rose far above the baseline's rate before the first errors: {_surge_text(surges)}; "
+                            f"{d['service']} went from {d['baseline_per_s']}/s to {d['per_s']}/s (peak {d['peak_per_s']}/s) from "
+                            f"{str(d['rise_ts'])[11:19]}. The surge is the likely trigger of {suspects[0].component or 'the failure'} "
+                            f"in {suspects[0].service}.", [e.id for e in surges[:3]],
+                            round(0.5 * suspects[0].score, 4)))
+    elif surge is not None and suspects:
         # A surge before a saturation failure is its trigger: weighed with the top suspect it explains.
         claims.append(Claim(f"Traffic in the window was {surge.data['traffic_ratio']}x the baseline's: the surge is the likely "
                             f"trigger of {suspects[0].component or 'the failure'} in {suspects[0].service}.",
@@ -369,6 +391,12 @@ def _remediation(es: EvidenceSet, suspects: list[Suspect]) -> list[str]:
     top = suspects[0]
     comp = top.component.lower()
     top_items = [es.get(i) for i in top.evidence]
+    surges = _surges(es, suspects)
+    if surges:
+        # load, not code, started it: first take the load off (the specific fix of a surge), then the rest
+        steps.append(f"Scale out {', '.join(e.data['service'] for e in surges[:3])} (more hosts or workers, pools sized for "
+                     f"the peak) or shed or queue the excess at the entry point until the surge passes: requests rose far above the "
+                     f"baseline's rate before the errors, {_surge_text(surges)} ({', '.join(e.id for e in surges[:3])}).")
     stale = [e for e in top_items if e is not None and e.data.get("signal") == "stale_tool"]
     slow = [e for e in top_items if e is not None and e.data.get("signal") == "latency"]
     for item in _items_by_signal(es, "dimension"):
@@ -390,7 +418,7 @@ def _remediation(es: EvidenceSet, suspects: list[Suspect]) -> list[str]:
         steps.append("Release database connections before slow outbound calls (a request must not hold one while it waits "
                      "on another service), and size the pool for peak traffic"
                      + (f": the window's traffic was {surge.data['traffic_ratio']}x the baseline's." if surge is not None else "."))
-        if surge is not None:
+        if surge is not None and not surges:
             steps.append("Until then, shed or queue the excess load (rate-limit the surging entry point) or scale out, "
                          "so the pool's waiters time out less often.")
     elif "timeout" in comp:
@@ -455,9 +483,10 @@ def analyze_offline(es: EvidenceSet, *, title: str = "") -> RcaReport:
         extra = []
         for item in _items_by_signal(es, "dimension"):
             extra.append(f"{item.data['dim']} {item.data['value']}")
-        surge = _traffic(es)
-        root = (_root_text(es, top) + (f", concentrated on {' and '.join(extra)}" if extra else "")
-                + (f", under {surge.data['traffic_ratio']}x the baseline's traffic" if surge is not None else "") + ".")
+        surge, surges = _traffic(es), _surges(es, suspects)
+        load = (f", under {surge.data['traffic_ratio']}x the baseline's traffic" if surge is not None
+                else f", under a surge of requests to {_surge_text(surges)}" if surges else "")
+        root = _root_text(es, top) + (f", concentrated on {' and '.join(extra)}" if extra else "") + load + "."
         if top.commit:
             root = root[:-1] + f"; last changed in commit {top.commit[:12]}."
     else:

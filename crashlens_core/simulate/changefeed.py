@@ -127,10 +127,24 @@ def build_feed(spec: ScenarioSpec, seed: int, start_us: int, fault_us: int, comm
             sha = hashlib.sha1(f"{spec.scenario.name}:{seed}:{service}:{index}:between".encode()).hexdigest()
             events.append(_event(fault_us - at_s * 1_000_000, kind, service, author="team-" + service, commit=sha, **fields))
             decoys += 1
+    for kind, service, before_s in spec.decoys_before:
+        # a scenario's own innocent changes just before the onset (a deploy, a flag flip on the
+        # failing service): the nearest changes in time, none of them the cause; no draw of the
+        # generator, so the seeded decoys above stay the same
+        index, (_, _, fields) = next((i, d) for i, d in enumerate(_DECOYS) if d[0] == kind and d[1] == service)
+        sha = hashlib.sha1(f"{spec.scenario.name}:{seed}:{service}:{index}:before".encode()).hexdigest()
+        events.append(_event(fault_us - before_s * 1_000_000, kind, service, author="team-" + service,
+                             commit=sha if kind == "deploy" else None, **fields))
+        decoys += 1
     events.sort(key=lambda r: (r["ts"], r["kind"], r["service"]))
     first_action = spec.events[0].action if spec.events else ""
-    truth = {"culprit_change": culprit, "decoys": decoys,
-             "no_change_kind": None if culprit else NO_CHANGE_KINDS.get(first_action, "unknown")}
+    from ..rca.changes import NO_CHANGE_REMEDIATION, REMEDIATION_BY_KIND  # here: importing the simulator stays light
+
+    no_change = None if culprit else NO_CHANGE_KINDS.get(first_action, "unknown")
+    # the first remedy an SRE reaches for: undo the culprit (by its kind), or for no change the one
+    # its kind calls for (scale out of a surge, fail over from an outage)
+    remedy = REMEDIATION_BY_KIND.get(culprit["kind"], "other") if culprit else NO_CHANGE_REMEDIATION.get(str(no_change), "other")
+    truth = {"culprit_change": culprit, "decoys": decoys, "no_change_kind": no_change, "remediation_kind": remedy}
     return events, truth
 
 

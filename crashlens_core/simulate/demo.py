@@ -1,4 +1,4 @@
-"""The demo workspace: every simulator scenario run for real, then ingested and analysed.
+"""The demo workspace: every demo simulator scenario (``ScenarioSpec.in_demo``) run for real, then ingested and analysed.
 
 ``build_demo`` is what ``crashlens demo`` and the first ``make run`` call. Incidents are not
 copied from the ground truth: after ingest, the log signals are labelled and incident
@@ -152,14 +152,15 @@ def _file_business_report(ws: Workspace, scenario: str, truth: dict[str, Any], s
 
 def build_demo(ws: Workspace, settings: Settings | None = None, *, seed: int = DEMO_SEED,
                progress: Callable[[float, str], None] | None = None) -> DemoSummary:
-    """Run every scenario into ``<workspace>/simulations`` and ingest what they produced."""
-    from . import build_runbook_pdf, list_scenarios, run_scenario
+    """Run every demo scenario into ``<workspace>/simulations`` and ingest what they produced."""
+    from . import build_runbook_pdf, run_scenario
+    from .scenarios import demo_scenarios
 
     settings = settings or Settings()
     summary = DemoSummary()
     root = ws.folder / "simulations"
     summary.repo_dir = ws.folder / "demo-repo"
-    scenarios = list_scenarios()
+    scenarios = demo_scenarios()
     for i, scenario in enumerate(scenarios):
         def sub(frac: float, msg: str, i: int = i) -> None:
             if progress:

@@ -15,7 +15,7 @@ from typing import Any
 from crashlens_core.errors import InputError
 
 __all__ = ["Scenario", "Load", "Event", "ScenarioSpec", "SPECS", "HOSTS", "HEAD_VERSION",
-           "list_scenarios", "get_spec"]
+           "list_scenarios", "demo_scenarios", "get_spec"]
 
 HOSTS = ("shop-1", "shop-2", "shop-3")
 HEAD_VERSION = "1.5.0"
@@ -80,6 +80,12 @@ class ScenarioSpec:
     prior_release: tuple[str, int] | None = None  # (previous version, seconds before the onset)
     # Innocent deploys of other services the change feed places between that release and the onset.
     decoys_between: int = 0
+    # Innocent changes the change feed places shortly before the onset, on top of the seeded ones:
+    # (kind, service, seconds before the onset), each one of the feed's decoys of that kind and service.
+    decoys_before: tuple[tuple[str, str, int], ...] = ()
+    # Part of the demo workspace (the demo's incidents and figures stay as they were when a
+    # scenario is added for the benchmarks only).
+    in_demo: bool = True
 
 
 SPECS: tuple[ScenarioSpec, ...] = (
@@ -187,6 +193,18 @@ SPECS: tuple[ScenarioSpec, ...] = (
         load=Load(discount_share=0.3, expired_partner_share=0.0),
         fault_load=Load(discount_share=0.3, expired_partner_share=0.35),
         events=(), culprit_version=HEAD_VERSION, blame=True, prior_release=("1.4.2", 50 * 60), decoys_between=2),
+    # Issue 15: a second fault no change causes. Position 12 of the catalogue: an even position, so
+    # it is in the tune half of bench/changes.py and bench/rca_eval.py (appended, so no other
+    # scenario changes half). Not in the demo: the demo's incidents stay as they were.
+    ScenarioSpec(
+        Scenario("newsletter-traffic-surge", "traffic_surge",
+                 "The marketing newsletter goes out: requests to the shop multiply about sevenfold within "
+                 "seconds, most of them checkouts; the 4-connection pools saturate, checkout latency climbs "
+                 "and requests fail with PoolTimeout. A search deploy and a checkout flag flip land shortly "
+                 "before; nothing changed at the fault."),
+        slot=12, locate="exception", expected_exception="shop.pool.PoolTimeout",
+        fault_s=90, load=Load(rate=5.0), fault_load=Load(rate=35.0, checkout=0.85, stock=0.12, eta=0.03),
+        events=(), decoys_before=(("deploy", "search", 4 * 60), ("flag", "checkout", 75)), in_demo=False),
 )
 
 
@@ -197,6 +215,11 @@ def list_scenarios() -> list[Scenario]:
     ['code_bug', 'dependency_timeout']
     """
     return [spec.scenario for spec in SPECS]
+
+
+def demo_scenarios() -> list[Scenario]:
+    """The scenarios the demo workspace runs, in catalogue order (those the benchmarks alone run are left out)."""
+    return [spec.scenario for spec in SPECS if spec.in_demo]
 
 
 def get_spec(name: str) -> ScenarioSpec:

@@ -22,7 +22,7 @@ if TYPE_CHECKING:  # for annotations only: the runtime imports stay as they were
 __all__ = ["CHANGE_COLUMNS", "insert_changes", "change_graph", "replace_change_commits", "changes_between",
            "count_changes", "services_of_commits", "service_error_stats", "failing_messages", "error_origin_spans",
            "health_bins", "metric_bins", "metric_names", "known_services", "incident_by_fingerprint",
-           "service_request_counts", "co_versioned_services", "active_seconds", "new_error_kinds", "failing_versions", "version_mix", "service_latency", "slow_operations", "shipped_content"]
+           "service_request_counts", "request_bins", "co_versioned_services", "active_seconds", "new_error_kinds", "failing_versions", "version_mix", "service_latency", "slow_operations", "shipped_content"]
 
 CHANGE_COLUMNS = ("id", "ts", "kind", "service", "commit", "version", "name", "change", "author", "summary", "files",
                   "diff", "attributes", "source_file", "source_line", "batch_id")
@@ -134,6 +134,29 @@ def service_request_counts(ws: Workspace, start: datetime, end: datetime) -> dic
                           "AND (parent_id IS NULL OR parent_id = '' OR kind IN ('server', 'SERVER', '2')) GROUP BY service",
                           p).fetchall()
     return {str(s): int(n) for s, n in rows}
+
+
+def request_bins(ws: Workspace, start: datetime, end: datetime, bin_s: int) -> dict[str, list[tuple[datetime, int]]]:
+    """Per service, ``(bin start, requests)`` of every bin of [start, end) with requests, oldest first.
+
+    Requests are entry spans (root or server, as ``service_request_counts``): a service that only runs
+    inside another's request (no entry span of its own) serves none. A service with no span at all in
+    the period (logs only) is counted by its log lines instead (a request logs about as many lines every time).
+    """
+    w1, p1 = time_window("start_ts", start, end)
+    w2, p2 = time_window("ts", start, end)
+    rows = ws.con.execute(
+        f"""WITH s AS (SELECT service, time_bucket(to_seconds({int(bin_s)}), start_ts) b, count(*) n FROM spans
+                       WHERE service IS NOT NULL AND {w1}
+                         AND (parent_id IS NULL OR parent_id = '' OR kind IN ('server', 'SERVER', '2')) GROUP BY ALL),
+                 l AS (SELECT service, time_bucket(to_seconds({int(bin_s)}), ts) b, count(*) n FROM logs
+                       WHERE service IS NOT NULL AND ts IS NOT NULL AND {w2}
+                         AND service NOT IN (SELECT service FROM spans WHERE service IS NOT NULL AND {w1}) GROUP BY ALL)
+            SELECT service, b, n FROM s UNION ALL SELECT service, b, n FROM l ORDER BY service, b""", p1 + p2 + p1).fetchall()
+    out: dict[str, list[tuple[datetime, int]]] = {}
+    for service, b, n in rows:
+        out.setdefault(str(service), []).append((b, int(n)))
+    return out
 
 
 def failing_messages(ws: Workspace, start: datetime, end: datetime, b_start: datetime, b_end: datetime,
