@@ -107,7 +107,10 @@ _KEYWORDS = (
 # The key ends with a keyword (db_password, CLIENT_SECRET, appSecret, "api_token"); the
 # regex starts AT the keyword (a lazy scan for the key's start costs 10x more) and the keyword
 # must END the key, so passwordVariable, credentialsId or prompt_tokens are not secret keys.
-_KEY = rf"(?=[abcegijmoprstu_])(?i:{_KEYWORDS})(?![A-Za-z0-9])"
+# A suffix that names the secret's encoding or form (secret_key_base, tokenValue, PASSWORD_B64)
+# still names the secret itself, unlike one naming a reference to it (passwordVariable, credentialsId).
+_ENCODING = r"(?:[_\-]?(?i:b64|base64|hex|base|value|raw|str|string|plain(?:text)?|clear(?:text)?|bytes))?"
+_KEY = rf"(?=[abcegijmoprstu_])(?i:{_KEYWORDS}){_ENCODING}(?![A-Za-z0-9])"
 _SEP = r"[ \t]*(?::=|=>|->|=|:|-{2,})[ \t]*"
 # The short words need a non-letter before them (see _KEYWORDS), so their needles carry one:
 # "path" holds "pat" but never "_pat" or "pat=".
@@ -205,8 +208,9 @@ _RULES: tuple[_Rule, ...] = (
     # <password>…</password>, <apiKey>…</apiKey>, <entry key="token">…</entry>
     _Rule("secret", re.compile(rf"(?P<k>{_KEY})(?:[\"'][^<>\n]{{0,80}}|[ \t][^<>\n]{{0,80}})?>(?P<v>[^<>\n]{{1,256}})</"),
           group="v", needles=_SECRET_NEEDLES, check=assigned_ok, retype=_key_type("secret"), gate=lambda t: "</" in t),
-    # Setters named for a secret: setPassword("…"), client.set_api_key('…'), withToken("…")
-    _Rule("secret", re.compile(rf"(?i:(?:set|with|use|update)_?)(?P<k>{_KEY})[ \t]*\([ \t]*{_Q_VALUE}"),
+    # Setters named for a secret: setPassword("…"), client.set_api_key('…'), withToken("…"), and
+    # builder methods named for it (.password("…"), .apiKey('…')): a call that hands over the value.
+    _Rule("secret", re.compile(rf"(?:(?i:set|with|use|update)_?|(?<=\.))(?P<k>{_KEY})[ \t]*\([ \t]*{_Q_VALUE}"),
           group="v", needles=_SECRET_NEEDLES, check=assigned_ok, retype=_key_type("secret"), gate=lambda t: "(" in t),
     # EDN/Clojure keywords and Lisp-like plists: {:password "…"}
     _Rule("secret", re.compile(rf"(?<![\w:]):(?P<k>{_KEY})[ \t]+{_Q_VALUE}"),

@@ -19,7 +19,7 @@ from collections import Counter
 __all__ = [
     "luhn", "card_ok", "iban_ok", "global_ip", "aws_key_ok", "basic_ok", "jwt_ok", "assigned_ok", "bare_ok",
     "is_reference", "is_path", "id_key_before", "find_cards", "entropy", "cpf_ok", "es_id_ok", "aadhaar_ok", "cn_id_ok", "it_cf_ok",
-    "find_national_ids",
+    "find_national_ids", "public_key_blob", "ulid_ok",
 ]
 
 PLACEHOLDER_RE = re.compile(r"\[REDACTED:[a-z0-9_]+#\d+\]")
@@ -216,6 +216,77 @@ def jwt_ok(token: str) -> bool:
     except ValueError:
         pass
     return b'"alg"' in head or b'"typ"' in head
+
+
+# ---- public values that look random ------------------------------------------------------
+
+_SSH_ALGO = re.compile(rb"(?:ssh|ecdsa|sk)-[a-z0-9@.\-]{2,60}")
+
+
+def _der_len(b: bytes, i: int) -> tuple[int, int] | None:
+    """(length, offset of the content) of the DER element whose length byte is at ``i``."""
+    if i >= len(b):
+        return None
+    first = b[i]
+    if first < 0x80:
+        return first, i + 1
+    n = first & 0x7F
+    if not 1 <= n <= 3 or i + 1 + n > len(b):
+        return None
+    return int.from_bytes(b[i + 1:i + 1 + n], "big"), i + 1 + n
+
+
+def public_key_blob(raw: str) -> bool:
+    """Base64 of a *public* key: the OpenSSH wire format (a length-prefixed algorithm name such
+    as ``ssh-ed25519``, what ``authorized_keys`` and ``known_hosts`` hold) or an X.509
+    SubjectPublicKeyInfo (``SEQUENCE { SEQUENCE { OID … }, BIT STRING }``, the body of a
+    ``PUBLIC KEY`` PEM). Public keys are published by design; private key structures start with
+    an INTEGER version (PKCS#1, PKCS#8) or wrap an OCTET STRING (encrypted PKCS#8), so they fail.
+
+    >>> public_key_blob("AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl")
+    True
+    """
+    body = raw.rstrip("=")
+    if len(body) < 16:
+        return False
+    try:
+        b = base64.b64decode(body[: len(body) - len(body) % 4], validate=True)
+    except (binascii.Error, ValueError):
+        return False
+    if b[:3] == b"\x00\x00\x00" and 4 <= b[3] <= 64:
+        return _SSH_ALGO.fullmatch(b[4:4 + b[3]]) is not None
+    if len(b) < 8 or b[0] != 0x30:
+        return False
+    outer = _der_len(b, 1)
+    if outer is None or outer[1] >= len(b) or b[outer[1]] != 0x30:
+        return False
+    alg = _der_len(b, outer[1] + 1)
+    if alg is None or alg[1] >= len(b) or b[alg[1]] != 0x06:  # AlgorithmIdentifier starts with its OID
+        return False
+    after = alg[1] + alg[0]
+    # A truncated blob that ends inside the AlgorithmIdentifier is judged by what it shows.
+    return after >= len(b) or b[after] == 0x03
+
+
+_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+_ULID = re.compile(r"[0-7][0-9A-HJKMNP-TV-Z]{25}")
+# ULIDs minted between these instants (ms since 1970: 2010-01-01 and 2050-01-01).
+_ULID_FROM, _ULID_TO = 1262304000000, 2524608000000
+
+
+def ulid_ok(raw: str) -> bool:
+    """A ULID (26 Crockford base32 characters, the first 10 a millisecond timestamp): a
+    sortable record id, not a key. Random base32 rarely decodes to a plausible instant.
+
+    >>> ulid_ok("01ARZ3NDEKTSV4RRFFQ69G5FAV"), ulid_ok("Z1ARZ3NDEKTSV4RRFFQ69G5FAV")
+    (True, False)
+    """
+    if not _ULID.fullmatch(raw):
+        return False
+    ms = 0
+    for c in raw[:10]:
+        ms = ms * 32 + _CROCKFORD.index(c)
+    return _ULID_FROM <= ms <= _ULID_TO
 
 
 # A value under a key that names an identifier (request_id=, "traceId":, X-Correlation-ID:) is

@@ -24,7 +24,7 @@ import math
 import re
 from typing import Iterator
 
-from .checks import assigned_ok, bare_ok, basic_ok, entropy, id_key_before
+from .checks import assigned_ok, bare_ok, basic_ok, entropy, id_key_before, public_key_blob, ulid_ok
 
 __all__ = [
     "find_tokens", "is_random_token", "keyed_value_ok", "labelled_hex", "mean_run_length", "cookie_values",
@@ -42,6 +42,7 @@ _NAME_TAIL = re.compile(r"\.[a-z][a-z0-9]{1,4}$")
 # Named digests (sha256-…, md5_…) are content hashes by their own label.
 _DIGEST_PREFIX = re.compile(r"^(?i:sha(?:1|224|256|384|512)?|md5|blake2[bs]?|crc32|xxh\d*)[-_:]")
 _HEX = frozenset("0123456789abcdefABCDEF")
+_EXAMPLE_LABEL = re.compile(r"(?i:foo|bar|baz|qux|quux|example|dummy|fake|sample|placeholder)[._\-~]")
 
 # Thresholds (tuned on the tune half only; see the module docstring for why these shapes).
 MIN_MIXED = 20        # shortest mixed-case body judged (truffleHog's 20: shorter random ids abound)
@@ -85,15 +86,29 @@ def is_random_token(body: str, padded: bool = False) -> bool:
     has_u = any(c.isupper() for c in alnum)
     has_l = any(c.islower() for c in alnum)
     if has_u and has_l and (has_d or n >= 24):
-        return n >= (MIN_PADDED if padded else MIN_MIXED) and mean_run_length(alnum) <= MAX_MIXED_RUN and _entropy_ok(alnum, 62)
+        if n >= (MIN_PADDED if padded else MIN_MIXED) and mean_run_length(alnum) <= MAX_MIXED_RUN and _entropy_ok(alnum, 62):
+            return True
+        # A label in one case glued to a body in the other (``EZAK`` + lowercase base36): vendors
+        # mark a single-case key with a readable prefix, which makes the whole look mixed-case
+        # while the body runs like base36. The body is judged on its own, as single-case.
+        label = _CASE_LABEL.match(alnum)
+        return label is not None and _single_case_random(alnum[label.end():])
     if has_d and (has_u != has_l):
-        if all(c in _HEX for c in alnum):
-            return False  # single-case hex: trace/span ids, commits, digests
-        # Digits are 10 of 36 symbols, so a random body scatters them: 3+ separate digit runs
-        # (written names with numbers have one or two: server01, application_1485248649253).
-        return (n >= MIN_SINGLE and mean_run_length(alnum) <= MAX_SINGLE_RUN and len(_DIGIT_RUNS.findall(alnum)) >= 3
-                and _entropy_ok(alnum, 36))
+        return _single_case_random(alnum)
     return False
+
+
+# A short label in one case, then only the other case and digits to the end.
+_CASE_LABEL = re.compile(r"[A-Z]{2,8}(?=[a-z0-9]+$)|[a-z]{2,8}(?=[A-Z0-9]+$)")
+
+
+def _single_case_random(alnum: str) -> bool:
+    if all(c in _HEX for c in alnum):
+        return False  # single-case hex: trace/span ids, commits, digests (labelled_hex reads labels)
+    # Digits are 10 of 36 symbols, so a random body scatters them: 3+ separate digit runs
+    # (written names with numbers have one or two: server01, application_1485248649253).
+    return (len(alnum) >= MIN_SINGLE and mean_run_length(alnum) <= MAX_SINGLE_RUN and len(_DIGIT_RUNS.findall(alnum)) >= 3
+            and _entropy_ok(alnum, 36))
 
 
 # Lowercase hex, digits and separators only: trace/span ids, UUIDs, commits, numbers, dates.
@@ -180,10 +195,20 @@ def _judge(text: str, start: int, end: int, in_path: bool = False) -> Iterator[t
     # One letter case and no digit: words, paths and names, never a random body (see is_random_token).
     if (run.islower() or run.isupper()) and not _DIGIT.search(run):
         return
-    stripped = run.rstrip(".-_~")
+    # A leading dot joins the token to what precedes it (``}.sig``, ``obj.attr``), not to its body.
+    lead = len(run) - len(run.lstrip("."))
+    stripped = run.rstrip(".-_~")[lead:]
+    start += lead
     end = start + len(stripped)
     run = stripped
     if len(run) < 12:
+        return
+    # Record ids and public keys of fixed formats look random but are meant to be shared.
+    if ulid_ok(run) or (run[:1] in "AM" and public_key_blob(run)):
+        return
+    # A metasyntactic or example word as the label (``foo_…``, ``example-…``) marks an
+    # illustrative value in docs and tests; a minted key carries its vendor's label.
+    if _EXAMPLE_LABEL.match(run):
         return
     # E-mail parts and hostnames belong to other rules.
     if (start and text[start - 1] == "@") or (end < len(text) and text[end] == "@"):
@@ -266,6 +291,9 @@ def keyed_value_ok(raw: str) -> bool:
         return False
     if _UUID.fullmatch(v):
         return True
+    # ``publicKey: MFkw…``, ``pubkey ssh-ed25519 AAAA…``: a public key is published by design.
+    if public_key_blob(v):
+        return False
     # Base64 of "user:password" (a Basic credential, a Docker config "auth") is one by its content.
     if basic_ok(v):
         return True

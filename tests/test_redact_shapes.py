@@ -1,0 +1,171 @@
+"""Redaction rules read from a value's structure: public keys (OpenSSH wire format, X.509
+SubjectPublicKeyInfo) and ULIDs stay, private key structures do not pass for public ones; a
+one-case label on a body of the other case is a key; example labels (``foo_…``) stay; builder
+calls and key names with an encoding suffix carry secrets. Every value is made up here (seeded
+random bytes, invented vendor labels), never a benchmark line."""
+
+from __future__ import annotations
+
+import base64
+import random
+import string
+import time
+
+import pytest
+
+from crashlens_core.redact import PLACEHOLDER_RE, redact_text
+from crashlens_core.redaction.checks import public_key_blob, ulid_ok
+from crashlens_core.redaction.tokens import is_random_token
+
+_rng = random.Random(2014)
+B62 = string.ascii_letters + string.digits
+LOWER36 = string.ascii_lowercase + string.digits
+UPPER36 = string.ascii_uppercase + string.digits
+
+
+def _r(n: int, alphabet: str = B62) -> str:
+    # Letters and digits both present, as in every minted key body of 20+ characters.
+    while True:
+        s = "".join(_rng.choice(alphabet) for _ in range(n))
+        if any(c.isdigit() for c in s) and any(c.isalpha() for c in s):
+            return s
+
+
+def _masked(line: str, value: str) -> bool:
+    out = redact_text(line)
+    return value not in out and bool(PLACEHOLDER_RE.search(out))
+
+
+def _der(tag: int, body: bytes) -> bytes:
+    n = len(body)
+    head = bytes([n]) if n < 0x80 else bytes([0x80 | ((n.bit_length() + 7) // 8)]) + n.to_bytes((n.bit_length() + 7) // 8, "big")
+    return bytes([tag]) + head + body
+
+
+_EC_OIDS = _der(0x06, bytes.fromhex("2a8648ce3d0201")) + _der(0x06, bytes.fromhex("2a8648ce3d030107"))
+
+
+def _ssh_blob(algo: bytes, key_len: int) -> str:
+    body = len(algo).to_bytes(4, "big") + algo + key_len.to_bytes(4, "big") + _rng.randbytes(key_len)
+    return base64.b64encode(body).decode()
+
+
+def _spki() -> str:
+    return base64.b64encode(_der(0x30, _der(0x30, _EC_OIDS) + _der(0x03, b"\x00\x04" + _rng.randbytes(64)))).decode()
+
+
+def _pkcs8() -> str:
+    inner = _der(0x02, b"\x00") + _der(0x30, _EC_OIDS) + _der(0x04, _rng.randbytes(48))
+    return base64.b64encode(_der(0x30, inner)).decode()
+
+
+def _encrypted_pkcs8() -> str:
+    return base64.b64encode(_der(0x30, _der(0x30, _EC_OIDS) + _der(0x04, _rng.randbytes(64)))).decode()
+
+
+_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+
+def _ulid(ms: int) -> str:
+    n = (ms << 80) | _rng.getrandbits(80)
+    return "".join(_CROCKFORD[(n >> (5 * i)) & 31] for i in reversed(range(26)))
+
+
+# ---- public values that look random stay ---------------------------------------------------
+
+SSH_ED, SSH_RSA, SPKI = _ssh_blob(b"ssh-ed25519", 32), _ssh_blob(b"ssh-rsa", 64), _spki()
+ULID = _ulid(int(time.mktime((2024, 5, 14, 10, 0, 0, 0, 0, 0)) * 1000))
+
+
+@pytest.mark.parametrize("line,value", [
+    (f"ssh-ed25519 {SSH_ED} deploy@build-7", SSH_ED),
+    (f"Accepted publickey for git: ssh-rsa {SSH_RSA}", SSH_RSA),
+    (f"ecdsa-sha2-nistp256 {_ssh_blob(b'ecdsa-sha2-nistp256', 65)} host", None),
+    (f"publicKey: {SPKI}", SPKI),
+    (f'"signing_pub": "{SPKI}"', SPKI),
+    (f"event {ULID} processed in 12ms", ULID),
+    (f"enqueued job {_ulid(int(time.time() * 1000))} on queue mail", None),
+])
+def test_public_keys_and_ulids_stay(line, value):
+    assert redact_text(line) == line
+    if value is not None:
+        assert public_key_blob(value) or ulid_ok(value)
+
+
+@pytest.mark.parametrize("blob", [_pkcs8(), _encrypted_pkcs8(), _r(60), base64.b64encode(_rng.randbytes(48)).decode()])
+def test_private_key_structures_and_random_bytes_are_not_public_keys(blob):
+    assert not public_key_blob(blob)
+
+
+def test_private_key_material_is_still_masked():
+    key = _pkcs8()
+    assert _masked(f"private_key = {key}", key)
+    assert _masked(f"signing key {key}", key)
+
+
+@pytest.mark.parametrize("raw", [
+    "7" + _r(25, UPPER36).replace("I", "J"),       # starts past the 48-bit range of ULID time
+    _ulid(int(time.mktime((2071, 1, 1, 0, 0, 0, 0, 0, 0)) * 1000)),  # an instant no system mints yet
+    "01ARZ3NDEKTSV4RRFFQ69G5FAU"[:-1] + "I",       # I is outside Crockford's alphabet
+    _r(26, UPPER36).lower(),
+])
+def test_ulid_needs_its_format_and_a_plausible_instant(raw):
+    assert not ulid_ok(raw)
+
+
+# ---- a label in one case glued to a single-case body --------------------------------------
+
+@pytest.mark.parametrize("token", [
+    "QZAK" + _r(54, LOWER36), "VNDR" + _r(30, LOWER36), "zq" + _r(40, UPPER36), "ACMETK" + _r(28, LOWER36),
+])
+def test_one_case_label_on_a_body_of_the_other_case(token):
+    assert is_random_token(token)
+    assert _masked(f"using {token} for upload", token)
+
+
+@pytest.mark.parametrize("word", [
+    "HTTPserver01handler", "JSONparserfactorydefault", "IOexception2handler",
+    "UTF8encodingutilities1", "AWSregionuseast1config",
+])
+def test_capitalised_acronym_and_words_are_not_keys(word):
+    assert not is_random_token(word)
+
+
+# ---- example labels stay -----------------------------------------------------------------
+
+@pytest.mark.parametrize("label", ["foo_", "bar-", "example_", "dummy.", "FAKE_", "sample-"])
+def test_example_labelled_tokens_stay(label):
+    line = f"see {label}{_r(36)} in the docs"
+    assert redact_text(line) == line
+
+
+def test_real_labels_still_masked():
+    for label in ("food_", "zorp_", "sk_test_", "barn-"):
+        body = _r(36)
+        assert _masked(f"see {label}{body} here", body), label
+
+
+# ---- secrets handed over by builder calls or under an encoding suffix ---------------------
+
+@pytest.mark.parametrize("line,value", [
+    ('client.builder().password("{v}").build()', _r(14)),
+    ("Acme.builder().apiKey('{v}')", _r(24)),
+    ('conn.user("app").token("{v}")', _r(20)),
+    ("secret_key_base: {v}", _r(128, "0123456789abcdef")),
+    ("API_TOKEN_VALUE={v}", _r(32)),
+    ('"passwordB64": "{v}"', base64.b64encode(_rng.randbytes(12)).decode()),
+    ("signing_secret_hex = '{v}'", _r(64, "0123456789abcdef")),
+])
+def test_builder_calls_and_encoding_suffixes(line, value):
+    assert _masked(line.format(v=value), value)
+
+
+@pytest.mark.parametrize("line", [
+    'builder.password("${DB_PASSWORD}")',
+    ".token(tokenProvider.get())",
+    "passwordVariable: 'PASSWORD'",
+    'secret_key_base: "<%= ENV["SECRET_KEY_BASE"] %>"',
+    "token_string_length = 32",
+])
+def test_references_under_builders_and_suffixed_keys_stay(line):
+    assert redact_text(line) == line
