@@ -110,7 +110,10 @@ _KEYWORDS = (
 # A suffix that names the secret's encoding or form (secret_key_base, tokenValue, PASSWORD_B64)
 # still names the secret itself, unlike one naming a reference to it (passwordVariable, credentialsId).
 _ENCODING = r"(?:[_\-]?(?i:b64|base64|hex|base|value|raw|str|string|plain(?:text)?|clear(?:text)?|bytes))?"
-_KEY = rf"(?=[abcegijmoprstu_])(?i:{_KEYWORDS}){_ENCODING}(?![A-Za-z0-9])"
+# A page or continuation token (nextPageToken, page_token) is a cursor into a listing, not a
+# credential: the keyword is not a key when those words lead up to it.
+_NOT_AFTER = r"(?<!(?i:page))(?<!(?i:page)[_\- ])(?<!(?i:continuation))(?<!(?i:continuation)[_\- ])"
+_KEY = rf"(?=[abcegijmoprstu_]){_NOT_AFTER}(?i:{_KEYWORDS}){_ENCODING}(?![A-Za-z0-9])"
 _SEP = r"[ \t]*(?::=|=>|->|=|:|-{2,})[ \t]*"
 # The short words need a non-letter before them (see _KEYWORDS), so their needles carry one:
 # "path" holds "pat" but never "_pat" or "pat=".

@@ -169,3 +169,37 @@ def test_builder_calls_and_encoding_suffixes(line, value):
 ])
 def test_references_under_builders_and_suffixed_keys_stay(line):
     assert redact_text(line) == line
+
+
+# ---- digests, ids and cursors under their own labels stay ---------------------------------
+
+_B58 = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
+
+
+def _b64(n: int) -> str:
+    return base64.b64encode(_rng.randbytes(n)).decode()
+
+
+@pytest.mark.parametrize("line", [
+    f"github.com/acme/zorp v1.4.2 h1:{_b64(32)}",
+    f"github.com/acme/zorp v1.4.2/go.mod h1:{_b64(32)}",
+    f'hashes = ["h1:{_b64(32)}", "zh:{_r(64, "0123456789abcdef")}"]',
+    f"x-amz-id-2: {_b64(54)}",
+    f'"@odata.etag": "W/\\"{_b64(36)}\\""',
+    f"ETag: W/\"{_r(27)}\"",
+    "cursor=" + base64.urlsafe_b64encode(b'{"id":42,"ts":1715680000}').decode().rstrip("="),
+    f'nextPageToken: "{_b64(24)}"',
+    f"page_token={_r(40)}",
+    f"ipfs://Qm{''.join(_rng.choice(_B58) for _ in range(44))}/readme",
+])
+def test_digests_ids_and_cursors_under_their_labels_stay(line):
+    assert redact_text(line) == line
+
+
+@pytest.mark.parametrize("line,value", [
+    ("h2:{v}", _r(40)),                 # not a hash label
+    ("access_token: {v}", _r(40)),      # a token that is not a page token
+    ("x-amz-security-token: {v}", _b64(60)),
+])
+def test_lookalike_labels_still_masked(line, value):
+    assert _masked(line.format(v=value), value)

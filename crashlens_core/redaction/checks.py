@@ -289,13 +289,17 @@ def ulid_ok(raw: str) -> bool:
     return _ULID_FROM <= ms <= _ULID_TO
 
 
-# A value under a key that names an identifier (request_id=, "traceId":, X-Correlation-ID:) is
-# meant to be shared for correlation, and one under a key naming a digest (hash, checksum,
-# etag, integrity, sha256…) is a content hash, however random either looks; so is the payload
-# of a data: URI (";base64,"). The generic rule leaves them.
+# A value under a key that names an identifier (request_id=, "traceId":, X-Correlation-ID:,
+# x-amz-id-2:) is meant to be shared for correlation, and one under a key naming a digest (hash,
+# checksum, etag, integrity, sha256…, and the ``h1:``/``zh:`` hash labels of go.sum and Terraform
+# lock files) is a content hash, however random either looks; so is the payload of a data: URI
+# (";base64,"), and a pagination cursor (cursor=, page_token, continuation token), which names a
+# position in a listing and grants nothing. The generic rule leaves them. A weak ETag keeps its
+# ``W/"`` prefix.
 _ID_KEY_BEFORE = re.compile(
-    r"(?:(?:(?<![A-Za-z0-9])(?:id|ID|Id)|[_.\-](?:id|ID|Id)|[a-z0-9](?:Id|ID)"
-    r"|(?i:uuid|guid|hash|digest|checksum|etag|fingerprint|integrity|sha\d*|md5))[\"']?[ \t]*(?::=|=|:)[ \t]*[\"']?"
+    r"(?:(?:(?:(?<![A-Za-z0-9])(?:id|ID|Id)|[_.\-](?:id|ID|Id)|[a-z0-9](?:Id|ID))(?:-\d)?"
+    r"|(?i:uuid|guid|hash|digest|checksum|etag|fingerprint|integrity|sha\d*|md5|cursor|page[_\-]?token|continuation[_\-]?token)"
+    r"|(?<![A-Za-z0-9])(?:h1|zh))[\"']?[ \t]*(?::=|=|:)[ \t]*(?:\\?[\"'])?(?:W/\\?[\"'])?"
     r"|;base64,)$")
 
 

@@ -42,6 +42,8 @@ _NAME_TAIL = re.compile(r"\.[a-z][a-z0-9]{1,4}$")
 # Named digests (sha256-…, md5_…) are content hashes by their own label.
 _DIGEST_PREFIX = re.compile(r"^(?i:sha(?:1|224|256|384|512)?|md5|blake2[bs]?|crc32|xxh\d*)[-_:]")
 _HEX = frozenset("0123456789abcdefABCDEF")
+# An IPFS CIDv0 is the base58 of a SHA-256 multihash (0x12 0x20 …): a content address, i.e. a digest.
+_IPFS_CID = re.compile(r"Qm[1-9A-HJ-NP-Za-km-z]{44}")
 _EXAMPLE_LABEL = re.compile(r"(?i:foo|bar|baz|qux|quux|example|dummy|fake|sample|placeholder)[._\-~]")
 
 # Thresholds (tuned on the tune half only; see the module docstring for why these shapes).
@@ -203,8 +205,9 @@ def _judge(text: str, start: int, end: int, in_path: bool = False) -> Iterator[t
     run = stripped
     if len(run) < 12:
         return
-    # Record ids and public keys of fixed formats look random but are meant to be shared.
-    if ulid_ok(run) or (run[:1] in "AM" and public_key_blob(run)):
+    # Record ids, content addresses and public keys of fixed formats look random but are meant to
+    # be shared.
+    if ulid_ok(run) or _IPFS_CID.fullmatch(run) or (run[:1] in "AM" and public_key_blob(run)):
         return
     # A metasyntactic or example word as the label (``foo_…``, ``example-…``) marks an
     # illustrative value in docs and tests; a minted key carries its vendor's label.
