@@ -169,9 +169,19 @@ _RULES: tuple[_Rule, ...] = (
     _Rule("url_password", re.compile(
         r"(?i:[a-z][a-z0-9+.\-]{1,20})://[^\s:/?#@\[\]\"'<>]{0,128}:(?P<v>[^\s@/\"'<>]{1,256})@(?=[\w\[.\-])"),
         group="v", needles=("://",)),
+    # A URL whose user part is minted key material (https://<token>:x-oauth-basic@host, a DSN's
+    # https://<key>@host): the user name is the credential, with or without a password after it.
+    _Rule("api_token", re.compile(
+        r"(?i:[a-z][a-z0-9+.\-]{1,20})://(?P<v>[A-Za-z0-9_\-.~]{16,256})(?::[^\s@/\"'<>]{0,256})?@(?=[\w\[.\-])"),
+        group="v", needles=("://",), check=keyed_value_ok),
     _Rule("bearer_token", re.compile(
         r"(?i:\bauthorization[\"']?[ \t]*[:=][ \t]*[\"']?(?:bearer|token|digest|apikey|sso-key|negotiate)[ \t]+)(?P<v>[A-Za-z0-9\-._~+/=:,]{8,})"),
         group="v", needles=("authorization",)),
+    # Any other scheme word (RFC 7235: credentials = auth-scheme SP token68): vendors name their
+    # own schemes (``Authorization: Zorp-HMAC …``), and whatever the word, the token is the credential.
+    _Rule("bearer_token", re.compile(
+        r"(?i:\bauthorization)[\"']?[ \t]*[:=][ \t]*[\"']?[A-Za-z][A-Za-z0-9_\-]{1,30}[ \t]+(?P<v>[A-Za-z0-9\-._~+/=:,]{8,})(?![\w\-.~+/=:,])"),
+        group="v", needles=("authorization",), check=lambda v: assigned_ok(v) and (len(v) >= 20 or not v.isalpha())),
     # An Authorization header without a scheme word: the value itself is the credential.
     _Rule("bearer_token", re.compile(r"(?i:\bauthorization)[\"']?[ \t]*[:=][ \t]*[\"']?(?P<v>[A-Za-z0-9\-._~+/=]{16,})(?![\w\-.~+/=])"),
           group="v", needles=("authorization",), check=keyed_value_ok),
@@ -237,7 +247,8 @@ _RULES: tuple[_Rule, ...] = (
     # Yelp detect-secrets' vendor regex plugins (redaction/vendor.py), for formats not above.
     _Rule("api_token", None, finder=vendor_findings),
     # ---- PII
-    _Rule("email", re.compile(r"(?<![A-Za-z0-9._%+\-])[A-Za-z0-9][A-Za-z0-9._%+\-]{0,63}@(?:[A-Za-z0-9](?:[A-Za-z0-9\-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,24}(?![A-Za-z0-9\-])"),
+    # Right after "://" the text is a URL's user and host (https://deploy@git.example), not an address.
+    _Rule("email", re.compile(r"(?<![A-Za-z0-9._%+\-])(?<!//)[A-Za-z0-9][A-Za-z0-9._%+\-]{0,63}@(?:[A-Za-z0-9](?:[A-Za-z0-9\-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,24}(?![A-Za-z0-9\-])"),
           needles=("@",)),
     _Rule("ipv4", re.compile(r"(?<![\w.])(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?![\w]|\.\d)"),
           needles=(".",), check=global_ip),

@@ -203,3 +203,37 @@ def test_digests_ids_and_cursors_under_their_labels_stay(line):
 ])
 def test_lookalike_labels_still_masked(line, value):
     assert _masked(line.format(v=value), value)
+
+
+# ---- credentials by header, URL user and env-line context --------------------------------
+
+HEX = "0123456789abcdef"
+
+
+@pytest.mark.parametrize("line,value", [
+    ("Authorization: Zorp {v}", _r(32)),
+    ('"Authorization": "ZorpKey {v}"', _r(24, HEX)),
+    ("authorization: Zorp-HMAC-SHA256 {v}", _b64(30)),
+    ("git clone https://{v}:x-oauth-basic@git.example.test/acme/repo.git", _r(40)),
+    ("dsn https://{v}@errors.example.test/42", _r(32, HEX)),
+    ("ZORP={v}", _r(32, HEX)),
+    ("export ZORP_ACCESS={v}", _r(40, HEX)),
+    ("  - ZORP_CLIENT={v}", f"{_r(8, HEX)}-{_r(4, HEX)}-4{_r(3, HEX)}-a{_r(3, HEX)}-{_r(12, HEX)}"),
+])
+def test_credentials_by_header_url_user_and_env_line(line, value):
+    assert _masked(line.format(v=value), value)
+
+
+@pytest.mark.parametrize("line", [
+    "Authorization: header missing",
+    "authorization: Bearer",
+    "https://deploy@git.example.test/acme/repo.git",
+    "ssh://git@github.com:acme/repo.git",
+    f"GIT_COMMIT={_r(40, HEX)}",
+    f"BUILD_SHA={_r(40, HEX)}",
+    f"export REQUEST_ID={_r(32, HEX)}",
+    f"IMAGE_DIGEST={_r(64, HEX)}",
+    f"trace={_r(32, HEX)} span={_r(16, HEX)}",
+])
+def test_names_users_and_ids_in_those_contexts_stay(line):
+    assert redact_text(line) == line

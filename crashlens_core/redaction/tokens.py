@@ -427,6 +427,17 @@ _KEY_WORDS = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+")
 _NOT_A_KEY = re.compile(r"(?i:hash|sha\d*|md5|digest|checksum|commit|version|etag|fingerprint|integrity|nonce|salt|revision)")
 
 
+_BARE_HEX_LINE = re.compile(
+    r"[ \t]*(?:export[ \t]+|-[ \t]+|set[ \t]+)?(?P<k>[A-Za-z_][A-Za-z0-9_.\-]{0,60})[ \t]*(?:=|:)[ \t]*"
+    r"(?P<v>[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|[0-9a-fA-F]{32,128})[ \t]*")
+
+
+def _names_a_key(name: str) -> bool:
+    """The setting's name does not say it identifies a record or some content (see assigned_hex)."""
+    words = [w.lower() for w in _KEY_WORDS.findall(name)]
+    return bool(words) and words[-1] not in _ID_NOUNS and not words[-1].endswith("id") and not _NOT_A_KEY.search(name)
+
+
 def assigned_hex(text: str) -> Iterator[tuple[int, int]]:
     """Spans of quoted UUID / hex values assigned to names that do not name an identifier, when
     that setting is the only one on its line (a line of several key/values is data, not a secret).
@@ -438,14 +449,18 @@ def assigned_hex(text: str) -> Iterator[tuple[int, int]]:
     []
     """
     if not _HEX_QUOTE.search(text):
+        bare = _BARE_HEX_LINE.fullmatch(text)
+        # An env file or shell line that is one unquoted setting (``ZORP=<hex>``, ``export X=…``,
+        # ``- X=…`` in a compose list) is configuration too, read the same way.
+        if bare and _names_a_key(bare.group("k")) and ("-" in bare.group("v") or _hex_random(bare.group("v"))):
+            yield bare.start("v"), bare.end("v")
         return
     # One setting per line is configuration or source; a line with several key/value pairs is a
     # record (a JSON log event), whose UUIDs and hex values name the things the event is about.
     if len(_ASSIGNMENT.findall(text)) > 1:
         return
     for m in _ASSIGNED_HEX.finditer(text):
-        words = [w.lower() for w in _KEY_WORDS.findall(m.group("k"))]
-        if not words or words[-1] in _ID_NOUNS or words[-1].endswith("id") or _NOT_A_KEY.search(m.group("k")):
+        if not _names_a_key(m.group("k")):
             continue
         v = m.group("v")
         if "-" in v or _hex_random(v):
