@@ -32,7 +32,8 @@ from typing import Callable, Iterable, Iterator
 from .config import Settings
 from .errors import ConfigError
 from .redaction.checks import (
-    PLACEHOLDER_RE, assigned_ok, aws_key_ok, bare_ok, basic_ok, find_cards, find_national_ids, global_ip, iban_ok, jwt_ok,
+    PLACEHOLDER_RE, assigned_ok, aws_key_ok, bare_ok, basic_ok, decoded_text, find_cards, find_national_ids, global_ip, iban_ok,
+    jwt_ok,
 )
 from .redaction.tokens import (
     assigned_hex, cookie_values, find_tokens, keyed_value_ok, user_password_flags, webhook_secrets,
@@ -264,9 +265,38 @@ _RULES: tuple[_Rule, ...] = (
           check=iban_ok),
     # National ids with a check digit (CPF, CN resident id, DNI/NIE, Aadhaar, codice fiscale).
     _Rule("national_id", None, finder=find_national_ids),
-    # Last: any remaining token that looks randomly drawn (redaction/tokens.py), whatever its vendor.
-    _Rule("api_token", None, finder=find_tokens),
+    # Last: any remaining token that looks randomly drawn (redaction/tokens.py), whatever its vendor,
+    # unless it is base64 of readable text with nothing secret in it (see _random_tokens).
+    _Rule("api_token", None, finder=lambda text: _random_tokens(text)),
 )
+
+
+def _random_tokens(text: str) -> Iterator[tuple[int, int]]:
+    """The generic token rule, reading through base64: a token that encodes readable text (a
+    JSON object, prose) is as secret as what it encodes. It is left only when the decoded text
+    names no credential and no rule finds anything in it (a pagination cursor, an encoded
+    message); ``{"password": …}`` or a Docker ``auths`` config stays masked, and random bytes
+    are judged as random tokens."""
+    for start, end in find_tokens(text):
+        decoded = decoded_text(text[start:end])
+        if decoded is None or any(w in decoded.lower() for w in _CREDENTIAL_WORDS) or _inner().find_any(decoded):
+            yield start, end
+
+
+# Words that name a credential in any field name or sentence: an encoded text that holds one is
+# a config or a token's claims, not a cursor or a message.
+_CREDENTIAL_WORDS = ("pass", "pwd", "secret", "token", "auth", "key", "cred", "private", "session", "login", "bearer",
+                     "cookie", "sig")
+
+
+_INNER: list[Redactor] = []
+
+
+def _inner() -> Redactor:
+    # One shared Redactor reads decoded values; it only finds, so it keeps no mapping.
+    if not _INNER:
+        _INNER.append(Redactor())
+    return _INNER[0]
 
 
 _DIGIT = re.compile(r"\d")
@@ -348,6 +378,10 @@ class Redactor:
     def summary(self) -> dict[str, int]:
         """Findings masked so far, per type (occurrences, not distinct values)."""
         return dict(self._counts)
+
+    def find_any(self, text: str) -> bool:
+        """True when some rule finds a secret or PII in ``text`` (nothing is masked or counted)."""
+        return bool(self._find(text))
 
     # -- internals --------------------------------------------------------------------
 

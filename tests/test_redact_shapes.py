@@ -237,3 +237,39 @@ def test_credentials_by_header_url_user_and_env_line(line, value):
 ])
 def test_names_users_and_ids_in_those_contexts_stay(line):
     assert redact_text(line) == line
+
+
+# ---- base64 of readable text is as secret as what it encodes ------------------------------
+
+def _enc(raw: str, url: bool = False) -> str:
+    data = raw.encode()
+    return (base64.urlsafe_b64encode(data).decode().rstrip("=") if url else base64.b64encode(data).decode())
+
+
+@pytest.mark.parametrize("raw", [
+    '{"password":"' + _r(12) + '"}',
+    '{"auths":{"https://registry.example.test/v1/":{"auth":"opensesame"}}}',
+    '{"client_id":"zorp","client_secret":"' + _r(20) + '"}',
+    '{"sub":"42","api_key":"' + _r(24) + '","n":1}',
+    "the deploy token is " + _r(24) + " for prod",
+])
+def test_encoded_text_naming_a_credential_is_masked(raw):
+    for url in (False, True):
+        token = _enc(raw, url)
+        assert _masked(f"config: {token}", token)
+
+
+@pytest.mark.parametrize("raw", [
+    '{"id":4242,"ts":1715680000,"dir":"next"}',
+    '{"offset":200,"limit":50,"sort":"created_at"}',
+    "Hello from the build farm, all jobs finished in time.",
+])
+def test_encoded_cursors_and_messages_stay(raw):
+    for url in (False, True):
+        line = f"next page at cursor {_enc(raw, url)} (50 rows)"
+        assert redact_text(line) == line
+
+
+def test_encoded_password_without_spaces_and_random_bytes_are_still_masked():
+    for token in (_enc("S!q9*d$zDsb=Kp2&xw7"), _enc("deploy:" + _r(12)), base64.b64encode(_rng.randbytes(30)).decode()):
+        assert _masked(f"blob {token}", token)

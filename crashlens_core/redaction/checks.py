@@ -19,7 +19,7 @@ from collections import Counter
 __all__ = [
     "luhn", "card_ok", "iban_ok", "global_ip", "aws_key_ok", "basic_ok", "jwt_ok", "assigned_ok", "bare_ok",
     "is_reference", "is_path", "id_key_before", "find_cards", "entropy", "cpf_ok", "es_id_ok", "aadhaar_ok", "cn_id_ok", "it_cf_ok",
-    "find_national_ids", "public_key_blob", "ulid_ok",
+    "find_national_ids", "public_key_blob", "ulid_ok", "decoded_text",
 ]
 
 PLACEHOLDER_RE = re.compile(r"\[REDACTED:[a-z0-9_]+#\d+\]")
@@ -266,6 +266,41 @@ def public_key_blob(raw: str) -> bool:
     after = alg[1] + alg[0]
     # A truncated blob that ends inside the AlgorithmIdentifier is judged by what it shows.
     return after >= len(b) or b[after] == 0x03
+
+
+_B64_VALUE = re.compile(r"[A-Za-z0-9+/]{16,}={0,2}|[A-Za-z0-9_\-]{16,}={0,2}")
+_WORD = re.compile(r"[A-Za-z]{2,}")
+
+
+def decoded_text(raw: str) -> str | None:
+    """The text a base64 / base64url value encodes, when it encodes readable text: a JSON
+    object or array, or prose (3+ words, 2+ spaces). None for anything else, random bytes
+    included, and for short text without spaces (a password, ``user:password``): those are
+    judged as they stand. A value cut short is decoded as far as it goes.
+
+    >>> decoded_text("eyJpZCI6NDIsInRzIjoxNzE1NjgwMDAwfQ"), decoded_text("UyFCXCpkJHpEc2I9")
+    ('{"id":42,"ts":1715680000}', None)
+    """
+    if not _B64_VALUE.fullmatch(raw):
+        return None
+    body = raw.rstrip("=")
+    body = body[: len(body) - len(body) % 4] if len(body) % 4 == 1 else body
+    try:
+        data = (base64.urlsafe_b64decode if ("-" in body or "_" in body) else base64.b64decode)(body + "=" * (-len(body) % 4))
+    except (binascii.Error, ValueError):
+        return None
+    text = ""
+    for cut in (0, 1, 2, 3):  # a value cut short may end inside a UTF-8 sequence
+        try:
+            text = data[: len(data) - cut].decode("utf-8")
+            break
+        except UnicodeDecodeError:
+            continue
+    if not text or not text.replace("\n", " ").replace("\t", " ").isprintable():
+        return None
+    if text[0] in "{[" or (text.count(" ") >= 2 and len(_WORD.findall(text)) >= 3):
+        return text
+    return None
 
 
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
