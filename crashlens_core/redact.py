@@ -129,6 +129,7 @@ _WEAK_NEEDLES = ("api", "key", "login", "auth", "access", "signature", "sig=", "
 _Q_VALUE = r"\\?(?P<q>[\"'`])(?:(?<!`)|(?=[^`\s]{1,512}`))(?P<v>(?:(?!\\?(?P=q)).){1,512})\\?(?P=q)"
 
 _EDN_KEY = re.compile(r"(?<![\w:]):[A-Za-z]")
+_AWS_KEY_ID = re.compile(r"(?<![A-Za-z0-9])(?:AKIA|ASIA)[A-Z0-9]{16}(?![A-Za-z0-9])")
 
 _RULES: tuple[_Rule, ...] = (
     _Rule("private_key", re.compile(
@@ -144,6 +145,11 @@ _RULES: tuple[_Rule, ...] = (
         r"(?P<k>(?i:aws_?secret(?:_?access)?_?key|secret_?access_?key|aws_?access_?key(?:_?id)?))[\"']?" + _SEP +
         r"[\"']?(?P<v>[A-Za-z0-9/+=]{16,})"), group="v", needles=("aws", "access_key", "accesskey"),
         retype=_key_type("aws_secret")),
+    # An access key id travels with its secret: on a line holding one, a 40-character base64 run
+    # (the length of every AWS secret access key) in both letter cases is that secret.
+    _Rule("aws_secret", re.compile(r"(?<![A-Za-z0-9+/])[A-Za-z0-9+/]{40}(?![A-Za-z0-9+/=])"),
+          needles=("akia", "asia"), gate=lambda t: _AWS_KEY_ID.search(t) is not None,
+          check=lambda v: v != v.lower() and v != v.upper() and any(c.isdigit() or c in "+/" for c in v)),
     _Rule("gcp_key", re.compile(r"(?<![A-Za-z0-9_\-])AIza[0-9A-Za-z_\-]{35}(?![A-Za-z0-9_\-])"), needles=("aiza",)),
     _Rule("azure_key", re.compile(r"(?i:accountkey|sharedaccesskey|sig)=(?P<v>[A-Za-z0-9+/%]{30,}={0,2})"),
           group="v", needles=("accountkey", "sharedaccesskey", "sig=")),

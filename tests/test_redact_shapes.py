@@ -273,3 +273,35 @@ def test_encoded_cursors_and_messages_stay(raw):
 def test_encoded_password_without_spaces_and_random_bytes_are_still_masked():
     for token in (_enc("S!q9*d$zDsb=Kp2&xw7"), _enc("deploy:" + _r(12)), base64.b64encode(_rng.randbytes(30)).decode()):
         assert _masked(f"blob {token}", token)
+
+
+# ---- an AWS key id's secret on the same line; '//' inside base64 --------------------------
+
+_B64_ALPHABET = B62 + "+/"
+
+
+def _aws_secret(with_slashes: bool = False) -> str:
+    # A long lowercase stretch keeps the generic rule from judging it random: only the pairing
+    # with the key id on the line can find it.
+    body = _r(14) + "".join(_rng.choice(string.ascii_lowercase) for _ in range(12)) + _r(14, _B64_ALPHABET)
+    return body[:10] + "//" + body[12:] if with_slashes else body
+
+
+@pytest.mark.parametrize("template", ["{k}:{s}", "credentials {k} / {s}", "{k},{s},default", "id={k} pair={s}"])
+def test_a_40_char_secret_beside_an_access_key_id(template):
+    key_id = "AKIA" + "".join(_rng.choice(string.ascii_uppercase + "234567") for _ in range(16))
+    secret = _aws_secret()
+    assert len(secret) == 40
+    line = template.format(k=key_id, s=secret)
+    assert _masked(line, secret) and key_id not in redact_text(line)
+
+
+def test_forty_char_runs_without_an_access_key_id_or_in_one_case_stay():
+    assert redact_text(f"commit {_r(40, '0123456789abcdef')} AKIA{'234567ABCDEFGHIJKLMN'[:16]}").count("REDACTED") == 1
+    line = f"path {''.join(_rng.choice(string.ascii_lowercase) for _ in range(40))} ok"
+    assert redact_text(line) == line
+
+
+def test_double_slash_inside_a_base64_token_is_not_a_path():
+    token = _r(18) + "//" + _r(20) + "+Q"
+    assert _masked(f"blob {token} end", token)

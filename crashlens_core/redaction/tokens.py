@@ -219,7 +219,9 @@ def _judge(text: str, start: int, end: int, in_path: bool = False) -> Iterator[t
     if _NAME_TAIL.search(run) or _DIGEST_PREFIX.match(run):
         return
     if "/" in run or "+" in run:
-        if not _PART_SPLIT.search(run.rstrip("=")) and run[0] != "/" and "//" not in run:
+        # A URL or path starts with '/' here (the scheme's ':' ends a run); a '//' inside a run of
+        # base64 is two slashes drawn at random, as likely as any other pair.
+        if not _PART_SPLIT.search(run.rstrip("=")) and run[0] != "/":
             body = run.rstrip("=")
             if is_random_token(body, padded=body != run):
                 yield start, end
