@@ -283,7 +283,7 @@ _B64_ALPHABET = B62 + "+/"
 def _aws_secret(with_slashes: bool = False) -> str:
     # A long lowercase stretch keeps the generic rule from judging it random: only the pairing
     # with the key id on the line can find it.
-    body = _r(14) + "".join(_rng.choice(string.ascii_lowercase) for _ in range(12)) + _r(14, _B64_ALPHABET)
+    body = _r(10) + "".join(_rng.choice(string.ascii_lowercase) for _ in range(20)) + _r(10, _B64_ALPHABET)
     return body[:10] + "//" + body[12:] if with_slashes else body
 
 
