@@ -33,7 +33,7 @@ from .config import Settings
 from .errors import ConfigError
 from .redaction.checks import (
     PLACEHOLDER_RE, assigned_ok, aws_key_ok, bare_ok, basic_ok, decoded_text, find_cards, find_national_ids, global_ip, iban_ok,
-    jwt_ok,
+    jwt_ok, placeholder_body,
 )
 from .redaction.tokens import (
     assigned_hex, cookie_values, find_tokens, keyed_value_ok, user_password_flags, webhook_secrets,
@@ -306,6 +306,12 @@ def _inner() -> Redactor:
 
 
 _DIGIT = re.compile(r"\d")
+# Types whose values are minted at random by a machine (not chosen by a person, as passwords are):
+# a body of one or a few repeated symbols (ghp_xxxx…, sk-proj-XXXX…) stands where a key goes.
+_MINTED_TYPES = frozenset({
+    "aws_key", "gcp_key", "azure_key", "github_token", "gitlab_token", "slack_token", "stripe_key", "groq_key",
+    "openai_key", "api_token", "bearer_token",
+})
 
 
 def _parse_skip(text: str) -> frozenset[str]:
@@ -422,6 +428,8 @@ class Redactor:
                     continue
                 value = text[start:end]
                 if rule.check is not None and not rule.check(value):
+                    continue
+                if rule.type in _MINTED_TYPES and placeholder_body(value):
                     continue
                 if not taken.claim(start, end):
                     continue

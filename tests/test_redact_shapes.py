@@ -305,3 +305,23 @@ def test_forty_char_runs_without_an_access_key_id_or_in_one_case_stay():
 def test_double_slash_inside_a_base64_token_is_not_a_path():
     token = _r(18) + "//" + _r(20) + "+Q"
     assert _masked(f"blob {token} end", token)
+
+
+# ---- placeholder bodies where a minted key goes -------------------------------------------
+
+@pytest.mark.parametrize("line", [
+    "ghp_" + "x" * 36, "export ZORP_TOKEN=zt_" + "X" * 32, "sk-proj-" + "X" * 40, "AIza" + "X" * 35,
+    "xoxb-" + "0" * 12 + "-" + "0" * 12 + "-" + "x" * 24, "Authorization: Bearer " + "x" * 32,
+    "api_key = '" + "X" * 24 + "'", "glpat-" + "a" * 20, '"secret": "' + "0" * 30 + '"',
+])
+def test_placeholder_bodies_stay(line):
+    assert redact_text(line) == line
+
+
+@pytest.mark.parametrize("line,value", [
+    ("ghp_{v}", _r(36)), ("sk-proj-{v}", _r(40)), ("Authorization: Bearer {v}", _r(32)),
+    ("password = '{v}'", "aaaa1111bbbb"),   # a weak password chosen by a person is still one
+    ("api_key = '{v}'", "X" * 10 + _r(14)),  # a placeholder prefix on a random body
+])
+def test_varied_bodies_still_masked(line, value):
+    assert _masked(line.format(v=value), value)

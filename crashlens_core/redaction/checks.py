@@ -19,7 +19,7 @@ from collections import Counter
 __all__ = [
     "luhn", "card_ok", "iban_ok", "global_ip", "aws_key_ok", "basic_ok", "jwt_ok", "assigned_ok", "bare_ok",
     "is_reference", "is_path", "id_key_before", "find_cards", "entropy", "cpf_ok", "es_id_ok", "aadhaar_ok", "cn_id_ok", "it_cf_ok",
-    "find_national_ids", "public_key_blob", "ulid_ok", "decoded_text",
+    "find_national_ids", "public_key_blob", "ulid_ok", "decoded_text", "placeholder_body",
 ]
 
 PLACEHOLDER_RE = re.compile(r"\[REDACTED:[a-z0-9_]+#\d+\]")
@@ -182,6 +182,30 @@ def global_ip(raw: str) -> bool:
 
 def aws_key_ok(raw: str) -> bool:
     return len(set(raw[4:])) >= 4  # AKIAXXXXXXXXXXXXXXXX and friends are placeholders
+
+
+_ALNUM_RUN = re.compile(r"[A-Za-z0-9]+")
+
+
+def placeholder_body(raw: str, symbols: int = 3) -> bool:
+    """A value's body written as a placeholder: its longest letters-and-digits run (the random
+    part; a vendor's prefix is shorter) uses at most 3 symbols or is three quarters one symbol
+    (``ghp_xxxx…``, ``AIzaXXXX…``, ``xoxb-0000-…-xxxx``). Random bodies of 8+ characters never do.
+    (Sequences such as ``12345678ABCDEFGH…`` are not judged placeholders: upstream rule tests
+    use them as stand-ins for real keys, and a key's place in a text is what matters.) Values a
+    person chooses (passwords) are judged with ``symbols=1``: only a run that is mostly one symbol.
+
+    >>> placeholder_body("sk-proj-XXXXXXXXXXXXXXXXXXXX"), placeholder_body("sk-proj-Xq3vT9kLm2Pz8RwY4nB6")
+    (True, False)
+    """
+    runs = _ALNUM_RUN.findall(raw)
+    if not runs:
+        return False
+    longest = max(runs, key=len)
+    n = len(longest)
+    if n < 8:
+        return False
+    return len(set(longest)) <= symbols or Counter(longest).most_common(1)[0][1] >= 0.75 * n
 
 
 def basic_ok(raw: str) -> bool:
@@ -385,7 +409,7 @@ def assigned_ok(raw: str) -> bool:
     """An assigned secret value (quoted): anything but an empty, placeholder, reference or path value."""
     v = raw.strip()
     return (bool(v) and not _PLACEHOLDER_VALUE.match(v) and not PLACEHOLDER_RE.fullmatch(v) and not is_reference(v)
-            and not is_path(v))
+            and not is_path(v) and not placeholder_body(v, symbols=1))  # a person may choose aaaa1111bbbb
 
 
 def bare_ok(raw: str) -> bool:
