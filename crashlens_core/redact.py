@@ -33,7 +33,7 @@ from .config import Settings
 from .errors import ConfigError
 from .redaction.checks import (
     PLACEHOLDER_RE, assigned_ok, aws_key_ok, bare_ok, basic_ok, decoded_text, find_cards, find_national_ids, global_ip, iban_ok,
-    jwt_ok, placeholder_body,
+    jwt_ok, placeholder_body, unquoted_ok,
 )
 from .redaction.tokens import (
     assigned_hex, cookie_values, find_tokens, keyed_value_ok, user_password_flags, webhook_secrets,
@@ -113,7 +113,9 @@ _KEYWORDS = (
 _ENCODING = r"(?:[_\-]?(?i:b64|base64|hex|base|value|raw|str|string|plain(?:text)?|clear(?:text)?|bytes))?"
 # A page or continuation token (nextPageToken, page_token) is a cursor into a listing, not a
 # credential: the keyword is not a key when those words lead up to it.
-_NOT_AFTER = r"(?<!(?i:page))(?<!(?i:page)[_\- ])(?<!(?i:continuation))(?<!(?i:continuation)[_\- ])"
+# Inside an ARN (arn:aws:secretsmanager:<region>:<12-digit account>:secret:<name>) the word after
+# the account is a resource type, not a key.
+_NOT_AFTER = r"(?<!(?i:page))(?<!(?i:page)[_\- ])(?<!(?i:continuation))(?<!(?i:continuation)[_\- ])(?<!\d{12}:)"
 _KEY = rf"(?=[abcegijmoprstu_]){_NOT_AFTER}(?i:{_KEYWORDS}){_ENCODING}(?![A-Za-z0-9])"
 _SEP = r"[ \t]*(?::=|=>|->|=|:|-{2,})[ \t]*"
 # The short words need a non-letter before them (see _KEYWORDS), so their needles carry one:
@@ -205,7 +207,7 @@ _RULES: tuple[_Rule, ...] = (
     # Connection strings: Server=...;User Id=...;Password=...;  (ODBC/ADO.NET/JDBC style)
     # A value ends at ";" in a connection string, at "&" in a URL query.
     _Rule("password", re.compile(r"(?i:(?<![A-Za-z0-9_])(?:password|pwd))=(?P<v>[^;\s\"']{1,256}(?=;)|[^;\s\"'&]{1,256}(?=&|$|[\s\"']))"),
-          group="v", needles=("password=", "pwd="), check=assigned_ok),
+          group="v", needles=("password=", "pwd="), check=unquoted_ok),
     # curl -u user:password / --user=user:password
     _Rule("password", re.compile(r"(?<!\S)(?:-u|--user)[ =][\"']?[^\s:\"']+:(?P<v>[^\s\"']+)"),
           group="v", needles=("curl", "--user"), check=assigned_ok),

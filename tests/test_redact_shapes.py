@@ -325,3 +325,29 @@ def test_placeholder_bodies_stay(line):
 ])
 def test_varied_bodies_still_masked(line, value):
     assert _masked(line.format(v=value), value)
+
+
+# ---- code and config expressions under secret names are references ------------------------
+
+@pytest.mark.parametrize("line", [
+    'storePassword = System.getenv("STORE_PASSWORD")', 'api_key=os.environ["API_KEY"]', "password=settings.DB_PASSWORD",
+    "password = aws_db_instance.main.password", "password = random_password.db.result", 'private_key = file("~/.ssh/id_rsa")',
+    "secret_key = get_random_secret_key()", "password = getpass.getpass()", "secret: !Ref DbSecret",
+    "password: !GetAtt Database.MasterUserPassword", 'token = "Bearer " + accessToken', 'token: "YOUR_API_TOKEN"',
+    "var token = localStorage.getItem('token');",
+    "denied on arn:aws:secretsmanager:eu-west-1:111122223333:secret:app/prod-Xy12Ab",
+])
+def test_code_and_config_expressions_stay(line):
+    assert redact_text(line) == line
+
+
+@pytest.mark.parametrize("line,value", [
+    ("password={v}", "hello.shadow.freedom"),      # a dotted passphrase names no field at its end
+    ("password={v}", "freedom.monkey"),            # "monkey" holds "key" but is no field name
+    ("Server=db;Password={v};", "Summer(2024)"),
+    ("secret: {v}", "!Horsewinter7"),
+    ('"password": "{v}"', "TESTHORSE"),
+    ("password: {v}", "Dragon4973!"),
+])
+def test_passwords_people_choose_are_still_masked(line, value):
+    assert _masked(line.format(v=value), value)

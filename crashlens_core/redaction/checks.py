@@ -19,7 +19,7 @@ from collections import Counter
 __all__ = [
     "luhn", "card_ok", "iban_ok", "global_ip", "aws_key_ok", "basic_ok", "jwt_ok", "assigned_ok", "bare_ok",
     "is_reference", "is_path", "id_key_before", "find_cards", "entropy", "cpf_ok", "es_id_ok", "aadhaar_ok", "cn_id_ok", "it_cf_ok",
-    "find_national_ids", "public_key_blob", "ulid_ok", "decoded_text", "placeholder_body",
+    "find_national_ids", "public_key_blob", "ulid_ok", "decoded_text", "placeholder_body", "is_code_ref", "unquoted_ok",
 ]
 
 PLACEHOLDER_RE = re.compile(r"\[REDACTED:[a-z0-9_]+#\d+\]")
@@ -375,6 +375,8 @@ _PLACEHOLDER_VALUE = re.compile(
       | (?i:none|nil|null|undefined|true|false|yes|no|on|off|ok|n/?a|empty|unset|missing|required|optional|invalid|
             expired|hidden|masked|redacted|changeme|change_me|secret|password|token|string|str|bool|int)
       | [a-z]*(?:fake|dummy|example|sample|placeholder|changeme|your|test)[a-z_]*
+      | (?:[A-Z0-9]+_)*(?:YOUR|EXAMPLE|DUMMY|FAKE|SAMPLE|PLACEHOLDER|CHANGEME)_[A-Z0-9_]+
+      | (?i:bearer|basic|digest)
       | [A-Z][A-Z0-9_]*_(?:ID|NAME|VAR|ENV|FILE|PATH)
     )$""",
     re.X,
@@ -412,10 +414,40 @@ def assigned_ok(raw: str) -> bool:
             and not is_path(v) and not placeholder_body(v, symbols=1))  # a person may choose aaaa1111bbbb
 
 
+# Unquoted, a value that is an expression of code or config says where the secret comes from,
+# not what it is: a call or an index on a dotted name (System.getenv(, os.environ[, getpass.getpass()),
+# a call left open where the value's quote begins or closed empty (get_random_secret_key(, file(),
+# an attribute chain that ends in the field it reads (settings.DB_PASSWORD,
+# aws_db_instance.main.password, random_password.db.result), a YAML intrinsic tag (!Ref, !GetAtt,
+# Home Assistant's !secret). A dotted passphrase a person chose (hello.shadow.freedom) names no
+# field at its end, so it stays a password.
+_CODE_CALL = re.compile(r"[A-Za-z_$][\w$]*(?:\.[A-Za-z_$][\w$]*)+[(\[].*|[A-Za-z_$][\w$]{2,}[(\[][)\]]?")
+_ATTR_CHAIN = re.compile(
+    r"[A-Za-z_][\w]*(?:\.[A-Za-z_][\w]*)*\."
+    r"(?:(?:[a-z]+_)*(?:password|passwd|pass|secret|token|key|credentials?|pwd)(?:_[a-z]+)*|result|value|id|[A-Z][A-Z0-9]*_[A-Z0-9_]+|[A-Z][a-z]+[A-Z]\w*)")
+_YAML_TAG = re.compile(r"!(?:Ref|GetAtt|Sub|Join|ImportValue|FindInMap|Select|Split|If|Base64|GetAZs|Cidr|Equals|Not|And|Or|"
+                       r"secret|env|env_var|include|vault|reference)")
+
+
+def is_code_ref(v: str) -> bool:
+    """True when an unquoted value is a code or config expression, not a literal.
+
+    >>> is_code_ref("os.environ["), is_code_ref("settings.DB_PASSWORD"), is_code_ref("hello.shadow.freedom")
+    (True, True, False)
+    """
+    return bool(_CODE_CALL.fullmatch(v) or _ATTR_CHAIN.fullmatch(v) or _YAML_TAG.fullmatch(v))
+
+
+def unquoted_ok(raw: str) -> bool:
+    """An unquoted value that may be anything a person chose (a connection string's password):
+    not a placeholder, reference or path, and not a code expression."""
+    return assigned_ok(raw) and not is_code_ref(raw.strip())
+
+
 def bare_ok(raw: str) -> bool:
     """An unquoted assigned value: also not a plain lowercase word or a variable reference."""
     v = raw.strip().rstrip(",;")
-    if not assigned_ok(v):
+    if not unquoted_ok(v):
         return False
     if re.fullmatch(r"[a-z]+", v) and len(v) < 12:  # "password: incorrect", "token=expired"
         return False
