@@ -32,7 +32,8 @@ from typing import Callable, Iterable, Iterator
 from .config import Settings
 from .errors import ConfigError
 from .redaction.checks import (
-    PLACEHOLDER_RE, assigned_ok, aws_key_ok, bare_ok, basic_ok, find_cards, find_national_ids, global_ip, iban_ok, jwt_ok,
+    PLACEHOLDER_RE, assigned_ok, aws_key_ok, bare_ok, basic_ok, decoded_text, find_cards, find_national_ids, global_ip, iban_ok,
+    jwt_ok, placeholder_body, unquoted_ok,
 )
 from .redaction.tokens import (
     assigned_hex, cookie_values, find_tokens, keyed_value_ok, user_password_flags, webhook_secrets,
@@ -107,7 +108,15 @@ _KEYWORDS = (
 # The key ends with a keyword (db_password, CLIENT_SECRET, appSecret, "api_token"); the
 # regex starts AT the keyword (a lazy scan for the key's start costs 10x more) and the keyword
 # must END the key, so passwordVariable, credentialsId or prompt_tokens are not secret keys.
-_KEY = rf"(?=[abcegijmoprstu_])(?i:{_KEYWORDS})(?![A-Za-z0-9])"
+# A suffix that names the secret's encoding or form (secret_key_base, tokenValue, PASSWORD_B64)
+# still names the secret itself, unlike one naming a reference to it (passwordVariable, credentialsId).
+_ENCODING = r"(?:[_\-]?(?i:b64|base64|hex|base|value|raw|str|string|plain(?:text)?|clear(?:text)?|bytes))?"
+# A page or continuation token (nextPageToken, page_token) is a cursor into a listing, not a
+# credential: the keyword is not a key when those words lead up to it.
+# Inside an ARN (arn:aws:secretsmanager:<region>:<12-digit account>:secret:<name>) the word after
+# the account is a resource type, not a key.
+_NOT_AFTER = r"(?<!(?i:page))(?<!(?i:page)[_\- ])(?<!(?i:continuation))(?<!(?i:continuation)[_\- ])(?<!\d{12}:)"
+_KEY = rf"(?=[abcegijmoprstu_]){_NOT_AFTER}(?i:{_KEYWORDS}){_ENCODING}(?![A-Za-z0-9])"
 _SEP = r"[ \t]*(?::=|=>|->|=|:|-{2,})[ \t]*"
 # The short words need a non-letter before them (see _KEYWORDS), so their needles carry one:
 # "path" holds "pat" but never "_pat" or "pat=".
@@ -122,6 +131,7 @@ _WEAK_NEEDLES = ("api", "key", "login", "auth", "access", "signature", "sig=", "
 _Q_VALUE = r"\\?(?P<q>[\"'`])(?:(?<!`)|(?=[^`\s]{1,512}`))(?P<v>(?:(?!\\?(?P=q)).){1,512})\\?(?P=q)"
 
 _EDN_KEY = re.compile(r"(?<![\w:]):[A-Za-z]")
+_AWS_KEY_ID = re.compile(r"(?<![A-Za-z0-9])(?:AKIA|ASIA)[A-Z0-9]{16}(?![A-Za-z0-9])")
 
 _RULES: tuple[_Rule, ...] = (
     _Rule("private_key", re.compile(
@@ -137,6 +147,11 @@ _RULES: tuple[_Rule, ...] = (
         r"(?P<k>(?i:aws_?secret(?:_?access)?_?key|secret_?access_?key|aws_?access_?key(?:_?id)?))[\"']?" + _SEP +
         r"[\"']?(?P<v>[A-Za-z0-9/+=]{16,})"), group="v", needles=("aws", "access_key", "accesskey"),
         retype=_key_type("aws_secret")),
+    # An access key id travels with its secret: on a line holding one, a 40-character base64 run
+    # (the length of every AWS secret access key) in both letter cases is that secret.
+    _Rule("aws_secret", re.compile(r"(?<![A-Za-z0-9+/])[A-Za-z0-9+/]{40}(?![A-Za-z0-9+/=])"),
+          needles=("akia", "asia"), gate=lambda t: _AWS_KEY_ID.search(t) is not None,
+          check=lambda v: v != v.lower() and v != v.upper() and any(c.isdigit() or c in "+/" for c in v)),
     _Rule("gcp_key", re.compile(r"(?<![A-Za-z0-9_\-])AIza[0-9A-Za-z_\-]{35}(?![A-Za-z0-9_\-])"), needles=("aiza",)),
     _Rule("azure_key", re.compile(r"(?i:accountkey|sharedaccesskey|sig)=(?P<v>[A-Za-z0-9+/%]{30,}={0,2})"),
           group="v", needles=("accountkey", "sharedaccesskey", "sig=")),
@@ -163,9 +178,19 @@ _RULES: tuple[_Rule, ...] = (
     _Rule("url_password", re.compile(
         r"(?i:[a-z][a-z0-9+.\-]{1,20})://[^\s:/?#@\[\]\"'<>]{0,128}:(?P<v>[^\s@/\"'<>]{1,256})@(?=[\w\[.\-])"),
         group="v", needles=("://",)),
+    # A URL whose user part is minted key material (https://<token>:x-oauth-basic@host, a DSN's
+    # https://<key>@host): the user name is the credential, with or without a password after it.
+    _Rule("api_token", re.compile(
+        r"(?i:[a-z][a-z0-9+.\-]{1,20})://(?P<v>[A-Za-z0-9_\-.~]{16,256})(?::[^\s@/\"'<>]{0,256})?@(?=[\w\[.\-])"),
+        group="v", needles=("://",), check=keyed_value_ok),
     _Rule("bearer_token", re.compile(
         r"(?i:\bauthorization[\"']?[ \t]*[:=][ \t]*[\"']?(?:bearer|token|digest|apikey|sso-key|negotiate)[ \t]+)(?P<v>[A-Za-z0-9\-._~+/=:,]{8,})"),
         group="v", needles=("authorization",)),
+    # Any other scheme word (RFC 7235: credentials = auth-scheme SP token68): vendors name their
+    # own schemes (``Authorization: Zorp-HMAC …``), and whatever the word, the token is the credential.
+    _Rule("bearer_token", re.compile(
+        r"(?i:\bauthorization)[\"']?[ \t]*[:=][ \t]*[\"']?[A-Za-z][A-Za-z0-9_\-]{1,30}[ \t]+(?P<v>[A-Za-z0-9\-._~+/=:,]{8,})(?![\w\-.~+/=:,])"),
+        group="v", needles=("authorization",), check=lambda v: assigned_ok(v) and (len(v) >= 20 or not v.isalpha())),
     # An Authorization header without a scheme word: the value itself is the credential.
     _Rule("bearer_token", re.compile(r"(?i:\bauthorization)[\"']?[ \t]*[:=][ \t]*[\"']?(?P<v>[A-Za-z0-9\-._~+/=]{16,})(?![\w\-.~+/=])"),
           group="v", needles=("authorization",), check=keyed_value_ok),
@@ -182,7 +207,7 @@ _RULES: tuple[_Rule, ...] = (
     # Connection strings: Server=...;User Id=...;Password=...;  (ODBC/ADO.NET/JDBC style)
     # A value ends at ";" in a connection string, at "&" in a URL query.
     _Rule("password", re.compile(r"(?i:(?<![A-Za-z0-9_])(?:password|pwd))=(?P<v>[^;\s\"']{1,256}(?=;)|[^;\s\"'&]{1,256}(?=&|$|[\s\"']))"),
-          group="v", needles=("password=", "pwd="), check=assigned_ok),
+          group="v", needles=("password=", "pwd="), check=unquoted_ok),
     # curl -u user:password / --user=user:password
     _Rule("password", re.compile(r"(?<!\S)(?:-u|--user)[ =][\"']?[^\s:\"']+:(?P<v>[^\s\"']+)"),
           group="v", needles=("curl", "--user"), check=assigned_ok),
@@ -205,8 +230,9 @@ _RULES: tuple[_Rule, ...] = (
     # <password>…</password>, <apiKey>…</apiKey>, <entry key="token">…</entry>
     _Rule("secret", re.compile(rf"(?P<k>{_KEY})(?:[\"'][^<>\n]{{0,80}}|[ \t][^<>\n]{{0,80}})?>(?P<v>[^<>\n]{{1,256}})</"),
           group="v", needles=_SECRET_NEEDLES, check=assigned_ok, retype=_key_type("secret"), gate=lambda t: "</" in t),
-    # Setters named for a secret: setPassword("…"), client.set_api_key('…'), withToken("…")
-    _Rule("secret", re.compile(rf"(?i:(?:set|with|use|update)_?)(?P<k>{_KEY})[ \t]*\([ \t]*{_Q_VALUE}"),
+    # Setters named for a secret: setPassword("…"), client.set_api_key('…'), withToken("…"), and
+    # builder methods named for it (.password("…"), .apiKey('…')): a call that hands over the value.
+    _Rule("secret", re.compile(rf"(?:(?i:set|with|use|update)_?|(?<=\.))(?P<k>{_KEY})[ \t]*\([ \t]*{_Q_VALUE}"),
           group="v", needles=_SECRET_NEEDLES, check=assigned_ok, retype=_key_type("secret"), gate=lambda t: "(" in t),
     # EDN/Clojure keywords and Lisp-like plists: {:password "…"}
     _Rule("secret", re.compile(rf"(?<![\w:]):(?P<k>{_KEY})[ \t]+{_Q_VALUE}"),
@@ -230,7 +256,8 @@ _RULES: tuple[_Rule, ...] = (
     # Yelp detect-secrets' vendor regex plugins (redaction/vendor.py), for formats not above.
     _Rule("api_token", None, finder=vendor_findings),
     # ---- PII
-    _Rule("email", re.compile(r"(?<![A-Za-z0-9._%+\-])[A-Za-z0-9][A-Za-z0-9._%+\-]{0,63}@(?:[A-Za-z0-9](?:[A-Za-z0-9\-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,24}(?![A-Za-z0-9\-])"),
+    # Right after "://" the text is a URL's user and host (https://deploy@git.example), not an address.
+    _Rule("email", re.compile(r"(?<![A-Za-z0-9._%+\-])(?<!//)[A-Za-z0-9][A-Za-z0-9._%+\-]{0,63}@(?:[A-Za-z0-9](?:[A-Za-z0-9\-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,24}(?![A-Za-z0-9\-])"),
           needles=("@",)),
     _Rule("ipv4", re.compile(r"(?<![\w.])(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?![\w]|\.\d)"),
           needles=(".",), check=global_ip),
@@ -246,12 +273,47 @@ _RULES: tuple[_Rule, ...] = (
           check=iban_ok),
     # National ids with a check digit (CPF, CN resident id, DNI/NIE, Aadhaar, codice fiscale).
     _Rule("national_id", None, finder=find_national_ids),
-    # Last: any remaining token that looks randomly drawn (redaction/tokens.py), whatever its vendor.
-    _Rule("api_token", None, finder=find_tokens),
+    # Last: any remaining token that looks randomly drawn (redaction/tokens.py), whatever its vendor,
+    # unless it is base64 of readable text with nothing secret in it (see _random_tokens).
+    _Rule("api_token", None, finder=lambda text: _random_tokens(text)),
 )
 
 
+def _random_tokens(text: str) -> Iterator[tuple[int, int]]:
+    """The generic token rule, reading through base64: a token that encodes readable text (a
+    JSON object, prose) is as secret as what it encodes. It is left only when the decoded text
+    names no credential and no rule finds anything in it (a pagination cursor, an encoded
+    message); ``{"password": …}`` or a Docker ``auths`` config stays masked, and random bytes
+    are judged as random tokens."""
+    for start, end in find_tokens(text):
+        decoded = decoded_text(text[start:end])
+        if decoded is None or any(w in decoded.lower() for w in _CREDENTIAL_WORDS) or _inner().find_any(decoded):
+            yield start, end
+
+
+# Words that name a credential in any field name or sentence: an encoded text that holds one is
+# a config or a token's claims, not a cursor or a message.
+_CREDENTIAL_WORDS = ("pass", "pwd", "secret", "token", "auth", "key", "cred", "private", "session", "login", "bearer",
+                     "cookie", "sig")
+
+
+_INNER: list[Redactor] = []
+
+
+def _inner() -> Redactor:
+    # One shared Redactor reads decoded values; it only finds, so it keeps no mapping.
+    if not _INNER:
+        _INNER.append(Redactor())
+    return _INNER[0]
+
+
 _DIGIT = re.compile(r"\d")
+# Types whose values are minted at random by a machine (not chosen by a person, as passwords are):
+# a body of one or a few repeated symbols (ghp_xxxx…, sk-proj-XXXX…) stands where a key goes.
+_MINTED_TYPES = frozenset({
+    "aws_key", "gcp_key", "azure_key", "github_token", "gitlab_token", "slack_token", "stripe_key", "groq_key",
+    "openai_key", "api_token", "bearer_token",
+})
 
 
 def _parse_skip(text: str) -> frozenset[str]:
@@ -331,6 +393,10 @@ class Redactor:
         """Findings masked so far, per type (occurrences, not distinct values)."""
         return dict(self._counts)
 
+    def find_any(self, text: str) -> bool:
+        """True when some rule finds a secret or PII in ``text`` (nothing is masked or counted)."""
+        return bool(self._find(text))
+
     # -- internals --------------------------------------------------------------------
 
     def _find(self, text: str) -> list[tuple[int, int, str]]:
@@ -364,6 +430,8 @@ class Redactor:
                     continue
                 value = text[start:end]
                 if rule.check is not None and not rule.check(value):
+                    continue
+                if rule.type in _MINTED_TYPES and placeholder_body(value):
                     continue
                 if not taken.claim(start, end):
                     continue

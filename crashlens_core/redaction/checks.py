@@ -19,7 +19,7 @@ from collections import Counter
 __all__ = [
     "luhn", "card_ok", "iban_ok", "global_ip", "aws_key_ok", "basic_ok", "jwt_ok", "assigned_ok", "bare_ok",
     "is_reference", "is_path", "id_key_before", "find_cards", "entropy", "cpf_ok", "es_id_ok", "aadhaar_ok", "cn_id_ok", "it_cf_ok",
-    "find_national_ids",
+    "find_national_ids", "public_key_blob", "ulid_ok", "decoded_text", "placeholder_body", "is_code_ref", "unquoted_ok",
 ]
 
 PLACEHOLDER_RE = re.compile(r"\[REDACTED:[a-z0-9_]+#\d+\]")
@@ -184,6 +184,30 @@ def aws_key_ok(raw: str) -> bool:
     return len(set(raw[4:])) >= 4  # AKIAXXXXXXXXXXXXXXXX and friends are placeholders
 
 
+_ALNUM_RUN = re.compile(r"[A-Za-z0-9]+")
+
+
+def placeholder_body(raw: str, symbols: int = 3) -> bool:
+    """A value's body written as a placeholder: its longest letters-and-digits run (the random
+    part; a vendor's prefix is shorter) uses at most 3 symbols or is three quarters one symbol
+    (``ghp_xxxx…``, ``AIzaXXXX…``, ``xoxb-0000-…-xxxx``). Random bodies of 8+ characters never do.
+    (Sequences such as ``12345678ABCDEFGH…`` are not judged placeholders: upstream rule tests
+    use them as stand-ins for real keys, and a key's place in a text is what matters.) Values a
+    person chooses (passwords) are judged with ``symbols=1``: only a run that is mostly one symbol.
+
+    >>> placeholder_body("sk-proj-XXXXXXXXXXXXXXXXXXXX"), placeholder_body("sk-proj-Xq3vT9kLm2Pz8RwY4nB6")
+    (True, False)
+    """
+    runs = _ALNUM_RUN.findall(raw)
+    if not runs:
+        return False
+    longest = max(runs, key=len)
+    n = len(longest)
+    if n < 8:
+        return False
+    return len(set(longest)) <= symbols or Counter(longest).most_common(1)[0][1] >= 0.75 * n
+
+
 def basic_ok(raw: str) -> bool:
     """Base64 of ``user:password`` (HTTP Basic, a Docker config ``auth``): printable text with a
     colon after a non-empty user. Random bytes decode to unprintable ones, so chance cannot pass."""
@@ -218,13 +242,123 @@ def jwt_ok(token: str) -> bool:
     return b'"alg"' in head or b'"typ"' in head
 
 
-# A value under a key that names an identifier (request_id=, "traceId":, X-Correlation-ID:) is
-# meant to be shared for correlation, and one under a key naming a digest (hash, checksum,
-# etag, integrity, sha256…) is a content hash, however random either looks; so is the payload
-# of a data: URI (";base64,"). The generic rule leaves them.
+# ---- public values that look random ------------------------------------------------------
+
+_SSH_ALGO = re.compile(rb"(?:ssh|ecdsa|sk)-[a-z0-9@.\-]{2,60}")
+
+
+def _der_len(b: bytes, i: int) -> tuple[int, int] | None:
+    """(length, offset of the content) of the DER element whose length byte is at ``i``."""
+    if i >= len(b):
+        return None
+    first = b[i]
+    if first < 0x80:
+        return first, i + 1
+    n = first & 0x7F
+    if not 1 <= n <= 3 or i + 1 + n > len(b):
+        return None
+    return int.from_bytes(b[i + 1:i + 1 + n], "big"), i + 1 + n
+
+
+def public_key_blob(raw: str) -> bool:
+    """Base64 of a *public* key: the OpenSSH wire format (a length-prefixed algorithm name such
+    as ``ssh-ed25519``, what ``authorized_keys`` and ``known_hosts`` hold) or an X.509
+    SubjectPublicKeyInfo (``SEQUENCE { SEQUENCE { OID … }, BIT STRING }``, the body of a
+    ``PUBLIC KEY`` PEM). Public keys are published by design; private key structures start with
+    an INTEGER version (PKCS#1, PKCS#8) or wrap an OCTET STRING (encrypted PKCS#8), so they fail.
+
+    >>> public_key_blob("AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl")
+    True
+    """
+    body = raw.rstrip("=")
+    if len(body) < 16:
+        return False
+    try:
+        b = base64.b64decode(body[: len(body) - len(body) % 4], validate=True)
+    except (binascii.Error, ValueError):
+        return False
+    if b[:3] == b"\x00\x00\x00" and 4 <= b[3] <= 64:
+        return _SSH_ALGO.fullmatch(b[4:4 + b[3]]) is not None
+    if len(b) < 8 or b[0] != 0x30:
+        return False
+    outer = _der_len(b, 1)
+    if outer is None or outer[1] >= len(b) or b[outer[1]] != 0x30:
+        return False
+    alg = _der_len(b, outer[1] + 1)
+    if alg is None or alg[1] >= len(b) or b[alg[1]] != 0x06:  # AlgorithmIdentifier starts with its OID
+        return False
+    after = alg[1] + alg[0]
+    # A truncated blob that ends inside the AlgorithmIdentifier is judged by what it shows.
+    return after >= len(b) or b[after] == 0x03
+
+
+_B64_VALUE = re.compile(r"[A-Za-z0-9+/]{16,}={0,2}|[A-Za-z0-9_\-]{16,}={0,2}")
+_WORD = re.compile(r"[A-Za-z]{2,}")
+
+
+def decoded_text(raw: str) -> str | None:
+    """The text a base64 / base64url value encodes, when it encodes readable text: a JSON
+    object or array, or prose (3+ words, 2+ spaces). None for anything else, random bytes
+    included, and for short text without spaces (a password, ``user:password``): those are
+    judged as they stand. A value cut short is decoded as far as it goes.
+
+    >>> decoded_text("eyJpZCI6NDIsInRzIjoxNzE1NjgwMDAwfQ"), decoded_text("UyFCXCpkJHpEc2I9")
+    ('{"id":42,"ts":1715680000}', None)
+    """
+    if not _B64_VALUE.fullmatch(raw):
+        return None
+    body = raw.rstrip("=")
+    body = body[: len(body) - len(body) % 4] if len(body) % 4 == 1 else body
+    try:
+        data = (base64.urlsafe_b64decode if ("-" in body or "_" in body) else base64.b64decode)(body + "=" * (-len(body) % 4))
+    except (binascii.Error, ValueError):
+        return None
+    text = ""
+    for cut in (0, 1, 2, 3):  # a value cut short may end inside a UTF-8 sequence
+        try:
+            text = data[: len(data) - cut].decode("utf-8")
+            break
+        except UnicodeDecodeError:
+            continue
+    if not text or not text.replace("\n", " ").replace("\t", " ").isprintable():
+        return None
+    if text[0] in "{[" or (text.count(" ") >= 2 and len(_WORD.findall(text)) >= 3):
+        return text
+    return None
+
+
+_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+_ULID = re.compile(r"[0-7][0-9A-HJKMNP-TV-Z]{25}")
+# ULIDs minted between these instants (ms since 1970: 2010-01-01 and 2050-01-01).
+_ULID_FROM, _ULID_TO = 1262304000000, 2524608000000
+
+
+def ulid_ok(raw: str) -> bool:
+    """A ULID (26 Crockford base32 characters, the first 10 a millisecond timestamp): a
+    sortable record id, not a key. Random base32 rarely decodes to a plausible instant.
+
+    >>> ulid_ok("01ARZ3NDEKTSV4RRFFQ69G5FAV"), ulid_ok("Z1ARZ3NDEKTSV4RRFFQ69G5FAV")
+    (True, False)
+    """
+    if not _ULID.fullmatch(raw):
+        return False
+    ms = 0
+    for c in raw[:10]:
+        ms = ms * 32 + _CROCKFORD.index(c)
+    return _ULID_FROM <= ms <= _ULID_TO
+
+
+# A value under a key that names an identifier (request_id=, "traceId":, X-Correlation-ID:,
+# x-amz-id-2:) is meant to be shared for correlation, and one under a key naming a digest (hash,
+# checksum, etag, integrity, sha256…, and the ``h1:``/``zh:`` hash labels of go.sum and Terraform
+# lock files) is a content hash, however random either looks; so is the payload of a data: URI
+# (";base64,"), and a pagination cursor (cursor=, page_token, continuation token), which names a
+# position in a listing and grants nothing. The generic rule leaves them. A weak ETag keeps its
+# ``W/"`` prefix.
 _ID_KEY_BEFORE = re.compile(
-    r"(?:(?:(?<![A-Za-z0-9])(?:id|ID|Id)|[_.\-](?:id|ID|Id)|[a-z0-9](?:Id|ID)"
-    r"|(?i:uuid|guid|hash|digest|checksum|etag|fingerprint|integrity|sha\d*|md5))[\"']?[ \t]*(?::=|=|:)[ \t]*[\"']?"
+    r"(?:(?:(?:(?<![A-Za-z0-9])(?:id|ID|Id)|[_.\-](?:id|ID|Id)|[a-z0-9](?:Id|ID))(?:-\d)?"
+    r"|(?i:uuid|guid|hash|digest|checksum|etag|fingerprint|integrity|sha\d*|md5|cursor|page[_\-]?token|continuation[_\-]?token)"
+    r"|(?<![A-Za-z0-9])(?:h1|zh))[\"']?[ \t]*(?::=|=|:)[ \t]*(?:\\?[\"'])?(?:W/\\?[\"'])?"
     r"|;base64,)$")
 
 
@@ -241,6 +375,8 @@ _PLACEHOLDER_VALUE = re.compile(
       | (?i:none|nil|null|undefined|true|false|yes|no|on|off|ok|n/?a|empty|unset|missing|required|optional|invalid|
             expired|hidden|masked|redacted|changeme|change_me|secret|password|token|string|str|bool|int)
       | [a-z]*(?:fake|dummy|example|sample|placeholder|changeme|your|test)[a-z_]*
+      | (?:[A-Z0-9]+_)*(?:YOUR|EXAMPLE|DUMMY|FAKE|SAMPLE|PLACEHOLDER|CHANGEME)_[A-Z0-9_]+
+      | (?i:bearer|basic|digest)
       | [A-Z][A-Z0-9_]*_(?:ID|NAME|VAR|ENV|FILE|PATH)
     )$""",
     re.X,
@@ -275,13 +411,43 @@ def assigned_ok(raw: str) -> bool:
     """An assigned secret value (quoted): anything but an empty, placeholder, reference or path value."""
     v = raw.strip()
     return (bool(v) and not _PLACEHOLDER_VALUE.match(v) and not PLACEHOLDER_RE.fullmatch(v) and not is_reference(v)
-            and not is_path(v))
+            and not is_path(v) and not placeholder_body(v, symbols=1))  # a person may choose aaaa1111bbbb
+
+
+# Unquoted, a value that is an expression of code or config says where the secret comes from,
+# not what it is: a call or an index on a dotted name (System.getenv(, os.environ[, getpass.getpass()),
+# a call left open where the value's quote begins or closed empty (get_random_secret_key(, file(),
+# an attribute chain that ends in the field it reads (settings.DB_PASSWORD,
+# aws_db_instance.main.password, random_password.db.result), a YAML intrinsic tag (!Ref, !GetAtt,
+# Home Assistant's !secret). A dotted passphrase a person chose (hello.shadow.freedom) names no
+# field at its end, so it stays a password.
+_CODE_CALL = re.compile(r"[A-Za-z_$][\w$]*(?:\.[A-Za-z_$][\w$]*)+[(\[].*|[A-Za-z_$][\w$]{2,}[(\[][)\]]?")
+_ATTR_CHAIN = re.compile(
+    r"[A-Za-z_][\w]*(?:\.[A-Za-z_][\w]*)*\."
+    r"(?:(?:[a-z]+_)*(?:password|passwd|pass|secret|token|key|credentials?|pwd)(?:_[a-z]+)*|result|value|id|[A-Z][A-Z0-9]*_[A-Z0-9_]+|[A-Z][a-z]+[A-Z]\w*)")
+_YAML_TAG = re.compile(r"!(?:Ref|GetAtt|Sub|Join|ImportValue|FindInMap|Select|Split|If|Base64|GetAZs|Cidr|Equals|Not|And|Or|"
+                       r"secret|env|env_var|include|vault|reference)")
+
+
+def is_code_ref(v: str) -> bool:
+    """True when an unquoted value is a code or config expression, not a literal.
+
+    >>> is_code_ref("os.environ["), is_code_ref("settings.DB_PASSWORD"), is_code_ref("hello.shadow.freedom")
+    (True, True, False)
+    """
+    return bool(_CODE_CALL.fullmatch(v) or _ATTR_CHAIN.fullmatch(v) or _YAML_TAG.fullmatch(v))
+
+
+def unquoted_ok(raw: str) -> bool:
+    """An unquoted value that may be anything a person chose (a connection string's password):
+    not a placeholder, reference or path, and not a code expression."""
+    return assigned_ok(raw) and not is_code_ref(raw.strip())
 
 
 def bare_ok(raw: str) -> bool:
     """An unquoted assigned value: also not a plain lowercase word or a variable reference."""
     v = raw.strip().rstrip(",;")
-    if not assigned_ok(v):
+    if not unquoted_ok(v):
         return False
     if re.fullmatch(r"[a-z]+", v) and len(v) < 12:  # "password: incorrect", "token=expired"
         return False

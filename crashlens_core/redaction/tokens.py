@@ -24,7 +24,7 @@ import math
 import re
 from typing import Iterator
 
-from .checks import assigned_ok, bare_ok, basic_ok, entropy, id_key_before
+from .checks import assigned_ok, bare_ok, basic_ok, entropy, id_key_before, public_key_blob, ulid_ok
 
 __all__ = [
     "find_tokens", "is_random_token", "keyed_value_ok", "labelled_hex", "mean_run_length", "cookie_values",
@@ -42,6 +42,9 @@ _NAME_TAIL = re.compile(r"\.[a-z][a-z0-9]{1,4}$")
 # Named digests (sha256-…, md5_…) are content hashes by their own label.
 _DIGEST_PREFIX = re.compile(r"^(?i:sha(?:1|224|256|384|512)?|md5|blake2[bs]?|crc32|xxh\d*)[-_:]")
 _HEX = frozenset("0123456789abcdefABCDEF")
+# An IPFS CIDv0 is the base58 of a SHA-256 multihash (0x12 0x20 …): a content address, i.e. a digest.
+_IPFS_CID = re.compile(r"Qm[1-9A-HJ-NP-Za-km-z]{44}")
+_EXAMPLE_LABEL = re.compile(r"(?i:foo|bar|baz|qux|quux|example|dummy|fake|sample|placeholder)[._\-~]")
 
 # Thresholds (tuned on the tune half only; see the module docstring for why these shapes).
 MIN_MIXED = 20        # shortest mixed-case body judged (truffleHog's 20: shorter random ids abound)
@@ -85,15 +88,29 @@ def is_random_token(body: str, padded: bool = False) -> bool:
     has_u = any(c.isupper() for c in alnum)
     has_l = any(c.islower() for c in alnum)
     if has_u and has_l and (has_d or n >= 24):
-        return n >= (MIN_PADDED if padded else MIN_MIXED) and mean_run_length(alnum) <= MAX_MIXED_RUN and _entropy_ok(alnum, 62)
+        if n >= (MIN_PADDED if padded else MIN_MIXED) and mean_run_length(alnum) <= MAX_MIXED_RUN and _entropy_ok(alnum, 62):
+            return True
+        # A label in one case glued to a body in the other (``EZAK`` + lowercase base36): vendors
+        # mark a single-case key with a readable prefix, which makes the whole look mixed-case
+        # while the body runs like base36. The body is judged on its own, as single-case.
+        label = _CASE_LABEL.match(alnum)
+        return label is not None and _single_case_random(alnum[label.end():])
     if has_d and (has_u != has_l):
-        if all(c in _HEX for c in alnum):
-            return False  # single-case hex: trace/span ids, commits, digests
-        # Digits are 10 of 36 symbols, so a random body scatters them: 3+ separate digit runs
-        # (written names with numbers have one or two: server01, application_1485248649253).
-        return (n >= MIN_SINGLE and mean_run_length(alnum) <= MAX_SINGLE_RUN and len(_DIGIT_RUNS.findall(alnum)) >= 3
-                and _entropy_ok(alnum, 36))
+        return _single_case_random(alnum)
     return False
+
+
+# A short label in one case, then only the other case and digits to the end.
+_CASE_LABEL = re.compile(r"[A-Z]{2,8}(?=[a-z0-9]+$)|[a-z]{2,8}(?=[A-Z0-9]+$)")
+
+
+def _single_case_random(alnum: str) -> bool:
+    if all(c in _HEX for c in alnum):
+        return False  # single-case hex: trace/span ids, commits, digests (labelled_hex reads labels)
+    # Digits are 10 of 36 symbols, so a random body scatters them: 3+ separate digit runs
+    # (written names with numbers have one or two: server01, application_1485248649253).
+    return (len(alnum) >= MIN_SINGLE and mean_run_length(alnum) <= MAX_SINGLE_RUN and len(_DIGIT_RUNS.findall(alnum)) >= 3
+            and _entropy_ok(alnum, 36))
 
 
 # Lowercase hex, digits and separators only: trace/span ids, UUIDs, commits, numbers, dates.
@@ -180,10 +197,21 @@ def _judge(text: str, start: int, end: int, in_path: bool = False) -> Iterator[t
     # One letter case and no digit: words, paths and names, never a random body (see is_random_token).
     if (run.islower() or run.isupper()) and not _DIGIT.search(run):
         return
-    stripped = run.rstrip(".-_~")
+    # A leading dot joins the token to what precedes it (``}.sig``, ``obj.attr``), not to its body.
+    lead = len(run) - len(run.lstrip("."))
+    stripped = run.rstrip(".-_~")[lead:]
+    start += lead
     end = start + len(stripped)
     run = stripped
     if len(run) < 12:
+        return
+    # Record ids, content addresses and public keys of fixed formats look random but are meant to
+    # be shared.
+    if ulid_ok(run) or _IPFS_CID.fullmatch(run) or (run[:1] in "AM" and public_key_blob(run)):
+        return
+    # A metasyntactic or example word as the label (``foo_…``, ``example-…``) marks an
+    # illustrative value in docs and tests; a minted key carries its vendor's label.
+    if _EXAMPLE_LABEL.match(run):
         return
     # E-mail parts and hostnames belong to other rules.
     if (start and text[start - 1] == "@") or (end < len(text) and text[end] == "@"):
@@ -191,7 +219,9 @@ def _judge(text: str, start: int, end: int, in_path: bool = False) -> Iterator[t
     if _NAME_TAIL.search(run) or _DIGEST_PREFIX.match(run):
         return
     if "/" in run or "+" in run:
-        if not _PART_SPLIT.search(run.rstrip("=")) and run[0] != "/" and "//" not in run:
+        # A URL or path starts with '/' here (the scheme's ':' ends a run); a '//' inside a run of
+        # base64 is two slashes drawn at random, as likely as any other pair.
+        if not _PART_SPLIT.search(run.rstrip("=")) and run[0] != "/":
             body = run.rstrip("=")
             if is_random_token(body, padded=body != run):
                 yield start, end
@@ -266,6 +296,9 @@ def keyed_value_ok(raw: str) -> bool:
         return False
     if _UUID.fullmatch(v):
         return True
+    # ``publicKey: MFkw…``, ``pubkey ssh-ed25519 AAAA…``: a public key is published by design.
+    if public_key_blob(v):
+        return False
     # Base64 of "user:password" (a Basic credential, a Docker config "auth") is one by its content.
     if basic_ok(v):
         return True
@@ -396,6 +429,17 @@ _KEY_WORDS = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+")
 _NOT_A_KEY = re.compile(r"(?i:hash|sha\d*|md5|digest|checksum|commit|version|etag|fingerprint|integrity|nonce|salt|revision)")
 
 
+_BARE_HEX_LINE = re.compile(
+    r"[ \t]*(?:export[ \t]+|-[ \t]+|set[ \t]+)?(?P<k>[A-Za-z_][A-Za-z0-9_.\-]{0,60})[ \t]*(?:=|:)[ \t]*"
+    r"(?P<v>[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|[0-9a-fA-F]{32,128})[ \t]*")
+
+
+def _names_a_key(name: str) -> bool:
+    """The setting's name does not say it identifies a record or some content (see assigned_hex)."""
+    words = [w.lower() for w in _KEY_WORDS.findall(name)]
+    return bool(words) and words[-1] not in _ID_NOUNS and not words[-1].endswith("id") and not _NOT_A_KEY.search(name)
+
+
 def assigned_hex(text: str) -> Iterator[tuple[int, int]]:
     """Spans of quoted UUID / hex values assigned to names that do not name an identifier, when
     that setting is the only one on its line (a line of several key/values is data, not a secret).
@@ -407,14 +451,18 @@ def assigned_hex(text: str) -> Iterator[tuple[int, int]]:
     []
     """
     if not _HEX_QUOTE.search(text):
+        bare = _BARE_HEX_LINE.fullmatch(text)
+        # An env file or shell line that is one unquoted setting (``ZORP=<hex>``, ``export X=…``,
+        # ``- X=…`` in a compose list) is configuration too, read the same way.
+        if bare and _names_a_key(bare.group("k")) and ("-" in bare.group("v") or _hex_random(bare.group("v"))):
+            yield bare.start("v"), bare.end("v")
         return
     # One setting per line is configuration or source; a line with several key/value pairs is a
     # record (a JSON log event), whose UUIDs and hex values name the things the event is about.
     if len(_ASSIGNMENT.findall(text)) > 1:
         return
     for m in _ASSIGNED_HEX.finditer(text):
-        words = [w.lower() for w in _KEY_WORDS.findall(m.group("k"))]
-        if not words or words[-1] in _ID_NOUNS or words[-1].endswith("id") or _NOT_A_KEY.search(m.group("k")):
+        if not _names_a_key(m.group("k")):
             continue
         v = m.group("v")
         if "-" in v or _hex_random(v):
