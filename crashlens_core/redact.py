@@ -148,8 +148,9 @@ _RULES: tuple[_Rule, ...] = (
         r"[\"']?(?P<v>[A-Za-z0-9/+=]{16,})"), group="v", needles=("aws", "access_key", "accesskey"),
         retype=_key_type("aws_secret")),
     # An access key id travels with its secret: on a line holding one, a 40-character base64 run
-    # (the length of every AWS secret access key) in both letter cases is that secret.
-    _Rule("aws_secret", re.compile(r"(?<![A-Za-z0-9+/])[A-Za-z0-9+/]{40}(?![A-Za-z0-9+/=])"),
+    # (the length of every AWS secret access key) in both letter cases is that secret. A run glued
+    # to "_" or "-" is the body of a longer token (a vendor's prefixed key), left to that rule.
+    _Rule("aws_secret", re.compile(r"(?<![A-Za-z0-9+/_\-])[A-Za-z0-9+/]{40}(?![A-Za-z0-9+/=_\-])"),
           needles=("akia", "asia"), gate=lambda t: _AWS_KEY_ID.search(t) is not None,
           check=lambda v: v != v.lower() and v != v.upper() and any(c.isdigit() or c in "+/" for c in v)),
     _Rule("gcp_key", re.compile(r"(?<![A-Za-z0-9_\-])AIza[0-9A-Za-z_\-]{35}(?![A-Za-z0-9_\-])"), needles=("aiza",)),

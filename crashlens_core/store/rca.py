@@ -23,6 +23,11 @@ __all__ = [
 _ERROR_LEVELS = "('ERROR', 'FATAL')"
 # The group key of an error line: its first and last lines with digits folded, so "POST /x failed"
 # with different exceptions below stays apart while request ids and counts do not split groups.
+# Where a group of log lines was seen: up to five services, hosts and files each (a file or host
+# names the place for logs that carry no service).
+_WHERE_SEEN = ("list(DISTINCT service ORDER BY service) FILTER (service IS NOT NULL)[:5] AS services, "
+               "list(DISTINCT host ORDER BY host) FILTER (host IS NOT NULL)[:5] AS hosts, "
+               "list(DISTINCT source_file ORDER BY source_file) FILTER (source_file IS NOT NULL)[:5] AS files")
 _LOG_KEY = ("regexp_replace(split_part(message, chr(10), 1), '[0-9]+', '#', 'g') || ' | ' || "
             "regexp_replace(regexp_extract(message, '[^\\n]*$'), '[0-9]+', '#', 'g')")
 
@@ -158,11 +163,9 @@ def metric_shifts(ws: Workspace, start: datetime, end: datetime, b_start: dateti
 def template_shifts(ws: Workspace, start: datetime, end: datetime, b_start: datetime, b_end: datetime,
                     limit: int = 20) -> list[dict[str, Any]]:
     """Templates seen in the window, new or more frequent than in the baseline (needs mined templates)."""
-    return _rows(ws, """
+    return _rows(ws, f"""
         WITH w AS (SELECT template_id, count(*) AS n, arg_min(id, (ts, id)) AS example_id,
-                          list(DISTINCT service ORDER BY service) FILTER (service IS NOT NULL)[:5] AS services,
-                          list(DISTINCT host ORDER BY host) FILTER (host IS NOT NULL)[:5] AS hosts,
-                          list(DISTINCT source_file ORDER BY source_file) FILTER (source_file IS NOT NULL)[:5] AS files,
+                          {_WHERE_SEEN},
                           max(level) AS level
                    FROM logs WHERE ts >= ? AND ts < ? AND template_id IS NOT NULL GROUP BY ALL),
              b AS (SELECT template_id, count(*) AS n FROM logs WHERE ts >= ? AND ts < ? AND template_id IS NOT NULL GROUP BY ALL)
@@ -175,11 +178,9 @@ def template_shifts(ws: Workspace, start: datetime, end: datetime, b_start: date
 def fingerprint_groups(ws: Workspace, start: datetime, end: datetime, b_start: datetime, b_end: datetime,
                        limit: int = 15) -> list[dict[str, Any]]:
     """Exception fingerprints seen in the window with their baseline count (needs mined fingerprints)."""
-    return _rows(ws, """
+    return _rows(ws, f"""
         WITH w AS (SELECT fingerprint, count(*) AS n, arg_min(id, (ts, id)) AS example_id,
-                          list(DISTINCT service ORDER BY service) FILTER (service IS NOT NULL)[:5] AS services,
-                          list(DISTINCT host ORDER BY host) FILTER (host IS NOT NULL)[:5] AS hosts,
-                          list(DISTINCT source_file ORDER BY source_file) FILTER (source_file IS NOT NULL)[:5] AS files,
+                          {_WHERE_SEEN},
                           min(ts) AS first_ts
                    FROM logs WHERE ts >= ? AND ts < ? AND fingerprint IS NOT NULL GROUP BY ALL),
              b AS (SELECT fingerprint, count(*) AS n FROM logs WHERE ts >= ? AND ts < ? AND fingerprint IS NOT NULL GROUP BY ALL)
