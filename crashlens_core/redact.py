@@ -25,6 +25,7 @@ placeholder per line), so ``redact_lines`` and ``crashlens redact`` stay line fo
 from __future__ import annotations
 
 import bisect
+import functools
 import re
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Iterator
@@ -298,14 +299,10 @@ _CREDENTIAL_WORDS = ("pass", "pwd", "secret", "token", "auth", "key", "cred", "p
                      "cookie", "sig")
 
 
-_INNER: list[Redactor] = []
-
-
+@functools.cache
 def _inner() -> Redactor:
     # One shared Redactor reads decoded values; it only finds, so it keeps no mapping.
-    if not _INNER:
-        _INNER.append(Redactor())
-    return _INNER[0]
+    return Redactor()
 
 
 _DIGIT = re.compile(r"\d")
