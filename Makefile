@@ -29,7 +29,7 @@ demo: $(STAMP)
 	@test -f $(WORKSPACE)/crashlens.duckdb || $(BIN)/crashlens --workspace $(WORKSPACE) demo
 
 run: demo
-	CRASHLENS_HOME=$(WORKSPACE) $(BIN)/streamlit run app.py --server.address 127.0.0.1 --server.port $(PORT)
+	CRASHLENS_HOME=$(WORKSPACE) $(BIN)/streamlit run launch.py --server.address 127.0.0.1 --server.port $(PORT)
 
 # The real-browser test needs Debian's chromium; install it when missing (CI runs as root).
 browser-deps:

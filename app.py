@@ -7,6 +7,7 @@ script run and closed after it, so the CLI can write to the same workspace betwe
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import streamlit as st
 
@@ -15,7 +16,7 @@ from crashlens_core.errors import CrashLensError
 from pages import common
 
 common.leave_legacy_multipage(from_page=False)  # a `pages/` folder sits beside this file: see common.py
-st.set_page_config(page_title="CrashLens", page_icon=":material/troubleshoot:", layout="wide")
+st.set_page_config(page_title="CrashLens", page_icon=str(Path(__file__).with_name("assets") / "favicon.png"), layout="wide")
 
 
 def load_settings() -> Settings:

@@ -1,7 +1,7 @@
 """Helpers shared by the page tests and the real-browser tests (test files never import each other).
 
 AppTest: ``run_page`` runs app.py, then switches to a page, the way a person lands on it.
-Browser: ``serve`` starts `streamlit run app.py` on a free loopback port against a workspace (``serve_many``:
+Browser: ``serve`` starts `streamlit run launch.py` (app.py, as `make run` serves it) on a free loopback port against a workspace (``serve_many``:
 several fresh servers at once);
 ``need_chromium`` skips (or, under CI, fails) when Debian's chromium is missing.
 """
@@ -24,6 +24,7 @@ from streamlit.testing.v1 import AppTest
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = str(ROOT / "app.py")
+LAUNCH = str(ROOT / "launch.py")  # what `make run` serves: app.py as st.App (see launch.py)
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
@@ -56,7 +57,7 @@ def need_chromium() -> None:
 
 @contextmanager
 def serve(folder: Path, tmp_path: Path, env: dict[str, str] | None = None) -> Iterator[str]:
-    """`streamlit run app.py` on a free loopback port against ``folder``; yields the base URL.
+    """`streamlit run launch.py` on a free loopback port against ``folder``; yields the base URL.
 
     ``env`` adds settings (e.g. ``CRASHLENS_LIVE_REFRESH``); other CRASHLENS_ variables are not inherited.
     """
@@ -66,7 +67,7 @@ def serve(folder: Path, tmp_path: Path, env: dict[str, str] | None = None) -> It
 
 @contextmanager
 def serve_many(folders: list[Path], tmp_path: Path, env: dict[str, str] | None = None) -> Iterator[list[str]]:
-    """One fresh `streamlit run app.py` per folder, all started at once (their start-ups overlap);
+    """One fresh `streamlit run launch.py` per folder, all started at once (their start-ups overlap);
     yields the base URLs once every server answers its health check, stops them all after."""
     base_env = {k: v for k, v in os.environ.items() if not k.startswith(("CRASHLENS_", "GROQ_"))}
     started: list[tuple[subprocess.Popen, str, Path, IO[str]]] = []
@@ -76,7 +77,7 @@ def serve_many(folders: list[Path], tmp_path: Path, env: dict[str, str] | None =
             log_path = tmp_path / f"streamlit-{port}.log"
             log = open(log_path, "w")
             proc = subprocess.Popen(
-                [sys.executable, "-m", "streamlit", "run", APP, "--server.port", str(port),
+                [sys.executable, "-m", "streamlit", "run", LAUNCH, "--server.port", str(port),
                  "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"],
                 cwd=ROOT, env={**base_env, **(env or {}), "CRASHLENS_HOME": str(folder)}, stdout=log, stderr=subprocess.STDOUT,
             )

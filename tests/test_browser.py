@@ -117,11 +117,20 @@ def test_a_cold_server_serves_every_deep_link_as_its_first_request(demo_folder, 
                 pages = []
                 for n, base in zip(group, bases):  # every first request of the group sent before any page is checked
                     page = browser.new_page(viewport={"width": 1400, "height": 1000})
+                    _record_console(page, base)
                     page.goto(base + links[n][0], wait_until="domcontentloaded", timeout=120_000)
                     pages.append(page)
                 for n, page in zip(group, pages):
                     _check_cold_deep_link(page, folders[n], links[n], titles, trace_id, tmp_path / f"cold-{n}.png")
         browser.close()
+
+
+def _record_console(page, base: str) -> None:
+    """Collect on ``page.noise`` what a clean console must not show: errors logged (a 404 probe, a
+    failed fetch) and any request that leaves the app's own server (the app runs offline)."""
+    page.noise = []
+    page.on("console", lambda m: page.noise.append(f"console {m.type}: {m.text}") if m.type == "error" else None)
+    page.on("request", lambda r: None if r.url.startswith((base, "data:", "blob:")) else page.noise.append(f"request {r.url}"))
 
 
 def _check_cold_deep_link(page, folder, link_heading_selection, titles, trace_id, shot) -> None:
@@ -149,6 +158,7 @@ def _check_cold_deep_link(page, folder, link_heading_selection, titles, trace_id
         # the trace's summary is drawn after the pickers: wait for it (it fails if it never comes)
         page.get_by_text("Critical path").first.wait_for(timeout=120_000)
         assert "Critical path" in main_text(), link
+    assert page.noise == [], link  # a clean console: no 404 probe of the deep link, nothing fetched from outside
     page.close()
 
 
