@@ -11,8 +11,14 @@ the log signals at a million lines.
    this benchmark reports it as such rather than counting it as found.
 2. 1,000,000 plain-text lines with 2% stack traces (bench/ingest.py's generator): ingest, then label
    (templates + fingerprints), then detect; seconds and lines/s of each step.
+3. ``--loghub``: each Loghub-2k system of ../shared/data (real logs, no incident ground truth) in a
+   fresh workspace: incidents opened with routine recurrences folded (the default) against the
+   reference without folding (``detect_fold_recurrences = false``), and how many of them recur;
+   systems split as in bench/templates.py (tune: Apache, Hadoop, Linux, Spark; report: BGL, HDFS,
+   OpenSSH, Zookeeper). Fewer is better only when what is folded is a schedule: each recurring
+   incident's title, with its period, is printed for a reader to judge.
 
-    .venv/bin/python bench/detect.py [--lines N]
+    .venv/bin/python bench/detect.py [--lines N] [--loghub] [--only-loghub]
 """
 
 from __future__ import annotations
@@ -96,14 +102,56 @@ def million_figures(base: Path, n: int) -> None:
           f"{labels.exceptions:,} exception rows), detect {t3 - t2:.2f} s ({len(det.bursts)} bursts)")
 
 
+LOGHUB = ROOT.parent / "shared" / "data" / "loghub-2k"
+HALVES = {"tune": ("Apache", "Hadoop", "Linux", "Spark"), "report": ("BGL", "HDFS", "OpenSSH", "Zookeeper")}
+
+
+def loghub_figures(base: Path) -> None:
+    from crashlens_core.config import Settings
+    from crashlens_core.ingest import ingest_file
+    from crashlens_core.signals.detect import detect_incidents
+    from crashlens_core.signals.labels import label_pending
+    from crashlens_core.store import Workspace
+
+    print(f"{'half':<7} {'system':<10} {'incidents, folded':>18} {'of which recur':>15} {'without folding':>16}")
+    titles: list[str] = []
+    for half, systems in HALVES.items():
+        totals = [0, 0, 0]
+        for system in systems:
+            counts = []
+            for fold in (True, False):
+                folder = base / f"loghub-{system}-{fold}"
+                settings = Settings(detect_fold_recurrences=fold)
+                with Workspace.open(folder) as ws:
+                    ingest_file(ws, "logs", str(LOGHUB / system / f"{system}_2k.log"), "auto")
+                    label_pending(ws)
+                    report = detect_incidents(ws, settings)
+                    counts.append(report.created)
+            folded, plain = counts
+            recur = [i for i in folded if (i.details.get("detected") or {}).get("recurrence")]
+            titles += [f"  {system}: {i.title}" for i in recur]
+            totals = [totals[0] + len(folded), totals[1] + len(recur), totals[2] + len(plain)]
+            print(f"{half:<7} {system:<10} {len(folded):>18} {len(recur):>15} {len(plain):>16}")
+        print(f"{half:<7} {'all':<10} {totals[0]:>18} {totals[1]:>15} {totals[2]:>16}")
+    print("recurring incidents:" if titles else "no recurring incidents")
+    for t in titles:
+        print(t)
+    print()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--lines", type=int, default=1_000_000, help="records for the scale figure (default 1,000,000)")
+    ap.add_argument("--loghub", action="store_true", help="also each Loghub-2k system: incidents with and without folding recurrences")
+    ap.add_argument("--only-loghub", action="store_true", help="only the Loghub-2k part")
     args = ap.parse_args()
     print(f"machine: nproc={os.cpu_count()}, load avg {os.getloadavg()[0]:.2f}\n")
     with tempfile.TemporaryDirectory(prefix="crashlens-bench-detect-") as tmp:
-        demo_figures(Path(tmp))
-        million_figures(Path(tmp), args.lines)
+        if args.loghub or args.only_loghub:
+            loghub_figures(Path(tmp))
+        if not args.only_loghub:
+            demo_figures(Path(tmp))
+            million_figures(Path(tmp), args.lines)
 
 
 if __name__ == "__main__":

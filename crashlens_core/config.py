@@ -104,6 +104,7 @@ class Settings:
     detect_min_count: int = _opt(5, "Fewest errors of one kind (fingerprint or template) that make a burst; any FATAL counts.", "CRASHLENS_DETECT_MIN_COUNT")
     detect_merge_gap_s: int = _opt(120, "Bursts closer than this (or sharing trace ids) merge into one incident.", "CRASHLENS_DETECT_MERGE_GAP_S")
     detect_latency_factor: float = _opt(3.0, "A bin's p95 span latency this many times the service's usual p95 is a latency burst.", "CRASHLENS_DETECT_LATENCY_FACTOR")
+    detect_fold_recurrences: bool = _opt(True, "Fold an error that bursts on a fixed period (a cron job, log rotation) into one incident instead of one per run.", "CRASHLENS_DETECT_FOLD_RECURRENCES")
     detect_latency_min_ms: float = _opt(200.0, "…and at least this many milliseconds above it, for at least two bins in a row.", "CRASHLENS_DETECT_LATENCY_MIN_MS")
     # stack frames: in-app rules, source context, blame
     frames_in_app: str = _opt("", "Comma-separated module, package or path prefixes that are your own code in stack traces (beyond the library defaults).", "CRASHLENS_FRAMES_IN_APP")
@@ -211,6 +212,15 @@ def _coerce(f: dataclasses.Field, raw: Any) -> Any:
     try:
         if isinstance(f.default, Path):
             return Path(str(raw)).expanduser()
+        if kind is bool:
+            if isinstance(raw, bool):
+                return raw
+            word = str(raw).strip().lower()
+            if word in ("1", "true", "yes", "on"):
+                return True
+            if word in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(word)
         if kind in (int, float):
             return kind(raw)
         return str(raw)

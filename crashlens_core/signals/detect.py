@@ -10,6 +10,10 @@ line up stay quiet. Latency bursts: a service's p95 at its entry spans (parent i
 service, or none) reaching ``detect_latency_factor`` times its median p95 and
 ``detect_latency_min_ms`` above it, two bins in a row.
 
+A routine recurrence — the same error key bursting on a fixed period at its usual size, as a cron
+job, a log rotation or a nightly backup that fails the same way every run — is folded into one
+incident ("recurs daily at 04:05, 29 times") instead of one per run (``fold_recurrences``).
+
 Related bursts — overlapping in time (within ``detect_merge_gap_s``) or sharing trace ids —
 merge into one incident with window, services, severity and top fingerprints. Ids are derived
 from the top burst and the window start, so detecting twice opens nothing twice; an open
@@ -34,7 +38,8 @@ from ..store import detect as sql
 from ..store import Workspace
 from .naming import source_name, where_phrase
 
-__all__ = ["Burst", "DetectReport", "find_error_bursts", "find_latency_bursts", "group_bursts", "detect_incidents"]
+__all__ = ["Burst", "DetectReport", "find_error_bursts", "find_latency_bursts", "fold_recurrences", "group_bursts",
+           "detect_incidents"]
 
 _NS = uuid.UUID("6f1d0c52-7e0b-4b8e-9c55-2f3c1a9d7e10")
 
@@ -53,12 +58,18 @@ class Burst:
     hosts: list[str] = field(default_factory=list)
     trace_ids: list[str] = field(default_factory=list)
     files: list[str] = field(default_factory=list)  # the source files of its lines (names it when nothing else does)
+    # set when this burst stands for a routine recurrence (fold_recurrences): period_s, occurrences,
+    # first and last start; the burst itself is the latest occurrence
+    recurrence: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {"kind": self.kind, "key": self.key, "start": self.start.isoformat(), "end": self.end.isoformat(),
-                "count": self.count, "baseline_per_bin": round(self.baseline_per_bin, 3), "peak": round(self.peak, 3),
-                "fatal": self.fatal, "services": self.services, "hosts": self.hosts, "trace_ids": self.trace_ids[:10],
-                "files": self.files}
+        out = {"kind": self.kind, "key": self.key, "start": self.start.isoformat(), "end": self.end.isoformat(),
+               "count": self.count, "baseline_per_bin": round(self.baseline_per_bin, 3), "peak": round(self.peak, 3),
+               "fatal": self.fatal, "services": self.services, "hosts": self.hosts, "trace_ids": self.trace_ids[:10],
+               "files": self.files}
+        if self.recurrence:
+            out["recurrence"] = self.recurrence
+        return out
 
 
 @dataclass
@@ -154,6 +165,87 @@ def find_latency_bursts(rows: Sequence[tuple], settings: Settings, min_spans: in
     return out
 
 
+# A recurrence needs this many runs: two gaps that agree are a period, one gap is a coincidence.
+_RECUR_MIN = 3
+# Share of a key's gaps that must be whole multiples of the period (a skipped run is still the
+# same schedule; one odd burst among many regular ones is kept apart, not allowed to break it).
+_RECUR_REGULAR = 0.8
+# Start jitter allowed, as a share of the period: a scheduler starts a job within minutes of its
+# time (logrotate from cron.daily drifts by ~20 min in a day, ~1.5%); a fault does not keep time.
+_RECUR_JITTER = 0.03
+# A run's size may differ from the key's median run by this factor: a routine job fails the same
+# way every time; a run far larger than usual is news even on schedule, and stays its own incident.
+_RECUR_SIZE = 3.0
+
+
+def fold_recurrences(bursts: Sequence[Burst], bin_s: int) -> list[Burst]:
+    """Error bursts with routine recurrences folded: per key, when ``_RECUR_MIN`` or more bursts
+    start on one period (at least 5 bins long, starts within ``_RECUR_JITTER`` of it) at about
+    the same size, they become one burst, the latest run, carrying ``recurrence``. Runs of another
+    size, latency bursts and keys without a period pass through unchanged.
+
+    >>> t0 = datetime(2024, 5, 1, 4, 5)
+    >>> runs = [Burst("errors", "tpl:x", t0 + timedelta(days=d, minutes=m), t0 + timedelta(days=d, minutes=m + 1), 1, 0, 1, 1)
+    ...         for d, m in [(0, 0), (1, 9), (2, -2), (4, 3)]]
+    >>> [(b.start.day, b.recurrence["occurrences"], b.recurrence["period_s"]) for b in fold_recurrences(runs, 60)]
+    [(5, 4, 86400)]
+    """
+    by_key: dict[str, list[Burst]] = {}
+    out: list[Burst] = []
+    for b in bursts:
+        if b.kind == "errors":
+            by_key.setdefault(b.key, []).append(b)
+        else:
+            out.append(b)
+    for key, runs in by_key.items():
+        runs.sort(key=lambda b: b.start)
+        sizes = [b.count for b in runs]
+        usual = statistics.median(sizes)
+        members = [b for b in runs if usual / _RECUR_SIZE <= b.count <= usual * _RECUR_SIZE]
+        period = _period([(b2.start - b1.start).total_seconds() for b1, b2 in zip(members, members[1:])], bin_s)
+        if len(members) < _RECUR_MIN or period is None:
+            out.extend(runs)
+            continue
+        last = members[-1]
+        out.append(Burst(**{**last.__dict__, "recurrence": {
+            "period_s": period, "occurrences": len(members), "first": members[0].start.isoformat(),
+            "last": last.start.isoformat(), "errors": sum(sizes[i] for i, b in enumerate(runs) if b in members)}}))
+        out.extend(b for b in runs if b not in members)
+    return out
+
+
+def _period(gaps: Sequence[float], bin_s: int) -> int | None:
+    """The schedule's period in seconds (the median gap, rounded to a bin), when at least
+    ``_RECUR_REGULAR`` of the gaps are whole multiples of it within the jitter; else None."""
+    if len(gaps) < _RECUR_MIN - 1:
+        return None
+    period = statistics.median(gaps)
+    if period < 5 * bin_s:  # bursts minutes apart are one flapping fault, not a schedule
+        return None
+    tol = max(2 * bin_s, _RECUR_JITTER * period)
+    regular = sum(1 for g in gaps if round(g / period) >= 1 and abs(g - round(g / period) * period) <= tol)
+    if regular < _RECUR_REGULAR * len(gaps):
+        return None
+    # Schedules are set in whole hours or minutes (cron): the jittered median snaps to the nearest.
+    unit = 3_600 if period >= 3_600 else 60
+    snapped = round(period / unit) * unit
+    return int(snapped if abs(period - snapped) <= tol else round(period / bin_s) * bin_s)
+
+
+def _period_phrase(rec: dict[str, Any]) -> str:
+    """``recurs daily at 04:05, 29 times``; hourly at :MM; else every N h / N min."""
+    period, last = int(rec["period_s"]), datetime.fromisoformat(rec["last"])
+    if period == 86_400:
+        when = f"daily at {last:%H:%M}"
+    elif period == 3_600:
+        when = f"hourly at :{last:%M}"
+    elif period >= 3_600:
+        when = f"every {period / 3_600:g} h"
+    else:
+        when = f"every {period // 60} min"
+    return f"recurs {when}, {rec['occurrences']} times"
+
+
 def group_bursts(bursts: Sequence[Burst], merge_gap: timedelta) -> list[list[Burst]]:
     """Related bursts together: overlapping in time (within ``merge_gap``) or sharing a trace id."""
     parent = list(range(len(bursts)))
@@ -187,6 +279,8 @@ def group_bursts(bursts: Sequence[Burst], merge_gap: timedelta) -> list[list[Bur
 
 
 def _severity(group: Sequence[Burst]) -> str:
+    if all(b.recurrence for b in group):
+        return "sev3"  # a routine failure on schedule: worth fixing, not paging for
     errors = sum(b.count for b in group if b.kind == "errors")
     services = {s for b in group for s in b.services}
     if any(b.fatal for b in group) or errors >= 500 or len(services) >= 3:
@@ -202,6 +296,11 @@ def _top(group: Sequence[Burst]) -> Burst:
 
 
 def _title(ws: Workspace, top: Burst, group: Sequence[Burst]) -> str:
+    title = _base_title(ws, top, group)
+    return f"{title}: {_period_phrase(top.recurrence)}" if top.recurrence else title
+
+
+def _base_title(ws: Workspace, top: Burst, group: Sequence[Burst]) -> str:
     from ..store import signals as sig
 
     # Lines without a service (a plain Apache or syslog file) are named by their host, else by
@@ -233,13 +332,17 @@ def detect_incidents(ws: Workspace, settings: Settings | None = None, start: dat
     active = sql.active_bins(ws, bin_s, start, end)
     bursts = find_error_bursts(sql.error_bins(ws, bin_s, start, end), active, settings,
                                sql.active_bins_by_key(ws, bin_s, start, end))
+    if settings.detect_fold_recurrences:
+        bursts = fold_recurrences(bursts, bin_s)
     bursts += find_latency_bursts(sql.latency_bins(ws, bin_s, start, end), settings)
     report = DetectReport(bursts=bursts)
     existing = [i for i in ws.list_incidents(limit=100_000) if i.window_start and i.window_end]
     for group in group_bursts(bursts, timedelta(seconds=settings.detect_merge_gap_s)):
         top = _top(group)
         w_start, w_end = min(b.start for b in group), max(b.end for b in group)
-        inc_id = str(uuid.uuid5(_NS, f"{top.key}@{w_start.isoformat()}"))
+        # a recurrence keeps its id as new runs arrive: detecting again matches it, opens nothing
+        inc_id = str(uuid.uuid5(_NS, f"{top.key}@recurs/{top.recurrence['period_s']}" if top.recurrence
+                                else f"{top.key}@{w_start.isoformat()}"))
         services = _services_by_weight(group)
         same = next((i for i in existing if i.id == inc_id or (
             i.status != "resolved" and i.window_start and i.window_end  # both set: `existing` keeps only those
@@ -259,6 +362,8 @@ def detect_incidents(ws: Workspace, settings: Settings | None = None, start: dat
                 "trace_ids": sorted({t for b in group for t in b.trace_ids})[:20],
             },
         }
+        if top.recurrence:
+            details["detected"]["recurrence"] = top.recurrence
         details.update(sig.business_fields(ws, w_start, w_end, services))
         inc = ws.create_incident(_title(ws, top, group), severity=_severity(group), services=services,
                                  window_start=w_start, window_end=w_end, fingerprint=fps[0] if fps else None,
