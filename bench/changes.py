@@ -17,9 +17,11 @@ Next to it, in the same run, the naive reference "blame the newest deploy before
 
 Split (fixed, stated, by scenario): catalogue positions 0, 2, 4, … are the tune half (the
 weights in rca/changes.py were chosen looking at these only), 1, 3, 5, … the report half.
-It reports, it does not assert: exit 0.
+It reports, it does not assert: exit 0. Per-scenario lines are printed for the tune half only,
+and only with --tune-details (with the failure profile the verdict rests on); the report half is
+only ever summed, so no one tunes on its cases by reading them.
 
-    .venv/bin/python bench/changes.py [--seeds 0,1] [--only NAME,...] [--keep DIR]
+    .venv/bin/python bench/changes.py [--seeds 0,1] [--only NAME,...] [--keep DIR] [--tune-details]
 """
 
 from __future__ import annotations
@@ -102,6 +104,7 @@ def run_one(name: str, seed: int, work: Path, settings: Settings) -> dict:
             run = run_rca(ws, settings, window=(fault_start, fault_end), engine="offline")
         seconds = time.perf_counter() - started
         report = run.report
+        profile = run.evidence.get("failure:profile")
         named = _change_record(ws, report.root_cause_change)
         naive = _newest_deploy(ws, alert_ts)
     culprit = truth["changes"]["culprit_change"]
@@ -118,6 +121,8 @@ def run_one(name: str, seed: int, work: Path, settings: Settings) -> dict:
         "remedy_ok": report.remediation_kind == truth["changes"].get("remediation_kind"),
         "commit_ok": (truth["root_cause"].get("commit") is None or report.root_cause_commit == truth["root_cause"]["commit"]),
         "seconds": round(seconds, 2),
+        "profile": {k: (profile.data if profile is not None else {}).get(k)
+                    for k in ("origin_counts", "external_origins", "blast_radius", "traffic_ratio", "onset")},
     }
 
 
@@ -145,6 +150,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", default="0", help="comma-separated simulator seeds (default 0)")
     parser.add_argument("--only", default="", help="comma-separated scenario names (default: all; halves stay as in the catalogue)")
     parser.add_argument("--keep", metavar="DIR", help="keep the simulations and workspaces in DIR")
+    parser.add_argument("--tune-details", action="store_true",
+                        help="print one line per TUNE-half scenario (never for the report half)")
     args = parser.parse_args(argv)
     seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
     work = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="crashlens-bench-changes-"))
@@ -160,6 +167,8 @@ def main(argv: list[str] | None = None) -> int:
             for seed in seeds:
                 row = run_one(scenario.name, seed, work, settings)
                 rows[half].append(row)
+                if half != "tune" or not args.tune_details:
+                    continue  # the report half is only ever summed
                 named = row["named"]
                 print(f"[{half:<6}] {scenario.name:<28} seed {seed}: named "
                       f"{(named['kind'] + ' ' + str(named.get('version') or named.get('name') or named.get('service'))) if named else 'no change':<34}"
@@ -168,6 +177,7 @@ def main(argv: list[str] | None = None) -> int:
                       f" onset_err={row['onset_error_s']} commit_ok={row['commit_ok']} kind={row['no_change_kind']}"
                       f"{'' if row['kind_ok'] else '(MISS)'} remedy={row['remediation_kind']}{'' if row['remedy_ok'] else '(MISS)'}"
                       f" {row['seconds']} s", flush=True)
+                print(f"         profile {json.dumps(row['profile'], default=str)}", flush=True)
         print()
         print(_summary(rows["tune"], "tune"))
         print(_summary(rows["report"], "report"))

@@ -220,3 +220,93 @@ def test_without_spans_the_requests_are_counted_by_log_lines(ws, tmp_path):
     surge = run.evidence.get("traffic:checkout")
     assert surge is not None and surge.data["precedes_errors"] and surge.data["ratio"] >= 7.0
     assert run.report.no_change_kind == "traffic_surge" and run.report.remediation_kind == "scale"
+
+
+QUIET = T0 + timedelta(minutes=5)  # five minutes of baseline before, three of window after
+QUIET_LOGS = [{"ts": _iso(T0 + timedelta(seconds=s)), "level": "INFO", "service": "checkout", "message": f"handled r-{s}"}
+              for s in range(0, 8 * 60, 2)]
+QUIET_DECOYS = [
+    {"ts": _iso(QUIET - timedelta(minutes=2)), "kind": "deploy", "service": "search", "version": "2.14.0", "commit": "5e1a2b3c4d",
+     "files": ["search/ranking.py"], "diff": "+    boost = 1.2 if item.in_stock else 1.0\n"},
+    {"ts": _iso(QUIET - timedelta(seconds=40)), "kind": "flag", "service": "checkout", "flag": "gift_wrap_option",
+     "from": "off", "to": "on"},
+]
+
+
+def _agent_spans(stale_from_s: float) -> list[dict]:
+    """The order-ETA agent answers a question every 2 s: its run span, a carrier_api tool call whose
+    result carries ``as_of``, and under it the client call to carrier-api (code attributes, peer).
+    From ``stale_from_s`` after QUIET on, carrier-api serves records cached six hours ago.
+    checkout serves a request every 2 s throughout and nothing fails anywhere."""
+    rows, n = [], 0
+    for ms in range(0, 8 * 60_000, 2000):
+        at = T0 + timedelta(milliseconds=ms)
+        stale = ms / 1000 - 5 * 60 >= stale_from_s
+        as_of = at - (timedelta(hours=6) if stale else timedelta(seconds=90))
+        trace, run, tool, call = f"{n:032x}", f"{n:014x}01", f"{n:014x}02", f"{n:014x}03"
+        result = json.dumps({"carrier": "ParcelPro", "status": "in_transit", "as_of": _iso(as_of)})
+        rows += [span(trace, run, None, "eta-agent", "eta_agent.run", ms, ms + 150, kind="server"),
+                 span(trace, tool, run, "eta-agent", "carrier_api", ms + 5, ms + 60,
+                      attrs={"agent.tool": "carrier_api", "agent.args": json.dumps({"order_id": f"o-{n}"}), "agent.result": result}),
+                 span(trace, call, tool, "eta-agent", "GET carrier-api /track", ms + 6, ms + 58, kind="client",
+                      attrs={"peer.service": "carrier-api", "code.filepath": "shop/agent/tools.py", "code.function": "carrier_api",
+                             "code.lineno": 86}),
+                 span(f"{n:030x}ff", f"{n:014x}04", None, "checkout", "POST /checkout", ms, ms + 80, kind="server")]
+        n += 1
+    return rows
+
+
+def test_stale_data_from_a_dependency_names_where_it_enters_and_an_upstream_outage(ws, tmp_path):
+    # nothing fails and nothing slows: only the tool's results are six hours old from QUIET on; a
+    # caller-side metric names carrier-api, which writes no spans or logs of its own
+    load_spans(ws, tmp_path, _agent_spans(stale_from_s=0))
+    metrics = tmp_path / "metrics.csv"
+    metrics.write_text("ts,name,value,service,host\n" + "".join(
+        f"{_iso(T0 + timedelta(seconds=s))},upstream_latency_p95_ms,{40 + s % 7},carrier-api,shop-1\n" for s in range(0, 8 * 60, 10)))
+    assert ingest_file(ws, "metrics", str(metrics)).rejected == 0
+    _workspace(ws, tmp_path, QUIET_LOGS, QUIET_DECOYS)
+    run = run_rca(ws, Settings(), window=(QUIET, QUIET + timedelta(minutes=3)), engine="offline")
+    es, r = run.evidence, run.report
+    stale = es.get("stale:eta-agent:carrier_api")
+    assert stale is not None and stale.data["signal"] == "stale_tool" and stale.data["peer"] == "carrier-api"
+    assert stale.data["count"] == stale.data["calls"] == 90 and stale.data["baseline_count"] == 0
+    assert 5.9 <= stale.data["age_hours"] <= 6.1 and stale.data["location"].startswith("shop/agent/tools.py:carrier_api")
+    assert r.first_failing_service == "eta-agent" and r.blast_radius == ["eta-agent"]
+    assert es.get("failure:profile").data["external_origins"] == {"carrier-api": 90}
+    assert r.root_cause_change is None and r.no_change_kind == "upstream_outage" and r.remediation_kind == "failover"
+    assert r.suspects[0].service == "eta-agent" and "tools.py" in r.suspects[0].location
+    assert replay(ws, run.run_id, strict=True).identical
+
+
+def test_fresh_tool_results_are_no_stale_data(ws, tmp_path):
+    load_spans(ws, tmp_path, _agent_spans(stale_from_s=10_000))  # never stale
+    _workspace(ws, tmp_path, QUIET_LOGS, QUIET_DECOYS)
+    run = run_rca(ws, Settings(), window=(QUIET, QUIET + timedelta(minutes=3)), engine="offline")
+    assert not [e for e in run.evidence.items if e.data.get("signal") == "stale_tool"]
+    assert run.report.first_failing_service is None and run.report.no_change_kind == "unknown"
+
+
+def _payment_spans(skip_gateway_from_s: float) -> list[dict]:
+    """checkout → payments.charge → the client call to card-gateway, a request every 2 s; from
+    ``skip_gateway_from_s`` after QUIET on, charge returns at its entry and never calls the gateway."""
+    rows = []
+    for n, ms in enumerate(range(0, 8 * 60_000, 2000)):
+        trace, root, charge = f"{n:032x}", f"{n:014x}01", f"{n:014x}02"
+        rows += [span(trace, root, None, "checkout", "checkout.place_order", ms, ms + 120, kind="server"),
+                 span(trace, charge, root, "payments", "payments.charge", ms + 5, ms + 90)]
+        if ms / 1000 - 5 * 60 < skip_gateway_from_s:
+            rows.append(span(trace, f"{n:014x}03", charge, "payments", "POST card-gateway", ms + 6, ms + 80, kind="client",
+                             attrs={"peer.service": "card-gateway"}))
+    return rows
+
+
+def test_a_fault_that_raises_nothing_starts_where_the_work_vanished(ws, tmp_path):
+    # a wrong return value: payments stops calling the gateway, nothing errs and the requests get faster
+    load_spans(ws, tmp_path, _payment_spans(skip_gateway_from_s=0))
+    _workspace(ws, tmp_path, QUIET_LOGS, QUIET_DECOYS)
+    run = run_rca(ws, Settings(), window=(QUIET, QUIET + timedelta(minutes=3)), engine="offline")
+    changed = [e for e in run.evidence.items if e.data.get("signal") == "behaviour"]
+    assert changed and changed[0].data["service"] == "payments" and changed[0].data["direction"] == "vanished"
+    r = run.report
+    assert r.first_failing_service == "payments" and "payments" in r.blast_radius
+    assert r.root_cause_change is None and r.no_change_kind == "unknown"  # an unsure kind beats a wrong one

@@ -126,6 +126,14 @@ def _profile(ctx: Any) -> dict[str, Any]:
     origin_count = {s: n for s, n in origin_count.items() if n > 2 * base_origins.get(s, 0) * ratio * load + 2}
     messages = sql.failing_messages(ws, start, end, b_start, b_end, ratio=ratio)
     slow_ops = sql.slow_operations(ws, start, end, b_start, b_end)
+    stale, changed = _quiet_signs(ctx.items)
+    # a tool fed old data by a source that writes no spans or logs of its own (a caller's metric of
+    # it is no telemetry from it): the failure starts at a dependency outside the workspace's services
+    own = set(sql.known_services(ws, ("logs", "spans"))) if stale else set()
+    for e in stale:
+        peer = e.data.get("peer")
+        if peer and peer not in own:
+            external[peer] = external.get(peer, 0) + int(e.data.get("count") or 1)
     # The first failing service: where most failing traces' errors start (after re-attributing
     # timeouts and refusals to the service at fault); without traces, the earliest to fail.
     first = None
@@ -137,6 +145,16 @@ def _profile(ctx: Any) -> dict[str, Any]:
         first = slow_ops[0]["service"]
     elif slow:
         first = sorted(slow.items(), key=lambda kv: (-kv[1], kv[0]))[0][0]
+    elif stale:
+        # Nothing failed and nothing slowed, but a tool returned old data: the failure enters the
+        # workspace's services where that data is consumed (the answers are built on it there).
+        first = str(stale[0].data["service"])
+    elif changed:
+        # Nothing failed, slowed or went stale: a fault that raises nothing (a method returning a
+        # wrong value, a skipped branch) shows only as work a service stopped or started doing; the
+        # behaviour signal blames the code that stopped (or started) running, so the service whose
+        # behaviour moved furthest from its baseline is where the failure starts.
+        first = changed[0]
     blast = sorted(set(failing) | set(slow) | ({first} if first else set()))
     text = "\n".join(m["example"][:2000] for m in messages[:20])
     for op in slow_ops:
@@ -153,6 +171,19 @@ def _profile(ctx: Any) -> dict[str, Any]:
             "traffic_ratio": traffic, "stack_files": sorted(_stack_files(messages, ctx.settings)),
             "operations": sorted({o["name"] for o in origins if o.get("name")} | {o["name"] for o in slow_ops})[:30],
             "failing_text": text}
+
+
+def _quiet_signs(items: list[Evidence]) -> tuple[list[Evidence], list[str]]:
+    """The signs of a failure that raises no error and adds no latency, from the items collected
+    before: stale tool results (most stale calls first) and the services whose behaviour changed
+    (vanished or new calls and log lines), largest summed change first."""
+    stale = sorted((e for e in items if e.data.get("signal") == "stale_tool" and e.data.get("service")),
+                   key=lambda e: (-int(e.data.get("count") or 1), -e.score, e.id))
+    moved: dict[str, float] = {}
+    for e in items:
+        if e.data.get("signal") == "behaviour" and e.data.get("service"):
+            moved[str(e.data["service"])] = moved.get(str(e.data["service"]), 0.0) + e.score
+    return stale, [s for s, _ in sorted(moved.items(), key=lambda kv: (-kv[1], kv[0]))]
 
 
 def _origins(ws: Workspace, start: datetime, end: datetime, known: set[str]) -> tuple[list[dict[str, Any]], dict[str, int], dict[str, int]]:
@@ -419,8 +450,8 @@ def apply_changes(report: RcaReport, es: Any) -> RcaReport:
 # What each "no change" kind rests on, in words a reader checks against the evidence.
 _NO_CHANGE_WHY = {
     "expired_certificate": "the failing messages say a certificate expired: time, not a change, broke it",
-    "upstream_outage": "the errors start at a dependency outside the workspace's services (or the messages say an "
-                       "upstream timed out or was unavailable)",
+    "upstream_outage": "the failure starts at a dependency outside the workspace's services (its errors, or old data "
+                       "it served to a tool; or the messages say an upstream timed out or was unavailable)",
     "traffic_surge": "the traffic is {traffic}x the baseline's: load, not a change",
     "saturation": "the failing messages say a pool, memory, disk or connection limit was exhausted",
     "unknown": "the evidence does not say which other kind of cause it is",

@@ -26,7 +26,8 @@ from ..store.traces import origin_blame
 from .stack_facts import stack_facts
 
 __all__ = ["CollectorContext", "novelty", "iso", "collect_error_logs", "collect_error_spans", "collect_latency",
-           "collect_metrics", "collect_dimensions", "collect_incident_trace", "collect_templates", "collect_fingerprints"]
+           "collect_metrics", "collect_dimensions", "collect_incident_trace", "collect_stale_tools", "collect_templates",
+           "collect_fingerprints", "STALE_MIN_HOURS"]
 
 _MAX_ITEM_CHARS = 2400
 
@@ -276,6 +277,15 @@ def collect_dimensions(ctx: CollectorContext) -> list[Evidence]:
 
 
 _STALE_KEYS = ("as_of", "asof", "fetched_at", "updated_at", "generated_at", "cached_at", "last_updated", "data_as_of")
+STALE_MIN_HOURS = 1.0  # a tool result whose freshness stamp is this much older than the call is stale data
+
+
+def _tool_source(by_parent: dict[str, list[dict[str, Any]]], span: dict[str, Any], attrs: dict[str, Any]) -> tuple[str, str]:
+    """Where a tool call's data comes from: the code location and peer service of its child span that carries
+    code attributes (the client call the tool makes), else the tool span's own code location."""
+    child = next((c for c in by_parent.get(span["span_id"], []) if _attrs(c["attributes"]).get("code.filepath")), None)
+    cattrs = _attrs(child["attributes"]) if child else {}
+    return _code_location(cattrs) or _code_location(attrs), str(cattrs.get("peer.service") or "")
 
 
 def collect_incident_trace(ctx: CollectorContext) -> list[Evidence]:
@@ -305,12 +315,9 @@ def collect_incident_trace(ctx: CollectorContext) -> list[Evidence]:
             if stamp is None or s["start_ts"] is None:
                 continue
             age_h = (s["start_ts"] - stamp).total_seconds() / 3600
-            if age_h < 1.0:
+            if age_h < STALE_MIN_HOURS:
                 continue
-            child = next((c for c in by_parent.get(s["span_id"], []) if _attrs(c["attributes"]).get("code.filepath")), None)
-            cattrs = _attrs(child["attributes"]) if child else {}
-            location = _code_location(cattrs) or _code_location(attrs)
-            peer = cattrs.get("peer.service") or ""
+            location, peer = _tool_source(by_parent, s, attrs)
             text = (f"Tool call {tool} in {s['service'] or '(no service)'} (trace {trace_id}) returned data with {key}={result[key]}, "
                     f"{age_h:.1f} h older than the call at {iso(s['start_ts'])}; the answer was built on it."
                     + (f"\nSource: {peer}" if peer else "") + (f"\nCode: {location}" if location else "")
@@ -324,6 +331,45 @@ def collect_incident_trace(ctx: CollectorContext) -> list[Evidence]:
     out.append(Evidence(
         f"trace:{trace_id}", "trace", f"the incident's trace {str(trace_id)[:12]}", _clip(f"Incident facts: {facts}\nSpans:\n" + "\n".join(lines)),
         2.0, {"signal": "incident_trace", "trace_id": trace_id, "spans": len(spans)}))
+    return out
+
+
+def collect_stale_tools(ctx: CollectorContext) -> list[Evidence]:
+    """Tool calls across the window that returned stale data, per service and tool, beyond what the
+    baseline's calls did (``stale:<service>:<tool>``).
+
+    A dependency that serves old data fails no span and slows nothing; an incident's own trace shows
+    it for one answer (``collect_incident_trace``), this shows it for the window when there is no
+    such trace, or for the tools that trace did not call. A group counts when its stale calls exceed
+    the baseline's stale share, scaled to the window's calls, by about two Poisson deviations."""
+    seen = {(e.data.get("service"), e.data.get("name")) for e in ctx.items if e.data.get("signal") == "stale_tool"}
+    out = []
+    for r in sql.stale_tool_calls(ctx.ws, ctx.start, ctx.end, ctx.b_start, ctx.b_end, _STALE_KEYS, STALE_MIN_HOURS):
+        service, tool, stale, calls = r["service"], r["tool"], int(r["stale"]), int(r["calls"])
+        if not service or (service, tool) in seen:
+            continue
+        b_calls, b_stale = int(r["baseline_calls"]), int(r["baseline_stale"])
+        expected = b_stale * calls / b_calls if b_calls else 0.0
+        if stale < 3 or stale - expected < 2 * math.sqrt(expected + 1):
+            continue
+        spans = sql.trace_spans(ctx.ws, str(r["trace_id"])) if r["trace_id"] else []
+        by_parent: dict[str, list[dict[str, Any]]] = {}
+        for s in spans:
+            by_parent.setdefault(s["parent_id"] or "", []).append(s)
+        example = next((s for s in spans if s["span_id"] == r["span_id"]), None)
+        location, peer = _tool_source(by_parent, example, _attrs(example["attributes"])) if example else ("", "")
+        age_h = float(r["max_age_hours"])
+        text = (f"{stale} of the {calls} calls of tool {tool} in {service} in the window returned data with a {r['field']} "
+                f"at least {STALE_MIN_HOURS:g} h older than the call (up to {age_h:.1f} h; baseline: {b_stale} of {b_calls}); "
+                f"the answers were built on it. Stalest call: span {r['span_id']} of trace {r['trace_id']}."
+                + (f"\nSource: {peer}" if peer else "") + (f"\nCode: {location}" if location else ""))
+        out.append(Evidence(
+            f"stale:{service}:{tool}", "span", f"stale data from tool {tool} in {stale} of {calls} calls ({age_h:.0f} h old)",
+            _clip(text), round(6.0 * stale / max(1, calls), 4),
+            {"signal": "stale_tool", "service": service, "name": tool, "location": location, "peer": peer,
+             "age_hours": _num(age_h, 2), "field": r["field"], "trace_id": r["trace_id"], "span_id": r["span_id"],
+             "count": stale, "calls": calls, "baseline_count": b_stale, "baseline_calls": b_calls,
+             "expected": _num(expected, 2), "novelty": _num(novelty(stale, b_stale, calls / b_calls if b_calls else 0.0), 3)}))
     return out
 
 

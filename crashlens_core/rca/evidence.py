@@ -28,7 +28,7 @@ from ..redact import Redactor
 from ..store import Workspace
 from . import code_evidence, ranking_evidence
 from .collectors import (CollectorContext, collect_dimensions, collect_error_logs, collect_error_spans, collect_fingerprints,
-                         collect_incident_trace, collect_latency, collect_metrics, collect_templates, iso)
+                         collect_incident_trace, collect_latency, collect_metrics, collect_stale_tools, collect_templates, iso)
 from .changes import collect_changes
 from .traffic import collect_traffic
 from .schema import canonical_json, sha256_hex
@@ -122,6 +122,7 @@ COLLECTORS: list[tuple[str, Callable[[CollectorContext], list[Evidence]]]] = [
     ("metrics", collect_metrics),
     ("dimensions", collect_dimensions),
     ("incident_trace", collect_incident_trace),
+    ("stale_tools", collect_stale_tools),  # after incident_trace: the tools its trace already showed stale are not repeated
     ("templates", collect_templates),
     ("fingerprints", collect_fingerprints),
     ("frames", code_evidence.frames_evidence),

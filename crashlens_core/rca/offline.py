@@ -313,7 +313,10 @@ def _claims(es: EvidenceSet, suspects: list[Suspect]) -> list[Claim]:
                 f"({d['baseline_mean_ms']} ms → {d['mean_ms']} ms)" + (f", code {d['location']}" if d.get("location") else "") + ".",
                 item)
         elif signal == "stale_tool":
-            add(f"Tool {d['name']} returned data {d['age_hours']} h old ({d['field']}) to the answer of the incident's trace"
+            whose = (f"in {d['count']} of its {d['calls']} calls in the window (baseline: {d.get('baseline_count')} of "
+                     f"{d.get('baseline_calls')})" if d.get("calls") is not None else "to the answer of the incident's trace")
+            add(f"Tool {d['name']} returned data {'up to ' if d.get('calls') is not None else ''}{d['age_hours']} h old "
+                f"({d['field']}) {whose}"
                 + (f"; it comes from {d['peer']}" if d.get("peer") else "") + ".", item)
         elif signal == "dimension":
             add(f"{d['errors']} of {d['all_errors']} error lines come from {d['dim']} {d['value']}, which wrote only "

@@ -250,9 +250,15 @@ def metric_bins(ws: Workspace, name: str, services: Sequence[str] | None, start:
     return rows
 
 
-def known_services(ws: Workspace) -> list[str]:
-    rows = ws.con.execute("SELECT DISTINCT service FROM (SELECT service FROM logs UNION ALL SELECT service FROM spans "
-                          "UNION ALL SELECT service FROM metrics UNION ALL SELECT service FROM changes) "
+_SERVICE_TABLES = ("logs", "spans", "metrics", "changes")
+
+
+def known_services(ws: Workspace, tables: Sequence[str] = _SERVICE_TABLES) -> list[str]:
+    """The services the workspace's records name, from ``tables`` (all by default; ``("logs", "spans")``:
+    the services that write telemetry of their own, not those only a caller's metric or a change names)."""
+    picked = [t for t in _SERVICE_TABLES if t in tables]
+    union = " UNION ALL ".join(f"SELECT service FROM {t}" for t in picked)
+    rows = ws.con.execute(f"SELECT DISTINCT service FROM ({union}) "
                           "WHERE service IS NOT NULL ORDER BY service").fetchall()
     return [str(r[0]) for r in rows]
 

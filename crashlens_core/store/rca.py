@@ -16,7 +16,7 @@ from .workspace import Workspace, utcnow
 
 __all__ = [
     "error_log_groups", "log_context", "error_dimensions", "error_span_groups", "latency_shifts", "metric_shifts",
-    "template_shifts", "fingerprint_groups", "trace_spans", "search_logs", "data_extent",
+    "template_shifts", "fingerprint_groups", "trace_spans", "stale_tool_calls", "search_logs", "data_extent",
     "insert_run", "finish_run", "get_run", "list_runs", "read_artifact_unchecked",
 ]
 
@@ -193,6 +193,46 @@ def trace_spans(ws: Workspace, trace_id: str, limit: int = 200) -> list[dict[str
     return _rows(ws, """
         SELECT span_id, parent_id, service, name, start_ts, duration_ms, status, attributes
         FROM spans WHERE trace_id = ? ORDER BY start_ts, span_id LIMIT ?""", [trace_id, limit])
+
+
+def stale_tool_calls(ws: Workspace, start: datetime, end: datetime, b_start: datetime, b_end: datetime,
+                     keys: Sequence[str], min_hours: float, limit: int = 20) -> list[dict[str, Any]]:
+    """Agent tool calls (spans with an ``agent.tool`` attribute) per service and tool, in the window and
+    in the baseline: how many, and how many returned data whose freshness stamp (the first of ``keys``
+    the JSON ``agent.result`` holds) is at least ``min_hours`` older than the call; for the stale ones
+    of the window, the field, the largest age and the span and trace of the stalest call.
+    Only groups with a stale call in the window are returned, most stale calls first."""
+    paths = [f"$.{k}" for k in keys]
+    pick = " ".join("WHEN json_extract_string(result, ?) IS NOT NULL THEN ?" for _ in keys)
+    stamp = "coalesce(" + ", ".join("json_extract_string(result, ?)" for _ in keys) + ")"
+    params: list[Any] = [start, end, b_start, b_end] + [v for p in paths for v in (p, p[2:])] + paths + [start, end]
+    params += [min_hours] * 6 + [limit]
+    return _rows(ws, f"""
+        WITH t AS (
+            SELECT service, json_extract_string(attributes, '$."agent.tool"') AS tool, start_ts, span_id, trace_id,
+                   CASE WHEN json_valid(json_extract_string(attributes, '$."agent.result"'))
+                        THEN json_extract_string(attributes, '$."agent.result"') END AS result
+            FROM spans
+            WHERE ((start_ts >= ? AND start_ts < ?) OR (start_ts >= ? AND start_ts < ?))
+              AND json_extract_string(attributes, '$."agent.tool"') IS NOT NULL
+            -- one call ingested twice (the agent's own span file and an OTLP export) counts once, with its service
+            QUALIFY row_number() OVER (PARTITION BY trace_id, span_id ORDER BY service NULLS LAST) = 1),
+        s AS (
+            SELECT service, tool, span_id, trace_id, CASE {pick} END AS field,
+                   (epoch(start_ts) - epoch(try_cast({stamp} AS TIMESTAMPTZ))) / 3600.0 AS age_h,
+                   start_ts >= ? AND start_ts < ? AS in_w
+            FROM t)
+        SELECT service, tool,
+               count(*) FILTER (WHERE in_w) AS calls,
+               count(*) FILTER (WHERE in_w AND age_h >= ?) AS stale,
+               count(*) FILTER (WHERE NOT in_w) AS baseline_calls,
+               count(*) FILTER (WHERE NOT in_w AND age_h >= ?) AS baseline_stale,
+               max(age_h) FILTER (WHERE in_w AND age_h >= ?) AS max_age_hours,
+               arg_max(field, age_h) FILTER (WHERE in_w AND age_h >= ?) AS field,
+               arg_max(span_id, age_h) FILTER (WHERE in_w AND age_h >= ?) AS span_id,
+               arg_max(trace_id, age_h) FILTER (WHERE in_w AND age_h >= ?) AS trace_id
+        FROM s GROUP BY service, tool HAVING stale > 0
+        ORDER BY stale DESC, service, tool LIMIT ?""", params)
 
 
 def search_logs(ws: Workspace, terms: Sequence[str], start: datetime | None, end: datetime | None,
