@@ -109,3 +109,27 @@ def test_irregular_or_close_bursts_are_not_a_schedule():
     skipped = [_burst(t + timedelta(days=d)) for d in (0, 1, 3, 4, 5)]  # a skipped night is the same schedule
     folded = fold_recurrences(skipped, 60)
     assert len(folded) == 1 and folded[0].recurrence["occurrences"] == 5
+
+
+def test_the_rca_of_a_recurring_incident_names_the_schedule_not_the_latest_minute(tmp_path):
+    """Against a baseline holding earlier runs the window looks usual: the report must say the
+    failure is a schedule's, cite it, and point at the job's source first."""
+    from crashlens_core.rca.engine import run_rca
+
+    ws, report = _detect(tmp_path, "rca", Settings())
+    with ws:
+        recurring = next(i for i in report.created if "recurs" in i.title)
+        run = run_rca(ws, Settings(), recurring.id, engine="offline")
+        rpt = run.report
+        recur_ids = [e.id for e in run.evidence.items if e.kind == "recurrence"]
+        assert len(recur_ids) == 1
+        assert "scheduled job" in rpt.root_cause and "daily at 04:" in rpt.root_cause and "7 runs" in rpt.root_cause
+        assert rpt.suspects[0].service == "ops"
+        assert any(recur_ids[0] in s.evidence for s in rpt.suspects if s.service == "ops")
+        assert any(recur_ids[0] in c.evidence for c in rpt.claims)
+        assert "scheduled job" in rpt.remediation[0]
+        # the real burst of the same week is analysed as before: no schedule is claimed for it
+        burst = next(i for i in report.created if i is not recurring)
+        other = run_rca(ws, Settings(), burst.id, engine="offline")
+        assert not any(e.kind == "recurrence" for e in other.evidence.items)
+        assert "scheduled job" not in other.report.root_cause

@@ -30,6 +30,7 @@ from . import code_evidence, ranking_evidence
 from .collectors import (CollectorContext, collect_dimensions, collect_error_logs, collect_error_spans, collect_fingerprints,
                          collect_incident_trace, collect_latency, collect_metrics, collect_stale_tools, collect_templates, iso)
 from .changes import collect_changes
+from .recurrence import collect_recurrence
 from .traffic import collect_traffic
 from .schema import canonical_json, sha256_hex
 
@@ -116,6 +117,7 @@ class EvidenceSet:
 
 # Later collectors read what earlier ones found (frames and knowledge start from the error items).
 COLLECTORS: list[tuple[str, Callable[[CollectorContext], list[Evidence]]]] = [
+    ("recurrence", collect_recurrence),  # an incident that stands for a schedule says so before anything else
     ("error_logs", collect_error_logs),
     ("error_spans", collect_error_spans),
     ("latency", collect_latency),

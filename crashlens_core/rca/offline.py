@@ -32,7 +32,9 @@ from .traffic import preceding_surges
 __all__ = ["analyze_offline", "rank_suspects", "focus_services", "ELEVATED"]
 
 ELEVATED = 0.8  # novelty (log2 of observed / expected) below this is "as usual"
-_WEIGHTS = {"error_span": 1.0, "stale_tool": 2.0, "latency": 1.2, "error_log": 0.5, "suspect_service": 1.0}
+# recurrence: the incident is a schedule's failure (detection folded its runs); the job's source is
+# the suspect, above whatever else happens to log in the latest run's minute.
+_WEIGHTS = {"recurrence": 3.0, "error_span": 1.0, "stale_tool": 2.0, "latency": 1.2, "error_log": 0.5, "suspect_service": 1.0}
 # Signals that name a file, not a service (an exception group spans its callers): they support
 # the suspects at that file and lend them a commit.
 _ATTACH = {"fingerprint": 0.3, "frame": 0.0, "commit": 0.0}
@@ -312,6 +314,9 @@ def _claims(es: EvidenceSet, suspects: list[Suspect]) -> list[Claim]:
             add(f"'{d['name']}' in {d['service']} got {d['ratio']:.0f}x slower than in the baseline "
                 f"({d['baseline_mean_ms']} ms → {d['mean_ms']} ms)" + (f", code {d['location']}" if d.get("location") else "") + ".",
                 item)
+        elif signal == "recurrence":
+            add(f"'{d['name'][:90]}' recurs {d['schedule']}: {d['occurrences']} runs from {d['first_ts'][:16]} to "
+                f"{d['last_ts'][:16]}, about the same size each time, so the window matches its baseline.", item)
         elif signal == "stale_tool":
             whose = (f"in {d['count']} of its {d['calls']} calls in the window (baseline: {d.get('baseline_count')} of "
                      f"{d.get('baseline_calls')})" if d.get("calls") is not None else "to the answer of the incident's trace")
@@ -394,6 +399,11 @@ def _remediation(es: EvidenceSet, suspects: list[Suspect]) -> list[str]:
     top = suspects[0]
     comp = top.component.lower()
     top_items = [es.get(i) for i in top.evidence]
+    recur = _recurrence_of(es, top)
+    if recur is not None:
+        steps.append(f"Find the scheduled job behind it (cron, a systemd timer, log rotation, a backup) of {_where(top, es)}, running "
+                     f"{recur.data['schedule']}, and fix what it fails on, or stop it logging a routine outcome as an error "
+                     f"({recur.id}).")
     surges = _surges(es, suspects)
     if surges:
         # load, not code, started it: first take the load off (the specific fix of a surge), then the rest
@@ -447,8 +457,19 @@ def _timeline(es: EvidenceSet) -> list[TimelineEvent]:
     return events[:8]
 
 
+def _recurrence_of(es: EvidenceSet, top: Suspect) -> Evidence | None:
+    """The schedule the incident stands for, when the top suspect is its source (its error lines
+    may rank as a suspect of their own beside it: the schedule still explains them)."""
+    return next((e for e in _items_by_signal(es, "recurrence") if e.data.get("service") == top.service), None)
+
+
 def _root_text(es: EvidenceSet, top: Suspect) -> str:
     items = [e for e in (es.get(i) for i in top.evidence) if e is not None]
+    recur = _recurrence_of(es, top)
+    if recur is not None:
+        d = recur.data
+        return (f"a scheduled job of {_where(top, es)} fails the same way on every run: '{d['name'][:90]}' recurs "
+                f"{d['schedule']} ({d['occurrences']} runs since {d['first_ts'][:10]}); routine, not a new failure")
     stale = next((e for e in items if e.data.get("signal") == "stale_tool"), None)
     if stale is not None:
         d = stale.data

@@ -36,7 +36,7 @@ from ..config import Settings
 from ..models import Incident
 from ..store import detect as sql
 from ..store import Workspace
-from .naming import source_name, where_phrase
+from .naming import schedule_phrase, source_name, where_phrase
 
 __all__ = ["Burst", "DetectReport", "find_error_bursts", "find_latency_bursts", "fold_recurrences", "group_bursts",
            "detect_incidents"]
@@ -233,17 +233,8 @@ def _period(gaps: Sequence[float], bin_s: int) -> int | None:
 
 
 def _period_phrase(rec: dict[str, Any]) -> str:
-    """``recurs daily at 04:05, 29 times``; hourly at :MM; else every N h / N min."""
-    period, last = int(rec["period_s"]), datetime.fromisoformat(rec["last"])
-    if period == 86_400:
-        when = f"daily at {last:%H:%M}"
-    elif period == 3_600:
-        when = f"hourly at :{last:%M}"
-    elif period >= 3_600:
-        when = f"every {period / 3_600:g} h"
-    else:
-        when = f"every {period // 60} min"
-    return f"recurs {when}, {rec['occurrences']} times"
+    """``recurs daily at 04:05, 29 times`` (the schedule worded as rca.recurrence words it)."""
+    return f"recurs {schedule_phrase(int(rec['period_s']), str(rec['last']))}, {rec['occurrences']} times"
 
 
 def group_bursts(bursts: Sequence[Burst], merge_gap: timedelta) -> list[list[Burst]]:

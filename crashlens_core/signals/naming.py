@@ -10,6 +10,11 @@ and says which it picked; ``where_phrase`` words it for a title ("in checkout", 
 ('web-1', 'host')
 >>> where_phrase(*source_name(None, [], ["/var/log/httpd/error_log"]))
 'in file error_log'
+
+A schedule is worded the same way everywhere (an incident's title, the RCA's evidence):
+
+>>> schedule_phrase(86_400, "2024-06-09T04:11:00"), schedule_phrase(900, "2024-06-09T04:11:00")
+('daily at 04:11', 'every 15 min')
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from __future__ import annotations
 from pathlib import PurePath
 from typing import Iterable
 
-__all__ = ["source_name", "where_phrase"]
+__all__ = ["schedule_phrase", "source_name", "where_phrase"]
 
 
 def _first(values: Iterable[str | None] | None) -> str | None:
@@ -43,3 +48,15 @@ def source_name(service: str | None, hosts: Iterable[str | None] | None = (),
 def where_phrase(name: str, basis: str) -> str:
     """The name as a title says it: ``in checkout``, ``on host web-1``, ``in file error_log``."""
     return {"service": f"in {name}", "host": f"on host {name}", "file": f"in file {name}"}.get(basis, "from an unnamed source")
+
+
+def schedule_phrase(period_s: int, last: str) -> str:
+    """``daily at 04:16`` | ``hourly at :05`` | ``every 6 h`` | ``every 15 min`` (``last``: ISO time of the latest run)."""
+    hhmm, mm = last[11:16], last[14:16]
+    if period_s == 86_400:
+        return f"daily at {hhmm}"
+    if period_s == 3_600:
+        return f"hourly at :{mm}"
+    if period_s >= 3_600:
+        return f"every {period_s / 3_600:g} h"
+    return f"every {period_s // 60} min"
