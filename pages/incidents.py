@@ -1,5 +1,5 @@
 """Incidents: the list (filter, select), and for the selected one its timeline, exception
-fingerprints, new and elevated templates, baseline comparison and status workflow.
+fingerprints, new and elevated templates, baseline comparison, status workflow, owner and comment thread.
 
 The selection lives in the URL (``?incident=ID``) so a link to an incident can be shared.
 Every figure comes from an aggregated core call; log text is shown inert (st.code, tables).
@@ -15,6 +15,7 @@ import streamlit as st
 
 from pages import common
 from pages.frames_view import render_stack
+from pages.thread_view import render_thread
 from crashlens_core.errors import CrashLensError
 from crashlens_core.models import INCIDENT_STATUSES, SEVERITIES, STATUS_TRANSITIONS
 from crashlens_core.rca.changes import LOOKBACK
@@ -107,12 +108,13 @@ except CrashLensError as exc:
 # ------------------------------------------------------------------ the incident
 st.divider()
 st.subheader(common.inert(inc.title), anchor=False)  # a title quotes log text: shown as written
-meta = st.columns([1.6, 1, 4])
+meta = st.columns([1.6, 1, 1.6, 4])
 meta[0].metric("Status", inc.status)
 meta[1].metric("Severity", inc.severity)
+meta[2].metric("Owner", inc.owner or "nobody", help="Assign it in the Comments & history tab")
 window = (f"{inc.window_start:%Y-%m-%d %H:%M:%S} – {inc.window_end:%H:%M:%S} UTC"
           if inc.window_start and inc.window_end else "no window")
-with meta[2]:
+with meta[3]:
     st.text(f"Window    {window}\nServices  {', '.join(inc.services) or '–'}\n"
             f"Source    {inc.source}, created {inc.created_ts:%Y-%m-%d %H:%M} UTC\nId        {inc.id}")
 business = {k: inc.details[k] for k in ("order_id", "eta_delta_hours", "problem_type") if k in inc.details}
@@ -144,6 +146,8 @@ if inc.read_only:
 
 if not (inc.window_start and inc.window_end):
     st.info("This incident has no time window, so there is nothing to compare.", icon=":material/info:")
+    st.markdown("**Comments & history**")
+    render_thread(ws, inc, actor or None)
     st.stop()
 
 start, end = inc.window_start, inc.window_end
@@ -151,7 +155,7 @@ length = max(end - start, timedelta(minutes=1))
 view_start, view_end = start - 2 * length, end + length
 
 tab_time, tab_chg, tab_fp, tab_tpl, tab_cmp, tab_hist = st.tabs(
-    ["Timeline", "Changes", "Fingerprints", "New & elevated templates", "Baseline comparison", "History"])
+    ["Timeline", "Changes", "Fingerprints", "New & elevated templates", "Baseline comparison", "Comments & history"])
 
 
 def _what(c: dict) -> str:
@@ -296,4 +300,4 @@ with tab_cmp:
         st.caption("Identifier-like dimensions skipped: " + ", ".join(cmp.skipped))
 
 with tab_hist:
-    st.dataframe(ws.incident_events(inc.id), hide_index=True, width="stretch")
+    render_thread(ws, inc, actor or None)
