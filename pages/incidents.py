@@ -21,6 +21,7 @@ from crashlens_core.models import INCIDENT_STATUSES, SEVERITIES, STATUS_TRANSITI
 from crashlens_core.rca.changes import LOOKBACK
 from crashlens_core.signals.compare import compare_windows
 from crashlens_core.signals.detect import detect_incidents
+from crashlens_core.signals.issues import window_issues
 from crashlens_core.store import changes as change_store
 from crashlens_core.store import signals as signal_store
 
@@ -242,18 +243,36 @@ with tab_chg:
             st.caption("No diff recorded for this change.")
 
 with tab_fp:
-    fps = signal_store.window_fingerprints(ws, start, end)
-    if not fps:
+    # One entry per failure: a caller that logs the error its callee raised joins the callee's issue
+    # (signals.issues); each fingerprint keeps its own id and lines.
+    issues = window_issues(ws, start, end)
+    if not issues:
         st.info("No exception in this window (errors without a stack trace are grouped by template).",
                 icon=":material/info:")
-    for k, fp in enumerate(fps):
-        label = f"{fp['count']:,}×  {fp['title'] or fp['exc_type'] or fp['fingerprint']}"
-        with st.expander(label, expanded=k == 0):
-            st.caption(f"fingerprint {fp['fingerprint']} · {fp['culprit'] or ''} · services {', '.join(fp['services'])} · "
-                       f"{fp['total']:,} in total, first seen {fp['first_seen']:%Y-%m-%d %H:%M:%S} UTC")
-            st.code(fp["example"] or "", language=None)
+    for k, issue in enumerate(issues):
+        many = len(issue.services) > 1
+        label = f"{issue.count:,}×  {issue.title}" + (f"  ·  {', '.join(issue.services)}" if many else "")
+        with st.expander(common.inert(label), expanded=k == 0):
+            st.caption(common.inert(f"{issue.culprit or issue.exc_type} · services {', '.join(issue.services) or '–'} · "
+                                    f"first in the window {issue.first_ts:%Y-%m-%d %H:%M:%S} UTC"
+                                    if issue.first_ts else f"{issue.culprit or issue.exc_type}"))
+            if len(issue.members) > 1:
+                st.markdown(f"**One failure, logged by {len(issue.services)} services**: raised in "
+                            f"{common.inert(', '.join(issue.members[0]['services']))}, then logged by its callers.")
+                st.dataframe([{"service": ", ".join(m["services"]), "role": "raised it" if m["role"] == "origin" else "logged it",
+                               "lines": m["count"],
+                               "linked by": "" if m["role"] == "origin" else
+                               ("its stack extends the origin's" if m["link"] == "frames" else "its message quotes the origin's"),
+                               "shared traces": "" if m["shared_traces"] is None else f"{m['shared_traces']:,}",
+                               "fingerprint": m["fingerprint"]} for m in issue.members],
+                             hide_index=True, width="stretch", key=f"inc_issue_{k}")
+            else:
+                st.caption(f"fingerprint {issue.id}")
+            st.page_link("pages/logs.py", label="Lines of this issue" + (" (every service)" if many else ""),
+                         icon=":material/list:", query_params={"q": "fingerprint=" + ",".join(issue.fingerprints)})
+            st.code(issue.example or "", language=None)
             if st.toggle("Source context and suspect commits", key=f"inc_fp_src_{k}", value=k == 0):
-                render_stack(ws, settings, fp["example"] or "", start, end, key=f"inc_fp_{k}")
+                render_stack(ws, settings, issue.example or "", start, end, key=f"inc_fp_{k}")
 
 with tab_tpl:
     cmp = compare_windows(ws, start, end, focus="errors" if inc.details.get("detected", {}).get("error_count") else "all",
