@@ -74,7 +74,8 @@ def incident_list() -> None:
                 "demo workspace with `crashlens demo`.", icon=":material/lightbulb:")
         st.stop()
 
-    rows = [{"id": i.id[:8], "title": i.title, "status": i.status, "severity": i.severity, "services": ", ".join(i.services),
+    rows = [{"id": i.id[:8], "title": i.title, "status": i.status, "severity": i.severity, "owner": i.owner or "",
+             "services": ", ".join(i.services),
              "window start (UTC)": i.window_start, "minutes": round((i.window_end - i.window_start).total_seconds() / 60, 1)
              if i.window_start and i.window_end else None, "source": i.source} for i in shown]
     ids = [i.id for i in shown]

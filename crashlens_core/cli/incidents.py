@@ -11,7 +11,8 @@ from ._common import print_json, open_workspace, need, parse_time, parse_details
 
 def _incident_line(inc: Any) -> str:
     window = f"{inc.window_start:%Y-%m-%d %H:%M}…{inc.window_end:%H:%M}" if inc.window_start and inc.window_end else "-"
-    return f"{inc.id[:8]}  {inc.status:<13} {inc.severity:<5} {window:<22} {','.join(inc.services)[:30]:<30} {inc.title}"
+    owner = f"  (owner {inc.owner})" if inc.owner else ""
+    return f"{inc.id[:8]}  {inc.status:<13} {inc.severity:<5} {window:<22} {','.join(inc.services)[:30]:<30} {inc.title}{owner}"
 
 
 def cmd_incidents(args: argparse.Namespace) -> int:
