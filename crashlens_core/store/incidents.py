@@ -114,11 +114,9 @@ class IncidentsMixin(WorkspaceCore):
     def set_incident_status(self, incident_id: str, status: str, actor: str | None = None, note: str = "") -> Incident:
         """Move an incident along its workflow; approving records who and when."""
         self.require_writable()
-        inc = self.get_incident(incident_id)
+        inc = self._writable_incident(incident_id)
         if status not in INCIDENT_STATUSES:
             raise InputError(f"unknown status {status!r}", hint=f"use one of {', '.join(INCIDENT_STATUSES)}")
-        if inc.read_only:
-            raise InvalidTransition(f"incident {inc.id} was imported from a bundle and is read-only", hint="it cannot change status here")
         if status == inc.status:
             return inc
         if status not in STATUS_TRANSITIONS[inc.status]:
@@ -146,9 +144,7 @@ class IncidentsMixin(WorkspaceCore):
         """Replace an incident's ``details`` and say why in its history (the status stays as it is):
         what a later alert delivery adds, e.g. more alerts of the group, or that the alert resolved."""
         self.require_writable()
-        inc = self.get_incident(incident_id)
-        if inc.read_only:
-            raise InvalidTransition(f"incident {inc.id} was imported from a bundle and is read-only", hint="it cannot change here")
+        inc = self._writable_incident(incident_id)
         now = utcnow()
         with self.transaction():
             self.con.execute("UPDATE incidents SET details = ?, updated_ts = ? WHERE id = ?",
@@ -199,12 +195,12 @@ class IncidentsMixin(WorkspaceCore):
         if len(body) > self.MAX_COMMENT:
             raise InputError(f"comment is {len(body):,} characters long",
                              hint=f"keep it under {self.MAX_COMMENT:,}; attach long output to the RCA or a bundle instead")
-        now = utcnow()
+        now, who = utcnow(), (actor or "").strip() or None
         with self.transaction():
             self.con.execute("UPDATE incidents SET updated_ts = ? WHERE id = ?", [now, inc.id])
-            self._add_event(inc.id, now, "comment", inc.status, inc.status, actor, body)
+            self._add_event(inc.id, now, "comment", inc.status, inc.status, who, body)
         return {"incident_id": inc.id, "ts": now, "kind": "comment", "from_status": inc.status, "to_status": inc.status,
-                "actor": actor, "note": body}
+                "actor": who, "note": body}
 
     def incident_events(self, incident_id: str, kind: str | None = None) -> list[dict[str, Any]]:
         """The incident's history, oldest first: ``{ts, kind, from_status, to_status, actor, note}``;
@@ -223,7 +219,7 @@ class IncidentsMixin(WorkspaceCore):
         inc = self.get_incident(incident_id)
         if inc.read_only:
             raise InvalidTransition(f"incident {inc.id} was imported from a bundle and is read-only",
-                                    hint="it cannot change here; comment in the workspace it came from")
+                                    hint="it cannot change here; change it in the workspace it came from")
         return inc
 
     def _add_event(self, incident_id: str, ts: datetime, kind: str, from_status: str | None, to_status: str,
