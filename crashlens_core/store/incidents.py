@@ -244,6 +244,7 @@ def event_summary(ev: dict[str, Any]) -> str:
     if kind == "assign":
         return f"{who} assigned it to {ev['note']}" if ev.get("note") else f"{who} unassigned it"
     if kind == "status" and ev.get("from_status") != ev.get("to_status"):
-        move = f"{ev['from_status']} → {ev['to_status']}" if ev.get("from_status") else f"opened ({ev['to_status']})"
-        return f"{who}: {move}" + (f" · {ev['note']}" if ev.get("note") else "")
+        if not ev.get("from_status"):
+            return f"{who} opened it" + (f" · {ev['note']}" if ev.get("note") else "")
+        return f"{who}: {ev['from_status']} → {ev['to_status']}" + (f" · {ev['note']}" if ev.get("note") else "")
     return f"{who}: {ev.get('note') or ''}"
