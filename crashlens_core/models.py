@@ -16,6 +16,7 @@ __all__ = [
     "INCIDENT_STATUSES",
     "STATUS_TRANSITIONS",
     "SEVERITIES",
+    "EVENT_KINDS",
     "IngestError",
     "IngestReport",
     "Incident",
@@ -60,6 +61,10 @@ STATUS_TRANSITIONS: dict[str, tuple[str, ...]] = {
     "resolved": ("investigating",),
 }
 SEVERITIES = ("sev1", "sev2", "sev3", "sev4")
+# What an incident history row records: a status change (creation included), an update that kept
+# the status (e.g. a later alert delivery), an assignment (the note is the new owner, empty when
+# unassigned), a comment (the note is its text).
+EVENT_KINDS = ("status", "update", "assign", "comment")
 
 
 @dataclass(frozen=True)
@@ -121,6 +126,7 @@ class Incident:
     details: dict[str, Any] = field(default_factory=dict)
     source: str = "manual"  # manual | detected | simulated | imported
     read_only: bool = False
+    owner: str | None = None  # who works on it (assignee); None: nobody yet
 
     def to_json(self) -> dict[str, Any]:
         out = asdict(self)

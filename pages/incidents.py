@@ -1,5 +1,5 @@
 """Incidents: the list (filter, select), and for the selected one its timeline, exception
-fingerprints, new and elevated templates, baseline comparison and status workflow.
+fingerprints, new and elevated templates, baseline comparison, status workflow, owner and comment thread.
 
 The selection lives in the URL (``?incident=ID``) so a link to an incident can be shared.
 Every figure comes from an aggregated core call; log text is shown inert (st.code, tables).
@@ -15,11 +15,13 @@ import streamlit as st
 
 from pages import common
 from pages.frames_view import render_stack
+from pages.thread_view import render_thread
 from crashlens_core.errors import CrashLensError
 from crashlens_core.models import INCIDENT_STATUSES, SEVERITIES, STATUS_TRANSITIONS
 from crashlens_core.rca.changes import LOOKBACK
 from crashlens_core.signals.compare import compare_windows
 from crashlens_core.signals.detect import detect_incidents
+from crashlens_core.signals.issues import window_issues
 from crashlens_core.store import changes as change_store
 from crashlens_core.store import signals as signal_store
 
@@ -72,7 +74,8 @@ def incident_list() -> None:
                 "demo workspace with `crashlens demo`.", icon=":material/lightbulb:")
         st.stop()
 
-    rows = [{"id": i.id[:8], "title": i.title, "status": i.status, "severity": i.severity, "services": ", ".join(i.services),
+    rows = [{"id": i.id[:8], "title": i.title, "status": i.status, "severity": i.severity, "owner": i.owner or "",
+             "services": ", ".join(i.services),
              "window start (UTC)": i.window_start, "minutes": round((i.window_end - i.window_start).total_seconds() / 60, 1)
              if i.window_start and i.window_end else None, "source": i.source} for i in shown]
     ids = [i.id for i in shown]
@@ -107,12 +110,13 @@ except CrashLensError as exc:
 # ------------------------------------------------------------------ the incident
 st.divider()
 st.subheader(common.inert(inc.title), anchor=False)  # a title quotes log text: shown as written
-meta = st.columns([1.6, 1, 4])
+meta = st.columns([1.6, 1, 1.6, 4])
 meta[0].metric("Status", inc.status)
 meta[1].metric("Severity", inc.severity)
+meta[2].metric("Owner", inc.owner or "nobody", help="Assign it in the Comments & history tab")
 window = (f"{inc.window_start:%Y-%m-%d %H:%M:%S} – {inc.window_end:%H:%M:%S} UTC"
           if inc.window_start and inc.window_end else "no window")
-with meta[2]:
+with meta[3]:
     st.text(f"Window    {window}\nServices  {', '.join(inc.services) or '–'}\n"
             f"Source    {inc.source}, created {inc.created_ts:%Y-%m-%d %H:%M} UTC\nId        {inc.id}")
 business = {k: inc.details[k] for k in ("order_id", "eta_delta_hours", "problem_type") if k in inc.details}
@@ -144,6 +148,8 @@ if inc.read_only:
 
 if not (inc.window_start and inc.window_end):
     st.info("This incident has no time window, so there is nothing to compare.", icon=":material/info:")
+    st.markdown("**Comments & history**")
+    render_thread(ws, inc, actor or None)
     st.stop()
 
 start, end = inc.window_start, inc.window_end
@@ -151,7 +157,7 @@ length = max(end - start, timedelta(minutes=1))
 view_start, view_end = start - 2 * length, end + length
 
 tab_time, tab_chg, tab_fp, tab_tpl, tab_cmp, tab_hist = st.tabs(
-    ["Timeline", "Changes", "Fingerprints", "New & elevated templates", "Baseline comparison", "History"])
+    ["Timeline", "Changes", "Fingerprints", "New & elevated templates", "Baseline comparison", "Comments & history"])
 
 
 def _what(c: dict) -> str:
@@ -238,18 +244,36 @@ with tab_chg:
             st.caption("No diff recorded for this change.")
 
 with tab_fp:
-    fps = signal_store.window_fingerprints(ws, start, end)
-    if not fps:
+    # One entry per failure: a caller that logs the error its callee raised joins the callee's issue
+    # (signals.issues); each fingerprint keeps its own id and lines.
+    issues = window_issues(ws, start, end)
+    if not issues:
         st.info("No exception in this window (errors without a stack trace are grouped by template).",
                 icon=":material/info:")
-    for k, fp in enumerate(fps):
-        label = f"{fp['count']:,}×  {fp['title'] or fp['exc_type'] or fp['fingerprint']}"
-        with st.expander(label, expanded=k == 0):
-            st.caption(f"fingerprint {fp['fingerprint']} · {fp['culprit'] or ''} · services {', '.join(fp['services'])} · "
-                       f"{fp['total']:,} in total, first seen {fp['first_seen']:%Y-%m-%d %H:%M:%S} UTC")
-            st.code(fp["example"] or "", language=None)
+    for k, issue in enumerate(issues):
+        many = len(issue.services) > 1
+        label = f"{issue.count:,}×  {issue.title}" + (f"  ·  {', '.join(issue.services)}" if many else "")
+        with st.expander(common.inert(label), expanded=k == 0):
+            st.caption(common.inert(f"{issue.culprit or issue.exc_type} · services {', '.join(issue.services) or '–'} · "
+                                    f"first in the window {issue.first_ts:%Y-%m-%d %H:%M:%S} UTC"
+                                    if issue.first_ts else f"{issue.culprit or issue.exc_type}"))
+            if len(issue.members) > 1:
+                st.markdown(f"**One failure, logged by {len(issue.services)} services**: raised in "
+                            f"{common.inert(', '.join(issue.members[0]['services']))}, then logged by its callers.")
+                st.dataframe([{"service": ", ".join(m["services"]), "role": "raised it" if m["role"] == "origin" else "logged it",
+                               "lines": m["count"],
+                               "linked by": "" if m["role"] == "origin" else
+                               ("its stack extends the origin's" if m["link"] == "frames" else "its message quotes the origin's"),
+                               "shared traces": "" if m["shared_traces"] is None else f"{m['shared_traces']:,}",
+                               "fingerprint": m["fingerprint"]} for m in issue.members],
+                             hide_index=True, width="stretch", key=f"inc_issue_{k}")
+            else:
+                st.caption(f"fingerprint {issue.id}")
+            st.page_link("pages/logs.py", label="Lines of this issue" + (" (every service)" if many else ""),
+                         icon=":material/list:", query_params={"q": "fingerprint=" + ",".join(issue.fingerprints)})
+            st.code(issue.example or "", language=None)
             if st.toggle("Source context and suspect commits", key=f"inc_fp_src_{k}", value=k == 0):
-                render_stack(ws, settings, fp["example"] or "", start, end, key=f"inc_fp_{k}")
+                render_stack(ws, settings, issue.example or "", start, end, key=f"inc_fp_{k}")
 
 with tab_tpl:
     cmp = compare_windows(ws, start, end, focus="errors" if inc.details.get("detected", {}).get("error_count") else "all",
@@ -296,4 +320,4 @@ with tab_cmp:
         st.caption("Identifier-like dimensions skipped: " + ", ".join(cmp.skipped))
 
 with tab_hist:
-    st.dataframe(ws.incident_events(inc.id), hide_index=True, width="stretch")
+    render_thread(ws, inc, actor or None)

@@ -145,6 +145,8 @@ q_start, q_end = (None, None) if rng.is_everything else (rng.start, rng.end)
 h_start, h_end = ((facets["min_ts"], facets["max_ts"] + timedelta(microseconds=1)) if rng.is_everything
                   else (rng.start, rng.end))
 q_col, by_col = st.columns([3, 2])
+if st.query_params.get("q"):  # a link from another page (e.g. an issue's lines): the query it opens with, once
+    st.session_state["lq_query"] = st.query_params.pop("q")
 query_text = q_col.text_input(
     "Query", key="lq_query", placeholder='service=payments level=ERROR,FATAL host!=web-3 "timed out" user.tier=gold',
     help="Terms joined by AND: FIELD=VALUE or FIELD!=VALUE on service, host, level, template, fingerprint, trace_id, "

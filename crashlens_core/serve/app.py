@@ -28,7 +28,7 @@ from typing import Any
 
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi.responses import Response
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -158,6 +158,20 @@ class StatusChange(BaseModel):
     status: str
     by: str | None = None
     note: str = ""
+
+
+class Assignment(BaseModel):
+    """POST /incidents/{id}/assign: the new owner (null or "": nobody) and who assigns."""
+
+    owner: str | None = None
+    by: str | None = None
+
+
+class Comment(BaseModel):
+    """POST /incidents/{id}/comment: the comment's text and who writes it."""
+
+    text: str = Field(min_length=1)
+    by: str | None = None
 
 
 class RcaRequest(BaseModel):
@@ -296,6 +310,18 @@ def create_app(settings: Settings, options: ServeOptions) -> FastAPI:
     def set_status(incident_id: str, change: StatusChange) -> Response:
         return json_response(with_workspace(lambda ws: ws.set_incident_status(incident_id, change.status, actor=change.by,
                                                                       note=change.note).to_json()))
+
+    @app.post("/incidents/{incident_id}/assign", tags=["incidents"], dependencies=[Depends(require_token)],
+              summary="give an incident an owner (as `crashlens incidents assign ID OWNER --json`)",
+              description="Body: `{owner, by}`; `owner` null or empty unassigns. Answers the incident.")
+    def assign(incident_id: str, body: Assignment) -> Response:
+        return json_response(with_workspace(lambda ws: ws.assign_incident(incident_id, body.owner, actor=body.by).to_json()))
+
+    @app.post("/incidents/{incident_id}/comment", tags=["incidents"], dependencies=[Depends(require_token)], status_code=201,
+              summary="add a comment to an incident's history (as `crashlens incidents comment ID TEXT --json`)",
+              description="Body: `{text, by}`. Answers 201 with the history entry `{incident_id, ts, kind, actor, note}`.")
+    def comment(incident_id: str, body: Comment) -> Response:
+        return json_response(with_workspace(lambda ws: ws.comment_incident(incident_id, body.text, actor=body.by)), 201)
 
     @app.post("/rca/{incident_id}", tags=["rca"], dependencies=[Depends(require_token)],
               summary="run the offline RCA of an incident and record it (as `crashlens rca ID --engine offline --json`)")

@@ -1,8 +1,10 @@
-"""Incidents: opening one, finding it by id or unique prefix, listing, moving it along its workflow.
+"""Incidents: opening one, finding it by id or unique prefix, listing, moving it along its workflow,
+assigning it and commenting on it.
 
 The workflow (open → investigating → rca_ready → approved → resolved, see
 ``models.STATUS_TRANSITIONS``) is enforced here, and every change is an ``incident_events``
-row with who and why.
+row with who and why; assignments and comments are rows of the same history (``kind``, see
+``models.EVENT_KINDS``), so one ordered thread tells what happened to an incident.
 """
 
 from __future__ import annotations
@@ -13,18 +15,21 @@ from datetime import datetime
 from typing import Any, Sequence
 
 from ..errors import InputError, InvalidTransition, NotFound
-from ..models import INCIDENT_STATUSES, SEVERITIES, STATUS_TRANSITIONS, Incident
+from ..models import EVENT_KINDS, INCIDENT_STATUSES, SEVERITIES, STATUS_TRANSITIONS, Incident
 from .connection import WorkspaceCore
 from .files import utcnow
 
-__all__ = ["IncidentsMixin"]
+__all__ = ["IncidentsMixin", "event_summary"]
 
 
 class IncidentsMixin(WorkspaceCore):
     """Create, find, list and move incidents; their event history."""
 
     _INCIDENT_COLS = ("id", "title", "status", "severity", "services", "window_start", "window_end", "fingerprint",
-                      "created_ts", "resolved_ts", "approved_by", "approved_ts", "details", "source", "read_only")
+                      "created_ts", "resolved_ts", "approved_by", "approved_ts", "details", "source", "read_only", "owner")
+    _EVENT_COLS = ("ts", "kind", "from_status", "to_status", "actor", "note")
+    MAX_COMMENT = 20_000  # characters: a comment is a person's note, not a place to paste a whole log
+    MAX_OWNER = 200
 
     def _row_to_incident(self, row: Sequence[Any]) -> Incident:
         values = dict(zip(self._INCIDENT_COLS, row))
@@ -64,7 +69,7 @@ class IncidentsMixin(WorkspaceCore):
                 [inc_id, title.strip(), severity, list(services), window_start, window_end, fingerprint, now, now,
                  json.dumps(details or {}, sort_keys=True, default=str), source],
             )
-            self.con.execute("INSERT INTO incident_events VALUES (?, ?, NULL, 'open', ?, ?)", [inc_id, now, actor, f"created ({source})"])
+            self._add_event(inc_id, now, "status", None, "open", actor, f"created ({source})")
         return self.get_incident(inc_id)
 
     MIN_ID_PREFIX = 4  # shorter prefixes would match by accident as incidents accumulate
@@ -109,11 +114,9 @@ class IncidentsMixin(WorkspaceCore):
     def set_incident_status(self, incident_id: str, status: str, actor: str | None = None, note: str = "") -> Incident:
         """Move an incident along its workflow; approving records who and when."""
         self.require_writable()
-        inc = self.get_incident(incident_id)
+        inc = self._writable_incident(incident_id)
         if status not in INCIDENT_STATUSES:
             raise InputError(f"unknown status {status!r}", hint=f"use one of {', '.join(INCIDENT_STATUSES)}")
-        if inc.read_only:
-            raise InvalidTransition(f"incident {inc.id} was imported from a bundle and is read-only", hint="it cannot change status here")
         if status == inc.status:
             return inc
         if status not in STATUS_TRANSITIONS[inc.status]:
@@ -134,21 +137,19 @@ class IncidentsMixin(WorkspaceCore):
             sets.append("resolved_ts = NULL")
         with self.transaction():
             self.con.execute(f"UPDATE incidents SET {', '.join(sets)} WHERE id = ?", params + [inc.id])
-            self.con.execute("INSERT INTO incident_events VALUES (?, ?, ?, ?, ?, ?)", [inc.id, now, inc.status, status, actor, note])
+            self._add_event(inc.id, now, "status", inc.status, status, actor, note)
         return self.get_incident(inc.id)
 
     def record_incident_details(self, incident_id: str, details: dict[str, Any], note: str, actor: str | None = None) -> Incident:
         """Replace an incident's ``details`` and say why in its history (the status stays as it is):
         what a later alert delivery adds, e.g. more alerts of the group, or that the alert resolved."""
         self.require_writable()
-        inc = self.get_incident(incident_id)
-        if inc.read_only:
-            raise InvalidTransition(f"incident {inc.id} was imported from a bundle and is read-only", hint="it cannot change here")
+        inc = self._writable_incident(incident_id)
         now = utcnow()
         with self.transaction():
             self.con.execute("UPDATE incidents SET details = ?, updated_ts = ? WHERE id = ?",
                              [json.dumps(details, sort_keys=True, default=str), now, inc.id])
-            self.con.execute("INSERT INTO incident_events VALUES (?, ?, ?, ?, ?, ?)", [inc.id, now, inc.status, inc.status, actor, note])
+            self._add_event(inc.id, now, "update", inc.status, inc.status, actor, note)
         return self.get_incident(inc.id)
 
     def incident_by_alert_keys(self, keys: Sequence[str]) -> str | None:
@@ -160,8 +161,90 @@ class IncidentsMixin(WorkspaceCore):
                                "ORDER BY created_ts LIMIT 1", [list(keys)]).fetchall()
         return str(row[0][0]) if row else None
 
-    def incident_events(self, incident_id: str) -> list[dict[str, Any]]:
-        rows = self.con.execute(
-            "SELECT ts, from_status, to_status, actor, note FROM incident_events WHERE incident_id = ? ORDER BY ts", [incident_id]
-        ).fetchall()
-        return [dict(zip(("ts", "from_status", "to_status", "actor", "note"), r)) for r in rows]
+    def assign_incident(self, incident_id: str, owner: str | None, actor: str | None = None) -> Incident:
+        """Give the incident an owner (``None`` or blank: nobody); recorded in its history.
+
+        >>> import tempfile
+        >>> from crashlens_core.store import Workspace
+        >>> with Workspace.open(tempfile.mkdtemp()) as ws:
+        ...     inc = ws.assign_incident(ws.create_incident("checkout 500s").id, "alice", actor="bob")
+        ...     _ = ws.comment_incident(inc.id, "rolled back pay v2", actor="alice")
+        ...     inc.owner, [e["kind"] for e in ws.incident_events(inc.id)]
+        ('alice', ['status', 'assign', 'comment'])
+        """
+        self.require_writable()
+        inc = self._writable_incident(incident_id)
+        name = " ".join((owner or "").split())  # one line: an owner is shown in tables and headers
+        if len(name) > self.MAX_OWNER:
+            raise InputError(f"owner name is {len(name)} characters long", hint=f"give a name of at most {self.MAX_OWNER}")
+        if (name or None) == inc.owner:
+            return inc
+        now = utcnow()
+        with self.transaction():
+            self.con.execute("UPDATE incidents SET owner = ?, updated_ts = ? WHERE id = ?", [name or None, now, inc.id])
+            self._add_event(inc.id, now, "assign", inc.status, inc.status, actor, name)
+        return self.get_incident(inc.id)
+
+    def comment_incident(self, incident_id: str, text: str, actor: str | None = None) -> dict[str, Any]:
+        """Add a comment to the incident's thread; returns the history row it became."""
+        self.require_writable()
+        inc = self._writable_incident(incident_id)
+        body = (text or "").strip()
+        if not body:
+            raise InputError("a comment needs some text", hint="say what you found or did, e.g. 'rolled back pay v2'")
+        if len(body) > self.MAX_COMMENT:
+            raise InputError(f"comment is {len(body):,} characters long",
+                             hint=f"keep it under {self.MAX_COMMENT:,}; attach long output to the RCA or a bundle instead")
+        now, who = utcnow(), (actor or "").strip() or None
+        with self.transaction():
+            self.con.execute("UPDATE incidents SET updated_ts = ? WHERE id = ?", [now, inc.id])
+            self._add_event(inc.id, now, "comment", inc.status, inc.status, who, body)
+        return {"incident_id": inc.id, "ts": now, "kind": "comment", "from_status": inc.status, "to_status": inc.status,
+                "actor": who, "note": body}
+
+    def incident_events(self, incident_id: str, kind: str | None = None) -> list[dict[str, Any]]:
+        """The incident's history, oldest first: ``{ts, kind, from_status, to_status, actor, note}``;
+        ``kind`` keeps one kind (e.g. ``"comment"``: the thread)."""
+        where, params = "incident_id = ?", [incident_id]
+        if kind is not None:
+            if kind not in EVENT_KINDS:
+                raise InputError(f"unknown event kind {kind!r}", hint=f"use one of {', '.join(EVENT_KINDS)}")
+            where, params = where + " AND kind = ?", params + [kind]
+        cols = ", ".join(self._EVENT_COLS)
+        # rowid breaks ties between events written in the same microsecond, in the order they were written
+        rows = self.con.execute(f"SELECT {cols} FROM incident_events WHERE {where} ORDER BY ts, rowid", params).fetchall()
+        return [dict(zip(self._EVENT_COLS, r)) for r in rows]
+
+    def _writable_incident(self, incident_id: str) -> Incident:
+        inc = self.get_incident(incident_id)
+        if inc.read_only:
+            raise InvalidTransition(f"incident {inc.id} was imported from a bundle and is read-only",
+                                    hint="it cannot change here; change it in the workspace it came from")
+        return inc
+
+    def _add_event(self, incident_id: str, ts: datetime, kind: str, from_status: str | None, to_status: str,
+                   actor: str | None, note: str) -> None:
+        actor = (actor or "").strip() or None
+        self.con.execute("INSERT INTO incident_events (incident_id, ts, kind, from_status, to_status, actor, note) "
+                         "VALUES (?, ?, ?, ?, ?, ?, ?)", [incident_id, ts, kind, from_status, to_status, actor, note])
+
+
+def event_summary(ev: dict[str, Any]) -> str:
+    """One history row (``incident_events``) as a person reads it: who did what, on one line.
+
+    >>> event_summary({"kind": "assign", "actor": "bob", "note": "alice"})
+    'bob assigned it to alice'
+    >>> event_summary({"kind": "status", "actor": None, "from_status": "open", "to_status": "investigating", "note": ""})
+    'someone: open → investigating'
+    """
+    who = ev.get("actor") or "someone"
+    kind = ev.get("kind") or "status"
+    if kind == "comment":
+        return f"{who} commented: " + " ".join(str(ev.get("note") or "").split())
+    if kind == "assign":
+        return f"{who} assigned it to {ev['note']}" if ev.get("note") else f"{who} unassigned it"
+    if kind == "status" and ev.get("from_status") != ev.get("to_status"):
+        if not ev.get("from_status"):
+            return f"{who} opened it" + (f" · {ev['note']}" if ev.get("note") else "")
+        return f"{who}: {ev['from_status']} → {ev['to_status']}" + (f" · {ev['note']}" if ev.get("note") else "")
+    return f"{who}: {ev.get('note') or ''}"

@@ -304,10 +304,20 @@ CREATE TABLE pulls (
 );
 """
 
+# v19 (issue 19): who owns an incident, and a comment thread in its history. Comments, assignments
+# and detail updates are ``incident_events`` rows like status changes (one history, one order, and
+# bundles already carry and redact it); ``kind`` tells them apart. Rows written before v19 are
+# status changes, except those that kept the status (detail updates from later alert deliveries).
+_V19 = """
+ALTER TABLE incidents ADD COLUMN owner VARCHAR;
+ALTER TABLE incident_events ADD COLUMN kind VARCHAR DEFAULT 'status';   -- status | update | assign | comment
+UPDATE incident_events SET kind = CASE WHEN from_status = to_status THEN 'update' ELSE 'status' END;
+"""
+
 # Version numbers are reserved per concern so parallel work never collides:
 #   2 signals (templates, fingerprints)   3 knowledge (sources, chunks)   4 traces/metrics
 #   5 rca and kpi                          6 bundles    15 change events (issue 15)
-#   16 pull connectors (issue 16)
+#   16 pull connectors (issue 16)         19 incident owner and comments (issue 19)
 # A workspace applies every migration it has not seen, in list order.
 MIGRATIONS: list[tuple[int, str, str]] = [  # (7: ingest quick identity)
     (1, "initial schema: batches, logs, spans, metrics, incidents, artifacts, rca_runs", _V1),
@@ -317,5 +327,6 @@ MIGRATIONS: list[tuple[int, str, str]] = [  # (7: ingest quick identity)
     (7, "ingest batches: quick content identity", _V7),
     (15, "change events: deploys, commits, flags, config; commits shipped per deploy", _V15),
     (16, "pull connectors: named sources without credentials, one row per pull", _V16),
+    (19, "incidents: owner; history events get a kind (status, update, assign, comment)", _V19),
 ]
 LATEST_VERSION = max(v for v, _, _ in MIGRATIONS)

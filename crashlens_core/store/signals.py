@@ -24,6 +24,7 @@ __all__ = [
     "unlabelled_log_batches", "mark_labelled", "stored_templates", "batch_masked_messages", "label_templates",
     "relabel", "save_templates", "exception_candidates", "set_fingerprints", "save_fingerprints", "known_fingerprints",
     "fingerprint_meta", "template_text", "business_fields", "log_volume", "window_fingerprints",
+    "fingerprint_trace_links",
 ]
 
 
@@ -197,12 +198,32 @@ def log_volume(ws: Workspace, start: datetime, end: datetime, bin_s: int) -> lis
 def window_fingerprints(ws: Workspace, start: datetime, end: datetime, limit: int = 10) -> list[dict[str, Any]]:
     """Exception fingerprints seen in ``[start, end)``, most frequent first, with one example each."""
     rows = ws.con.execute(
-        f"""SELECT l.fingerprint, count(*) AS n, list(DISTINCT l.service), min(l.ts), max(l.ts),
-                   f.exc_type, f.title, f.culprit, f.count, f.first_ts, arg_min(l.message, l.id)
+        f"""SELECT l.fingerprint, count(*) AS n, list(DISTINCT l.service ORDER BY l.service), min(l.ts), max(l.ts),
+                   f.exc_type, f.title, f.culprit, f.count, f.first_ts, arg_min(l.message, l.id), f.frames, f.basis
             FROM logs l LEFT JOIN fingerprints f ON f.fingerprint = l.fingerprint
             WHERE l.ts >= ? AND l.ts < ? AND l.fingerprint IS NOT NULL
-            GROUP BY l.fingerprint, f.exc_type, f.title, f.culprit, f.count, f.first_ts
-            ORDER BY n DESC LIMIT {int(limit)}""", [start, end]).fetchall()
+            GROUP BY l.fingerprint, f.exc_type, f.title, f.culprit, f.count, f.first_ts, f.frames, f.basis
+            ORDER BY n DESC, l.fingerprint LIMIT {int(limit)}""", [start, end]).fetchall()
     keys = ("fingerprint", "count", "services", "first_in_window", "last_in_window", "exc_type", "title", "culprit",
-            "total", "first_seen", "example")
-    return [dict(zip(keys, r)) for r in rows]
+            "total", "first_seen", "example", "frames", "basis")
+    out = [dict(zip(keys, r)) for r in rows]
+    for row in out:
+        row["frames"] = json.loads(row["frames"]) if isinstance(row["frames"], str) else (row["frames"] or [])
+    return out
+
+
+def fingerprint_trace_links(ws: Workspace, start: datetime | None, end: datetime | None,
+                            fingerprints: Sequence[str]) -> dict[tuple[str, str], int]:
+    """``{(fp_a, fp_b): traces}``: how many traces hold lines of both fingerprints (``fp_a < fp_b``),
+    in ``[start, end)`` (None: unbounded), and ``(fp, fp)``: how many traces hold lines of ``fp``.
+    What links a caller's logged error to its callee's."""
+    if not fingerprints:
+        return {}
+    rows = ws.con.execute(
+        """WITH p AS (SELECT DISTINCT fingerprint, trace_id FROM logs
+                      WHERE list_contains(?, fingerprint) AND trace_id IS NOT NULL AND trace_id <> ''
+                        AND (?::TIMESTAMP IS NULL OR ts >= ?) AND (?::TIMESTAMP IS NULL OR ts < ?))
+           SELECT a.fingerprint, b.fingerprint, count(*) FROM p a JOIN p b ON a.trace_id = b.trace_id
+           WHERE a.fingerprint <= b.fingerprint GROUP BY ALL""",
+        [list(fingerprints), start, start, end, end]).fetchall()
+    return {(a, b): int(n) for a, b, n in rows}
