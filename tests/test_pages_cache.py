@@ -111,6 +111,11 @@ def test_incidents_page_computes_only_the_open_tab(demo_copy, monkeypatch):
     charts = [c.proto.id for c in at.get("plotly_chart")]
     assert any("inc_cmp_chart" in c for c in charts)
     assert not any("inc_timeline" in c for c in charts)
+    for tab in ("Changes", "Fingerprints", "New & elevated templates", "History", "Timeline"):  # each tab draws
+        at.session_state["inc_tab"] = tab
+        at.run()
+        assert not at.exception and not at.error, (tab, [e.value for e in at.exception], [e.value for e in at.error])
+    assert not any("Elevated" in m.value for m in at.markdown)  # closed again once another tab opened
     # a status change (a write) shows at once, though the incident was read from the cache before
     at.session_state["inc_tab"] = "History"
     at.button(key="inc_to_investigating").click().run()
