@@ -20,7 +20,10 @@ synthetic spans (200,000 in 10,000 traces), then incident detection. Each page i
 warm caches and imports, then timed 3 times; the median is printed. Pages that take an
 incident get the demo's first one (``?incident=``).
 
-    .venv/bin/python bench/app.py [--lines N] [--spans N] [--demo-only] [--no-browser]
+    .venv/bin/python bench/app.py [--lines N] [--spans N] [--demo-only] [--no-browser] [--workspace DIR]
+
+``--workspace DIR`` keeps the demo workspace in DIR and reuses it on the next run (a run with
+the grown workspace grows a copy, so DIR stays the demo).
 """
 
 from __future__ import annotations
@@ -181,19 +184,26 @@ def main() -> None:
     ap.add_argument("--no-browser", action="store_true", help="skip the Chromium measurement")
     ap.add_argument("--pages", default=",".join(PAGES), help="comma-separated pages to measure in Chromium")
     ap.add_argument("--repeats", type=int, default=3, help="timed Chromium visits per page (after one warm-up)")
+    ap.add_argument("--workspace", type=Path, default=None,
+                    help="keep the demo workspace here and reuse it when it already holds one (saves the build)")
     args = ap.parse_args()
     from crashlens_core.config import Settings
     from crashlens_core.rca.engine import run_rca
     from crashlens_core.simulate.demo import build_demo
-    from crashlens_core.store import Workspace
+    from crashlens_core.store import DB_FILE, Workspace
 
     print(f"machine: nproc={os.cpu_count()}, load avg {os.getloadavg()[0]:.2f}", flush=True)
     with tempfile.TemporaryDirectory(prefix="crashlens-bench-app-") as tmp:
         demo = Path(tmp) / "demo" / "ws"
+        kept = args.workspace is not None and (args.workspace / DB_FILE).exists()
+        if args.workspace is not None:
+            demo = args.workspace.absolute()
         with Workspace.open(demo) as ws:
-            build_demo(ws, Settings())
+            if not kept:
+                build_demo(ws, Settings())
             first = min(ws.list_incidents(), key=lambda i: i.window_start).id
-            run_rca(ws, Settings(), first, engine="offline")  # so the RCA page shows a report
+            if not kept:
+                run_rca(ws, Settings(), first, engine="offline")  # so the RCA page shows a report
         small = time_pages(demo, first)
         if not args.no_browser:
             chosen = [p for p in PAGES if p in args.pages.split(",")]
@@ -206,6 +216,12 @@ def main() -> None:
             print()
         if args.demo_only:
             return
+        if args.workspace is not None:  # the kept folder stays the demo: grow a copy
+            import shutil
+
+            grown = Path(tmp) / "grown" / "ws"
+            shutil.copytree(demo, grown)
+            demo = grown
         grow(demo, args.lines, args.spans)
         big = time_pages(demo, first)
     print(f"{'page':<10} {'demo':>8} {'+1M lines':>10} {'ratio':>6}  verdict (<= 1.5 s and <= 3x)")

@@ -9,8 +9,9 @@ import html
 import re
 import runpy
 from contextlib import contextmanager, nullcontext
+from functools import update_wrapper
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Concatenate, Iterator, ParamSpec, TypeVar
 
 import streamlit as st
 from streamlit.runtime.pages_manager import PagesManager
@@ -19,7 +20,7 @@ from crashlens_core.config import Settings
 from crashlens_core.errors import CrashLensError
 from crashlens_core.ingest.normalize import parse_iso_time
 from crashlens_core.store import Workspace
-from crashlens_core.store.timerange import PRESETS, TimeRange, data_extent, resolve_range
+from crashlens_core.store.timerange import PRESETS, TimeRange, resolve_range
 
 APP_SCRIPT = Path(__file__).resolve().parents[1] / "app.py"
 _WS_KEY = "_crashlens_workspace"
@@ -103,6 +104,43 @@ def workspace() -> Workspace:
     return st.session_state[_WS_KEY]
 
 
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def by_version(read: Callable[Concatenate[Workspace, _P], _R], max_entries: int = 64
+               ) -> Callable[Concatenate[Workspace, _P], _R]:
+    """``read(ws, *args)`` kept per (workspace folder, ``ws.version()``, args) in ``st.cache_data``:
+    called again with the same arguments on unchanged data (the next rerun, another session), it
+    answers from the cache; any write to the workspace changes the version, so it reads afresh
+    (``Workspace.version`` says why no stale answer can come back). Arguments must be hashable
+    by Streamlit; the answer is pickled, so callers get their own copy.
+
+    ``incidents = common.by_version(lambda ws, limit: ws.list_incidents(limit=limit))`` would
+    share one cache with every other lambda of its module: give each read a named function.
+    """
+    def cached(_ws: Workspace, folder: str, version: Any, *args: Any, **kwargs: Any) -> Any:
+        return read(_ws, *args, **kwargs)
+
+    # st.cache_data tells functions apart by module, qualified name and source: this wrapper's
+    # source is the same for every read, so it takes the read's names (not functools.wraps: the
+    # cache would then look through __wrapped__ for argument names and hash the workspace).
+    cached.__module__, cached.__qualname__ = read.__module__, read.__qualname__
+    run = st.cache_data(cached, max_entries=max_entries, show_spinner=False)
+
+    def call(ws: Workspace, *args: _P.args, **kwargs: _P.kwargs) -> _R:
+        return run(ws, str(ws.folder), ws.version(), *args, **kwargs)
+
+    return update_wrapper(call, read)
+
+
+def reads() -> Any:
+    """``pages.reads``, the cached reads (imported here, not at the top: it builds on ``by_version``)."""
+    from pages import reads as module
+
+    return module
+
+
 def settings() -> Settings:
     return st.session_state[_SETTINGS_KEY]
 
@@ -118,7 +156,7 @@ def incident_in_url() -> str:
     if not wanted:
         return ""
     try:
-        return workspace().get_incident(wanted).id
+        return reads().incident(workspace(), wanted).id
     except CrashLensError as exc:
         show_error(exc)
         return ""
@@ -159,7 +197,7 @@ def _incident_window() -> tuple[Any, Any] | None:
     if not wanted:
         return None
     try:
-        inc = workspace().get_incident(wanted)
+        inc = reads().incident(workspace(), wanted)
     except CrashLensError:
         return None  # the page says so (incident_in_url); the range just offers no incident window
     return (inc.window_start, inc.window_end) if inc.window_start and inc.window_end else None
@@ -176,7 +214,7 @@ def _typed_time(text: str) -> Any:
 def time_range_sidebar(where: Any = None) -> TimeRange:
     """Draw the sidebar's time range and return it; the URL carries it (``?range=1h``,
     ``?range=custom&from=…&to=…``, ``?range=incident&pad=10``) so a link opens the same view."""
-    oldest, newest = data_extent(workspace())
+    oldest, newest = reads().extent(workspace())
     window = _incident_window()
     state, qp = st.session_state, st.query_params
     pending = state.pop(_RANGE_PENDING, None)

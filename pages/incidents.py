@@ -13,17 +13,15 @@ from datetime import timedelta
 import plotly.graph_objects as go
 import streamlit as st
 
-from pages import common
+from pages import common, reads
 from pages.frames_view import render_stack
 from pages.thread_view import render_thread
 from crashlens_core.errors import CrashLensError
 from crashlens_core.models import INCIDENT_STATUSES, SEVERITIES, STATUS_TRANSITIONS
 from crashlens_core.rca.changes import LOOKBACK
-from crashlens_core.signals.compare import compare_windows
 from crashlens_core.signals.detect import detect_incidents
 from crashlens_core.signals.issues import window_issues
 from crashlens_core.store import changes as change_store
-from crashlens_core.store import signals as signal_store
 
 common.leave_legacy_multipage()  # a cold server may run this file directly: go through app.py
 
@@ -47,7 +45,7 @@ def incident_list() -> None:
     alone = not isinstance(context, nullcontext)  # this fragment's own rerun, not the whole page's
     with context:
         ws = common.workspace()
-        incidents = ws.list_incidents(limit=1000)
+        incidents = reads.incidents(ws, limit=1000)
         top = st.columns([3, 3, 2, 2])
         f_status = top[0].multiselect("Status", INCIDENT_STATUSES, key="inc_f_status")
         all_services = sorted({s for i in incidents for s in i.services})
@@ -61,7 +59,7 @@ def incident_list() -> None:
                     with st.spinner("Looking for bursts…"):
                         report = detect_incidents(ws, common.settings(), actor="analyst")
                     st.toast(f"{len(report.bursts)} bursts, {len(report.created)} new incidents")
-                    incidents = ws.list_incidents(limit=1000)
+                    incidents = reads.incidents(ws, limit=1000)
                 except CrashLensError as exc:
                     common.show_error(exc)
 
@@ -102,7 +100,7 @@ if not selected_id:
     st.caption("Select an incident in the table to see its timeline, fingerprints, templates and baseline comparison.")
     st.stop()
 try:
-    inc = ws.get_incident(selected_id)
+    inc = reads.incident(ws, selected_id)
 except CrashLensError as exc:
     common.show_error(exc)
     st.stop()
@@ -156,8 +154,11 @@ start, end = inc.window_start, inc.window_end
 length = max(end - start, timedelta(minutes=1))
 view_start, view_end = start - 2 * length, end + length
 
+# Only the open tab is computed and sent (each switch is a rerun): the others cost a comparison,
+# stack resolution with blame, or a diff each, and a browser waits for every element it is sent.
 tab_time, tab_chg, tab_fp, tab_tpl, tab_cmp, tab_hist = st.tabs(
-    ["Timeline", "Changes", "Fingerprints", "New & elevated templates", "Baseline comparison", "Comments & history"])
+    ["Timeline", "Changes", "Fingerprints", "New & elevated templates", "Baseline comparison", "Comments & history"],
+    key="inc_tab", on_change="rerun")
 
 
 def _what(c: dict) -> str:
@@ -191,133 +192,139 @@ def add_change_markers(fig: go.Figure, changes: list[dict]) -> None:
 
 
 with tab_time:
-    span_s = (view_end - view_start).total_seconds()
-    bin_s = max(5, int(span_s / 120))  # about 120 bars, whatever the window
-    volume = signal_store.log_volume(ws, view_start, view_end, bin_s)
-    if not volume:
-        st.info("No logs around this window.", icon=":material/info:")
-    else:
-        fig = go.Figure()
-        for level in ("DEBUG", "TRACE", "INFO", "WARN", "ERROR", "FATAL"):
-            pts = [(b, n) for b, lv, n in volume if lv == level]
-            if pts:
-                fig.add_bar(x=[p[0] for p in pts], y=[p[1] for p in pts], name=level, marker_color=LEVEL_COLORS[level])
-        fig.add_vrect(x0=start, x1=end, fillcolor="#ef5350", opacity=0.12, line_width=0,
-                      annotation_text="incident window", annotation_position="top left")
-        changes = change_store.changes_between(ws, view_start, view_end)
-        add_change_markers(fig, changes)
-        fig.update_layout(barmode="stack", height=340, margin=dict(l=10, r=10, t=30, b=10), legend_title_text="level / change",
-                          xaxis_title="time (UTC)", yaxis_title=f"log records per {bin_s} s")
-        st.plotly_chart(fig, width="stretch", key="inc_timeline")
-        if changes:
-            st.caption(f"{len(changes)} change events in view (markers along the top; hover for details, the Changes "
-                       "tab lists them with their diffs).")
+    if tab_time.open:
+        span_s = (view_end - view_start).total_seconds()
+        bin_s = max(5, int(span_s / 120))  # about 120 bars, whatever the window
+        volume = reads.log_volume(ws, view_start, view_end, bin_s)
+        if not volume:
+            st.info("No logs around this window.", icon=":material/info:")
+        else:
+            fig = go.Figure()
+            for level in ("DEBUG", "TRACE", "INFO", "WARN", "ERROR", "FATAL"):
+                pts = [(b, n) for b, lv, n in volume if lv == level]
+                if pts:
+                    fig.add_bar(x=[p[0] for p in pts], y=[p[1] for p in pts], name=level, marker_color=LEVEL_COLORS[level])
+            fig.add_vrect(x0=start, x1=end, fillcolor="#ef5350", opacity=0.12, line_width=0,
+                          annotation_text="incident window", annotation_position="top left")
+            changes = reads.changes_between(ws, view_start, view_end)
+            add_change_markers(fig, changes)
+            fig.update_layout(barmode="stack", height=340, margin=dict(l=10, r=10, t=30, b=10), legend_title_text="level / change",
+                              xaxis_title="time (UTC)", yaxis_title=f"log records per {bin_s} s")
+            st.plotly_chart(fig, width="stretch", key="inc_timeline")
+            if changes:
+                st.caption(f"{len(changes)} change events in view (markers along the top; hover for details, the Changes "
+                           "tab lists them with their diffs).")
 
 with tab_chg:
-    # What an RCA weighs: every change of the look-back before the window (rca.changes.LOOKBACK) up to its end.
-    recent = change_store.changes_between(ws, start - LOOKBACK, end)
-    st.caption(f"Change events from {start - LOOKBACK:%Y-%m-%d %H:%M} to {end:%H:%M:%S} UTC "
-               f"({int(LOOKBACK.total_seconds() // 3600)} h before the window, as the root-cause analysis weighs them).")
-    if not recent:
-        st.info("No change events in this period. Upload deploys, flags or config changes on the Logs page, or run "
-                "`crashlens ingest changes FILE` / `crashlens index repo PATH`.", icon=":material/info:")
-    else:
-        recent = recent[::-1]  # newest first
-        st.dataframe([{"time (UTC)": c["ts"], "kind": c["kind"], "service": c.get("service"), "what": _what(c),
-                       "change": c.get("change"), "author": c.get("author"), "summary": c.get("summary"),
-                       "files": len(c.get("files") or []), "ships": len(c.get("ships") or [])} for c in recent],
-                     hide_index=True, width="stretch", key="inc_changes")
-        pick = st.selectbox("Diff of", range(len(recent)), key="inc_change_pick",
-                            format_func=lambda i: f"{recent[i]['ts']:%Y-%m-%d %H:%M:%S}  {recent[i]['kind']}  "
-                                                  f"{recent[i].get('service') or ''}  {_what(recent[i])}")
-        chosen = recent[pick]
-        shipped = change_store.shipped_content(ws, [chosen["id"]]).get(chosen["id"], {})
-        diff = chosen.get("diff") or shipped.get("diff") or ""
-        files = sorted(set(chosen.get("files") or []) | set(shipped.get("files") or []))
-        if shipped.get("commits"):
-            st.caption(f"Ships {len(shipped['commits'])} commits: " + ", ".join(c[:10] for c in shipped["commits"][:20]))
-        if files:
-            st.text("Files: " + ", ".join(files[:50]))
-        if diff.strip():
-            st.code(diff[:60_000], language="diff")
+    if tab_chg.open:
+        # What an RCA weighs: every change of the look-back before the window (rca.changes.LOOKBACK) up to its end.
+        recent = reads.changes_between(ws, start - LOOKBACK, end)
+        st.caption(f"Change events from {start - LOOKBACK:%Y-%m-%d %H:%M} to {end:%H:%M:%S} UTC "
+                   f"({int(LOOKBACK.total_seconds() // 3600)} h before the window, as the root-cause analysis weighs them).")
+        if not recent:
+            st.info("No change events in this period. Upload deploys, flags or config changes on the Logs page, or run "
+                    "`crashlens ingest changes FILE` / `crashlens index repo PATH`.", icon=":material/info:")
         else:
-            st.caption("No diff recorded for this change.")
+            recent = recent[::-1]  # newest first
+            st.dataframe([{"time (UTC)": c["ts"], "kind": c["kind"], "service": c.get("service"), "what": _what(c),
+                           "change": c.get("change"), "author": c.get("author"), "summary": c.get("summary"),
+                           "files": len(c.get("files") or []), "ships": len(c.get("ships") or [])} for c in recent],
+                         hide_index=True, width="stretch", key="inc_changes")
+            pick = st.selectbox("Diff of", range(len(recent)), key="inc_change_pick",
+                                format_func=lambda i: f"{recent[i]['ts']:%Y-%m-%d %H:%M:%S}  {recent[i]['kind']}  "
+                                                      f"{recent[i].get('service') or ''}  {_what(recent[i])}")
+            chosen = recent[pick]
+            shipped = change_store.shipped_content(ws, [chosen["id"]]).get(chosen["id"], {})
+            diff = chosen.get("diff") or shipped.get("diff") or ""
+            files = sorted(set(chosen.get("files") or []) | set(shipped.get("files") or []))
+            if shipped.get("commits"):
+                st.caption(f"Ships {len(shipped['commits'])} commits: " + ", ".join(c[:10] for c in shipped["commits"][:20]))
+            if files:
+                st.text("Files: " + ", ".join(files[:50]))
+            if diff.strip():
+                st.code(diff[:60_000], language="diff")
+            else:
+                st.caption("No diff recorded for this change.")
 
 with tab_fp:
-    # One entry per failure: a caller that logs the error its callee raised joins the callee's issue
-    # (signals.issues); each fingerprint keeps its own id and lines.
-    issues = window_issues(ws, start, end)
-    if not issues:
-        st.info("No exception in this window (errors without a stack trace are grouped by template).",
-                icon=":material/info:")
-    for k, issue in enumerate(issues):
-        many = len(issue.services) > 1
-        label = f"{issue.count:,}×  {issue.title}" + (f"  ·  {', '.join(issue.services)}" if many else "")
-        with st.expander(common.inert(label), expanded=k == 0):
-            st.caption(common.inert(f"{issue.culprit or issue.exc_type} · services {', '.join(issue.services) or '–'} · "
-                                    f"first in the window {issue.first_ts:%Y-%m-%d %H:%M:%S} UTC"
-                                    if issue.first_ts else f"{issue.culprit or issue.exc_type}"))
-            if len(issue.members) > 1:
-                st.markdown(f"**One failure, logged by {len(issue.services)} services**: raised in "
-                            f"{common.inert(', '.join(issue.members[0]['services']))}, then logged by its callers.")
-                st.dataframe([{"service": ", ".join(m["services"]), "role": "raised it" if m["role"] == "origin" else "logged it",
-                               "lines": m["count"],
-                               "linked by": "" if m["role"] == "origin" else
-                               ("its stack extends the origin's" if m["link"] == "frames" else "its message quotes the origin's"),
-                               "shared traces": "" if m["shared_traces"] is None else f"{m['shared_traces']:,}",
-                               "fingerprint": m["fingerprint"]} for m in issue.members],
-                             hide_index=True, width="stretch", key=f"inc_issue_{k}")
-            else:
-                st.caption(f"fingerprint {issue.id}")
-            st.page_link("pages/logs.py", label="Lines of this issue" + (" (every service)" if many else ""),
-                         icon=":material/list:", query_params={"q": "fingerprint=" + ",".join(issue.fingerprints)})
-            st.code(issue.example or "", language=None)
-            if st.toggle("Source context and suspect commits", key=f"inc_fp_src_{k}", value=k == 0):
-                render_stack(ws, settings, issue.example or "", start, end, key=f"inc_fp_{k}")
+    if tab_fp.open:
+        # One entry per failure: a caller that logs the error its callee raised joins the callee's issue
+        # (signals.issues); each fingerprint keeps its own id and lines.
+        issues = window_issues(ws, start, end)
+        if not issues:
+            st.info("No exception in this window (errors without a stack trace are grouped by template).",
+                    icon=":material/info:")
+        for k, issue in enumerate(issues):
+            many = len(issue.services) > 1
+            label = f"{issue.count:,}×  {issue.title}" + (f"  ·  {', '.join(issue.services)}" if many else "")
+            with st.expander(common.inert(label), expanded=k == 0):
+                st.caption(common.inert(f"{issue.culprit or issue.exc_type} · services {', '.join(issue.services) or '–'} · "
+                                        f"first in the window {issue.first_ts:%Y-%m-%d %H:%M:%S} UTC"
+                                        if issue.first_ts else f"{issue.culprit or issue.exc_type}"))
+                if len(issue.members) > 1:
+                    st.markdown(f"**One failure, logged by {len(issue.services)} services**: raised in "
+                                f"{common.inert(', '.join(issue.members[0]['services']))}, then logged by its callers.")
+                    st.dataframe([{"service": ", ".join(m["services"]), "role": "raised it" if m["role"] == "origin" else "logged it",
+                                   "lines": m["count"],
+                                   "linked by": "" if m["role"] == "origin" else
+                                   ("its stack extends the origin's" if m["link"] == "frames" else "its message quotes the origin's"),
+                                   "shared traces": "" if m["shared_traces"] is None else f"{m['shared_traces']:,}",
+                                   "fingerprint": m["fingerprint"]} for m in issue.members],
+                                 hide_index=True, width="stretch", key=f"inc_issue_{k}")
+                else:
+                    st.caption(f"fingerprint {issue.id}")
+                st.page_link("pages/logs.py", label="Lines of this issue" + (" (every service)" if many else ""),
+                             icon=":material/list:", query_params={"q": "fingerprint=" + ",".join(issue.fingerprints)})
+                st.code(issue.example or "", language=None)
+                if st.toggle("Source context and suspect commits", key=f"inc_fp_src_{k}", value=k == 0):
+                    render_stack(ws, settings, issue.example or "", start, end, key=f"inc_fp_{k}")
 
 with tab_tpl:
-    cmp = compare_windows(ws, start, end, focus="errors" if inc.details.get("detected", {}).get("error_count") else "all",
-                          settings=settings, with_suspects=False)
-    st.caption(f"Window {start:%H:%M:%S}–{end:%H:%M:%S} against the baseline "
-               f"{cmp.baseline[0]:%H:%M:%S}–{cmp.baseline[1]:%H:%M:%S} (UTC, same length just before).")
-    left, right = st.columns(2)
-    with left:
-        st.markdown("**New** (not in the baseline)")
-        st.dataframe([{"count": t.incident_count, "levels": ", ".join(t.levels), "template": t.template}
-                      for t in cmp.new_templates], hide_index=True, width="stretch")
-    with right:
-        st.markdown("**Elevated** (rate per minute vs baseline)")
-        st.dataframe([{"×": round(t.rate_ratio, 1), "count": t.incident_count, "baseline": t.baseline_count,
-                       "template": t.template} for t in cmp.elevated_templates], hide_index=True, width="stretch")
+    if tab_tpl.open:
+        cmp = reads.comparison(ws, start, end, "errors" if inc.details.get("detected", {}).get("error_count") else "all",
+                               settings)
+        st.caption(f"Window {start:%H:%M:%S}–{end:%H:%M:%S} against the baseline "
+                   f"{cmp.baseline[0]:%H:%M:%S}–{cmp.baseline[1]:%H:%M:%S} (UTC, same length just before).")
+        left, right = st.columns(2)
+        with left:
+            st.markdown("**New** (not in the baseline)")
+            st.dataframe([{"count": t.incident_count, "levels": ", ".join(t.levels), "template": t.template}
+                          for t in cmp.new_templates], hide_index=True, width="stretch")
+        with right:
+            st.markdown("**Elevated** (rate per minute vs baseline)")
+            st.dataframe([{"×": round(t.rate_ratio, 1), "count": t.incident_count, "baseline": t.baseline_count,
+                           "template": t.template} for t in cmp.elevated_templates], hide_index=True, width="stretch")
 
 with tab_cmp:
-    focus = st.segmented_control("Compare", ["errors", "all"], default="errors", key="inc_cmp_focus",
-                                 help="errors: the window's errors against everything in the baseline; all: every record")
-    cmp = compare_windows(ws, start, end, focus=focus or "errors", settings=settings, with_suspects=False)
-    dims = [d for d in cmp.dimensions if d.values][:12]
-    if not dims:
-        st.info("Nothing to compare: the baseline window holds no data.", icon=":material/info:")
-    else:
-        labels = []
-        for d in dims:
-            v = d.values[0]
-            labels.append(f"{d.dimension} = {(v.label or str(v.value))[:40]}")
-        fig = go.Figure(go.Bar(x=[d.score for d in dims][::-1], y=labels[::-1], orientation="h",
-                               marker_color="#7e57c2",
-                               customdata=[[d.values[0].incident_share * 100, d.values[0].baseline_share * 100] for d in dims][::-1],
-                               hovertemplate="%{y}<br>score %{x:.2f}<br>%{customdata[0]:.1f}% in incident vs "
-                                             "%{customdata[1]:.1f}% in baseline<extra></extra>"))
-        fig.update_layout(height=60 + 28 * len(dims), margin=dict(l=10, r=10, t=10, b=10),
-                          xaxis_title="how differently the dimension is distributed (0 = same, 1 = disjoint)")
-        st.plotly_chart(fig, width="stretch", key="inc_cmp_chart")
-        pick = st.selectbox("Dimension", [d.dimension for d in dims], key="inc_cmp_dim")
-        chosen = next(d for d in dims if d.dimension == pick)
-        st.dataframe([{"value": v.label or v.value, "in incident": f"{v.incident_share:.1%}",
-                       "in baseline": f"{v.baseline_share:.1%}", "lift": "new" if v.lift is None else round(v.lift, 2),
-                       "incident count": v.incident_count, "baseline count": v.baseline_count} for v in chosen.values],
-                     hide_index=True, width="stretch")
-    if cmp.skipped:
-        st.caption("Identifier-like dimensions skipped: " + ", ".join(cmp.skipped))
+    if tab_cmp.open:
+        focus = st.segmented_control("Compare", ["errors", "all"], default="errors", key="inc_cmp_focus",
+                                     help="errors: the window's errors against everything in the baseline; all: every record")
+        cmp = reads.comparison(ws, start, end, focus or "errors", settings)
+        dims = [d for d in cmp.dimensions if d.values][:12]
+        if not dims:
+            st.info("Nothing to compare: the baseline window holds no data.", icon=":material/info:")
+        else:
+            labels = []
+            for d in dims:
+                v = d.values[0]
+                labels.append(f"{d.dimension} = {(v.label or str(v.value))[:40]}")
+            fig = go.Figure(go.Bar(x=[d.score for d in dims][::-1], y=labels[::-1], orientation="h",
+                                   marker_color="#7e57c2",
+                                   customdata=[[d.values[0].incident_share * 100, d.values[0].baseline_share * 100] for d in dims][::-1],
+                                   hovertemplate="%{y}<br>score %{x:.2f}<br>%{customdata[0]:.1f}% in incident vs "
+                                                 "%{customdata[1]:.1f}% in baseline<extra></extra>"))
+            fig.update_layout(height=60 + 28 * len(dims), margin=dict(l=10, r=10, t=10, b=10),
+                              xaxis_title="how differently the dimension is distributed (0 = same, 1 = disjoint)")
+            st.plotly_chart(fig, width="stretch", key="inc_cmp_chart")
+            pick = st.selectbox("Dimension", [d.dimension for d in dims], key="inc_cmp_dim")
+            chosen = next(d for d in dims if d.dimension == pick)
+            st.dataframe([{"value": v.label or v.value, "in incident": f"{v.incident_share:.1%}",
+                           "in baseline": f"{v.baseline_share:.1%}", "lift": "new" if v.lift is None else round(v.lift, 2),
+                           "incident count": v.incident_count, "baseline count": v.baseline_count} for v in chosen.values],
+                         hide_index=True, width="stretch")
+        if cmp.skipped:
+            st.caption("Identifier-like dimensions skipped: " + ", ".join(cmp.skipped))
 
 with tab_hist:
-    render_thread(ws, inc, actor or None)
+    if tab_hist.open:
+        render_thread(ws, inc, actor or None)

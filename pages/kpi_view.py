@@ -13,8 +13,10 @@ import streamlit as st
 
 from crashlens_core.config import Settings
 from pages import common
+from pages.reads import kpis as _cached_kpis
 from crashlens_core.errors import CrashLensError
-from crashlens_core.kpi import compute_kpis, human_duration
+from crashlens_core.kpi import human_duration
+from crashlens_core.store import utcnow
 
 __all__ = ["render_kpis"]
 
@@ -143,17 +145,26 @@ def render_kpis(ws: Any, settings: Settings) -> None:
     """Draw the KPI tiles and trends of the workspace (period chosen with a selector)."""
     label = st.segmented_control("KPI period", list(_PERIODS), default="30 days", key="kpi_period")
     days = _PERIODS.get(label or "30 days", 30)
+    # "now" to the minute: reruns within a minute share one computation, and the period's end
+    # moves on with the clock at most a minute late
+    now = utcnow().replace(second=0, microsecond=0)
     try:
-        k = compute_kpis(ws, settings, days=days).to_json()
+        k = _cached_kpis(ws, settings, days, now)
     except CrashLensError as exc:
         common.show_error(exc)
         return
     _tiles(k)
-    _incidents_chart(k)
-    _cost_chart(k)
-    if k["error_rate"]["series"]["points"]:
-        _error_chart(k)
-    if k["incidents"]["total"] or k["error_rate"]["by_service"]:
-        _breakdown_charts(k)
+    # The charts sit below the tiles, most of them below the fold: two tabs, and only the open
+    # one is drawn (each switch is a rerun), so a page opening draws two Plotly figures, not five.
+    trends, breakdown = st.tabs(["Trends", "By status, severity and service"], key="kpi_tab", on_change="rerun")
+    with trends:
+        if trends.open:
+            _incidents_chart(k)
+            _cost_chart(k)
+            if k["error_rate"]["series"]["points"]:
+                _error_chart(k)
+    with breakdown:
+        if breakdown.open and (k["incidents"]["total"] or k["error_rate"]["by_service"]):
+            _breakdown_charts(k)
     if not (k["trends"]["per_day"] or k["error_rate"]["per_hour"]):
         st.caption("No incidents, RCA runs or logs in this period yet: the KPIs fill in as you investigate.")

@@ -11,11 +11,10 @@ import streamlit as st
 from crashlens_core.errors import CrashLensError, UnreadableFile
 from crashlens_core.ingest import FORMAT_CHOICES, discard_upload, ingest_file, parse_map, save_upload
 from crashlens_core.ingest.normalize import parse_ts
-from crashlens_core.signals.compare import compare_windows
-from crashlens_core.store.logquery import LOG_FIELDS, attribute_keys, group_logs, log_histogram, parse_log_query
+from crashlens_core.store.logquery import LOG_FIELDS, parse_log_query
 from crashlens_core.ingest.changes import CHANGE_FORMATS, ingest_change_file, parse_change_map
 from crashlens_core.signals.refresh import refresh_signals
-from pages import common
+from pages import common, reads
 
 common.leave_legacy_multipage()  # a cold server may run this file directly: go through app.py
 
@@ -30,7 +29,7 @@ st.title("Logs")
 ws = common.workspace()
 
 # Open on an empty workspace, and after an upload in this session (the next file goes the same way)
-_form_open = ws.counts()["logs"] == 0 or "last_reports" in st.session_state
+_form_open = reads.counts(ws)["logs"] == 0 or "last_reports" in st.session_state
 with st.expander("Upload logs, spans, metrics or change events", icon=":material/upload:", expanded=_form_open):
     with st.form("upload", clear_on_submit=False):
         kind = st.segmented_control("What the files hold", ["logs", "spans", "metrics", "changes"], default="logs",
@@ -133,7 +132,7 @@ if signals_done:
                      label=f"… and {len(new_incidents) - NEW_INCIDENT_LINKS} more new incidents on the Incidents page")
 
 st.subheader("Explore")
-facets = ws.log_facets()
+facets = reads.log_facets(ws)
 if facets["total"] == 0:
     st.info("No log records yet. Upload files above, or run `crashlens demo`.", icon=":material/lightbulb:")
     st.stop()
@@ -157,11 +156,11 @@ try:
 except CrashLensError as exc:
     common.show_error(exc)
     query = None
-attr_keys = attribute_keys(ws, start=q_start, end=q_end)
+attr_keys = reads.log_attribute_keys(ws, q_start, q_end)
 by = by_col.multiselect("Group by", [*LOG_FIELDS, *attr_keys], key="lq_by", accept_new_options=True,
                         help="Count the matching lines per value (several keys: per combination); type any attribute key")
 if query is not None and h_start is not None and h_end is not None:
-    step, volume = log_histogram(ws, query, start=h_start, end=h_end)
+    step, volume = reads.log_histogram(ws, query, h_start, h_end)
     order = [lv for lv in common.LEVEL_COLORS if any(v[1] == lv for v in volume)]
     order += sorted({v[1] for v in volume} - set(order))
     fig = go.Figure()
@@ -183,7 +182,7 @@ if query is not None and h_start is not None and h_end is not None:
         st.rerun()
 
 if query is not None:
-    grouped = group_logs(ws, query, by, start=q_start, end=q_end, limit=200)
+    grouped = reads.log_groups(ws, query, by, q_start, q_end, 200)
     st.markdown(f"**{grouped['total']:,}** matching lines · {rng.label}")
     if grouped["by"]:
         rows = [{**{k: ("(none)" if g[k] is None else g[k]) for k in grouped["by"]}, "count": g["count"],
@@ -202,8 +201,7 @@ with st.expander("Compare this range with the one just before it", icon=":materi
                    help="Which services, hosts, levels, templates and attributes differ from the same length just before"):
         focus = st.segmented_control("Lines compared", ["errors", "all"], default="errors", key="lq_cmp_focus")
         try:
-            cmp = compare_windows(ws, rng.start, rng.end, focus=focus or "errors", settings=common.settings(),
-                                  with_suspects=False)
+            cmp = reads.comparison(ws, rng.start, rng.end, focus or "errors", common.settings())
             st.caption(f"Baseline {cmp.baseline[0]:%Y-%m-%d %H:%M:%S} – {cmp.baseline[1]:%H:%M:%S} UTC")
             dims = [d for d in cmp.dimensions if d.values][:12]
             if not dims:
@@ -237,7 +235,7 @@ f1, f2, f3 = st.columns([1, 2, 2])
 levels = f1.multiselect("Level", [lvl for lvl, _ in facets["levels"]], key="f_levels")
 services = f2.multiselect("Service", [svc for svc, _ in facets["services"]], key="f_services")
 text = f3.text_input("Message contains", key="f_text")
-frame, total = ws.query_logs(levels=levels, services=services, text=text, batch_id=batch_id, query=query,
+frame, total = reads.log_page(ws, levels=levels, services=services, text=text, batch_id=batch_id, query=query,
                              start=q_start, end=q_end, limit=PAGE_SIZE,
                              offset=PAGE_SIZE * (st.session_state.get("f_page", 1) - 1))
 pages = max(1, -(-total // PAGE_SIZE))

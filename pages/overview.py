@@ -4,7 +4,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from pages import common
+from pages import common, reads
 from crashlens_core.simulate.scenarios import demo_scenarios
 from pages.kpi_view import render_kpis
 
@@ -14,7 +14,7 @@ st.title("Overview")
 if done := st.session_state.pop("ov_undo_done", None):  # said after the rerun that shows the smaller workspace
     st.success(done, icon=":material/check:")
 ws = common.workspace()
-counts = ws.counts()
+counts = reads.counts(ws)
 
 cols = st.columns(4)
 cols[0].metric("Log records", f"{counts['logs']:,}")
@@ -46,7 +46,7 @@ if not any(counts[k] for k in ("logs", "spans", "metrics")):
     def wait_for_data() -> None:
         """Data ingested meanwhile (`crashlens ingest`, `--follow` in a terminal): show it without a reload."""
         with common.fragment_workspace():
-            now = common.workspace().counts()
+            now = reads.counts(common.workspace())
         if any(now[k] for k in ("logs", "spans", "metrics")):
             st.rerun()
 
@@ -56,8 +56,8 @@ else:
     def recent_incidents() -> None:
         """Redrawn on its own, so incidents found by `crashlens ingest logs --follow` appear without a reload."""
         with common.fragment_workspace():
-            incidents = common.workspace().list_incidents(limit=20)
-            total = common.workspace().counts()["incidents"]
+            incidents = reads.incidents(common.workspace(), limit=20)
+            total = reads.counts(common.workspace())["incidents"]
         if total != counts["incidents"]:  # new incidents: redraw the whole page, so the figures above agree
             st.rerun()
         if incidents:
@@ -78,7 +78,7 @@ else:
     st.subheader("Investigation KPIs")
     render_kpis(ws, common.settings())
     st.subheader("Recent ingest batches")
-    batches = ws.list_batches(limit=20)
+    batches = reads.batches(ws, limit=20)
     st.dataframe(
         batches,
         hide_index=True,

@@ -12,13 +12,13 @@ per server (see ``_finished_run``).
 
 import streamlit as st
 
-from pages import common
+from pages import common, reads
 from pages.bundle_view import render_export, render_verify
 from crashlens_core.config import ENGINES
 from crashlens_core.errors import CrashLensError
 from crashlens_core.rca.ask import ask
 from crashlens_core.rca.changes import describe_changes
-from crashlens_core.rca.engine import list_runs, load_run, run_rca
+from crashlens_core.rca.engine import load_run, run_rca
 
 common.leave_legacy_multipage()  # a cold server may run this file directly: go through app.py
 
@@ -47,7 +47,7 @@ def _verify_section() -> None:
             render_verify(ws, settings)
 
 
-incidents = ws.list_incidents()
+incidents = reads.incidents(ws)
 if not incidents:
     st.info("No incidents yet. Build the demo on the Simulate page, or create one with `crashlens incidents create`.",
             icon=":material/info:")
@@ -60,14 +60,14 @@ start = ids.index(wanted) if wanted in ids else 0
 labels = {i.id: f"{i.title} · {i.status} · {i.window_start:%Y-%m-%d %H:%M}" if i.window_start else f"{i.title} · {i.status}"
           for i in incidents}
 chosen = st.selectbox("Incident", ids, index=start, format_func=lambda i: labels[i], key="rca_incident")
-inc = ws.get_incident(chosen)
+inc = reads.incident(ws, chosen)
 if st.query_params.get("incident") != inc.id:
     st.query_params["incident"] = inc.id
 
 c1, c2 = st.columns([2, 1])
 engine = c1.segmented_control("Engine", list(ENGINES), default=settings.active_engine, key="rca_engine",
                               help="offline needs no network; groq needs GROQ_API_KEY; openai an OpenAI-compatible base URL")
-runs = list_runs(ws, inc.id)
+runs = reads.runs(ws, inc.id)
 label = "Run analysis" if not runs else f"Run again with {engine or 'offline'}"
 if c2.button(label, type="primary", icon=":material/psychology:", key="rca_run", width="stretch"):
     with st.status("Analysing…", expanded=True) as status:
@@ -79,8 +79,8 @@ if c2.button(label, type="primary", icon=":material/psychology:", key="rca_run",
         except CrashLensError as exc:
             status.update(label="Analysis failed", state="error")
             common.show_error(exc)
-    runs = list_runs(ws, inc.id)
-    inc = ws.get_incident(inc.id)
+    runs = reads.runs(ws, inc.id)
+    inc = reads.incident(ws, inc.id)
 
 if not runs:
     st.caption("No analysis yet for this incident: one click runs it (evidence → analysis → validation).")

@@ -11,14 +11,9 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from crashlens_core.errors import CrashLensError
-from crashlens_core.signals.metrics_anomaly import metric_anomalies
-from crashlens_core.signals.servicemap import service_map, service_map_change
-from crashlens_core.signals.suspects import default_baseline, rank_suspect_services
-from crashlens_core.signals.tracecompare import compare_trace
-from crashlens_core.signals.traces import summarize_trace
+from crashlens_core.signals.suspects import default_baseline
 from crashlens_core.signals.tracetree import repair_text
-from crashlens_core.store import traces as tstore
-from pages import common
+from pages import common, reads
 
 common.leave_legacy_multipage()  # a cold server may run this file directly: go through app.py
 
@@ -29,15 +24,15 @@ def _or_dash(value: float | None) -> str:
 
 st.title("Traces")
 ws = common.workspace()
-lo, hi, n_spans = tstore.trace_bounds(ws)
-n_metrics = ws.counts()["metrics"]
+lo, hi, n_spans = reads.trace_bounds(ws)
+n_metrics = reads.counts(ws)["metrics"]
 if not n_spans and not n_metrics:
     st.info("No spans or metrics yet. Ingest them on the Logs page (`crashlens ingest spans FILE`), or run `crashlens demo`.",
             icon=":material/lightbulb:")
     st.stop()
 
 # ---------------------------------------------------------------- the window: an incident or everything
-incidents = [i for i in ws.list_incidents() if i.window_start and i.window_end]
+incidents = [i for i in reads.incidents(ws) if i.window_start and i.window_end]
 labels = {"": "All spans of the time range"} | {i.id: f"{i.title[:70]} · {i.window_start:%Y-%m-%d %H:%M}" for i in incidents}
 wanted = common.incident_in_url()
 inc_id = st.selectbox("Incident", list(labels), index=list(labels).index(wanted) if wanted in labels else 0,
@@ -53,7 +48,7 @@ else:
     st.query_params.pop("incident", None)
 
 # ---------------------------------------------------------------- pick a trace
-worst = tstore.worst_traces(ws, start, end, limit=100) if n_spans else []
+worst = reads.worst_traces(ws, start, end, limit=100) if n_spans else []
 options = {w["trace_id"]: (f"{'ERROR ' if w['errors'] else ''}{w['duration_ms']:.1f} ms · {w['root_service']} "
                            f"{w['root_name']} · {w['spans']} spans · {w['trace_id'][:16]}") for w in worst}
 c1, c2 = st.columns([3, 2])
@@ -65,7 +60,7 @@ trace_id = typed or picked
 summary = None
 if trace_id:
     try:
-        summary = summarize_trace(ws, trace_id)
+        summary = reads.trace_summary(ws, trace_id)
         st.query_params["trace"] = trace_id
     except CrashLensError as exc:
         common.show_error(exc)
@@ -116,7 +111,7 @@ if summary is not None:
     st.subheader("Span attributes")
     chosen = st.selectbox("Span", [s["span_id"] for s in spans], key="tr_span",
                           format_func=lambda sid: row_of.get(sid, sid).strip())
-    detail = tstore.span_attributes(ws, summary.trace_id, chosen) if chosen else None
+    detail = reads.span_attributes(ws, summary.trace_id, chosen) if chosen else None
     if detail:
         row = next(s for s in spans if s["span_id"] == chosen)
         st.dataframe([{k: row[k] for k in ("duration_ms", "self_ms", "critical_ms", "depth", "error", "error_origin")}
@@ -127,7 +122,7 @@ if summary is not None:
     with st.expander("Against typical traces of the same root operation", icon=":material/compare_arrows:",
                      expanded=bool(origin)):
         try:
-            comp = compare_trace(ws, summary.trace_id, typical=common.settings().trace_compare_typical)
+            comp = reads.trace_comparison(ws, summary.trace_id, common.settings().trace_compare_typical)
             if comp.typical_traces and comp.typical_duration_p50_ms is not None:
                 st.caption(f"{comp.typical_traces} error-free traces of {comp.root_service} {comp.root_name}; "
                            f"typical duration p50 {comp.typical_duration_p50_ms:,.1f} ms, this one {comp.duration_ms:,.1f} ms")
@@ -154,7 +149,7 @@ if start is not None and end is not None:
     suspects = []
     if incident:  # a ranking needs an incident window and the minutes before it
         try:
-            suspects = rank_suspect_services(ws, start, end, b_start, b_end, common.settings())
+            suspects = reads.suspect_services(ws, start, end, b_start, b_end, common.settings())
         except CrashLensError as exc:
             common.show_error(exc)
     if suspects:
@@ -164,7 +159,7 @@ if start is not None and end is not None:
                      key="tr_suspects")
     by_host = st.toggle("Split services by host", key="tr_by_host",
                         help="One node per service and host (the spans' host.name): a bad instance stands out from its peers")
-    smap = service_map(ws, start, end, by_host=by_host)
+    smap = reads.services(ws, start, end, by_host)
     if smap.edges:
         import math
 
@@ -188,23 +183,29 @@ if start is not None and end is not None:
         st.markdown("**Service map**")
         st.plotly_chart(net, width="stretch", key="tr_map")
     if smap.edges and incident:
-        changes = service_map_change(ws, start, end, b_start, b_end, by_host=by_host)
+        changes = reads.services_change(ws, start, end, b_start, b_end, by_host)
         st.dataframe([c.to_json() for c in changes], hide_index=True, width="stretch", key="tr_edges",
                      column_order=["status", "src", "dst", "calls_per_min", "baseline_calls_per_min", "error_rate",
                                    "baseline_error_rate", "p95_ms", "baseline_p95_ms", "p95_ratio", "external"])
     if n_metrics and incident:
-        anomalies = metric_anomalies(ws, start, end, b_start, b_end)[:4]
+        anomalies = reads.metric_anomalies_of(ws, start, end, b_start, b_end)[:4]
         if anomalies:
             st.markdown("**Metrics around the window** (most anomalous series; the window is shaded)")
             pad = end - start
-            cols = st.columns(2)
+            # one figure of up to 2x2 panels, not four figures: a browser lays out and draws each
+            # Plotly figure on its own, and the page counts as drawn only after the last one
+            from plotly.subplots import make_subplots
+
+            rows = -(-len(anomalies) // 2)
+            grid = make_subplots(rows=rows, cols=2, horizontal_spacing=0.08, vertical_spacing=0.22 / rows,
+                                 subplot_titles=[html.escape(f"{a.evidence_id} · score {a.score:.1f}") for a in anomalies])
             for i, a in enumerate(anomalies):
-                pts = tstore.metric_series(ws, a.name, a.service or "", a.host, start - 2 * pad, end + pad)
-                fig = go.Figure()
+                pts = reads.metric_series(ws, a.name, a.service or "", a.host, start - 2 * pad, end + pad)
                 for label in sorted({p[1] for p in pts}):
                     xs = [p for p in pts if p[1] == label]
-                    fig.add_scatter(x=[p[0] for p in xs], y=[p[2] for p in xs], mode="lines", name=html.escape(label))
-                fig.add_vrect(x0=start, x1=end, fillcolor="red", opacity=0.12, line_width=0)
-                fig.update_layout(height=260, title=html.escape(f"{a.evidence_id} · score {a.score:.1f}"),
-                                  margin=dict(l=10, r=10, t=40, b=10), showlegend=False)
-                cols[i % 2].plotly_chart(fig, width="stretch", key=f"tr_metric_{i}")
+                    grid.add_scatter(x=[p[0] for p in xs], y=[p[2] for p in xs], mode="lines", name=html.escape(label),
+                                     row=i // 2 + 1, col=i % 2 + 1)
+                grid.add_vrect(x0=start, x1=end, fillcolor="red", opacity=0.12, line_width=0, row=i // 2 + 1, col=i % 2 + 1)
+            grid.update_annotations(font_size=12)
+            grid.update_layout(height=260 * rows, margin=dict(l=10, r=10, t=40, b=10), showlegend=False)
+            st.plotly_chart(grid, width="stretch", key="tr_metrics")

@@ -59,7 +59,10 @@ def test_timeline_marks_changes_by_kind_with_inert_hover_and_the_changes_tab_sho
     assert "<b>bold" not in json.dumps(spec["data"]) and "<a href" not in json.dumps(spec["data"])
     assert any("change events in view" in c.value for c in at.caption)
 
-    # the Changes tab lists the look-back's changes, newest first, and shows the picked one's diff
+    # the Changes tab (computed once opened) lists the look-back's changes, newest first, and shows
+    # the picked one's diff
+    at.session_state["inc_tab"] = "Changes"
+    at.run()
     table = _table(at, "what")
     assert "9.9.9" in " ".join(str(v) for v in table["what"])
     assert list(table["time (UTC)"]) == sorted(table["time (UTC)"], reverse=True)

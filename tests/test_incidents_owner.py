@@ -219,6 +219,8 @@ def test_incidents_page_assigns_comments_and_shows_the_thread_inert(app_env):
     with Workspace.open(app_env) as ws:
         inc = ws.create_incident("checkout 500s", services=["checkout"], window_start=START, window_end=START + timedelta(minutes=5))
     at = run_page("incidents", query={"incident": inc.id})
+    at.session_state["inc_tab"] = "Comments & history"  # only the open tab is drawn
+    at.run()
     labels = {w.label for w in at.text_input} | {w.label for w in at.text_area}
     assert {"Owner", "Comment", "Your name"} <= labels
     assert [m.value for m in at.metric if m.label == "Owner"] == ["nobody"]

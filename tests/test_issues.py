@@ -260,6 +260,8 @@ def test_incidents_page_lists_one_issue_per_failure_and_links_its_lines(shop_ws,
         monkeypatch.delenv(key, raising=False)
     monkeypatch.setenv("CRASHLENS_HOME", str(folder))
     at = run_page("incidents", query={"incident": inc.id})
+    at.session_state["inc_tab"] = "Fingerprints"  # only the open tab is drawn
+    at.run()
     labels = [e.label for e in at.expander]
     assert sum("payments, checkout" in label for label in labels) == 3  # three failures seen by both services
     assert sum("One failure, logged by 2 services" in m.value for m in at.markdown) == 3

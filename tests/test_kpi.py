@@ -207,12 +207,21 @@ def test_panel_draws_tiles_and_charts(tmp_path):
     assert values["Incidents"] == "1" and values["MTTD (median)"] == "1 min 30 s"
     assert values["Time to RCA (median)"] == "3 min 45 s" and values["Cost per RCA (median)"] == "$0.0028"
     assert values["Error rate"].endswith("/min")
-    figs = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
-    axes = {f["layout"]["xaxis"]["title"]["text"]: f["layout"]["yaxis"]["title"]["text"] for f in figs}
-    assert axes["Day of the incident window (UTC)"] == "Incidents"
-    assert axes["Day (UTC)"] == "LLM cost (USD per day)"
-    assert axes["Log time (UTC), 1 min buckets"] == "Errors per minute"
-    assert axes["Status"] == "Incidents" and axes["Severity"] == "Incidents"  # two charts, not one mixed axis
+
+    def axes() -> dict:
+        figs = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+        return {f["layout"]["xaxis"]["title"]["text"]: f["layout"]["yaxis"]["title"]["text"] for f in figs}
+
+    trends = axes()
+    assert trends["Day of the incident window (UTC)"] == "Incidents"
+    assert trends["Day (UTC)"] == "LLM cost (USD per day)"
+    assert trends["Log time (UTC), 1 min buckets"] == "Errors per minute"
+    assert "Status" not in trends  # the breakdown tab is closed: not drawn
+    at.session_state["kpi_tab"] = "By status, severity and service"
+    at.run()
+    breakdown = axes()
+    assert breakdown["Status"] == "Incidents" and breakdown["Severity"] == "Incidents"  # two charts, not one mixed axis
+    assert "Errors per minute" in breakdown and "Day (UTC)" not in breakdown
     at.segmented_control(key="kpi_period").set_value("7 days").run()
     assert not at.exception, [e.value for e in at.exception]
 

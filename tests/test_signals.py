@@ -170,6 +170,8 @@ def test_incidents_page_lists_selects_and_moves_status(tmp_path, monkeypatch):
     assert not at.exception, [e.value for e in at.exception]
     assert not at.error, [e.value for e in at.error]
     assert any(m.value == "open" for m in at.metric)
+    at.session_state["inc_tab"] = "Fingerprints"  # only the open tab is computed
+    at.run()
     assert any("TypeError" in e.label for e in at.expander)
     at.button(key="inc_to_investigating").click().run()
     assert not at.exception

@@ -8,10 +8,14 @@ turns, and a process that cannot get the lock in ``lock_timeout`` seconds gets
 ``WorkspaceCore`` is what every part of ``Workspace`` builds on (``self.con``, ``transaction``,
 ``require_writable``); the parts themselves live in ``batches``, ``logview``, ``incidents`` and
 ``artifacts``, and ``workspace.Workspace`` puts them together.
+
+``version()`` is a cheap token that changes whenever the workspace's data changes, for callers
+that keep what they read (the app's per-version caches).
 """
 
 from __future__ import annotations
 
+import os
 import re
 import threading
 import time
@@ -26,14 +30,20 @@ from . import linesql
 from .files import utcnow
 from .schema import LATEST_VERSION, MIGRATIONS
 
-__all__ = ["WorkspaceCore", "DB_FILE"]
+__all__ = ["WorkspaceCore", "DB_FILE", "WorkspaceVersion"]
 
 DB_FILE = "crashlens.duckdb"
+WorkspaceVersion = tuple[int, tuple[int, int, int] | None, tuple[int, int, int] | None]
 _LOCK_PATTERNS = ("could not set lock", "conflicting lock", "lock on file")
 
 
 class WorkspaceCore:
     """A workspace folder and an open connection to its database (see ``Workspace``)."""
+
+    # Writes started in this process (any workspace): part of ``version()``. Class-wide because
+    # the caches keyed on it are process-wide and a write may come through any open Workspace.
+    _writes = 0
+    _writes_lock = threading.Lock()
 
     def __init__(self, folder: Path, con: Any, read_only: bool) -> None:
         self.folder = folder
@@ -143,11 +153,55 @@ class WorkspaceCore:
         """Raise ``WorkspaceError`` unless this workspace may be changed (every writer calls it first)."""
         if self.read_only:
             raise WorkspaceError("workspace was opened read-only", hint="open it without read_only to change it")
+        self._bump_version()
+
+    @classmethod
+    def _bump_version(cls) -> None:
+        with cls._writes_lock:
+            cls._writes += 1
+
+    def version(self) -> WorkspaceVersion:
+        """A token that changes whenever the data of this workspace changes; equal tokens mean the
+        same data. Costs two ``stat`` calls, no query.
+
+        ``(writes in this process, (mtime_ns, size, inode) of crashlens.duckdb, the same of its .wal
+        or None)``. Why it is safe to key a cache on it:
+
+        - DuckDB appends every committed write to the ``.wal`` before the commit returns (its size
+          grows), and a checkpoint (at the latest when the last connection closes) moves the WAL
+          into the database file and deletes the WAL: no commit leaves both stats as they were.
+          Opening, reading and closing without writes changes neither file (tests/test_pages_cache.py).
+        - Another process (the CLI, an ingest ``--follow``) cannot open the file while this
+          process holds it, so its writes land between this process's connections, at a later
+          mtime, and are seen by the next ``version()``.
+        - Writes of this process also bump a counter (``require_writable``, ``transaction``), so
+          two writes within one coarse mtime tick that leave the sizes equal still differ.
+        - A reader takes the token *before* it queries, and a query sees every write committed
+          before it starts: a result can only be newer than its token, never older.
+
+        >>> import tempfile
+        >>> from crashlens_core.store import Workspace
+        >>> with Workspace.open(tempfile.mkdtemp()) as ws:
+        ...     before = ws.version()
+        ...     _ = ws.create_incident("checkout errors")
+        ...     before != ws.version()
+        True
+        """
+        def stat(path: Path) -> tuple[int, int, int] | None:
+            try:
+                st = os.stat(path)
+            except FileNotFoundError:
+                return None
+            return (st.st_mtime_ns, st.st_size, st.st_ino)
+
+        db = self.folder / DB_FILE
+        return (WorkspaceCore._writes, stat(db), stat(db.with_name(DB_FILE + ".wal")))
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
         """One atomic unit of work; a failure rolls everything in it back."""
         with self._lock:
+            self._bump_version()
             self.con.execute("BEGIN TRANSACTION")
             try:
                 yield
@@ -155,6 +209,7 @@ class WorkspaceCore:
                 self.con.execute("ROLLBACK")
                 raise
             self.con.execute("COMMIT")
+            self._bump_version()  # also after: a reader that took the token mid-transaction misses next time
 
     @contextmanager
     def naive_timezone(self, name: str) -> Iterator[None]:
