@@ -149,3 +149,18 @@ def test_password_hashes_in_crypt_format(line):
 def test_card_numbers_still_found_beside_id_keys():
     out = redact_text("card 4111 1111 1111 1111 span_id=4064743975168378427")
     assert out == "card [REDACTED:card#1] span_id=4064743975168378427"
+
+
+@pytest.mark.parametrize("line", [
+    "fp:96d5c1398df85357c290187909760e1b",  # an RCA evidence id, redacted on its own as every id is
+    "fingerprint: 9c955f805cbd5184837a65ca78c11722",
+    "SHA256 fingerprint: " + "".join(random.Random(3).choice("0123456789abcdef") for _ in range(64)),
+])
+def test_a_fingerprint_is_an_identifier_not_a_secret(line):
+    # The RCA page showed "fp:[REDACTED:secret#1]" for exception groups: a fingerprint is a digest
+    # that names something (an error group, a public key), like a hash or a checksum.
+    assert redact_text(line) == line
+
+
+def test_a_secret_named_as_such_beside_a_fingerprint_is_still_masked():
+    assert "[REDACTED" in redact_text("API_SECRET: 96d5c1398df85357c290187909760e1b")

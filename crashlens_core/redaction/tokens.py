@@ -133,7 +133,7 @@ _LABEL_PART = re.compile(r"[A-Za-z][A-Za-z0-9]{0,11}")
 _ID_NOUNS = frozenset("""
     id ids uid guid uuid req request requests trace span txn tx transaction evt event msg message job run task
     build commit sha rev revision ref git obj object file blob chunk block blk img image layer container
-    docker cri containerd pod node cache etag hash digest checksum md5 order cart user acct account cus customer
+    docker cri containerd pod node cache etag hash digest checksum md5 fingerprint fp order cart user acct account cus customer
     org tenant project device correlation corr batch record row item doc page post version v
     """.split())
 # A label that names a credential kind (``pat-…``, ``api-…``, ``sk-…``) makes even a UUID body a
