@@ -14,6 +14,7 @@ import math
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 from typing import Any
 
 from ..config import Settings
@@ -22,6 +23,7 @@ from ..models import Evidence, Incident
 from ..signals.naming import source_name
 from ..store import Workspace
 from ..store import rca as sql
+from ..store.changes import active_seconds
 from ..store.traces import origin_blame
 from .stack_facts import stack_facts
 
@@ -45,11 +47,26 @@ class CollectorContext:
     b_end: datetime
     items: list[Evidence] = field(default_factory=list)
 
-    @property
+    @cached_property
     def ratio(self) -> float:
-        """Window length over baseline length: scales a baseline count to an expected window count."""
+        """Window length over baseline length: scales a baseline count to an expected window count.
+
+        Measured over the time each period holds data (first to last log or span): a baseline a
+        user or the default picks often covers a stretch only partly recorded (the minute of
+        data before an incident in a five-minute default baseline), and its counts predict the
+        window's only per second of data. Wall time when the baseline holds too little data.
+        """
         base = (self.b_end - self.b_start).total_seconds()
-        return (self.end - self.start).total_seconds() / base if base > 0 else 1.0
+        wall = (self.end - self.start).total_seconds() / base if base > 0 else 1.0
+        active_b = active_seconds(self.ws, self.b_start, self.b_end)
+        active_w = active_seconds(self.ws, self.start, self.end)
+        if active_b < MIN_ACTIVE_S or active_w <= 0:
+            return wall
+        return active_w / active_b
+
+
+# A baseline with less data than this gives no rate to compare with (as rca.traffic).
+MIN_ACTIVE_S = 30.0
 
 
 def iso(value: Any) -> str | None:
