@@ -227,6 +227,12 @@ def collect_latency(ctx: CollectorContext) -> list[Evidence]:
     shifts = sql.latency_shifts(ctx.ws, ctx.start, ctx.end, ctx.b_start, ctx.b_end)
     added = {id(r): r["n"] * (float(r["mean_ms"]) - float(r["baseline_mean_ms"])) for r in shifts}
     most = max(added.values(), default=0.0)
+    # The share of an operation's slowdown spent in its own spans, outside their children: a
+    # caller is as slow as the callee it waits for, so its slowdown is the callee's symptom
+    # (the callee's own spans, or the client span's wait on the wire, carry it). It damps the
+    # callers, so one slow leaf does not make every operation above it a suspect.
+    own = {id(r): min(1.0, max(0.0, (float(r["self_ms"] or 0.0) - float(r["baseline_self_ms"] or 0.0))
+                               / max(float(r["mean_ms"]) - float(r["baseline_mean_ms"]), 1e-9))) for r in shifts}
     for r in shifts:
         attrs = _attrs(r["attributes"])
         statement = str(attrs.get("db.statement") or "")
@@ -242,9 +248,10 @@ def collect_latency(ctx: CollectorContext) -> list[Evidence]:
                 + (f"\nCode: {location}" if location else ""))
         out.append(Evidence(
             f"span:{r['span_id']}", "span", f"slower {service}/{op} ({ratio:.1f}x)", _clip(text),
-            round(math.log2(ratio) * min(1.0, r["n"] / 10.0) * min(1.0, added[id(r)] / max(ADDED_SHARE * most, 1e-9)), 4),
+            round(math.log2(ratio) * min(1.0, r["n"] / 10.0) * own[id(r)] * min(1.0, added[id(r)] / max(ADDED_SHARE * most, 1e-9)), 4),
             {"signal": "latency", "service": service, "named_by": basis, "name": op, "count": r["n"], "ratio": _num(ratio),
              "mean_ms": _num(r["mean_ms"]), "baseline_mean_ms": _num(r["baseline_mean_ms"]), "p95_ms": _num(r["p95_ms"]),
+             "own_share": _num(own[id(r)], 3),
              "location": location, "statement": statement[:400], "peer": peer, "callee": r["callee"] or "",
              "trace_id": r["trace_id"],
              "db": bool(attrs.get("db.system"))}))
