@@ -78,3 +78,80 @@ def test_a_baseline_with_too_little_data_falls_back_to_wall_time(tmp_path):
     with ws:
         ctx = CollectorContext(ws, settings, None, WINDOW[0], WINDOW[1], BASELINE[0], BASELINE[1])
         assert ctx.ratio == pytest.approx(180 / 300)
+
+
+# ------------------------------------------------------------- slow calls: where they meet
+
+from crashlens_core.rca.engine import run_rca  # noqa: E402
+from crashlens_core.signals.traces import summarize_trace  # noqa: E402
+
+from .data_helpers import load_spans, span  # noqa: E402
+
+S0 = datetime(2024, 5, 14, 10, 0, 0)
+S_BASE = (S0, S0 + timedelta(minutes=2))
+S_WIN = (S0 + timedelta(hours=2), S0 + timedelta(hours=2, minutes=2))
+
+
+def _request(i: int, base: datetime, wire_ms: float, cpu_ms: float) -> list[dict]:
+    """gateway → travel → basic → (station, price, train): ``wire_ms`` on the link into basic (its
+    server span unchanged), ``cpu_ms`` added to each of basic's outbound calls (basic starved, the
+    callees' server spans unchanged). The gateway's handler span runs beside its client call."""
+    t, out = f"t{base:%H}{i}", []
+    out += [span(t, f"{t}g", None, "gateway", "/*", 0, 0, base=base)]
+    out.append(span(t, f"{t}h", f"{t}g", "gateway", "FilteringWebHandler.handle", 0.5, 0, base=base))
+    out.append(span(t, f"{t}gc", f"{t}g", "gateway", "HTTP POST", 1, 0, base=base))
+    out.append(span(t, f"{t}ts", f"{t}gc", "travel", "/api/travel", 2, 0, base=base))
+    out.append(span(t, f"{t}tm", f"{t}ts", "travel", "TravelController.query", 3, 0, base=base))
+    out.append(span(t, f"{t}tc", f"{t}tm", "travel", "HTTP POST", 4, 0, base=base))
+    out.append(span(t, f"{t}bs", f"{t}tc", "basic", "/api/basic", 5, 0, base=base))
+    at = 6.0
+    for callee in ("station", "price", "train"):
+        out.append(span(t, f"{t}b{callee}", f"{t}bs", "basic", "HTTP GET", at, at + 6 + cpu_ms, base=base))
+        out.append(span(t, f"{t}{callee}", f"{t}b{callee}", callee, f"/api/{callee}", at + 1, at + 5, base=base))
+        at += 7 + cpu_ms
+    basic_end = at + 1
+    ends = {f"{t}bs": basic_end, f"{t}tc": basic_end + 1 + wire_ms, f"{t}tm": basic_end + 2 + wire_ms,
+            f"{t}ts": basic_end + 3 + wire_ms, f"{t}gc": basic_end + 4 + wire_ms, f"{t}h": basic_end + 4.5 + wire_ms,
+            f"{t}g": basic_end + 5 + wire_ms}
+    for rec in out:
+        if rec["span_id"] in ends:
+            rec["end_ts"] = (base + timedelta(milliseconds=ends[rec["span_id"]])).isoformat() + "Z"
+    return out
+
+
+def _slow_workspace(ws, tmp_path, wire_ms: float, cpu_ms: float) -> None:
+    records = []
+    for i in range(30):  # a short baseline two hours before, under the same mix
+        records += _request(i, S_BASE[0] + timedelta(seconds=4 * i), 0, 0)
+    for i in range(40):
+        records += _request(i, S_WIN[0] + timedelta(seconds=3 * i), wire_ms, cpu_ms)
+    load_spans(ws, tmp_path, records)
+
+
+def _services(run) -> list[str]:
+    return list(dict.fromkeys(s.service for s in run.report.suspects))
+
+
+def test_a_handler_span_beside_the_call_is_not_the_gateways_own_time(ws, tmp_path):
+    load_spans(ws, tmp_path, _request(0, S_WIN[0], 400, 0))
+    s = summarize_trace(ws, "t120")
+    rows = {(r["service"], r["name"]): r for r in s.spans}
+    handler = rows[("gateway", "FilteringWebHandler.handle")]
+    assert handler["duration_ms"] > 400 and handler["self_ms"] <= 1.5  # covered by the client call beside it
+    assert s.self_time_by_service.get("gateway", 0) < 5
+
+
+def test_a_slow_link_into_a_callee_blames_the_callee_not_its_callers(ws, tmp_path):
+    _slow_workspace(ws, tmp_path, wire_ms=400, cpu_ms=0)
+    run = run_rca(ws, Settings(workspace=tmp_path / "ws"), window=S_WIN, baseline=S_BASE, engine="offline")
+    assert _services(run)[0] == "basic"
+    caller = [e for e in run.evidence.items if e.data.get("signal") == "latency" and e.data.get("name") == "TravelController.query"]
+    assert all(e.data["own_share"] < 0.1 for e in caller)  # travel only waited for the call
+
+
+def test_a_starved_caller_that_slows_all_its_calls_is_the_suspect_not_its_callees(ws, tmp_path):
+    _slow_workspace(ws, tmp_path, wire_ms=0, cpu_ms=60)
+    run = run_rca(ws, Settings(workspace=tmp_path / "ws"), window=S_WIN, baseline=S_BASE, engine="offline")
+    services = _services(run)
+    assert services[0] == "basic", services
+    assert not {"station", "price", "train"} & set(services[:1])
