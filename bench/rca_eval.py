@@ -14,7 +14,11 @@
    the day's fault windows, baseline = the day's normal period, tune half (before 13:00) and
    report half, per fault kind, next to the naive "most error lines" reference.
    Reference: the Nezha paper reports service-level top-1 of 86.7% on Train-Ticket with logs,
-   traces and metrics; log-only baselines reach 15-18%.
+   traces and metrics; log-only baselines reach 15-18%. ``--baselines [MODE...]`` scores the same
+   windows under the baseline choices a user makes (``NEZHA_BASELINES``: the normal period, the
+   ~1 min before the injection, the minute before the farthest fault window, none given), with
+   the true service's margin over the best wrong one per tune case (near-misses show); the report
+   half is printed as aggregates only.
 3. ``--deeptralog``: the DeepTraLog Train-Ticket fault cases in ../shared/data/rca-dev (SkyWalking
    logs and span CSVs; ground truth and conversion in ``bench/deeptralog.py``): per case with a
    determinable faulty service, a fresh workspace with the case's and the normal run's data, and
@@ -25,7 +29,7 @@
 
 It reports, it does not assert: exit 0.
 
-    .venv/bin/python bench/rca_eval.py [--workspace DIR [--more-workspaces DIR...]] [--nezha] [--deeptralog] [--scale 1000000]
+    .venv/bin/python bench/rca_eval.py [--workspace DIR [--more-workspaces DIR...]] [--nezha [--baselines [MODE...]]] [--deeptralog] [--scale 1000000]
 """
 
 from __future__ import annotations
