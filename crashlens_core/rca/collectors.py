@@ -14,6 +14,7 @@ import math
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 from typing import Any
 
 from ..config import Settings
@@ -22,6 +23,7 @@ from ..models import Evidence, Incident
 from ..signals.naming import source_name
 from ..store import Workspace
 from ..store import rca as sql
+from ..store.changes import active_seconds
 from ..store.traces import origin_blame
 from .stack_facts import stack_facts
 
@@ -46,11 +48,26 @@ class CollectorContext:
     b_end: datetime
     items: list[Evidence] = field(default_factory=list)
 
-    @property
+    @cached_property
     def ratio(self) -> float:
-        """Window length over baseline length: scales a baseline count to an expected window count."""
+        """Window length over baseline length: scales a baseline count to an expected window count.
+
+        Measured over the time each period holds data (first to last log or span): a baseline a
+        user or the default picks often covers a stretch only partly recorded (the minute of
+        data before an incident in a five-minute default baseline), and its counts predict the
+        window's only per second of data. Wall time when the baseline holds too little data.
+        """
         base = (self.b_end - self.b_start).total_seconds()
-        return (self.end - self.start).total_seconds() / base if base > 0 else 1.0
+        wall = (self.end - self.start).total_seconds() / base if base > 0 else 1.0
+        active_b = active_seconds(self.ws, self.b_start, self.b_end)
+        active_w = active_seconds(self.ws, self.start, self.end)
+        if active_b < MIN_ACTIVE_S or active_w <= 0:
+            return wall
+        return active_w / active_b
+
+
+# A baseline with less data than this gives no rate to compare with (as rca.traffic).
+MIN_ACTIVE_S = 30.0
 
 
 def iso(value: Any) -> str | None:
@@ -211,6 +228,12 @@ def collect_latency(ctx: CollectorContext) -> list[Evidence]:
     shifts = sql.latency_shifts(ctx.ws, ctx.start, ctx.end, ctx.b_start, ctx.b_end)
     added = {id(r): r["n"] * (float(r["mean_ms"]) - float(r["baseline_mean_ms"])) for r in shifts}
     most = max(added.values(), default=0.0)
+    # The share of an operation's slowdown spent in its own spans, outside their children: a
+    # caller is as slow as the callee it waits for, so its slowdown is the callee's symptom
+    # (the callee's own spans, or the client span's wait on the wire, carry it). It damps the
+    # callers, so one slow leaf does not make every operation above it a suspect.
+    own = {id(r): min(1.0, max(0.0, (float(r["self_ms"] or 0.0) - float(r["baseline_self_ms"] or 0.0))
+                               / max(float(r["mean_ms"]) - float(r["baseline_mean_ms"]), 1e-9))) for r in shifts}
     for r in shifts:
         attrs = _attrs(r["attributes"])
         statement = str(attrs.get("db.statement") or "")
@@ -226,9 +249,10 @@ def collect_latency(ctx: CollectorContext) -> list[Evidence]:
                 + (f"\nCode: {location}" if location else ""))
         out.append(Evidence(
             f"span:{r['span_id']}", "span", f"slower {service}/{op} ({ratio:.1f}x)", _clip(text),
-            round(math.log2(ratio) * min(1.0, r["n"] / 10.0) * min(1.0, added[id(r)] / max(ADDED_SHARE * most, 1e-9)), 4),
+            round(math.log2(ratio) * min(1.0, r["n"] / 10.0) * own[id(r)] * min(1.0, added[id(r)] / max(ADDED_SHARE * most, 1e-9)), 4),
             {"signal": "latency", "service": service, "named_by": basis, "name": op, "count": r["n"], "ratio": _num(ratio),
              "mean_ms": _num(r["mean_ms"]), "baseline_mean_ms": _num(r["baseline_mean_ms"]), "p95_ms": _num(r["p95_ms"]),
+             "own_share": _num(own[id(r)], 3),
              "location": location, "statement": statement[:400], "peer": peer, "callee": r["callee"] or "",
              "trace_id": r["trace_id"],
              "db": bool(attrs.get("db.system"))}))

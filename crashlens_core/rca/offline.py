@@ -72,6 +72,7 @@ def rank_suspects(es: EvidenceSet) -> list[Suspect]:
     cands: dict[tuple[str, str], _Cand] = {}
     support: dict[str, float] = {}
     support_ids: dict[str, list[str]] = {}
+    fan_in, fan_out = _slow_call_fans(es)
     for item in es.items:
         d = item.data
         signal = d.get("signal", "")
@@ -86,9 +87,14 @@ def rank_suspects(es: EvidenceSet) -> list[Suspect]:
             continue
         service = services[0]
         location = d.get("location") or ""
-        if signal == "latency" and d.get("callee") and not location:
+        if signal == "latency" and d.get("callee") and not location and \
+                len(fan_in.get(str(d["callee"]), ())) >= len(fan_out.get(service, ())):
             # A call that got slower while its caller's own code did not: the time went to the
             # callee or the network to it, so the callee is the suspect (the caller only waits).
+            # Unless the caller's calls to more services got slower than the callee's calls from
+            # more callers: a slow caller (starved of CPU, its threads stalled) slows every call
+            # it makes whoever answers, a slow callee or its link slows every caller of it; the
+            # fault sits where the slowed calls meet.
             service, location = str(d["callee"]), ""
         key = (service, location or f"{service}/{d.get('name') or d.get('exc_type') or signal}")
         cand = cands.setdefault(key, _Cand(service, location))
@@ -123,6 +129,18 @@ def rank_suspects(es: EvidenceSet) -> list[Suspect]:
     ranked = sorted(cands.values(), key=lambda c: (-c.score, c.service, c.location))
     return [Suspect(c.service, c.component or "service", c.location, round(c.score, 4), c.evidence[:8], c.commit)
             for c in ranked if c.evidence][:10]
+
+
+def _slow_call_fans(es: EvidenceSet) -> tuple[dict[str, set[str]], dict[str, set[str]]]:
+    """Among the calls that got at least twice slower: per callee the callers, per caller the callees."""
+    fan_in: dict[str, set[str]] = {}
+    fan_out: dict[str, set[str]] = {}
+    for item in es.items:
+        d = item.data
+        if d.get("signal") == "latency" and d.get("callee") and d.get("service") and float(d.get("ratio") or 0) >= 2.0:
+            fan_in.setdefault(str(d["callee"]), set()).add(str(d["service"]))
+            fan_out.setdefault(str(d["service"]), set()).add(str(d["callee"]))
+    return fan_in, fan_out
 
 
 def _same_file(a: str, b: str) -> bool:

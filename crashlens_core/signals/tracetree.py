@@ -389,6 +389,7 @@ def analyze_table(tbl: Any) -> TraceBatch:
         part = np.maximum(0, ke - np.maximum(ks, prev))
         covered = np.bincount(kp, weights=part, minlength=n).astype(np.int64)
     self_us = (adj_e - adj_s) - covered
+    self_us -= _shadowed_by_siblings(parent, adj_s, adj_e, self_us)
 
     # --- a wrapper span whose children all run in one other service is that service's time
     # (a client span's gap around a remote call is network/queueing at the callee's side)
@@ -487,6 +488,36 @@ def _critical_paths(roots: np.ndarray, parent: list[int], cs: list[int], ce: lis
         append_out(sections)
     return out
 
+
+
+def _shadowed_by_siblings(parent: np.ndarray, start: np.ndarray, end: np.ndarray, self_us: np.ndarray) -> np.ndarray:
+    """Per span, the part of a leaf's time that a sibling with children covers (µs, at most its self time).
+
+    Request-handling instrumentation often records an in-process span that lasts the whole
+    request beside the span that does the work (a web framework's filter or handler span next
+    to the client call it makes: WebFlux ``FilteringWebHandler.handle`` beside ``HTTP POST``).
+    Both cover the same wall time; the sibling's children say where that time went, so the
+    leaf's overlap with it is waiting, not work of its own, and counting it as self time makes
+    the entry service the slowest of all whenever anything below it is slow. Siblings that are
+    leaves themselves (parallel queries) keep their time: nothing says where else it went.
+    """
+    out = np.zeros(len(parent), np.int64)
+    kids = np.flatnonzero(parent >= 0)
+    if not len(kids):
+        return out
+    has_kids = np.bincount(parent[kids], minlength=len(parent)) > 0
+    leaves, inner = kids[~has_kids[kids]], kids[has_kids[kids]]
+    if not len(leaves) or not len(inner):
+        return out
+    import pandas as pd
+
+    pairs = pd.DataFrame({"leaf": leaves, "p": parent[leaves]}).merge(pd.DataFrame({"sib": inner, "p": parent[inner]}), on="p")
+    if pairs.empty:
+        return out
+    lf, sb = pairs["leaf"].to_numpy(), pairs["sib"].to_numpy()
+    overlap = np.maximum(0, np.minimum(end[lf], end[sb]) - np.maximum(start[lf], start[sb]))
+    np.add.at(out, lf, overlap)
+    return np.minimum(out, np.maximum(self_us, 0))
 
 def load_batch(ws: Workspace, *, trace_ids: Sequence[str] | None = None, window_start: datetime | None = None,
                window_end: datetime | None = None, limit: int | None = None) -> TraceBatch:

@@ -124,23 +124,56 @@ def error_span_groups(ws: Workspace, start: datetime, end: datetime, b_start: da
 def latency_shifts(ws: Workspace, start: datetime, end: datetime, b_start: datetime, b_end: datetime,
                    min_count: int = 3, limit: int = 15) -> list[dict[str, Any]]:
     """Operations whose mean duration grew against the baseline, with the slowest span of the window and the
-    service it called (a child span in another service), if any."""
+    service it called (a child span in another service), if any; ``self_ms`` / ``baseline_self_ms``: the
+    mean time its spans spent in their own service, i.e. outside the calls their service made to other
+    services (the spans of another service below a chain of its own; a client span's wait on the wire
+    counts as its own)."""
     return _rows(ws, """
-        WITH w AS (SELECT coalesce(service, '') AS service, name, count(*) AS n, avg(duration_ms) AS mean_ms,
+        WITH RECURSIVE sp AS (
+                 SELECT trace_id, span_id, parent_id, service, name, start_ts, duration_ms FROM spans
+                 WHERE ((start_ts >= ? AND start_ts < ?) OR (start_ts >= ? AND start_ts < ?)) AND duration_ms IS NOT NULL),
+             -- a span whose parent runs in another service is a remote call: its time is not the parent's
+             -- own; and the parent (the client side of the call, wire time included) is not the own time
+             -- of the ancestors of its service above it
+             direct AS (SELECT p.trace_id, p.span_id, sum(r.duration_ms) AS dur
+                        FROM sp r JOIN sp p ON p.trace_id = r.trace_id AND p.span_id = r.parent_id
+                        WHERE r.service IS DISTINCT FROM p.service GROUP BY ALL),
+             calls AS (SELECT sp.trace_id, sp.span_id, sp.parent_id, sp.service, sp.duration_ms
+                       FROM sp JOIN direct USING (trace_id, span_id)),
+             up(trace_id, anc, anc_parent, svc, dur) AS (
+                 SELECT c.trace_id, a.span_id, a.parent_id, c.service, c.duration_ms
+                 FROM calls c JOIN sp a ON a.trace_id = c.trace_id AND a.span_id = c.parent_id
+                 WHERE a.service IS NOT DISTINCT FROM c.service
+                 UNION ALL
+                 SELECT u.trace_id, a.span_id, a.parent_id, u.svc, u.dur
+                 FROM up u JOIN sp a ON a.trace_id = u.trace_id AND a.span_id = u.anc_parent
+                 WHERE a.service IS NOT DISTINCT FROM u.svc),
+             remote AS (SELECT trace_id, span_id, sum(dur) AS remote_ms FROM
+                          (SELECT trace_id, span_id, dur FROM direct UNION ALL SELECT trace_id, anc, dur FROM up)
+                        GROUP BY ALL),
+             -- a client operation ("HTTP GET") is one operation per service it calls: each call
+             -- slows with its own callee, so they are compared apart
+             callee AS (SELECT p.trace_id, p.span_id, min(r.service) AS callee
+                        FROM sp r JOIN sp p ON p.trace_id = r.trace_id AND p.span_id = r.parent_id
+                        WHERE r.service IS DISTINCT FROM p.service GROUP BY ALL),
+             own AS (SELECT sp.*, greatest(sp.duration_ms - coalesce(remote.remote_ms, 0), 0) AS self_ms,
+                            coalesce(callee.callee, '') AS callee
+                     FROM sp LEFT JOIN remote USING (trace_id, span_id) LEFT JOIN callee USING (trace_id, span_id)),
+             w AS (SELECT coalesce(service, '') AS service, name, callee, count(*) AS n, avg(duration_ms) AS mean_ms,
                           quantile_cont(duration_ms, 0.95) AS p95_ms, arg_max(span_id, (duration_ms, span_id)) AS slow_span,
-                          max(duration_ms) AS max_ms
-                   FROM spans WHERE start_ts >= ? AND start_ts < ? AND duration_ms IS NOT NULL GROUP BY ALL),
-             b AS (SELECT coalesce(service, '') AS service, name, count(*) AS n, avg(duration_ms) AS mean_ms,
-                          quantile_cont(duration_ms, 0.95) AS p95_ms
-                   FROM spans WHERE start_ts >= ? AND start_ts < ? AND duration_ms IS NOT NULL GROUP BY ALL)
+                          max(duration_ms) AS max_ms, avg(self_ms) AS self_ms
+                   FROM own WHERE start_ts >= ? AND start_ts < ? GROUP BY ALL),
+             b AS (SELECT coalesce(service, '') AS service, name, callee, count(*) AS n, avg(duration_ms) AS mean_ms,
+                          quantile_cont(duration_ms, 0.95) AS p95_ms, avg(self_ms) AS self_ms
+                   FROM own WHERE start_ts >= ? AND start_ts < ? GROUP BY ALL)
         SELECT w.service, w.name, w.n, w.mean_ms, w.p95_ms, w.max_ms, b.n AS baseline_n, b.mean_ms AS baseline_mean_ms,
                b.p95_ms AS baseline_p95_ms, w.mean_ms / greatest(b.mean_ms, 0.001) AS ratio, s.trace_id, s.span_id, s.attributes,
-               (SELECT min(c.service) FROM spans c WHERE c.trace_id = s.trace_id AND c.parent_id = s.span_id
-                  AND c.service IS DISTINCT FROM s.service) AS callee
-        FROM w JOIN b USING (service, name)
+               w.self_ms, b.self_ms AS baseline_self_ms, nullif(w.callee, '') AS callee
+        FROM w JOIN b USING (service, name, callee)
         JOIN spans s ON s.span_id = w.slow_span AND s.start_ts >= ? AND s.start_ts < ?
         WHERE w.n >= ? AND b.n >= ? AND w.mean_ms > b.mean_ms * 1.5 AND w.mean_ms - b.mean_ms > 1.0
-        ORDER BY ratio DESC, w.service, w.name LIMIT ?""", [start, end, b_start, b_end, start, end, min_count, min_count, limit])
+        ORDER BY ratio DESC, w.service, w.name LIMIT ?""",
+        [start, end, b_start, b_end, start, end, b_start, b_end, start, end, min_count, min_count, limit])
 
 
 def metric_shifts(ws: Workspace, start: datetime, end: datetime, b_start: datetime, b_end: datetime,
