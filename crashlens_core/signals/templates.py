@@ -155,6 +155,12 @@ class _Cluster:
 # 1: .910, 2: .914, 3: .913. On a handful of lines every word is rare: there, as in Drain, a
 # word that differs among otherwise equal lines is taken for a value.
 _RARE = 2
+# At most this many alternative words in one <*> make it a choice of the program, not a value
+# (TemplateMiner._split_alternatives). A program's literal alternatives are most often a
+# binary choice (an if/else, a flag written as a word: bytes/values, opened/closed, read/write);
+# three or four plain words in one slot are as likely a handful of users or queues. 2 and 3
+# score the same on the tune half (its one case is binary); 2 is the cautious one.
+_ALTERNATIVES = 2
 _FREQ_CAP = 1_000_000  # distinct tokens counted before the rare ones are forgotten (memory only)
 
 _LEAF = None  # key of the cluster list in a prefix-tree node (a token is never None)
@@ -327,6 +333,7 @@ class TemplateMiner:
             # are rare anyway changes no answer of _rare until they recur.
             self._freq = freq = {tok: c for tok, c in freq.items() if c > _RARE}
         clusters = [self._fit_published(tokens) or self._drain(tokens) for tokens in split]
+        self._split_alternatives(split, clusters, counts)
         slots = [self._publish(c) for c in clusters]
         # A message may have joined a published template that a later message of this same
         # call widened: it gets the wider one too, so one call never splits a shape.
@@ -425,6 +432,69 @@ class TemplateMiner:
         same_len[same_len.index(best)] = cluster
         self._published[len(tokens)].remove(best)
         return cluster
+
+    def _split_alternatives(self, split: list[list[str]], clusters: list[_Cluster],
+                            counts: list[int] | None) -> None:
+        """Split the clusters mined in this call on a ``<*>`` that holds a few alternative words
+        of the program rather than a value (Brain's split of a group on a column of few
+        distinct values): "Block <*> stored as bytes in memory" / "... as values in memory".
+        ``clusters[k]`` (the cluster of ``split[k]``) is updated in place.
+
+        The general property: where a program writes one of a few literal alternatives, each
+        alternative is a plain word, recurs on many lines, and belongs to that message only.
+        A value it inserts is open-ended: it carries digits or punctuation (ids, paths, dotted
+        names: left to the masks and to :func:`template_tokens.similarity`), or it is rare, or
+        it is an entity that the program names in several messages (a user "cyrus" is in
+        "session opened for user <*>" and in "session closed for user <*>"). So a ``<*>`` is
+        split on only when it holds at most ``_ALTERNATIVES`` distinct words, each letters
+        only, each on more than ``_RARE`` lines of the cluster, none seen in a ``<*>`` of
+        another template of the call. ``key=<*>`` fields are never split: a key names a field
+        whose value varies (see ``template_tokens._value_slot``).
+        """
+        members: dict[int, list[int]] = {}
+        # Where each word stands in for a variable: the clusters whose <*> it fills.
+        filled: dict[str, set[int]] = {}
+        for k, c in enumerate(clusters):
+            if c.slot < 0 and not c.replaces:
+                members.setdefault(id(c), []).append(k)
+            for a, b in zip(c.tokens, split[k]):
+                if a == _W and b.isalpha():
+                    filled.setdefault(b, set()).add(id(c))
+        for ks in members.values():
+            if len(ks) < 2:
+                continue
+            cluster = clusters[ks[0]]
+            cols: list[int] = []
+            for p, a in enumerate(cluster.tokens):
+                if a != _W:
+                    continue
+                lines: dict[str, int] = {}
+                for k in ks:
+                    v = split[k][p]
+                    lines[v] = lines.get(v, 0) + (1 if counts is None else counts[k])
+                if 2 <= len(lines) <= _ALTERNATIVES and all(
+                        v.isalpha() and n > _RARE and len(filled[v]) == 1 for v, n in lines.items()):
+                    cols.append(p)
+            if not cols:
+                continue
+            groups: dict[tuple[str, ...], list[int]] = {}
+            for k in ks:
+                groups.setdefault(tuple(split[k][p] for p in cols), []).append(k)
+            template = cluster.tokens
+            same_len = self._active[len(template)]
+            for g, (key, gks) in enumerate(groups.items()):
+                tokens = list(template)
+                for p, v in zip(cols, key):
+                    tokens[p] = v
+                if g == 0:
+                    part = cluster
+                    part.tokens = tokens
+                else:
+                    part = _Cluster(tokens, cluster.leaf)
+                    cluster.leaf.append(part)
+                    same_len.append(part)
+                for k in gks:
+                    clusters[k] = part
 
     def _publish(self, cluster: _Cluster) -> int:
         """Give a cluster its template slot (clusters of equal text share one); from now on its
