@@ -550,3 +550,24 @@ def test_alternatives_split_keeps_the_ids_of_later_calls():
     again = miner.add(_block_lines(rng, "values", 3) + _block_lines(rng, "bytes", 3)).tolist()
     assert again == [first[-1]] * 3 + [first[0]] * 3
     assert not miner.replacements()
+
+
+def test_a_lone_early_line_joins_the_template_that_later_covers_it():
+    # The first line's values ("alpha", "beta") are words of other lines, so it cannot join the
+    # next one (two adjacent words differ); the lines after it make "child init <*> <*>",
+    # which covers the first one: one template. A shape that recurs keeps its own.
+    rng = random.Random(8)
+
+    def name() -> str:
+        return "".join(rng.choice("bcdfghjklmnpqrstvwxz") + rng.choice("aeiou") for _ in range(3))
+
+    lines = ["mod_jk child init alpha beta"] + [f"mod_jk child init {name()} {name()}" for _ in range(12)]
+    lines += ["queue alpha drained", "queue beta drained"] * 3
+    ids, templates = mine_templates(lines)
+    text = {t.id: t.template for t in templates}
+    assert len(set(ids[:13])) == 1 and text[ids[0]] == "mod_jk child init <*> <*>"
+    # the same, after four lines of "gamma delta": those recur, and keep their template
+    ids, templates = mine_templates(["mod_jk child init gamma delta"] * 4 + lines)
+    text = {t.id: t.template for t in templates}
+    assert ids[0] != ids[4] and text[ids[0]] == "mod_jk child init gamma delta"
+    assert len(set(ids[4:17])) == 1

@@ -333,6 +333,7 @@ class TemplateMiner:
             # are rare anyway changes no answer of _rare until they recur.
             self._freq = freq = {tok: c for tok, c in freq.items() if c > _RARE}
         clusters = [self._fit_published(tokens) or self._drain(tokens) for tokens in split]
+        self._merge_covered(clusters, counts)
         self._split_alternatives(split, clusters, counts)
         slots = [self._publish(c) for c in clusters]
         # A message may have joined a published template that a later message of this same
@@ -432,6 +433,39 @@ class TemplateMiner:
         same_len[same_len.index(best)] = cluster
         self._published[len(tokens)].remove(best)
         return cluster
+
+    def _merge_covered(self, clusters: list[_Cluster], counts: list[int] | None) -> None:
+        """Fold a lone cluster mined in this call into a template of its leaf that covers it.
+
+        An online clusterer depends on order: a line that came before the values of a slot were
+        known (its words not yet seen rare, its neighbour not yet widened) starts a template of
+        its own, and a later, wider template of the same leaf covers it token for token. Only
+        clusters of at most ``_RARE`` lines fold: a cluster whose exact words recurred on more
+        lines was kept apart on the evidence of its own words ("from NEW to UNASSIGNED" on 14
+        lines is an event, though "from <*> to <*>" covers it). ``clusters[k]`` is updated in
+        place.
+        """
+        lines: dict[int, int] = {}
+        for k, c in enumerate(clusters):
+            lines[id(c)] = lines.get(id(c), 0) + (1 if counts is None else counts[k])
+        seen: set[int] = set()
+        for c in clusters:
+            if id(c) in seen or c.slot >= 0 or c.replaces or c.retired or lines[id(c)] > _RARE:
+                continue
+            seen.add(id(c))
+            into = None
+            for o in c.leaf:
+                if o is not c and not o.retired and o.tokens != c.tokens and matches(o.tokens, c.tokens):
+                    into = o
+                    break
+            if into is None:
+                continue
+            c.retired = True
+            c.leaf.remove(c)
+            self._active[len(c.tokens)].remove(c)
+            for k, x in enumerate(clusters):
+                if x is c:
+                    clusters[k] = into
 
     def _split_alternatives(self, split: list[list[str]], clusters: list[_Cluster],
                             counts: list[int] | None) -> None:
