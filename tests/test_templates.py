@@ -571,3 +571,21 @@ def test_a_lone_early_line_joins_the_template_that_later_covers_it():
     text = {t.id: t.template for t in templates}
     assert ids[0] != ids[4] and text[ids[0]] == "mod_jk child init gamma delta"
     assert len(set(ids[4:17])) == 1
+
+
+def test_key_fields_of_different_shapes_stay_apart_whatever_their_values():
+    # "(uid=<value>)" and "LOGIN(uid=<value>)" are two messages of the program; with numbers the
+    # masks make two field shapes of them, with values the masks do not know (letters and
+    # digits) the field's own text must keep them apart just the same.
+    rng = random.Random(12)
+
+    def value() -> str:
+        return "".join(rng.choice("klmnst") for _ in range(3)) + str(rng.randrange(100, 999)) + "x"
+
+    opened = [f"session opened for user {value()} by (uid={value()})" for _ in range(20)]
+    login = [f"session opened for user {value()} by LOGIN(uid={value()})" for _ in range(2)]
+    ids, templates = mine_templates(opened + login)
+    assert len(set(ids[:20])) == 1 and len(set(ids[20:])) == 1 and ids[0] != ids[20]
+    # the same key in the same shape is one field: its values vary
+    ids, _ = mine_templates([f"lease renewed (uid={value()})" for _ in range(5)])
+    assert len(set(ids)) == 1
