@@ -589,3 +589,14 @@ def test_key_fields_of_different_shapes_stay_apart_whatever_their_values():
     # the same key in the same shape is one field: its values vary
     ids, _ = mine_templates([f"lease renewed (uid={value()})" for _ in range(5)])
     assert len(set(ids)) == 1
+
+
+def test_a_key_value_field_near_the_start_routes_as_a_variable():
+    # Routed by "(id=alpha)" itself, every value would get its own branch of the prefix tree.
+    rng = random.Random(13)
+    values = ["alpha", "beta", "gamma", "delta"]
+    lines = [f"Launching (id={v})" for v in values for _ in range(3)]
+    lines += [f"switch mode={m} after {rng.randrange(9)} tries" for m in ("silent", "normal") for _ in range(5)]
+    ids, templates = mine_templates(lines)
+    assert len(set(ids[:12])) == 1 and len(set(ids[12:])) == 1
+    assert {t.template for t in templates} == {"Launching (id=<*>)", "switch mode=<*> after <*> tries"}

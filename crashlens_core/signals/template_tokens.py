@@ -188,5 +188,7 @@ def routing_key(token: str) -> str:
     # Tokens with digits are likely variables that the masks did not catch: route them through
     # the shared <*> branch so that they still meet their template (Drain's rule). So are dotted
     # names (a file "app.exe", a host or a package "com.foo.Bar"): a line often starts with the
-    # program or component that wrote it, which varies while the message does not.
-    return _W if _W in token or any(c.isdigit() for c in token) or _dotted(token) else token
+    # program or component that wrote it, which varies while the message does not. So are
+    # key=value fields ("(id=alpha)", "mode=silent"): a key names a field whose value varies
+    # (see _value_slot); routed by the value, two lines of one template would never meet.
+    return _W if _W in token or any(c.isdigit() for c in token) or _dotted(token) or _key_len(token) else token
