@@ -600,3 +600,18 @@ def test_a_key_value_field_near_the_start_routes_as_a_variable():
     ids, templates = mine_templates(lines)
     assert len(set(ids[:12])) == 1 and len(set(ids[12:])) == 1
     assert {t.template for t in templates} == {"Launching (id=<*>)", "switch mode=<*> after <*> tries"}
+
+
+def test_a_lone_line_routed_by_a_recurring_value_joins_its_template():
+    # "dife" also names a queue on other lines, so it is no rare word and routes the first line,
+    # "Launching dife", down a branch of its own; the template of the other launches covers it.
+    rng = random.Random(14)
+
+    def name() -> str:
+        return "".join(rng.choice("bcdfghjklmnpqrstvwxz") + rng.choice("aeiou") for _ in range(3))
+
+    lines = ["Launching dife"] + [f"Launching {name()}" for _ in range(8)]
+    lines += [f"queue dife drained after {k} s" for k in range(4)]
+    ids, templates = mine_templates(lines)
+    assert len(set(ids[:9])) == 1
+    assert {t.template for t in templates} == {"Launching <*>", "queue dife drained after <*> s"}

@@ -435,11 +435,13 @@ class TemplateMiner:
         return cluster
 
     def _merge_covered(self, clusters: list[_Cluster], counts: list[int] | None) -> None:
-        """Fold a lone cluster mined in this call into a template of its leaf that covers it.
+        """Fold a lone cluster mined in this call into a template that covers it.
 
-        An online clusterer depends on order: a line that came before the values of a slot were
-        known (its words not yet seen rare, its neighbour not yet widened) starts a template of
-        its own, and a later, wider template of the same leaf covers it token for token. Only
+        An online clusterer depends on order and on its routing: a line that came before the
+        values of a slot were known (its words not yet seen rare, its neighbour not yet
+        widened), or whose value near the start is a word that recurs elsewhere (so it took a
+        branch of the prefix tree of its own), starts a template of its own, and a wider
+        template of the same length covers it token for token. Only
         clusters of at most ``_RARE`` lines fold: a cluster whose exact words recurred on more
         lines was kept apart on the evidence of its own words ("from NEW to UNASSIGNED" on 14
         lines is an event, though "from <*> to <*>" covers it). ``clusters[k]`` is updated in
@@ -454,7 +456,7 @@ class TemplateMiner:
                 continue
             seen.add(id(c))
             into = None
-            for o in c.leaf:
+            for o in self._active[len(c.tokens)]:
                 if o is not c and not o.retired and o.tokens != c.tokens and matches(o.tokens, c.tokens):
                     into = o
                     break
