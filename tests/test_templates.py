@@ -494,3 +494,124 @@ def test_a_restored_miner_knows_the_words_of_its_templates():
     one_run = TemplateMiner()
     one_idx = one_run.fit(["pool up alpha"] * 50 + ["pool up beta"])
     assert one_run.templates[int(one_idx[-1])].template == "pool up beta"
+
+
+# ---------------------------------------------------------------------- literal alternatives
+def _block_lines(rng: random.Random, how: str, n: int) -> list[str]:
+    return [f"Block broadcast_{rng.randrange(99)}_piece{rng.randrange(3)} stored as {how} in memory "
+            f"(estimated size {rng.randrange(1, 999)}.{rng.randrange(10)} KB, free {rng.randrange(1, 999)}.0 MB)"
+            for _ in range(n)]
+
+
+def test_two_recurring_words_in_one_slot_are_two_templates():
+    # A program that writes one of two literal words ("stored as bytes" / "stored as values")
+    # writes two events, though the lines differ in that one word only.
+    rng = random.Random(3)
+    lines = _block_lines(rng, "bytes", 30) + _block_lines(rng, "values", 10)
+    rng.shuffle(lines)
+    ids, templates = mine_templates(lines)
+    text = {t.id: t.template for t in templates}
+    by_word = {w: {i for i, m in zip(ids, lines) if f" {w} " in m} for w in ("bytes", "values")}
+    assert all(len(s) == 1 for s in by_word.values()) and by_word["bytes"] != by_word["values"]
+    assert text[next(iter(by_word["bytes"]))] == \
+        "Block <*> stored as bytes in memory (estimated size <*>, free <*>)"
+    assert text[next(iter(by_word["values"]))] == \
+        "Block <*> stored as values in memory (estimated size <*>, free <*>)"
+
+
+def test_alternatives_that_are_rare_named_elsewhere_or_keyed_stay_a_variable():
+    rng = random.Random(4)
+    # one of the two words on two lines only: a value, as in Drain
+    rare = _block_lines(rng, "bytes", 30) + _block_lines(rng, "values", 2)
+    ids, _ = mine_templates(rare)
+    assert len(set(ids)) == 1
+    # users named in two messages are entities of the log, not words of one message
+    users = [f"session {ev} for user {u}" for ev in ("opened", "closed") for u in ("cyrus", "news") for _ in range(5)]
+    ids, templates = mine_templates(users)
+    assert {t.template for t in templates} == {"session opened for user <*>", "session closed for user <*>"}
+    # a key names a field whose value varies
+    keyed = [f"the switch is in mode={m} after {rng.randrange(9)} tries" for m in ("silent", "normal")
+             for _ in range(5)]
+    ids, templates = mine_templates(keyed)
+    assert [t.template for t in templates] == ["the switch is in mode=<*> after <*> tries"]
+    # three or more words in one slot are as likely a handful of users as a choice of the program
+    three = [f"Failed password for {u} from 10.0.0.{k} port 22 ssh2" for u in ("admin", "test", "oracle")
+             for k in range(5)]
+    ids, _ = mine_templates(three)
+    assert len(set(ids)) == 1
+
+
+def test_alternatives_split_keeps_the_ids_of_later_calls():
+    # Mined in one call, then met again: each alternative keeps its template and id.
+    rng = random.Random(6)
+    miner = TemplateMiner()
+    first = miner.add(_block_lines(rng, "bytes", 20) + _block_lines(rng, "values", 20)).tolist()
+    assert len(set(first)) == 2
+    again = miner.add(_block_lines(rng, "values", 3) + _block_lines(rng, "bytes", 3)).tolist()
+    assert again == [first[-1]] * 3 + [first[0]] * 3
+    assert not miner.replacements()
+
+
+def test_a_lone_early_line_joins_the_template_that_later_covers_it():
+    # The first line's values ("alpha", "beta") are words of other lines, so it cannot join the
+    # next one (two adjacent words differ); the lines after it make "child init <*> <*>",
+    # which covers the first one: one template. A shape that recurs keeps its own.
+    rng = random.Random(8)
+
+    def name() -> str:
+        return "".join(rng.choice("bcdfghjklmnpqrstvwxz") + rng.choice("aeiou") for _ in range(3))
+
+    lines = ["mod_jk child init alpha beta"] + [f"mod_jk child init {name()} {name()}" for _ in range(12)]
+    lines += ["queue alpha drained", "queue beta drained"] * 3
+    ids, templates = mine_templates(lines)
+    text = {t.id: t.template for t in templates}
+    assert len(set(ids[:13])) == 1 and text[ids[0]] == "mod_jk child init <*> <*>"
+    # the same, after four lines of "gamma delta": those recur, and keep their template
+    ids, templates = mine_templates(["mod_jk child init gamma delta"] * 4 + lines)
+    text = {t.id: t.template for t in templates}
+    assert ids[0] != ids[4] and text[ids[0]] == "mod_jk child init gamma delta"
+    assert len(set(ids[4:17])) == 1
+
+
+def test_key_fields_of_different_shapes_stay_apart_whatever_their_values():
+    # "(uid=<value>)" and "LOGIN(uid=<value>)" are two messages of the program; with numbers the
+    # masks make two field shapes of them, with values the masks do not know (letters and
+    # digits) the field's own text must keep them apart just the same.
+    rng = random.Random(12)
+
+    def value() -> str:
+        return "".join(rng.choice("klmnst") for _ in range(3)) + str(rng.randrange(100, 999)) + "x"
+
+    opened = [f"session opened for user {value()} by (uid={value()})" for _ in range(20)]
+    login = [f"session opened for user {value()} by LOGIN(uid={value()})" for _ in range(2)]
+    ids, templates = mine_templates(opened + login)
+    assert len(set(ids[:20])) == 1 and len(set(ids[20:])) == 1 and ids[0] != ids[20]
+    # the same key in the same shape is one field: its values vary
+    ids, _ = mine_templates([f"lease renewed (uid={value()})" for _ in range(5)])
+    assert len(set(ids)) == 1
+
+
+def test_a_key_value_field_near_the_start_routes_as_a_variable():
+    # Routed by "(id=alpha)" itself, every value would get its own branch of the prefix tree.
+    rng = random.Random(13)
+    values = ["alpha", "beta", "gamma", "delta"]
+    lines = [f"Launching (id={v})" for v in values for _ in range(3)]
+    lines += [f"switch mode={m} after {rng.randrange(9)} tries" for m in ("silent", "normal") for _ in range(5)]
+    ids, templates = mine_templates(lines)
+    assert len(set(ids[:12])) == 1 and len(set(ids[12:])) == 1
+    assert {t.template for t in templates} == {"Launching (id=<*>)", "switch mode=<*> after <*> tries"}
+
+
+def test_a_lone_line_routed_by_a_recurring_value_joins_its_template():
+    # "dife" also names a queue on other lines, so it is no rare word and routes the first line,
+    # "Launching dife", down a branch of its own; the template of the other launches covers it.
+    rng = random.Random(14)
+
+    def name() -> str:
+        return "".join(rng.choice("bcdfghjklmnpqrstvwxz") + rng.choice("aeiou") for _ in range(3))
+
+    lines = ["Launching dife"] + [f"Launching {name()}" for _ in range(8)]
+    lines += [f"queue dife drained after {k} s" for k in range(4)]
+    ids, templates = mine_templates(lines)
+    assert len(set(ids[:9])) == 1
+    assert {t.template for t in templates} == {"Launching <*>", "queue dife drained after <*> s"}

@@ -32,6 +32,22 @@ def _kv_clash(a: str, b: str) -> bool:
     return (len(a) == i + 1) != (len(b) == i + 1)
 
 
+def _key_prefix(token: str) -> str:
+    """The text up to and including a token's first ``=`` when a key (a word) precedes it:
+    ``(uid=`` of ``(uid=0)``, ``LOGIN(uid=`` of ``LOGIN(uid=5)``; else ""."""
+    i = token.find("=")
+    return token[:i + 1] if i > 0 and (token[i - 1].isalnum() or token[i - 1] == "_") else ""
+
+
+def _field_clash(a: str, b: str) -> bool:
+    """Two ``key=`` fields of different shapes: another key, or the same key inside other
+    constant text (``(uid=5)`` vs ``LOGIN(uid=5)``). Which field a program writes is part of
+    its message, whatever the value; the same rule as for two masked fields of different
+    shapes in :func:`similarity`, for values the masks did not take."""
+    pa_, pb = _key_prefix(a), _key_prefix(b)
+    return bool(pa_) and bool(pb) and pa_ != pb
+
+
 _TRAIL = ",.;:"
 
 
@@ -136,6 +152,8 @@ def similarity(template: list[str], tokens: list[str], rare: Callable[[str], boo
         if _kv_clash(a, b):
             return 0.0
         a_var, b_var = _W in a, _W in b
+        if not b_var and _field_clash(a, b):
+            return 0.0
         if a_var:
             if _field_re(a).fullmatch(b) is not None:
                 prev_diff = False
@@ -170,5 +188,7 @@ def routing_key(token: str) -> str:
     # Tokens with digits are likely variables that the masks did not catch: route them through
     # the shared <*> branch so that they still meet their template (Drain's rule). So are dotted
     # names (a file "app.exe", a host or a package "com.foo.Bar"): a line often starts with the
-    # program or component that wrote it, which varies while the message does not.
-    return _W if _W in token or any(c.isdigit() for c in token) or _dotted(token) else token
+    # program or component that wrote it, which varies while the message does not. So are
+    # key=value fields ("(id=alpha)", "mode=silent"): a key names a field whose value varies
+    # (see _value_slot); routed by the value, two lines of one template would never meet.
+    return _W if _W in token or any(c.isdigit() for c in token) or _dotted(token) or _key_len(token) else token
