@@ -14,6 +14,8 @@ from crashlens_core.errors import CrashLensError
 from crashlens_core.signals.suspects import default_baseline
 from crashlens_core.signals.tracetree import repair_text
 from pages import common, reads
+from pages.map_view import map_layout
+
 
 common.leave_legacy_multipage()  # a cold server may run this file directly: go through app.py
 
@@ -161,10 +163,8 @@ if start is not None and end is not None:
                         help="One node per service and host (the spans' host.name): a bad instance stands out from its peers")
     smap = reads.services(ws, start, end, by_host)
     if smap.edges:
-        import math
-
-        names = [n.service for n in smap.nodes]
-        pos = {nm: (math.cos(2 * math.pi * i / len(names)), math.sin(2 * math.pi * i / len(names))) for i, nm in enumerate(names)}
+        pos = map_layout([n.service for n in smap.nodes], [(e.src, e.dst) for e in smap.edges])
+        names = list(pos)
         net = go.Figure()
         for e in smap.edges:
             (x0, y0), (x1, y1) = pos[e.src], pos[e.dst]
@@ -175,16 +175,24 @@ if start is not None and end is not None:
                                arrowhead=3, arrowwidth=1, opacity=0.6, text="")
         err = {n.service: n.error_rate for n in smap.nodes}
         net.add_scatter(x=[pos[n][0] for n in names], y=[pos[n][1] for n in names], mode="markers+text",
-                        text=[html.escape(n) for n in names], textposition="top center", showlegend=False,
+                        text=[html.escape(n) for n in names], textposition="middle right", showlegend=False,
                         marker=dict(size=18, color=[err[n] for n in names], colorscale="Reds", cmin=0, cmax=0.5,
                                     line=dict(width=1, color="black")), hoverinfo="text",
                         hovertext=[html.escape(f"{n}: error rate {err[n]:.1%}") for n in names])
-        net.update_layout(height=420, xaxis=dict(visible=False), yaxis=dict(visible=False), margin=dict(l=10, r=10, t=10, b=10))
+        rows = max((sum(1 for q in pos.values() if q[0] == x) for x, _ in pos.values()), default=1)
+        depth = max((x for x, _ in pos.values()), default=0)
+        # room to the right of the last column for its labels (service @ host names are long)
+        net.update_xaxes(range=[-0.3, depth + 1.2])
+        net.update_layout(height=max(320, 60 + 46 * rows), xaxis=dict(visible=False), yaxis=dict(visible=False),
+                          margin=dict(l=10, r=10, t=10, b=10))
         st.markdown("**Service map**")
         st.plotly_chart(net, width="stretch", key="tr_map")
     if smap.edges and incident:
         changes = reads.services_change(ws, start, end, b_start, b_end, by_host)
         st.dataframe([c.to_json() for c in changes], hide_index=True, width="stretch", key="tr_edges",
+                     # the caller and callee columns hold "service @ host" when split by host: never cut off
+                     column_config={"src": st.column_config.TextColumn("caller", width="medium"),
+                                    "dst": st.column_config.TextColumn("callee", width="medium")},
                      column_order=["status", "src", "dst", "calls_per_min", "baseline_calls_per_min", "error_rate",
                                    "baseline_error_rate", "p95_ms", "baseline_p95_ms", "p95_ratio", "external"])
     if n_metrics and incident:
