@@ -11,8 +11,7 @@ from pages.kpi_view import render_kpis
 common.leave_legacy_multipage()  # a cold server may run this file directly: go through app.py
 
 st.title("Overview")
-if done := st.session_state.pop("ov_undo_done", None):  # said after the rerun that shows the smaller workspace
-    st.success(done, icon=":material/check:")
+undo_done = st.session_state.pop("ov_undo_done", None)  # said after the rerun that shows the smaller workspace
 ws = common.workspace()
 counts = ws.counts()
 
@@ -23,6 +22,8 @@ cols[2].metric("Metric samples", f"{counts['metrics']:,}")
 cols[3].metric("Incidents", f"{counts['incidents']:,}")
 
 if not any(counts[k] for k in ("logs", "spans", "metrics")):
+    if undo_done:  # the last batch was deleted: no batches list to say it under
+        st.success(undo_done, icon=":material/check:")
     st.info(
         f"This workspace is empty. Load the demo — {len(demo_scenarios())} real fault scenarios of a sample shop service, "
         "run, ingested and analysed on this machine in about a minute — or upload your own logs, spans and metrics.",
@@ -78,6 +79,8 @@ else:
     st.subheader("Investigation KPIs")
     render_kpis(ws, common.settings())
     st.subheader("Recent ingest batches")
+    if undo_done:  # here, where the person clicked Delete (the page keeps its scroll), not out of sight at the top
+        st.success(undo_done, icon=":material/check:")
     batches = ws.list_batches(limit=20)
 
     def short_path(path: str) -> str:
