@@ -181,6 +181,7 @@ def sidebar(settings: Settings) -> None:
 # ---------------------------------------------------------------- the shared time range (sidebar, URL)
 _RANGE_KEY = "_crashlens_range"        # the run's resolved TimeRange
 _RANGE_PENDING = "_crashlens_range_pending"  # a range set by a page (chart drag) for the next run
+_RANGE_INCIDENT = "_crashlens_range_incident"  # (workspace folder, window) of the last incident in the URL
 _RANGE_LABELS = {**{k: v[0] for k, v in PRESETS.items()}, "custom": "Custom from / to",
                  "incident": "The incident's window ± N min"}
 
@@ -193,14 +194,20 @@ def set_time_range(start: Any, end: Any) -> None:
 
 
 def _incident_window() -> tuple[Any, Any] | None:
+    """The window of the URL's incident; on a page without one (the sidebar's navigation drops the
+    query string), the window of the incident this session last had in its URL, so that "the
+    incident's window" picked on the incident's page still holds on Logs or Traces."""
     wanted = st.query_params.get("incident", "")
     if not wanted:
-        return None
+        remembered = st.session_state.get(_RANGE_INCIDENT)
+        return remembered[1] if remembered and remembered[0] == str(workspace().folder) else None
     try:
         inc = reads().incident(workspace(), wanted)
     except CrashLensError:
         return None  # the page says so (incident_in_url); the range just offers no incident window
-    return (inc.window_start, inc.window_end) if inc.window_start and inc.window_end else None
+    window = (inc.window_start, inc.window_end) if inc.window_start and inc.window_end else None
+    st.session_state[_RANGE_INCIDENT] = (str(workspace().folder), window) if window else None
+    return window
 
 
 def _typed_time(text: str) -> Any:
@@ -258,6 +265,8 @@ def time_range_sidebar(where: Any = None) -> TimeRange:
         qp.pop(name, None)
     if rng.key == "custom":
         qp["from"], qp["to"] = state["range_from"], state["range_to"]
+    elif rng.key == "incident" and not qp.get("incident"):  # the remembered incident: a link needs the times
+        qp["from"], qp["to"] = rng.start.isoformat(), rng.end.isoformat()
     elif rng.key != "all":
         qp["range"] = rng.key
         if rng.key == "incident":

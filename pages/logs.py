@@ -23,6 +23,9 @@ NEW_INCIDENT_LINKS = 8  # more than a screenful of links hides the Browse table;
 # What an upload can hold: the telemetry kinds, and change events as files (a repository's history
 # comes through `crashlens ingest changes --format git` or `index repo`, not an upload).
 UPLOAD_FORMATS = {**FORMAT_CHOICES, "changes": tuple(f for f in CHANGE_FORMATS if f != "git")}
+# group-by columns headed as the Browse table heads the same fields (attribute keys stay as typed)
+_GROUP_LABELS = {"service": "Service", "host": "Host", "level": "Level", "template": "Template",
+                 "fingerprint": "Fingerprint", "trace_id": "Trace", "span_id": "Span"}
 
 
 st.title("Logs")
@@ -188,7 +191,8 @@ if query is not None:
         rows = [{**{k: ("(none)" if g[k] is None else g[k]) for k in grouped["by"]}, "count": g["count"],
                  "share": g["count"] / grouped["total"] if grouped["total"] else 0.0} for g in grouped["groups"]]
         st.dataframe(rows, hide_index=True, width="stretch", key="lq_groups",
-                     column_config={"count": st.column_config.NumberColumn("Count", format="%d"),
+                     column_config={**{k: _GROUP_LABELS.get(k, k) for k in grouped["by"]},
+                                    "count": st.column_config.NumberColumn("Count", format="%d"),
                                     "share": st.column_config.ProgressColumn("Share", format="percent", min_value=0, max_value=1)})
         if grouped["truncated"]:
             st.caption("The 200 busiest groups are shown.")

@@ -11,8 +11,7 @@ from pages.kpi_view import render_kpis
 common.leave_legacy_multipage()  # a cold server may run this file directly: go through app.py
 
 st.title("Overview")
-if done := st.session_state.pop("ov_undo_done", None):  # said after the rerun that shows the smaller workspace
-    st.success(done, icon=":material/check:")
+undo_done = st.session_state.pop("ov_undo_done", None)  # said after the rerun that shows the smaller workspace
 ws = common.workspace()
 counts = reads.counts(ws)
 
@@ -23,6 +22,8 @@ cols[2].metric("Metric samples", f"{counts['metrics']:,}")
 cols[3].metric("Incidents", f"{counts['incidents']:,}")
 
 if not any(counts[k] for k in ("logs", "spans", "metrics")):
+    if undo_done:  # the last batch was deleted: no batches list to say it under
+        st.success(undo_done, icon=":material/check:")
     st.info(
         f"This workspace is empty. Load the demo — {len(demo_scenarios())} real fault scenarios of a sample shop service, "
         "run, ingested and analysed on this machine in about a minute — or upload your own logs, spans and metrics.",
@@ -78,19 +79,29 @@ else:
     st.subheader("Investigation KPIs")
     render_kpis(ws, common.settings())
     st.subheader("Recent ingest batches")
+    if undo_done:  # here, where the person clicked Delete (the page keeps its scroll), not out of sight at the top
+        st.success(undo_done, icon=":material/check:")
     batches = reads.batches(ws, limit=20)
+
+    def short_path(path: str) -> str:
+        """A batch's file as a person tells it apart: its path in the workspace, else its folder and name
+        (the demo's scenarios all hold a logs.jsonl; a full temp path pushes the other columns off)."""
+        p = Path(path)
+        return str(p.relative_to(ws.folder)) if p.is_relative_to(ws.folder) else str(Path(*p.parts[-2:]))
+
     st.dataframe(
-        batches,
+        [{**b, "path": short_path(b["path"])} for b in batches],
         hide_index=True,
         width="stretch",
         column_order=["id", "kind", "format", "path", "loaded", "rejected", "status", "finished_ts"],
-        column_config={"id": "Batch", "kind": "Kind", "format": "Format", "path": "File", "loaded": "Loaded",
-                       "rejected": "Rejected", "status": "Status",
+        column_config={"id": "Batch", "kind": "Kind", "format": "Format", "path": "File",
+                       "loaded": st.column_config.NumberColumn("Loaded", format="localized"),
+                       "rejected": st.column_config.NumberColumn("Rejected", format="localized"), "status": "Status",
                        "finished_ts": st.column_config.DatetimeColumn("Ingested (UTC)", format="YYYY-MM-DD HH:mm:ss")},
     )
     if batches and not ws.read_only:
         with st.expander("Undo an upload", icon=":material/delete:"):
-            labels = {b["id"]: f"{b['id']} · {b['kind']} · {Path(b['path']).name} · {b['loaded']:,} loaded" for b in batches}
+            labels = {b["id"]: f"{b['id']} · {b['kind']} · {short_path(b['path'])} · {b['loaded']:,} loaded" for b in batches}
             chosen = st.selectbox("Batch to delete", list(labels), format_func=labels.__getitem__, index=None,
                                   key="ov_undo_batch", placeholder="choose a batch")
             st.caption("Deletes the batch's rows, its share of the template and exception-group counts, and the "

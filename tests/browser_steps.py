@@ -76,7 +76,7 @@ def upload_through_form(page: Any, path: str, kind: str = "logs", mapping: str =
     name = Path(path).name
     form = page.locator('[data-testid="stForm"]').first
     if not form.is_visible():  # the form sits in a collapsed expander
-        page.get_by_text("Upload logs, spans or metrics").first.click()
+        page.get_by_text("Upload logs, spans").first.click()
         form.wait_for(state="visible", timeout=30_000)
     remove = form.locator('[data-testid="stFileChipDeleteBtn"] button')
     while remove.count():

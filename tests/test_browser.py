@@ -8,12 +8,18 @@ a screenshot of each page under the test's tmp dir.
 from __future__ import annotations
 
 import json
+import re
+from datetime import timedelta
+from urllib.parse import unquote
 
 import pytest
 
 from crashlens_core.ingest import ingest_file
+from crashlens_core.rca.engine import list_runs, load_run
 from crashlens_core.store import Workspace
+from crashlens_core.store.logquery import group_logs, parse_log_query
 
+from .browser_steps import upload_through_form
 from .helpers import CHROMIUM, CHROMIUM_ARGS, need_chromium, serve, serve_many
 
 PAGES = [("", "Overview"), ("incidents", "Incidents"), ("traces", "Traces"), ("rca", "Root-cause analysis"), ("knowledge", "Knowledge"), ("logs", "Logs"), ("sources", "Sources"), ("simulate", "Simulate"), ("settings", "Settings")]
@@ -164,13 +170,17 @@ def _check_cold_deep_link(page, folder, link_heading_selection, titles, trace_id
 
 def test_the_analyst_journey_on_the_demo_workspace(demo_copy, tmp_path):
     """Overview → an incident (clicked in the table) → its timeline, fingerprints with source and
-    suspect commits → RCA in one click → approve → export the signed bundle → verify it."""
+    suspect commits → RCA in one click, each claim said once → approve → export the signed bundle →
+    verify it → the incident's window as the sidebar's time range (in the URL) → Logs of that range
+    only, a query grouped by service (the core's counts) → upload a file, find its batch on the
+    Overview and delete it (its rows gone from the workspace)."""
     need_chromium()
     from playwright.sync_api import expect, sync_playwright
 
     folder = demo_copy
     with Workspace.open(folder) as ws:
         incidents = ws.list_incidents()
+        logs_before = ws.counts()["logs"]
     row = next(n for n, i in enumerate(incidents) if i.title == "TypeError in checkout")
     shots = iter(range(1, 100))
 
@@ -217,6 +227,10 @@ def test_the_analyst_journey_on_the_demo_workspace(demo_copy, tmp_path):
         page.get_by_role("heading", name="Root cause").wait_for(timeout=120_000)
         settle(page, "rca-report")
         expect(page.get_by_text("discount_cents").first).to_be_visible()
+        claims = _shown_claims(page)
+        normalised = [re.sub(r"\W+", " ", re.sub(r"^\d+\.\s*", "", c)).strip().lower() for c in claims]  # less its number
+        assert 1 <= len(claims) <= 8, claims
+        assert len(set(normalised)) == len(normalised), claims  # each claim said once
 
         page.get_by_label("Approver").fill("alice")
         page.get_by_label("Approver").press("Enter")
@@ -237,8 +251,87 @@ def test_the_analyst_journey_on_the_demo_workspace(demo_copy, tmp_path):
         page.locator('[data-testid="stFileUploaderDropzoneInput"]').first.set_input_files(str(bundle))
         page.get_by_text("Verified: every file matches the signed statement.").wait_for(timeout=60_000)
         settle(page, "verified")
+
+        # the incident's window ± 10 min as the shared time range: in the URL, and still the range on Logs
+        inc = incidents[row]
+        lo, hi = inc.window_start - timedelta(minutes=10), inc.window_end + timedelta(minutes=10)
+        sidebar = page.locator('[data-testid="stSidebar"]')
+        sidebar.get_by_role("combobox", name="Time range").click()
+        page.get_by_role("option", name="The incident's window ± N min").click()
+        settle(page, "range-incident")
+        assert "range=incident" in page.url and "pad=10" in page.url
+        expect(sidebar.get_by_text(f"{lo:%Y-%m-%d %H:%M:%S} – {hi:%Y-%m-%d %H:%M:%S} UTC")).to_be_visible()
+        sidebar.get_by_role("link", name="Logs").click()
+        page.get_by_role("heading", name="Logs").first.wait_for(timeout=60_000)
+        settle(page, "logs-range")
+        assert f"from={lo:%Y-%m-%dT%H:%M:%S}" in unquote(page.url) and f"to={hi:%Y-%m-%dT%H:%M:%S}" in unquote(page.url)
+        with Workspace.open(folder, read_only=True) as ws:
+            in_range = group_logs(ws, None, (), start=lo, end=hi)["total"]
+            everything = ws.counts()["logs"]
+        assert 0 < in_range < everything
+        expect(page.get_by_text(f"{in_range:,} matching lines · Incident window ± 10 min")).to_be_visible()
+
+        # a query grouped by service: the counts per group are the core's
+        query = "level=ERROR,WARN"
+        page.get_by_role("textbox", name="Query").fill(query)
+        page.get_by_role("textbox", name="Query").press("Enter")
+        settle(page, "logs-query")
+        page.get_by_role("combobox", name="Group by").click()
+        page.get_by_role("option", name="service", exact=True).click()
+        page.keyboard.press("Escape")
+        settle(page, "logs-group-by")
+        groups = page.locator('[data-testid="stDataFrame"]').filter(has_text="Share").first
+        groups.screenshot(path=str(tmp_path / "journey-logs-groups.png"))
+        shown = {cells[0]: int(cells[1]) for cells in (tr.locator("td").all_inner_texts()
+                                                       for tr in groups.locator("tbody tr").all())}
+        with Workspace.open(folder, read_only=True) as ws:
+            want = group_logs(ws, parse_log_query(query), ["service"], start=lo, end=hi)
+        assert shown == {g["service"]: g["count"] for g in want["groups"]} and len(shown) >= 2, shown
+        expect(page.get_by_text(f"{want['total']:,} matching lines")).to_be_visible()
+
+        # a wrong upload, undone: the file through the form, its batch on the Overview, deleted there
+        late = tmp_path / "late.jsonl"
+        late.write_text("\n".join(json.dumps({"ts": f"2024-05-14T22:00:{i:02d}Z", "level": "info", "service": "journey-upload",
+                                              "msg": f"late line {i}"}) for i in range(12)) + "\n")
+        _, report, _ = upload_through_form(page, str(late))
+        assert "12 loaded, 0 rejected" in report, report
+        settle(page, "uploaded")
+        with Workspace.open(folder, read_only=True) as ws:
+            batch = ws.list_batches(limit=1)[0]
+            assert ws.counts()["logs"] == logs_before + 12 and batch["path"] == "late.jsonl"
+        sidebar.get_by_role("link", name="Overview").click()
+        page.get_by_role("heading", name="Recent ingest batches").wait_for(timeout=60_000)
+        settle(page, "overview-batches")
+        batches = page.locator('[data-testid="stDataFrame"]').filter(has_text="Ingested (UTC)").first
+        batches.scroll_into_view_if_needed()
+        page.wait_for_timeout(1000)  # let the grid paint before its screenshot
+        batches.screenshot(path=str(tmp_path / "journey-batches.png"))
+        first_row = batches.locator("tbody tr").first.locator("td").all_inner_texts()
+        assert first_row[:4] == [str(batch["id"]), "logs", "jsonl", "late.jsonl"], first_row
+        page.get_by_text("Undo an upload").click()
+        page.get_by_role("combobox", name="Batch to delete").click()
+        page.get_by_role("option", name=f"{batch['id']} · logs · late.jsonl · 12 loaded").click()
+        settle(page, "batch-chosen")
+        page.get_by_role("button", name=f"Delete batch {batch['id']}").click()
+        done = page.get_by_text(f"Deleted batch {batch['id']}: 12 log lines")
+        done.wait_for(timeout=60_000)
+        settle(page, "batch-deleted")
+        expect(done).to_be_in_viewport()  # said where the person clicked, not above the scrolled-off top
+        expect(page.locator('[data-testid="stMetric"]').filter(has_text="Log records")).to_contain_text(f"{logs_before:,}")
         browser.close()
     with Workspace.open(folder) as ws:
         inc = ws.get_incident(incidents[row].id)
         assert inc.status == "approved"
         assert inc.approved_by == "alice"
+        assert ws.counts()["logs"] == logs_before
+        assert group_logs(ws, parse_log_query("service=journey-upload"))["total"] == 0
+        assert all(b["id"] != batch["id"] for b in ws.list_batches())
+        run = list_runs(ws, inc.id)[0]
+        assert claims == [f"{n}. {c.text}" for n, c in enumerate(load_run(ws, run["id"])[1].claims, 1)]
+
+
+def _shown_claims(page) -> list[str]:
+    """The report's numbered claims as the page shows them: the lines between its Claims and Remediation headings."""
+    text = page.locator('[data-testid="stMain"]').inner_text()
+    section = text.split("\nRemediation\n", 1)[0].rsplit("\nClaims\n", 1)[1]  # "Claims" also heads a metric
+    return [line.strip() for line in section.splitlines() if re.match(r"\d+\. ", line.strip())]

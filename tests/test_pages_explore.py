@@ -109,6 +109,24 @@ def test_the_incident_window_option_appears_with_an_incident_and_pads_it(app_env
     assert at.query_params["pad"] == "5"
 
 
+def test_the_incident_window_holds_on_a_page_reached_without_the_incident_in_its_url(app_env, tmp_path):
+    """The sidebar's navigation drops the query string: the window picked on the incident's page
+    stays the range on the next page, and its URL carries it as from/to (a link opens the same lines)."""
+    from datetime import datetime
+
+    _seed(app_env, tmp_path)
+    with Workspace.open(app_env) as ws:
+        inc = ws.create_incident("burst", window_start=datetime(2024, 5, 14, 9, 0), window_end=datetime(2024, 5, 14, 9, 10))
+    at = run_page("incidents", query={"incident": inc.id, "range": "incident", "pad": "5"})
+    for name in list(at.query_params):  # what a click on "Logs" in the sidebar does to the URL
+        del at.query_params[name]
+    at.switch_page("pages/logs.py").run()
+    assert not at.exception
+    assert at.selectbox(key="range_key").value == "incident"
+    assert "**40** matching lines" in " ".join(m.value for m in at.markdown)  # 08:55–09:15, two lines a minute
+    assert (at.query_params["from"], at.query_params["to"]) == ("2024-05-14T08:55:00", "2024-05-14T09:15:00")
+
+
 def test_any_range_compares_with_the_one_before_it(app_env, tmp_path):
     _seed(app_env, tmp_path)
     at = run_page("logs", query={"from": "2024-05-14T10:00:00", "to": "2024-05-14T10:30:00"})

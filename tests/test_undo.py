@@ -101,3 +101,21 @@ def test_overview_page_undoes_an_upload(app_env, tmp_path):
     assert [m.value for m in at.metric][:1] == ["0"]
     with Workspace.open(app_env, read_only=True) as ws:
         assert ws.counts()["logs"] == 0
+
+
+def test_overview_batches_name_files_by_their_path_in_the_workspace_else_folder_and_name(app_env, tmp_path):
+    """The demo's scenarios each hold a logs.jsonl: the name alone does not tell batches apart, a
+    full temp path pushes the other columns off the table."""
+    from .helpers import run_page
+
+    with Workspace.open(app_env) as ws:
+        (app_env / "simulations" / "one").mkdir(parents=True)
+        (tmp_path / "far" / "away").mkdir(parents=True)
+        inside = _jsonl(app_env / "simulations" / "one" / "logs.jsonl", _quiet_then_burst("pay", "2024-05-14", 2))
+        outside = _jsonl(tmp_path / "far" / "away" / "logs.jsonl", _quiet_then_burst("cart", "2024-05-15", 2))
+        ingest_file(ws, "logs", inside)
+        ingest_file(ws, "logs", outside)
+    at = run_page("overview")
+    table = next(d.value for d in at.dataframe if "finished_ts" in d.value.columns)
+    assert list(table["path"]) == ["away/logs.jsonl", "simulations/one/logs.jsonl"]
+    assert at.selectbox(key="ov_undo_batch").options[0].startswith("2 · logs · away/logs.jsonl · ")
