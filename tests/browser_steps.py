@@ -47,6 +47,23 @@ def clicked(page: Any, locator: Any, until: Any = None, quiet_ms: float = 1000, 
     return settle(page, start, quiet_ms, timeout_ms=timeout_ms)
 
 
+def pick_option(page: Any, combobox: Any, name: str, exact: bool = False, tries: int = 3) -> None:
+    """Open ``combobox`` and click its option ``name``. On a loaded machine a rerun that lands while
+    the list is open redraws the widget and closes the list: then open it again (a person would)."""
+    for attempt in range(tries):
+        combobox.click()
+        option = page.get_by_role("option", name=name, exact=exact)
+        try:
+            option.wait_for(timeout=15_000)
+            option.click(timeout=15_000)
+            return
+        except Exception:  # playwright's TimeoutError: the list closed or never opened
+            if attempt == tries - 1:
+                raise
+            page.keyboard.press("Escape")
+            page.wait_for_timeout(1000)
+
+
 def is_question_title(title: str) -> bool:
     return bool(_QUESTION_TITLE.search(title))
 

@@ -19,7 +19,7 @@ from crashlens_core.rca.engine import list_runs, load_run
 from crashlens_core.store import Workspace
 from crashlens_core.store.logquery import group_logs, parse_log_query
 
-from .browser_steps import upload_through_form
+from .browser_steps import pick_option, upload_through_form
 from .helpers import CHROMIUM, CHROMIUM_ARGS, need_chromium, serve, serve_many
 
 PAGES = [("", "Overview"), ("incidents", "Incidents"), ("traces", "Traces"), ("rca", "Root-cause analysis"), ("knowledge", "Knowledge"), ("logs", "Logs"), ("sources", "Sources"), ("simulate", "Simulate"), ("settings", "Settings")]
@@ -256,8 +256,7 @@ def test_the_analyst_journey_on_the_demo_workspace(demo_copy, tmp_path):
         inc = incidents[row]
         lo, hi = inc.window_start - timedelta(minutes=10), inc.window_end + timedelta(minutes=10)
         sidebar = page.locator('[data-testid="stSidebar"]')
-        sidebar.get_by_role("combobox", name="Time range").click()
-        page.get_by_role("option", name="The incident's window ± N min").click()
+        pick_option(page, sidebar.get_by_role("combobox", name="Time range"), "The incident's window ± N min")
         settle(page, "range-incident")
         assert "range=incident" in page.url and "pad=10" in page.url
         expect(sidebar.get_by_text(f"{lo:%Y-%m-%d %H:%M:%S} – {hi:%Y-%m-%d %H:%M:%S} UTC")).to_be_visible()
@@ -276,8 +275,7 @@ def test_the_analyst_journey_on_the_demo_workspace(demo_copy, tmp_path):
         page.get_by_role("textbox", name="Query").fill(query)
         page.get_by_role("textbox", name="Query").press("Enter")
         settle(page, "logs-query")
-        page.get_by_role("combobox", name="Group by").click()
-        page.get_by_role("option", name="service", exact=True).click()
+        pick_option(page, page.get_by_role("combobox", name="Group by"), "service", exact=True)
         page.keyboard.press("Escape")
         settle(page, "logs-group-by")
         groups = page.locator('[data-testid="stDataFrame"]').filter(has_text="Share").first
@@ -309,8 +307,7 @@ def test_the_analyst_journey_on_the_demo_workspace(demo_copy, tmp_path):
         first_row = batches.locator("tbody tr").first.locator("td").all_inner_texts()
         assert first_row[:4] == [str(batch["id"]), "logs", "jsonl", "late.jsonl"], first_row
         page.get_by_text("Undo an upload").click()
-        page.get_by_role("combobox", name="Batch to delete").click()
-        page.get_by_role("option", name=f"{batch['id']} · logs · late.jsonl · 12 loaded").click()
+        pick_option(page, page.get_by_role("combobox", name="Batch to delete"), f"{batch['id']} · logs · late.jsonl · 12 loaded")
         settle(page, "batch-chosen")
         page.get_by_role("button", name=f"Delete batch {batch['id']}").click()
         done = page.get_by_text(f"Deleted batch {batch['id']}: 12 log lines")
