@@ -182,6 +182,7 @@ def sidebar(settings: Settings) -> None:
 _RANGE_KEY = "_crashlens_range"        # the run's resolved TimeRange
 _RANGE_PENDING = "_crashlens_range_pending"  # a range set by a page (chart drag) for the next run
 _RANGE_INCIDENT = "_crashlens_range_incident"  # (workspace folder, window) of the last incident in the URL
+_LAST_INCIDENT = "_crashlens_last_incident"  # (workspace folder, id) of the last incident in the URL
 _RANGE_LABELS = {**{k: v[0] for k, v in PRESETS.items()}, "custom": "Custom from / to",
                  "incident": "The incident's window ± N min"}
 
@@ -207,7 +208,15 @@ def _incident_window() -> tuple[Any, Any] | None:
         return None  # the page says so (incident_in_url); the range just offers no incident window
     window = (inc.window_start, inc.window_end) if inc.window_start and inc.window_end else None
     st.session_state[_RANGE_INCIDENT] = (str(workspace().folder), window) if window else None
+    st.session_state[_LAST_INCIDENT] = (str(workspace().folder), inc.id)
     return window
+
+
+def last_incident() -> str:
+    """The id of the incident this session last had in its URL (in this workspace), or "": a page
+    reached through the sidebar (which drops ``?incident=``) opens on the incident the person was on."""
+    remembered = st.session_state.get(_LAST_INCIDENT)
+    return remembered[1] if remembered and remembered[0] == str(workspace().folder) else ""
 
 
 def _typed_time(text: str) -> Any:
@@ -234,10 +243,10 @@ def time_range_sidebar(where: Any = None) -> TimeRange:
             state["range_key"] = qp.get("range", "all")
         state["range_from"] = qp.get("from", "")
         state["range_to"] = qp.get("to", "")
-        try:
-            state["range_pad"] = float(qp.get("pad", 10))
+        try:  # whole minutes: the box shows "10", not "10.00"
+            state["range_pad"] = max(0, min(1440, round(float(qp.get("pad", 10)))))
         except ValueError:
-            state["range_pad"] = 10.0
+            state["range_pad"] = 10
     options = [*PRESETS, "custom"] + (["incident"] if window else [])
     if state.get("range_key") not in options:
         state["range_key"] = "all"
@@ -252,7 +261,7 @@ def time_range_sidebar(where: Any = None) -> TimeRange:
             start = _typed_time(st.text_input("From (UTC)", key="range_from", help="ISO 8601, e.g. 2024-05-14T10:00:00"))
             end = _typed_time(st.text_input("To (UTC)", key="range_to", help="ISO 8601; the range ends just before it"))
         if key == "incident":
-            st.number_input("± minutes around the window", min_value=0.0, max_value=1440.0, step=5.0, key="range_pad")
+            st.number_input("± minutes around the window", min_value=0, max_value=1440, step=5, key="range_pad")
         try:
             rng = resolve_range(key, oldest, newest, start=start, end=end, incident_window=window,
                                 pad_min=float(state.get("range_pad", 10)))

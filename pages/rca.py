@@ -54,7 +54,7 @@ if not incidents:
     _verify_section()
     st.stop()
 
-wanted = common.incident_in_url()
+wanted = common.incident_in_url() or common.last_incident()
 ids = [i.id for i in incidents]
 start = ids.index(wanted) if wanted in ids else 0
 labels = {i.id: f"{i.title} · {i.status} · {i.window_start:%Y-%m-%d %H:%M}" if i.window_start else f"{i.title} · {i.status}"

@@ -127,6 +127,23 @@ def test_the_incident_window_holds_on_a_page_reached_without_the_incident_in_its
     assert (at.query_params["from"], at.query_params["to"]) == ("2024-05-14T08:55:00", "2024-05-14T09:15:00")
 
 
+def test_the_rca_page_reached_through_the_sidebar_opens_on_the_incident_the_person_was_on(app_env, tmp_path):
+    from datetime import datetime
+
+    _seed(app_env, tmp_path)
+    with Workspace.open(app_env) as ws:
+        first = ws.create_incident("older", window_start=datetime(2024, 5, 14, 8, 0), window_end=datetime(2024, 5, 14, 8, 5))
+        ws.create_incident("newer", window_start=datetime(2024, 5, 14, 10, 0), window_end=datetime(2024, 5, 14, 10, 5))
+    at = run_page("incidents", query={"incident": first.id, "range": "incident", "pad": "5"})
+    assert at.number_input(key="range_pad").value == 5  # whole minutes, shown as "5"
+    for name in list(at.query_params):  # the sidebar's link drops the query string
+        del at.query_params[name]
+    at.switch_page("pages/rca.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.selectbox(key="rca_incident").value == first.id  # not the newest incident of the list
+    assert at.query_params["incident"] == first.id
+
+
 def test_any_range_compares_with_the_one_before_it(app_env, tmp_path):
     _seed(app_env, tmp_path)
     at = run_page("logs", query={"from": "2024-05-14T10:00:00", "to": "2024-05-14T10:30:00"})
