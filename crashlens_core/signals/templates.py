@@ -498,12 +498,17 @@ class TemplateMiner:
         members: dict[int, list[int]] = {}
         # Where each word stands in for a variable: the clusters whose <*> it fills.
         filled: dict[str, set[int]] = {}
+        wild: dict[int, list[int]] = {}  # per cluster, the positions of its <*> (most have few or none)
         for k, c in enumerate(clusters):
             if c.slot < 0 and not c.replaces:
                 members.setdefault(id(c), []).append(k)
-            for a, b in zip(c.tokens, split[k]):
-                if a == _W and b.isalpha():
-                    filled.setdefault(b, set()).add(id(c))
+            where = wild.get(id(c))
+            if where is None:
+                where = wild[id(c)] = [p for p, a in enumerate(c.tokens) if a == _W]
+            row = split[k]
+            for p in where:
+                if p < len(row) and row[p].isalpha():
+                    filled.setdefault(row[p], set()).add(id(c))
         for ks in members.values():
             if len(ks) < 2:
                 continue
