@@ -21,6 +21,7 @@ from ..config import Settings
 from ..ingest.normalize import parse_ts
 from ..models import Evidence, Incident
 from ..signals.naming import source_name
+from ..signals.suspects import client_side_metric
 from ..store import Workspace
 from ..store import rca as sql
 from ..store.changes import active_seconds
@@ -275,7 +276,7 @@ def collect_metrics(ctx: CollectorContext) -> list[Evidence]:
             round(min(3.0, math.log2(1 + float(r["z"])) / 2), 4),
             {"signal": "metric", "name": r["name"], "service": r["service"], "host": r["host"], "mean": _num(r["mean"]),
              "baseline_mean": _num(r["baseline_mean"]), "peak": _num(r["peak"]), "low": _num(r["low"]), "z": _num(r["z"], 2),
-             "direction": direction}))
+             "direction": direction, "client_side": client_side_metric(r["name"])}))
     return out
 
 
