@@ -182,3 +182,27 @@ def test_a_client_side_metric_lends_no_support_to_the_service_that_waits(ws, tmp
     assert metrics["waiter"].data["client_side"] is True and metrics["busy"].data["client_side"] is False
     assert metrics["waiter"].score >= metrics["busy"].score  # the waiter's series moved at least as far ...
     assert _services(run)[:1] == ["busy"] and "waiter" not in _services(run)  # ... but blames no one
+
+
+def test_a_metric_with_too_few_baseline_samples_is_no_evidence(ws, tmp_path):
+    # scraped once a minute: a one-minute baseline holds one sample of each series, no spread
+    from crashlens_core.ingest import ingest_file
+    from crashlens_core.signals.metrics_anomaly import MIN_BASELINE_SAMPLES
+
+    from .data_helpers import T0
+
+    lines = [f"{(T0 + timedelta(minutes=m)).isoformat()}Z,CpuUsage(m),{20.0 + (m % 3) if m < 30 else 90.0},busy,h1\n"
+             for m in range(33)]
+    path = tmp_path / "metrics.csv"
+    path.write_text("ts,name,value,service,host\n" + "".join(lines))
+    assert ingest_file(ws, "metrics", str(path)).rejected == 0
+    settings = Settings(workspace=tmp_path / "ws")
+    window = (T0 + timedelta(minutes=30), T0 + timedelta(minutes=33))
+
+    def metric_items(b_start):
+        run = run_rca(ws, settings, window=window, baseline=(b_start, window[0]), engine="offline")
+        return [e for e in run.evidence.items if e.data.get("signal") == "metric"]
+
+    assert metric_items(T0 + timedelta(minutes=30 - MIN_BASELINE_SAMPLES + 1)) == []  # one sample short
+    found = metric_items(T0 + timedelta(minutes=30 - MIN_BASELINE_SAMPLES))
+    assert [e.data["service"] for e in found] == ["busy"] and found[0].data["direction"] == "up"
