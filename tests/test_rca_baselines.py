@@ -155,3 +155,54 @@ def test_a_starved_caller_that_slows_all_its_calls_is_the_suspect_not_its_callee
     services = _services(run)
     assert services[0] == "basic", services
     assert not {"station", "price", "train"} & set(services[:1])
+
+
+def test_a_client_side_metric_lends_no_support_to_the_service_that_waits(ws, tmp_path):
+    # "waiter" times its calls out (client side): they got slow because "busy" (its callee) is
+    # starved of CPU; the client-side series is busy's symptom, not evidence against waiter
+    import random
+
+    from crashlens_core.ingest import ingest_file
+
+    from .data_helpers import T0
+
+    rng = random.Random(11)
+    lines = []
+    for s in range(0, 600, 10):
+        hot = s >= 480
+        for name, svc, base, fault in (("PodClientLatencyP95(s)", "waiter", 0.05, 5.0), ("CpuUsage(m)", "busy", 20.0, 60.0)):
+            value = (fault if hot else base) * (1 + rng.uniform(-0.05, 0.05))
+            lines.append(f"{(T0 + timedelta(seconds=s)).isoformat()}Z,{name},{value},{svc},h1\n")
+    path = tmp_path / "metrics.csv"
+    path.write_text("ts,name,value,service,host\n" + "".join(lines))
+    assert ingest_file(ws, "metrics", str(path)).rejected == 0
+    window, baseline = (T0 + timedelta(seconds=480), T0 + timedelta(seconds=600)), (T0, T0 + timedelta(seconds=480))
+    run = run_rca(ws, Settings(workspace=tmp_path / "ws"), window=window, baseline=baseline, engine="offline")
+    metrics = {e.data["service"]: e for e in run.evidence.items if e.data.get("signal") == "metric"}
+    assert metrics["waiter"].data["client_side"] is True and metrics["busy"].data["client_side"] is False
+    assert metrics["waiter"].score >= metrics["busy"].score  # the waiter's series moved at least as far ...
+    assert _services(run)[:1] == ["busy"] and "waiter" not in _services(run)  # ... but blames no one
+
+
+def test_a_metric_with_too_few_baseline_samples_is_no_evidence(ws, tmp_path):
+    # scraped once a minute: a one-minute baseline holds one sample of each series, no spread
+    from crashlens_core.ingest import ingest_file
+    from crashlens_core.signals.metrics_anomaly import MIN_BASELINE_SAMPLES
+
+    from .data_helpers import T0
+
+    lines = [f"{(T0 + timedelta(minutes=m)).isoformat()}Z,CpuUsage(m),{20.0 + (m % 3) if m < 30 else 90.0},busy,h1\n"
+             for m in range(33)]
+    path = tmp_path / "metrics.csv"
+    path.write_text("ts,name,value,service,host\n" + "".join(lines))
+    assert ingest_file(ws, "metrics", str(path)).rejected == 0
+    settings = Settings(workspace=tmp_path / "ws")
+    window = (T0 + timedelta(minutes=30), T0 + timedelta(minutes=33))
+
+    def metric_items(b_start):
+        run = run_rca(ws, settings, window=window, baseline=(b_start, window[0]), engine="offline")
+        return [e for e in run.evidence.items if e.data.get("signal") == "metric"]
+
+    assert metric_items(T0 + timedelta(minutes=30 - MIN_BASELINE_SAMPLES + 1)) == []  # one sample short
+    found = metric_items(T0 + timedelta(minutes=30 - MIN_BASELINE_SAMPLES))
+    assert [e.data["service"] for e in found] == ["busy"] and found[0].data["direction"] == "up"

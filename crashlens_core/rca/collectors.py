@@ -21,6 +21,8 @@ from ..config import Settings
 from ..ingest.normalize import parse_ts
 from ..models import Evidence, Incident
 from ..signals.naming import source_name
+from ..signals.metrics_anomaly import MIN_BASELINE_SAMPLES
+from ..signals.suspects import client_side_metric
 from ..store import Workspace
 from ..store import rca as sql
 from ..store.changes import active_seconds
@@ -260,9 +262,13 @@ def collect_latency(ctx: CollectorContext) -> list[Evidence]:
 
 
 def collect_metrics(ctx: CollectorContext) -> list[Evidence]:
-    """Metric series whose mean in the window is far outside the baseline's spread."""
+    """Metric series whose mean in the window is far outside the baseline's spread.
+
+    Only series with ``MIN_BASELINE_SAMPLES`` in the baseline: one or two samples have no spread, so
+    a one-minute baseline of a series scraped every minute would make any wobble of its level a
+    shift of "1000 deviations" (the same rule as ``signals.metrics_anomaly``)."""
     out = []
-    for r in sql.metric_shifts(ctx.ws, ctx.start, ctx.end, ctx.b_start, ctx.b_end):
+    for r in sql.metric_shifts(ctx.ws, ctx.start, ctx.end, ctx.b_start, ctx.b_end, min_baseline=MIN_BASELINE_SAMPLES):
         scope = r["service"] + (f"@{r['host']}" if r["host"] else "")
         direction = "up" if r["mean"] > r["baseline_mean"] else "down"
         text = (f"{r['name']} for {scope or '(all)'} went {direction}: mean {r['mean']:.4g} (peak {r['peak']:.4g}, low {r['low']:.4g}) "
@@ -275,7 +281,7 @@ def collect_metrics(ctx: CollectorContext) -> list[Evidence]:
             round(min(3.0, math.log2(1 + float(r["z"])) / 2), 4),
             {"signal": "metric", "name": r["name"], "service": r["service"], "host": r["host"], "mean": _num(r["mean"]),
              "baseline_mean": _num(r["baseline_mean"]), "peak": _num(r["peak"]), "low": _num(r["low"]), "z": _num(r["z"], 2),
-             "direction": direction}))
+             "direction": direction, "client_side": client_side_metric(r["name"])}))
     return out
 
 

@@ -77,7 +77,10 @@ def rank_suspects(es: EvidenceSet) -> list[Suspect]:
         d = item.data
         signal = d.get("signal", "")
         services = [d["service"]] if d.get("service") else list(d.get("services") or [])
-        if signal in _SERVICE_SUPPORT and services and (signal != "error_log" or _elevated(item)):
+        # A client-side metric times the service's calls out (its callees and the network to them):
+        # their symptom, no support for the service that waits (as in signals.suspects).
+        if signal in _SERVICE_SUPPORT and services and (signal != "error_log" or _elevated(item)) \
+                and not (signal == "metric" and d.get("client_side")):
             for svc in services[:1]:
                 support[svc] = support.get(svc, 0.0) + _SERVICE_SUPPORT[signal] * item.score
                 support_ids.setdefault(svc, []).append(item.id)

@@ -46,7 +46,7 @@ from .metrics_anomaly import metric_anomalies
 from .servicemap import service_map
 from .tracestats import window_trace_stats
 
-__all__ = ["ServiceSuspect", "rank_suspect_services", "default_baseline", "W_ERRORS", "W_LATENCY", "W_METRICS",
+__all__ = ["ServiceSuspect", "rank_suspect_services", "default_baseline", "client_side_metric", "W_ERRORS", "W_LATENCY", "W_METRICS",
            "W_BEHAVIOUR"]
 
 W_ERRORS, W_LATENCY, W_METRICS, W_BEHAVIOUR = 0.5, 0.3, 0.2, 0.3
@@ -165,7 +165,7 @@ def _latency_shares(now: dict[str, Any], base: dict[str, Any]) -> tuple[dict[str
 _CLIENT = re.compile(r"(?:^|[^A-Za-z]|(?<=[a-z]))[Cc]lient(?![a-z])")
 
 
-def _client_side(name: str) -> bool:
+def client_side_metric(name: str) -> bool:
     """A series measured on the client side of the service's outbound calls (``http.client.duration``,
     ``grpc_client_handled_total``, ``PodClientLatencyP95``): it times the callees and the network
     to them, so it is their symptom, not evidence against the service that waits (the trace
@@ -187,7 +187,7 @@ def _metric_shares(anomalies: list, peers: dict[str, set[str]], services: set[st
             pods.setdefault(pod_to_service(name), set()).add(name)
     for a in anomalies:
         strength = min(1.0, max(0.0, (math.log10(1 + a.score) - lo) / (hi - lo)))
-        if strength <= 0 or _client_side(a.name):
+        if strength <= 0 or client_side_metric(a.name):
             continue
         svc = a.service or ""
         if svc in services:

@@ -177,8 +177,10 @@ def latency_shifts(ws: Workspace, start: datetime, end: datetime, b_start: datet
 
 
 def metric_shifts(ws: Workspace, start: datetime, end: datetime, b_start: datetime, b_end: datetime,
-                  limit: int = 15) -> list[dict[str, Any]]:
-    """Metric series whose window mean left the baseline's range, by distance in baseline deviations."""
+                  limit: int = 15, min_baseline: int = 1) -> list[dict[str, Any]]:
+    """Metric series whose window mean left the baseline's range, by distance in baseline deviations.
+
+    Series with fewer than ``min_baseline`` baseline samples are left out (no spread to measure against)."""
     return _rows(ws, """
         WITH w AS (SELECT name, coalesce(service, '') AS service, coalesce(host, '') AS host, count(*) AS n,
                           avg(value) AS mean, max(value) AS peak, min(value) AS low
@@ -189,8 +191,8 @@ def metric_shifts(ws: Workspace, start: datetime, end: datetime, b_start: dateti
         SELECT w.*, b.mean AS baseline_mean, b.sd AS baseline_sd, b.n AS baseline_n,
                least(abs(w.mean - b.mean) / greatest(b.sd, abs(b.mean) * 0.05, abs(w.mean) * 0.05, 1e-9), 1000) AS z
         FROM w JOIN b USING (name, service, host)
-        WHERE abs(w.mean - b.mean) / greatest(b.sd, abs(b.mean) * 0.05, abs(w.mean) * 0.05, 1e-9) >= 3
-        ORDER BY z DESC, w.name, w.service, w.host LIMIT ?""", [start, end, b_start, b_end, limit])
+        WHERE abs(w.mean - b.mean) / greatest(b.sd, abs(b.mean) * 0.05, abs(w.mean) * 0.05, 1e-9) >= 3 AND b.n >= ?
+        ORDER BY z DESC, w.name, w.service, w.host LIMIT ?""", [start, end, b_start, b_end, min_baseline, limit])
 
 
 def template_shifts(ws: Workspace, start: datetime, end: datetime, b_start: datetime, b_end: datetime,
