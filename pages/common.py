@@ -181,8 +181,7 @@ def sidebar(settings: Settings) -> None:
 # ---------------------------------------------------------------- the shared time range (sidebar, URL)
 _RANGE_KEY = "_crashlens_range"        # the run's resolved TimeRange
 _RANGE_PENDING = "_crashlens_range_pending"  # a range set by a page (chart drag) for the next run
-_RANGE_INCIDENT = "_crashlens_range_incident"  # (workspace folder, window) of the last incident in the URL
-_LAST_INCIDENT = "_crashlens_last_incident"  # (workspace folder, id) of the last incident in the URL
+_LAST_INCIDENT = "_crashlens_last_incident"  # (workspace folder, id, window) of the last incident in the URL
 _RANGE_LABELS = {**{k: v[0] for k, v in PRESETS.items()}, "custom": "Custom from / to",
                  "incident": "The incident's window ± N min"}
 
@@ -200,15 +199,14 @@ def _incident_window() -> tuple[Any, Any] | None:
     incident's window" picked on the incident's page still holds on Logs or Traces."""
     wanted = st.query_params.get("incident", "")
     if not wanted:
-        remembered = st.session_state.get(_RANGE_INCIDENT)
-        return remembered[1] if remembered and remembered[0] == str(workspace().folder) else None
+        remembered = st.session_state.get(_LAST_INCIDENT)
+        return remembered[2] if remembered and remembered[0] == str(workspace().folder) else None
     try:
         inc = reads().incident(workspace(), wanted)
     except CrashLensError:
         return None  # the page says so (incident_in_url); the range just offers no incident window
     window = (inc.window_start, inc.window_end) if inc.window_start and inc.window_end else None
-    st.session_state[_RANGE_INCIDENT] = (str(workspace().folder), window) if window else None
-    st.session_state[_LAST_INCIDENT] = (str(workspace().folder), inc.id)
+    st.session_state[_LAST_INCIDENT] = (str(workspace().folder), inc.id, window)
     return window
 
 

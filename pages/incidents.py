@@ -20,7 +20,6 @@ from crashlens_core.errors import CrashLensError
 from crashlens_core.models import INCIDENT_STATUSES, SEVERITIES, STATUS_TRANSITIONS
 from crashlens_core.rca.changes import LOOKBACK
 from crashlens_core.signals.detect import detect_incidents
-from crashlens_core.signals.issues import window_issues
 from crashlens_core.store import changes as change_store
 
 common.leave_legacy_multipage()  # a cold server may run this file directly: go through app.py
@@ -250,7 +249,7 @@ with tab_fp:
     if tab_fp.open:
         # One entry per failure: a caller that logs the error its callee raised joins the callee's issue
         # (signals.issues); each fingerprint keeps its own id and lines.
-        issues = window_issues(ws, start, end)
+        issues = reads.window_issues(ws, start, end)
         if not issues:
             st.info("No exception in this window (errors without a stack trace are grouped by template).",
                     icon=":material/info:")

@@ -19,6 +19,8 @@ from crashlens_core.config import Settings
 from crashlens_core.kpi import compute_kpis
 from crashlens_core.models import Incident
 from crashlens_core.rca.engine import list_runs
+from crashlens_core.signals import issues
+from crashlens_core.signals.issues import Issue
 from crashlens_core.signals.compare import Comparison, compare_windows
 from crashlens_core.signals.metrics_anomaly import MetricAnomaly, metric_anomalies
 from crashlens_core.signals.servicemap import EdgeChange, ServiceMap, service_map, service_map_change
@@ -34,7 +36,7 @@ from crashlens_core.store import traces as trace_store
 from pages.common import by_version
 
 __all__ = ["counts", "extent", "incidents", "incident", "batches", "kpis", "log_volume",
-           "changes_between", "window_fingerprints", "comparison", "trace_bounds", "worst_traces", "trace_summary",
+           "changes_between", "window_issues", "comparison", "trace_bounds", "worst_traces", "trace_summary",
            "trace_comparison", "span_attributes", "suspect_services", "services", "services_change",
            "metric_anomalies_of", "metric_series", "runs", "log_facets", "log_attribute_keys", "log_histogram", "log_groups",
            "log_page"]
@@ -86,8 +88,8 @@ def changes_between(ws: Workspace, start: datetime | None, end: datetime | None)
 
 
 @by_version
-def window_fingerprints(ws: Workspace, start: datetime, end: datetime) -> list[dict[str, Any]]:
-    return signal_store.window_fingerprints(ws, start, end)
+def window_issues(ws: Workspace, start: datetime, end: datetime) -> list[Issue]:
+    return issues.window_issues(ws, start, end)
 
 
 @by_version

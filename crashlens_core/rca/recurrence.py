@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..models import Evidence
+from ..store import signals as sig
 from ..signals.naming import schedule_phrase, source_name, where_phrase
 
 __all__ = ["collect_recurrence"]
@@ -31,7 +32,7 @@ def collect_recurrence(ctx: Any) -> list[Evidence]:
     top = bursts[0]
     key = str(top.get("key") or "")
     name, basis = source_name((top.get("services") or [None])[0], top.get("hosts") or (), top.get("files") or ())
-    what = _what(ctx.ws, key)
+    what = sig.error_key_text(ctx.ws, key) or key
     when = schedule_phrase(int(rec["period_s"]), str(rec["last"]))
     text = (f"'{what}' {where_phrase(name, basis)} recurs {when}: {rec['occurrences']} runs from {rec['first']} to "
             f"{rec['last']}, {rec.get('errors', '?')} error lines in all, each run about the same size. Earlier runs are "
@@ -41,13 +42,3 @@ def collect_recurrence(ctx: Any) -> list[Evidence]:
         "period_s": int(rec["period_s"]), "schedule": when, "occurrences": int(rec["occurrences"]),
         "first_ts": rec["first"], "last_ts": rec["last"], "count": int(rec.get("errors") or 0)})]
 
-
-def _what(ws: Any, key: str) -> str:
-    """The error the key stands for: the exception type of a fingerprint, the template's text."""
-    from ..store import signals as sig
-
-    if key.startswith("fp:"):
-        return str((sig.fingerprint_meta(ws, key[3:]) or {}).get("exc_type") or "exception")
-    if key.startswith("tpl:"):
-        return str(sig.template_text(ws, key[4:]) or key)
-    return key

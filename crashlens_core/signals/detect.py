@@ -28,7 +28,7 @@ from __future__ import annotations
 import math
 import statistics
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Sequence
 
@@ -206,11 +206,11 @@ def fold_recurrences(bursts: Sequence[Burst], bin_s: int) -> list[Burst]:
         if len(members) < _RECUR_MIN or period is None:
             out.extend(runs)
             continue
-        last = members[-1]
-        out.append(Burst(**{**last.__dict__, "recurrence": {
+        last, kept = members[-1], {id(b) for b in members}
+        out.append(replace(last, recurrence={
             "period_s": period, "occurrences": len(members), "first": members[0].start.isoformat(),
-            "last": last.start.isoformat(), "errors": sum(sizes[i] for i, b in enumerate(runs) if b in members)}}))
-        out.extend(b for b in runs if b not in members)
+            "last": last.start.isoformat(), "errors": sum(b.count for b in members)}))
+        out.extend(b for b in runs if id(b) not in kept)
     return out
 
 
@@ -300,12 +300,8 @@ def _base_title(ws: Workspace, top: Burst, group: Sequence[Burst]) -> str:
     where = where_phrase(name, basis)
     on = (f" on {top.hosts[0]}" if basis == "service" and len(top.hosts) == 1
           and len({h for b in group for h in b.hosts}) == 1 else "")
-    if top.key.startswith("fp:"):
-        meta = sig.fingerprint_meta(ws, top.key[3:])
-        exc = (meta or {}).get("exc_type") or "exception"
-        return f"{exc} {where}{on}"
-    if top.key.startswith("tpl:"):
-        text = sig.template_text(ws, top.key[4:]) or top.key
+    text = sig.error_key_text(ws, top.key)
+    if text is not None:
         return f"{text[:90]} {where}{on}"
     if top.kind == "latency":
         op = top.key.split(":", 2)[-1]

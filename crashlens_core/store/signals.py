@@ -23,7 +23,7 @@ if TYPE_CHECKING:  # for annotations only: the runtime imports stay as they were
 __all__ = [
     "unlabelled_log_batches", "mark_labelled", "stored_templates", "batch_masked_messages", "label_templates",
     "relabel", "save_templates", "exception_candidates", "set_fingerprints", "save_fingerprints", "known_fingerprints",
-    "fingerprint_meta", "template_text", "business_fields", "log_volume", "window_fingerprints",
+    "fingerprint_meta", "template_text", "error_key_text", "business_fields", "log_volume", "window_fingerprints",
     "fingerprint_trace_links",
 ]
 
@@ -165,6 +165,16 @@ def fingerprint_meta(ws: Workspace, fp: str) -> dict[str, Any] | None:
 def template_text(ws: Workspace, template_id: str) -> str | None:
     rows = ws.con.execute("SELECT template FROM templates WHERE template_id = ?", [template_id]).fetchall()
     return rows[0][0] if rows else None
+
+
+def error_key_text(ws: Workspace, key: str) -> str | None:
+    """What a detection key (``fp:<id>`` | ``tpl:<id>``) names: the exception type of the
+    fingerprint ("exception" when unknown), the template's text (the key when unknown); else None."""
+    if key.startswith("fp:"):
+        return str((fingerprint_meta(ws, key[3:]) or {}).get("exc_type") or "exception")
+    if key.startswith("tpl:"):
+        return template_text(ws, key[4:]) or key
+    return None
 
 
 # Business fields an incident keeps (the AgentOps incident shape), read off log attributes.
